@@ -1,0 +1,45 @@
+"""Settings section owned by the memory layer (composed into the server's Settings)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class MemorySettings(BaseModel):
+    engine: str = Field("local", pattern="^(local|milvus)$")
+    hnsw_m: int = Field(16, ge=4, le=128)
+    hnsw_ef_construction: int = Field(200, ge=10, le=2000)
+    hnsw_ef_search: int = Field(64, ge=10, le=5000)
+    exact_below: int = Field(2_000, ge=0, description="below this many vectors, search exactly with numpy")
+    dedup_threshold: float = Field(0.985, ge=0.0, le=1.0, description="cosine above which a screenshot merges into the previous one of its episode")
+    excluded_apps: list[str] = Field(default_factory=list)
+    excluded_titles: list[str] = Field(default_factory=list, description="substrings of window titles never stored")
+    checkpoint_every: int = Field(1_000, ge=1, description="write the HNSW checkpoint after this many changes")
+    milvus_uri: str | None = None
+    # --- added by the memory store (issue 4) ---
+    checkpoint_min_seconds: float = Field(
+        30.0, ge=0.0,
+        description="and at most this often: a checkpoint of a large index takes seconds and blocks writers; "
+        "SQLite catches a stale index up on open, so a late checkpoint costs only start-up time",
+    )
+    filter_exact_below: int = Field(
+        20_000, ge=0,
+        description="a filtered recall whose matching rows are at most this many is answered exactly from them "
+        "(measured faster and exact; above it, hnswlib's filter callback with an exact fallback)",
+    )
+    compact_deleted_fraction: float = Field(
+        0.3, gt=0.0, le=1.0, description="rebuild the HNSW graph when this fraction of its elements are deletions"
+    )
+    compact_min_deleted: int = Field(1_000, ge=1, description="... and at least this many (small stores never bother)")
+    initial_capacity: int = Field(1_024, ge=16, description="first HNSW allocation; it grows by half as it fills")
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        "FULL",
+        description="FULL: an acknowledged remember survives power loss (one fsync per add call); "
+        "NORMAL: survives a process crash only, faster single adds",
+    )
+    max_k: int = Field(1_000, ge=1, description="largest k a recall may ask for")
+    max_thumbnail_bytes: int = Field(
+        1_000_000, ge=1_000, description="largest thumbnail kept (it is served as ImageContent, whose budget is 1 MB)"
+    )

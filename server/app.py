@@ -1,0 +1,90 @@
+"""Build the MCP server from Settings; own the lifetimes of the backend, captures and handles."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from mcp.server.mcpserver import MCPServer
+
+from ..tools.backends.base import EmbeddingBackend
+from ..tools.capture import CaptureStore
+from ..tools.handles import HandleStore
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+INSTRUCTIONS = """\
+Sensorium is a sense bus for computer-using agents: it captures the screen and embeds what
+you see and hear (screenshots, regions, images, audio, video, PDFs) and your instructions
+into one vector space. Typical flow: capture_screen -> embed_screenshot(capture_id=...) ->
+pass the returned handle_id on. Embed tools return a handle, not the vector, unless you ask
+for include_vector=true.
+"""
+
+
+@dataclass
+class Services:
+    """Everything a tool needs, built once from Settings and passed to the tool modules."""
+
+    settings: Settings
+    backend: EmbeddingBackend
+    captures: CaptureStore
+    handles: HandleStore = field(default_factory=HandleStore)
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()
+
+
+def build_backend(settings: Settings) -> EmbeddingBackend:
+    """The configured backend behind the content-hash cache (same bytes never cost twice)."""
+    from ..tools.cache import CachedBackend, EmbeddingCache
+
+    name = settings.resolved_backend
+    inner: EmbeddingBackend
+    if name == "gemini":
+        from ..tools.backends.gemini import GeminiBackend
+
+        key = settings.gemini_api_key.get_secret_value() if settings.gemini_api_key else None
+        inner = GeminiBackend(key, settings.dimension, settings.gemini)
+    elif name == "local":
+        from ..tools.backends.local.backend import LocalBackend
+
+        inner = LocalBackend(settings.local, cache_dir=settings.cache_dir)
+    else:
+        from ..tools.backends.hashing import HashingBackend
+
+        inner = HashingBackend()
+    return CachedBackend(inner, EmbeddingCache(settings.data_dir / "embedding-cache.sqlite3"))
+
+
+def build_services(settings: Settings, backend: EmbeddingBackend | None = None) -> Services:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return Services(
+        settings=settings,
+        backend=backend if backend is not None else build_backend(settings),
+        captures=CaptureStore(settings.capture.cache_size),
+    )
+
+
+def build_server(settings: Settings, *, services: Services | None = None) -> MCPServer:
+    """The server with every tool registered; pass `services` to inject e.g. a faked Gemini.
+
+    Services outlive MCP sessions (an HTTP server has many; an in-process client opens one per
+    `async with`), so their lifetime is the process's, closed by the CLI, not a session lifespan.
+    """
+    from . import perception
+
+    services = services if services is not None else build_services(settings)
+    server: MCPServer = MCPServer("sensorium", instructions=INSTRUCTIONS, version=_version(), log_level=settings.log_level)
+    perception.register(server, services)
+    return server
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sensorium-mcp")
+    except PackageNotFoundError:
+        return "0+unknown"

@@ -1,0 +1,99 @@
+"""`sensorium` — serve | doctor (eval and memory commands join as they land).
+
+Logs go to stderr: on stdio, stdout *is* the MCP protocol, and one stray print breaks it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from ..tools.errors import SensoriumError
+from .settings import Settings
+
+log = logging.getLogger("sensorium")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sensorium",
+        description="Sensorium: an MCP server that embeds what an agent sees and hears, with episodic memory.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the MCP server (stdio by default)")
+    serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    serve.add_argument("--host", default=None, help="HTTP bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="HTTP port (default 8765)")
+    serve.add_argument("--backend", choices=["auto", "gemini", "local", "hashing"], default=None)
+
+    doctor = sub.add_parser("doctor", help="check display, backend, data dir and versions")
+    doctor.add_argument("--online", action="store_true", help="also make one tiny embedding call to the backend")
+    doctor.add_argument("--backend", choices=["auto", "gemini", "local", "hashing"], default=None)
+    return p
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    if getattr(args, "backend", None):
+        overrides["backend"] = args.backend
+    return Settings(**overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+    except ValidationError as exc:
+        print(f"sensorium: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    _setup_logging(settings.log_level)
+    try:
+        if args.command == "serve":
+            return _serve(settings, args)
+        if args.command == "doctor":
+            from .doctor import run_doctor
+
+            return asyncio.run(run_doctor(settings, online=args.online))
+    except SensoriumError as exc:
+        print(f"sensorium: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from .app import build_server
+
+    if args.transport == "http":
+        from .transports import check_bind, serve_http
+
+        host = args.host or settings.http.host
+        port = args.port if args.port is not None else settings.http.port
+        token = settings.http.token.get_secret_value() if settings.http.token else None
+        check_bind(host, token)
+        server = build_server(settings)
+        serve_http(server, host, port, token)
+    else:
+        server = build_server(settings)
+        log.info("serving MCP over stdio (backend: %s)", settings.resolved_backend)
+        server.run()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,138 @@
+"""The embedding backend interface: one vector per item, always, tagged with its space.
+
+Backends are swappable the way httpx transports are: the Gemini backend, the offline local
+backend and a deterministic hashing backend for fast tests sit side by side behind this
+protocol. Memory stores the `space` of every vector and refuses to mix spaces, so a backend
+must change its space id whenever its vectors stop being comparable (model, dimension).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..errors import InvalidInput
+from ..media import Media, Modality
+
+Role = Literal["query", "document"]
+"""query: what the agent is looking for; document: what is stored or ranked."""
+
+ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]
+"""(done, total, message): forwarded to MCP progress notifications by the server."""
+
+
+class EmbedItem(BaseModel):
+    """One thing to embed: a single part, or a group of parts that yields ONE vector."""
+
+    model_config = ConfigDict(frozen=True)
+
+    parts: tuple[str | Media, ...]
+    title: str | None = None
+    """A document title (window title, file name): Gemini puts it in its document prompt."""
+
+    @field_validator("parts")
+    @classmethod
+    def _not_empty(cls, parts: tuple[str | Media, ...]) -> tuple[str | Media, ...]:
+        if not parts:
+            raise ValueError("an item needs at least one part")
+        for p in parts:
+            if isinstance(p, str) and not p.strip():
+                raise ValueError("text parts must not be empty")
+        return parts
+
+    @classmethod
+    def of(cls, *parts: str | Media, title: str | None = None) -> EmbedItem:
+        try:
+            return cls(parts=tuple(parts), title=title)
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            raise InvalidInput(str(exc.errors()[0]["msg"]) if hasattr(exc, "errors") else str(exc)) from exc
+
+    @property
+    def modality(self) -> str:
+        """'text', 'image', ... for a single part; 'multimodal' for a mixed group."""
+        kinds = {Modality.TEXT if isinstance(p, str) else p.modality for p in self.parts}
+        return kinds.pop().value if len(kinds) == 1 else "multimodal"
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 over every part (and the title), so equal inputs share cache entries."""
+        h = hashlib.sha256()
+        for p in self.parts:
+            if isinstance(p, str):
+                h.update(b"T" + len(p.encode()).to_bytes(8, "big") + p.encode())
+            else:
+                h.update(b"M" + p.mime_type.encode() + b"\0" + len(p.data).to_bytes(8, "big") + p.data)
+        if self.title:
+            h.update(b"title\0" + self.title.encode())
+        return h.hexdigest()
+
+
+class Embedding(BaseModel):
+    """A float32, L2-normalised vector, its space, and what the backend saw on the way."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    vector: np.ndarray
+    space: str
+    extras: dict[str, Any] = Field(default_factory=dict)
+    """Backend by-products: OCR words with boxes, a transcript with timestamps, a visual
+    descriptor. Ranking and memory reuse them instead of perceiving twice."""
+
+    @property
+    def dimension(self) -> int:
+        return int(self.vector.shape[0])
+
+
+class BackendStatus(BaseModel):
+    """What `sensorium doctor` reports for a backend, without spending an API call."""
+
+    name: str
+    space: str
+    ready: bool
+    detail: str
+
+
+@runtime_checkable
+class EmbeddingBackend(Protocol):
+    name: str
+
+    @property
+    def space(self) -> str:
+        """`<backend>/<model>@<dimension>`, e.g. `gemini/gemini-embedding-2@768`."""
+        ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def supports(self, modality: str) -> bool:
+        """Whether items of this modality can be embedded at all (before trying)."""
+        ...
+
+    async def embed(
+        self, items: Sequence[EmbedItem], role: Role, *, progress: ProgressCallback | None = None
+    ) -> list[Embedding]:
+        """Exactly one Embedding per item, in order. Raises SensoriumError subclasses."""
+        ...
+
+    async def status(self) -> BackendStatus: ...
+
+    async def aclose(self) -> None: ...
+
+
+def space_id(backend: str, model: str, dimension: int) -> str:
+    return f"{backend}/{model}@{dimension}"
+
+
+def l2_normalise(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero); float32 out."""
+    m = np.asarray(matrix, dtype=np.float32)
+    if m.ndim == 1:
+        n = float(np.linalg.norm(m))
+        return m / n if n > 0 else m
+    norms = np.linalg.norm(m, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (m / norms).astype(np.float32)

@@ -1,0 +1,62 @@
+"""Settings sections owned by the perception layer.
+
+Every limit lives here with its default, in one place; the server composes these sections
+into its single `Settings` object (env `SENSORIUM_<SECTION>__<FIELD>`), and passes each
+section down to the code that needs it. No module reads the environment itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+class CaptureSettings(BaseModel):
+    max_side: int = Field(1568, ge=64, le=8192, description="captures are downscaled so their longer side is at most this")
+    image_format: str = Field("jpeg", pattern="^(jpeg|png)$")
+    jpeg_quality: int = Field(85, ge=10, le=100)
+    cache_size: int = Field(32, ge=1, le=1024, description="captures kept in memory for later calls by capture id")
+    preview_max_bytes: int = Field(900_000, ge=10_000, le=1_000_000, description="ImageContent budget (Claude Desktop rejects results over 1 MB)")
+
+
+class IntakeSettings(BaseModel):
+    allowed_roots: list[Path] = Field(
+        default_factory=lambda: [Path.home()],
+        description="files are read only from inside these folders (checked after resolving symlinks)",
+    )
+    max_file_bytes: int = Field(50_000_000, ge=1, description="largest file or base64 payload accepted")
+    max_image_bytes: int = Field(20_000_000, ge=1)
+    max_image_pixels: int = Field(50_000_000, ge=1, description="decompression-bomb guard")
+    max_audio_seconds: float = Field(600.0, gt=0)
+    max_video_seconds: float = Field(120.0, gt=0)
+    max_pdf_pages: int = Field(6, ge=1)
+    max_text_chars: int = Field(32_000, ge=1)
+
+
+class GeminiSettings(BaseModel):
+    model: str = "gemini-embedding-2"
+    max_batch: int = Field(100, ge=1, le=100, description="contents per batchEmbedContents request")
+    concurrency: int = Field(4, ge=1, le=32, description="requests in flight at once for a large batch")
+    retry_attempts: int = Field(5, ge=1, le=20)
+    retry_initial_delay: float = Field(1.0, ge=0)
+    retry_max_delay: float = Field(30.0, ge=0)
+    timeout_seconds: float = Field(60.0, gt=0)
+    base_url: str | None = Field(None, description="override the API endpoint (proxies, tests)")
+    # Gemini Embedding 2's documented input limits, checked before a request is sent.
+    max_text_tokens: int = Field(8_192, ge=1, description="text tokens per item (estimated as UTF-8 bytes / 3, on the safe side)")
+    max_images_per_item: int = Field(6, ge=1, description="images in one item (one content)")
+    max_video_seconds: float = Field(120.0, gt=0)
+    max_audio_seconds: float = Field(180.0, gt=0)
+    max_pdf_pages: int = Field(6, ge=1)
+    max_request_bytes: int = Field(20_000_000, ge=100_000, description="inline (base64) payload per request; batches are split to stay below it")
+
+
+class LocalSettings(BaseModel):
+    model_dir: Path | None = Field(None, description="read model files from here instead of the installed packages")
+    threads: int = Field(2, ge=1, le=64, description="onnxruntime / ctranslate2 intra-op threads")
+    text_batch: int = Field(32, ge=1, le=512)
+    whisper_beam_size: int = Field(5, ge=1, le=10)
+    ocr_max_side: int = Field(1600, ge=320, le=8192, description="screens are OCR'd at most this large")
+    clip_model_dir: Path | None = Field(None, description="optional image-text ONNX model (CLIP/SigLIP layout)")
+    allow_download: bool = Field(False, description="fetch missing models from the Hugging Face hub into the cache dir")
