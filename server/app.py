@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+import anyio
+
 from mcp.server.mcpserver import MCPServer
 
+from ..memory.store import MemoryStore
 from ..tools.backends.base import EmbeddingBackend
 from ..tools.capture import CaptureStore
 from ..tools.handles import HandleStore
@@ -31,8 +34,24 @@ class Services:
     backend: EmbeddingBackend
     captures: CaptureStore
     handles: HandleStore = field(default_factory=HandleStore)
+    _memory: MemoryStore | None = None
+    _memory_lock: anyio.Lock = field(default_factory=anyio.Lock)
+
+    async def memory(self) -> MemoryStore:
+        """The store for the backend's space, opened on first use (opening may rebuild an index)."""
+        async with self._memory_lock:
+            if self._memory is None:
+                from ..memory.local import LocalMemoryStore
+
+                self._memory = await LocalMemoryStore.open(
+                    self.settings.data_dir, self.backend.space, self.backend.dimension, self.settings.memory
+                )
+            return self._memory
 
     async def aclose(self) -> None:
+        if self._memory is not None:
+            await self._memory.close()
+            self._memory = None
         await self.backend.aclose()
 
 
@@ -73,11 +92,12 @@ def build_server(settings: Settings, *, services: Services | None = None) -> MCP
     Services outlive MCP sessions (an HTTP server has many; an in-process client opens one per
     `async with`), so their lifetime is the process's, closed by the CLI, not a session lifespan.
     """
-    from . import perception
+    from . import memory_tools, perception
 
     services = services if services is not None else build_services(settings)
     server: MCPServer = MCPServer("sensorium", instructions=INSTRUCTIONS, version=_version(), log_level=settings.log_level)
     perception.register(server, services)
+    memory_tools.register(server, services)
     return server
 
 

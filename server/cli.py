@@ -10,6 +10,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -43,6 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check display, backend, data dir and versions")
     doctor.add_argument("--online", action="store_true", help="also make one tiny embedding call to the backend")
     doctor.add_argument("--backend", choices=["auto", "gemini", "local", "hashing"], default=None)
+
+    ev = sub.add_parser("eval", help="measure retrieval quality on the evaluation sets (hit@1, hit@5, MRR, baselines)")
+    ev.add_argument("set", choices=["ui_grounding", "icons", "spoken_instructions", "screen_states", "sound_events", "all"])
+    ev.add_argument("--data", type=Path, default=None, help="a set folder or the folder holding the sets (default: SENSORIUM_EVAL_DIR, else ../shared/eval)")
+    ev.add_argument("--backend", choices=["auto", "gemini", "local", "hashing"], default=None,
+                    help="evaluate only this backend (default: local, plus gemini when an API key is set)")
+    ev.add_argument("--json", type=Path, default=None, dest="json_path", help="write the full results as JSON here")
+    ev.add_argument("--markdown", type=Path, default=None, help="rewrite the results table between the eval-results markers of this file (e.g. docs/EVAL.md)")
     return p
 
 
@@ -68,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .doctor import run_doctor
 
             return asyncio.run(run_doctor(settings, online=args.online))
+        if args.command == "eval":
+            return _eval(settings, args)
     except SensoriumError as exc:
         print(f"sensorium: {exc}", file=sys.stderr)
         return 2
@@ -92,6 +103,20 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         server = build_server(settings)
         log.info("serving MCP over stdio (backend: %s)", settings.resolved_backend)
         server.run()
+    return 0
+
+
+def _eval(settings: Settings, args: argparse.Namespace) -> int:
+    from ..tools.evaluation.command import eval_command
+    from .app import build_backend
+
+    data = args.data or settings.resolved_eval_dir()
+    if data is None:
+        print("sensorium: no evaluation data found: pass --data DIR or set SENSORIUM_EVAL_DIR", file=sys.stderr)
+        return 2
+    names = [settings.resolved_backend] if args.backend else ["local"] + (["gemini"] if settings.gemini_api_key else [])
+    backends = [build_backend(settings.model_copy(update={"backend": n})) for n in names]
+    asyncio.run(eval_command(args.set, data, backends, json_path=args.json_path, markdown_path=args.markdown))
     return 0
 
 

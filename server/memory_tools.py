@@ -1,0 +1,301 @@
+"""Memory tools: remember, recall, forget, list_episodes, memory_stats; resources sensorium://memory/{id}.
+
+The store is opened lazily on first use, for the backend's space: vectors of another space
+never enter it. Everything about *what* is stored (exclusions, near-duplicate merges) lives in
+the store; these tools only embed, validate and shape results.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from PIL import Image
+from pydantic import BaseModel, Field, ValidationError
+
+from ..memory.records import Filter, Hit, NewMemory, Source
+from ..tools import intake
+from ..tools.backends.base import EmbedItem
+from ..tools.errors import InvalidInput, NotFound
+from ..tools.handles import StoredEmbedding
+from ..tools.media import Media, Modality
+from .app import Services
+from .errors import tool_errors
+from .perception import _progress, _media_from
+from .results import image_content
+
+ANY_MEDIA = {Modality.IMAGE, Modality.AUDIO, Modality.VIDEO, Modality.PDF}
+THUMB_SIDE = 384
+MAX_K = 100
+
+
+class RememberResult(BaseModel):
+    id: int | None = Field(description="memory id (use with recall(memory_id=...) and sensorium://memory/{id})")
+    status: Literal["stored", "merged", "skipped"]
+    merged_into: int | None = Field(None, description="set when a near-identical screenshot of the same episode was merged")
+    skipped: str | None = Field(None, description="why nothing was stored (a privacy exclusion)")
+    space: str
+    modality: str
+    text_seen: str | None = None
+
+
+class RecallHit(BaseModel):
+    id: int
+    score: float = Field(description="cosine similarity, higher is closer (1.0 = same)")
+    modality: str
+    created_at: datetime
+    last_seen: datetime
+    seen_count: int
+    episode_id: str | None
+    text: str | None = Field(description="stored text (note, instruction, OCR, transcript), truncated")
+    tags: list[str]
+    source: dict[str, Any]
+    metadata: dict[str, Any]
+    has_thumbnail: bool
+
+
+class RecallResult(BaseModel):
+    hits: list[RecallHit]
+    space: str
+    thumbnails_attached: int = 0
+
+
+class ForgetResult(BaseModel):
+    deleted: int
+
+
+class MemoryFilterArgs(BaseModel):
+    since: datetime | None = Field(None, description="ISO time; only memories seen at or after it")
+    until: datetime | None = Field(None, description="ISO time; only memories seen at or before it")
+    modalities: list[str] | None = Field(None, description="e.g. ['image'] or ['text', 'audio']")
+    episode_id: str | None = None
+    app: str | None = None
+    tags: list[str] | None = Field(None, description="memories having all of these tags")
+    metadata: dict[str, str | int | float | bool | None] | None = Field(None, description="equality on metadata keys")
+    ids: list[int] | None = Field(None, description="only these memory ids")
+
+
+def _filter(args: MemoryFilterArgs | None) -> Filter | None:
+    if args is None:
+        return None
+    try:
+        flt = Filter(**args.model_dump(exclude_none=True))
+    except ValidationError as exc:
+        raise InvalidInput(f"bad filter: {exc.errors()[0]['msg']}") from exc
+    return None if flt.is_empty() else flt
+
+
+def _thumbnail(media: Media | None) -> bytes | None:
+    if media is None or media.modality is not Modality.IMAGE:
+        return None
+    img = Image.open(io.BytesIO(media.data)).convert("RGB")
+    img.thumbnail((THUMB_SIDE, THUMB_SIDE))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=80)
+    return buf.getvalue()
+
+
+def _snippet(text: str | None, n: int = 300) -> str | None:
+    if not text:
+        return None
+    return text if len(text) <= n else text[:n] + "…"
+
+
+def _hit(h: Hit) -> RecallHit:
+    m = h.memory
+    return RecallHit(
+        id=m.id, score=round(h.score, 5), modality=m.modality, created_at=m.created_at, last_seen=m.last_seen,
+        seen_count=m.seen_count, episode_id=m.episode_id, text=_snippet(m.text), tags=m.tags,
+        source=m.source.model_dump(exclude_none=True), metadata=m.metadata, has_thumbnail=m.has_thumbnail,
+    )
+
+
+async def _one_input(
+    services: Services, tool: str, text: str | None, path: str | None, data_base64: str | None, capture_id: str | None
+) -> tuple[EmbedItem, Media | None, dict[str, Any]]:
+    given = {k: v for k, v in {"text": text, "path": path, "data_base64": data_base64, "capture_id": capture_id}.items() if v is not None}
+    if len(given) != 1:
+        raise InvalidInput(f"{tool} needs exactly one input: text, path, data_base64 or capture_id (got {sorted(given) or 'none'})")
+    if text is not None:
+        if not text.strip():
+            raise InvalidInput("text is empty")
+        return EmbedItem.of(text), None, {"kind": "text"}
+    if capture_id is not None:
+        media = intake.media_from_capture(capture_id, services.captures)
+    else:
+        media = await _media_from(services, path, data_base64, ANY_MEDIA, tool)
+    return EmbedItem.of(media), media, {"kind": media.modality.value, "path": path}
+
+
+def register(server: MCPServer, services: Services) -> None:
+    @server.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=True))
+    @tool_errors
+    async def remember(
+        ctx: Context,
+        handle_id: Annotated[str | None, Field(description="store an embedding you already made (from an embed_* tool)")] = None,
+        text: Annotated[str | None, Field(description="a text to embed and store (an observation, an instruction)")] = None,
+        path: Annotated[str | None, Field(description="an image/audio/video/PDF file to embed and store")] = None,
+        data_base64: Annotated[str | None, Field(description="media as base64 to embed and store")] = None,
+        capture_id: Annotated[str | None, Field(description="a capture from capture_screen to embed and store")] = None,
+        episode_id: Annotated[str | None, Field(description="group memories of one task or session", max_length=200)] = None,
+        note: Annotated[str | None, Field(description="what happened here / what you did; returned by recall")] = None,
+        tags: Annotated[list[str] | None, Field(description="labels to filter by later", max_length=32)] = None,
+        metadata: Annotated[dict[str, Any] | None, Field(description="JSON metadata, filterable by equality")] = None,
+        app: Annotated[str | None, Field(description="application the input came from")] = None,
+        window_title: Annotated[str | None, Field(description="window title of the input")] = None,
+    ) -> RememberResult:
+        """Store something in episodic memory: an existing embedding handle, or a text / file / capture to embed now.
+
+        A screenshot nearly identical to the previous one of the same episode is merged into
+        it (seen_count grows) instead of stored twice. Windows of excluded apps or titles are
+        never stored (status 'skipped'). The memory is durable once this returns."""
+        stored: StoredEmbedding | None = None
+        if handle_id is not None:
+            if any(v is not None for v in (text, path, data_base64, capture_id)):
+                raise InvalidInput("give either handle_id or one input (text, path, data_base64, capture_id), not both")
+            stored = services.handles.get(handle_id)
+            embedding, media, source_info = stored.embedding, stored.media, stored.source
+            item_text = stored.text
+            modality = stored.item.modality
+        else:
+            item, media, source_info = await _one_input(services, "remember", text, path, data_base64, capture_id)
+            [embedding] = await services.backend.embed([item], "document", progress=_progress(ctx))
+            item_text = text or ""
+            modality = item.modality
+        from .results import _text_seen
+
+        seen = _text_seen(embedding.extras)
+        body = "\n".join(t for t in (note, item_text, seen) if t)
+        store = await services.memory()
+        source = Source(
+            app=app, window_title=window_title, monitor=source_info.get("monitor"), path=source_info.get("path")
+        )
+        try:
+            record = NewMemory(
+                vector=embedding.vector, space=embedding.space, modality=modality, content_hash=None if stored is None else stored.item.content_hash,
+                source=source, episode_id=episode_id, text=body or None, tags=tags or [], metadata=metadata or {},
+                thumbnail=await anyio.to_thread.run_sync(_thumbnail, media),
+                visual=embedding.extras.get("visual") if isinstance(embedding.extras.get("visual"), list) else None,
+            )
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise InvalidInput(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}") from exc
+        [res] = await store.add([record])
+        return RememberResult(
+            id=res.id, status=res.status, merged_into=res.merged_into, skipped=res.skipped, space=embedding.space,
+            modality=modality, text_seen=_snippet(seen),
+        )
+
+    @server.tool(annotations=ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=True))
+    @tool_errors
+    async def recall(
+        ctx: Context,
+        text: Annotated[str | None, Field(description="what you are looking for, in words")] = None,
+        path: Annotated[str | None, Field(description="an image/audio file to find similar memories of")] = None,
+        data_base64: Annotated[str | None, Field(description="media as base64 to search with")] = None,
+        capture_id: Annotated[str | None, Field(description="a capture: 'have I seen this screen before?'")] = None,
+        memory_id: Annotated[int | None, Field(description="find memories similar to this stored one")] = None,
+        k: Annotated[int, Field(description="how many results (1-100)")] = 5,
+        filter: Annotated[MemoryFilterArgs | None, Field(description="restrict by time, modality, episode, app, tags, metadata, ids")] = None,
+        min_score: Annotated[float | None, Field(description="drop results below this cosine similarity")] = None,
+        include_thumbnails: Annotated[bool, Field(description="attach stored thumbnails as images (total kept under 1 MB)")] = False,
+    ) -> Annotated[CallToolResult, RecallResult]:
+        """Search episodic memory with a text, an image, audio, a capture or a stored memory; any modality finds any other.
+
+        Returns the best matches with score, time, episode, stored text and source; with
+        include_thumbnails the stored screenshots come back as images."""
+        if not 1 <= k <= MAX_K:
+            raise InvalidInput(f"k is {k}: ask for 1 to {MAX_K} results")
+        store = await services.memory()
+        flt = _filter(filter)
+        if memory_id is not None:
+            if any(v is not None for v in (text, path, data_base64, capture_id)):
+                raise InvalidInput("give either memory_id or one query input, not both")
+            mem = await store.get(memory_id, with_vector=True)
+            if mem is None or mem.vector is None:
+                raise NotFound(f"no memory with id {memory_id}: list_episodes or recall show the ids that exist")
+            vector, space = mem.vector, store.space
+        else:
+            item, _, _ = await _one_input(services, "recall", text, path, data_base64, capture_id)
+            [emb] = await services.backend.embed([item], "query", progress=_progress(ctx))
+            vector, space = emb.vector, emb.space
+        hits = await store.search(vector, k, space=space, filter=flt, min_score=min_score)
+        result = RecallResult(hits=[_hit(h) for h in hits], space=store.space)
+        content: list[Any] = []
+        if include_thumbnails:
+            budget = services.settings.capture.preview_max_bytes - 50_000
+            for h in hits:
+                thumb = await store.get_thumbnail(h.memory.id)
+                if thumb is None:
+                    continue
+                cost = len(thumb) * 4 // 3 + 200
+                if cost > budget:
+                    break
+                budget -= cost
+                content.append(image_content(thumb, "image/jpeg"))
+            result.thumbnails_attached = len(content)
+        summary = "; ".join(f"#{h.id} {h.score:.3f} {h.modality} {(h.text or '')[:60]!r}" for h in result.hits) or "no memories matched"
+        content.append(TextContent(type="text", text=summary))
+        return CallToolResult(content=content, structured_content=result.model_dump(mode="json"))
+
+    @server.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False))
+    @tool_errors
+    async def forget(
+        ids: Annotated[list[int] | None, Field(description="memory ids to delete")] = None,
+        episode_id: Annotated[str | None, Field(description="delete every memory of this episode")] = None,
+        since: Annotated[datetime | None, Field(description="delete memories seen at or after this time")] = None,
+        until: Annotated[datetime | None, Field(description="delete memories seen at or before this time")] = None,
+    ) -> ForgetResult:
+        """Permanently delete memories (rows, vectors and thumbnails) by ids, episode or time range.
+
+        At least one criterion is required; several must all hold."""
+        if not any(v is not None for v in (ids, episode_id, since, until)):
+            raise InvalidInput("forget needs ids, episode_id, since or until: refusing to delete everything")
+        store = await services.memory()
+        if ids is not None and episode_id is None and since is None and until is None:
+            return ForgetResult(deleted=await store.delete(ids))
+        flt = _filter(MemoryFilterArgs(ids=ids, episode_id=episode_id, since=since, until=until))
+        assert flt is not None
+        return ForgetResult(deleted=await store.delete(flt))
+
+    @server.tool(annotations=ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False))
+    @tool_errors
+    async def list_episodes() -> dict[str, Any]:
+        """List the episodes in memory with their counts, time span and modalities."""
+        store = await services.memory()
+        return {"episodes": [e.model_dump(mode="json") for e in await store.list_episodes()]}
+
+    @server.tool(annotations=ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False))
+    @tool_errors
+    async def memory_stats() -> dict[str, Any]:
+        """Size and health of the memory store: counts by modality, index state, disk use, space."""
+        store = await services.memory()
+        return (await store.stats()).model_dump(mode="json")
+
+    @server.resource("sensorium://memory/{id}", mime_type="application/json", description="a memory's metadata")
+    async def memory_resource(id: str) -> str:
+        mem = await _resource_memory(services, id)
+        return json.dumps(mem.model_dump(mode="json"), indent=2)
+
+    @server.resource("sensorium://memory/{id}/image", mime_type="image/jpeg", description="a memory's stored thumbnail")
+    async def memory_image(id: str) -> bytes:
+        mem = await _resource_memory(services, id)
+        thumb = await (await services.memory()).get_thumbnail(mem.id)
+        if thumb is None:
+            raise ResourceError(f"memory {mem.id} has no thumbnail (only image memories keep one)")
+        return thumb
+
+
+async def _resource_memory(services: Services, id: str):  # type: ignore[no-untyped-def]
+    if not id.isdigit():
+        raise ResourceError(f"memory id must be a number, got {id!r}")
+    mem = await (await services.memory()).get(int(id))
+    if mem is None:
+        raise ResourceError(f"no memory with id {id}")
+    return mem

@@ -1,0 +1,116 @@
+"""remember / recall / forget / list_episodes / memory_stats and the memory resources, over mcp.Client."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from sensorium.server.app import build_server, build_services
+from server_support import error_text, eval_dir, make_settings
+
+
+@pytest.fixture
+def settings(tmp_path: Path):
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def screens(tmp_path: Path) -> list[Path]:
+    states = [json.loads(x) for x in (eval_dir() / "screen_states" / "states.jsonl").read_text().splitlines()][:3]
+    out = []
+    for s in states:
+        dst = tmp_path / Path(s["image"]).name
+        shutil.copy(eval_dir() / "screen_states" / s["image"], dst)
+        out.append(dst)
+    return out
+
+
+async def test_remember_then_recall_by_text_and_by_image(settings, screens: list[Path]) -> None:
+    server = build_server(settings)
+    async with Client(server) as client:
+        r1 = await client.call_tool("remember", {"text": "the invoice total was 42 euros", "episode_id": "ep1", "tags": ["billing"]})
+        assert not r1.is_error, r1.content
+        assert r1.structured_content["status"] == "stored"
+        r2 = await client.call_tool("remember", {"path": str(screens[0]), "episode_id": "ep1", "note": "opened the calendar"})
+        assert not r2.is_error, r2.content
+        r3 = await client.call_tool("remember", {"text": "weather is sunny in Lisbon", "episode_id": "ep2"})
+        img_id = r2.structured_content["id"]
+
+        hits = (await client.call_tool("recall", {"text": "invoice total euros", "k": 2})).structured_content["hits"]
+        assert hits[0]["id"] == r1.structured_content["id"]
+        assert hits[0]["tags"] == ["billing"] and hits[0]["episode_id"] == "ep1"
+
+        by_image = await client.call_tool("recall", {"path": str(screens[0]), "k": 1, "include_thumbnails": True})
+        assert by_image.structured_content["hits"][0]["id"] == img_id
+        assert by_image.structured_content["hits"][0]["score"] > 0.99
+        assert by_image.structured_content["thumbnails_attached"] == 1 and by_image.content[0].type == "image"
+
+        only_ep2 = await client.call_tool("recall", {"text": "invoice", "k": 5, "filter": {"episode_id": "ep2"}})
+        assert [h["id"] for h in only_ep2.structured_content["hits"]] == [r3.structured_content["id"]]
+
+        similar = await client.call_tool("recall", {"memory_id": img_id, "k": 1})
+        assert similar.structured_content["hits"][0]["id"] == img_id
+
+        episodes = (await client.call_tool("list_episodes", {})).structured_content["episodes"]
+        assert {e["episode_id"]: e["memories"] for e in episodes} == {"ep1": 2, "ep2": 1}
+        stats = (await client.call_tool("memory_stats", {})).structured_content
+        assert stats["memories"] == 3 and stats["space"] == "hashing/v1@256"
+
+        meta = await client.read_resource(f"sensorium://memory/{img_id}")
+        assert json.loads(meta.contents[0].text)["episode_id"] == "ep1"
+        image = await client.read_resource(f"sensorium://memory/{img_id}/image")
+        assert image.contents[0].mime_type == "image/jpeg"
+
+
+async def test_remember_a_handle_and_forget(settings, screens: list[Path]) -> None:
+    server = build_server(settings)
+    async with Client(server) as client:
+        h = await client.call_tool("embed_image", {"path": str(screens[1])})
+        r = await client.call_tool("remember", {"handle_id": h.structured_content["handle_id"], "episode_id": "e"})
+        assert not r.is_error and r.structured_content["status"] == "stored"
+        mem_id = r.structured_content["id"]
+        f = await client.call_tool("forget", {"ids": [mem_id]})
+        assert f.structured_content["deleted"] == 1
+        assert "no memory with id" in error_text(await client.call_tool("recall", {"memory_id": mem_id}))
+        assert (await client.call_tool("memory_stats", {})).structured_content["memories"] == 0
+
+
+async def test_memory_survives_a_server_restart(settings) -> None:
+    services = build_services(settings)
+    async with Client(build_server(settings, services=services)) as client:
+        r = await client.call_tool("remember", {"text": "the deploy key is in the vault", "episode_id": "x"})
+        mem_id = r.structured_content["id"]
+    await services.aclose()
+    async with Client(build_server(settings)) as client:
+        hits = (await client.call_tool("recall", {"text": "deploy key vault", "k": 1})).structured_content["hits"]
+    assert hits and hits[0]["id"] == mem_id
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "needle"),
+    [
+        ("recall", {"text": "x", "k": 0}, "ask for 1 to 100"),
+        ("recall", {"text": "x", "k": 10_000}, "ask for 1 to 100"),
+        ("recall", {}, "exactly one input"),
+        ("recall", {"text": "x", "filter": {"since": "2026-01-02T00:00:00", "until": "2026-01-01T00:00:00"}}, "is after until"),
+        ("recall", {"memory_id": 987654}, "no memory with id 987654"),
+        ("remember", {}, "exactly one input"),
+        ("remember", {"handle_id": "emb_nope"}, "no embedding handle"),
+        ("remember", {"text": "a", "metadata": {"bad key!": 1}}, "metadata key"),
+        ("forget", {}, "refusing to delete everything"),
+    ],
+)
+async def test_memory_bad_input(settings, tool: str, args: dict, needle: str) -> None:
+    async with Client(build_server(settings)) as client:
+        assert needle in error_text(await client.call_tool(tool, args))
+        assert not (await client.call_tool("memory_stats", {})).is_error
+
+
+async def test_unknown_memory_resource_is_an_error(settings) -> None:
+    async with Client(build_server(settings)) as client:
+        with pytest.raises(Exception, match="no memory with id 5"):
+            await client.read_resource("sensorium://memory/5")
