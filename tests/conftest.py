@@ -1,0 +1,162 @@
+"""Shared fixtures: a real X display (Xvfb) and a way to put a known image on it.
+
+System packages the display fixtures need (Debian): `xvfb` (the X server) and Tk for the
+Python that runs the tests (`python3-tk` for Debian's python3; pyenv/python.org builds need
+`tk8.6`/`libtk8.6` at run time). `xdotool` and `x11-utils` are handy for debugging, not required.
+
+`xvfb_display` skips only when Xvfb is not installed AND the CI env var is unset; in CI a
+missing Xvfb (or Tk) fails, so a broken CI image can never turn display tests into green skips.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+SCREEN_SIZE = (1920, 1080)
+
+# A separate process shows the image, so Tk (main-thread only, one interpreter per process)
+# never shares the test process. It exits when its stdin closes.
+_SHOW_IMAGE = r"""
+import sys, tkinter as tk
+path, x, y = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+root = tk.Tk()
+root.overrideredirect(True)   # no window-manager decorations: the image's pixels land exactly at (x, y)
+photo = tk.PhotoImage(file=path)
+root.geometry(f"{photo.width()}x{photo.height()}+{x}+{y}")
+tk.Label(root, image=photo, borderwidth=0, highlightthickness=0, padx=0, pady=0).pack()
+root.update()
+sys.stdout.write("ready\n")
+sys.stdout.flush()
+root.createfilehandler(sys.stdin, tk.READABLE, lambda *a: root.destroy())
+root.mainloop()
+"""
+
+
+def _in_ci() -> bool:
+    return bool(os.environ.get("CI"))
+
+
+@pytest.fixture(scope="session")
+def xvfb_display() -> Iterator[str]:
+    """A private Xvfb (1920x1080x24) for the session; DISPLAY points at it while it runs."""
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        if _in_ci():
+            pytest.fail("Xvfb is not installed but CI is set: install the Debian package `xvfb`")
+        pytest.skip("Xvfb is not installed (apt-get install xvfb); display tests need it")
+    read_fd, write_fd = os.pipe()
+    # -displayfd: Xvfb picks a free display number itself and writes it once it accepts
+    # connections, so there is neither a race on the number nor a sleep-and-hope. -noreset: by
+    # default an X server resets when its last client disconnects, and a capture that connects
+    # during that reset fails with "connection lost".
+    proc = subprocess.Popen(
+        [xvfb, "-displayfd", str(write_fd), "-noreset", "-screen", "0", f"{SCREEN_SIZE[0]}x{SCREEN_SIZE[1]}x24", "-nolisten", "tcp"],
+        pass_fds=(write_fd,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    os.close(write_fd)
+    number = b""
+    try:
+        with os.fdopen(read_fd, "rb", buffering=0) as pipe:
+            while not number.endswith(b"\n"):
+                chunk = pipe.read(16)
+                if not chunk:
+                    break
+                number += chunk
+        if not number.strip().isdigit():
+            proc.kill()
+            err = proc.communicate(timeout=10)[1].decode(errors="replace")
+            pytest.fail(f"Xvfb did not start: {err.strip()[-800:]}")
+        display = f":{number.decode().strip()}"
+        old = os.environ.get("DISPLAY")
+        os.environ["DISPLAY"] = display
+        yield display
+    finally:
+        if "display" in locals():
+            if old is None:
+                os.environ.pop("DISPLAY", None)
+            else:
+                os.environ["DISPLAY"] = old
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+ShowImage = Callable[..., None]
+
+
+@pytest.fixture
+def show_image(xvfb_display: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShowImage]:
+    """`show_image(img, left=0, top=0)`: put a PIL image on the display, pixel-exact, until the test ends.
+
+    Returns once the image's pixels are really on screen (checked with a capture), so a test
+    never races the window mapping. Several images may be shown; later ones are on top.
+    """
+    try:
+        import tkinter  # noqa: F401
+    except ImportError:
+        if _in_ci():
+            pytest.fail("tkinter is missing but CI is set: install Tk for this Python (Debian: python3-tk)")
+        pytest.skip("tkinter is not available in this Python (Debian: apt-get install python3-tk)")
+    procs: list[subprocess.Popen[bytes]] = []
+    folder = tmp_path_factory.mktemp("show")
+
+    def show(image: Image.Image, left: int = 0, top: int = 0) -> None:
+        path = Path(tempfile.mkstemp(suffix=".png", dir=folder)[1])
+        image.convert("RGB").save(path)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _SHOW_IMAGE, str(path), str(left), str(top)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "DISPLAY": xvfb_display},
+        )
+        procs.append(proc)
+        line = proc.stdout.readline() if proc.stdout else b""
+        if line.strip() != b"ready":
+            proc.kill()
+            err = proc.communicate(timeout=10)[1].decode(errors="replace")
+            raise RuntimeError(f"could not show the image with Tk: {err.strip()[-800:]}")
+        _wait_until_shown(image.convert("RGB"), left, top)
+
+    yield show
+    for proc in procs:
+        if proc.stdin:
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_until_shown(image: Image.Image, left: int, top: int, timeout: float = 15.0) -> None:
+    """Poll the screen until the image's corners and centre show its pixels (mapping is asynchronous)."""
+    import mss
+
+    w, h = image.size
+    points = [(0, 0), (w - 1, 0), (0, h - 1), (w - 1, h - 1), (w // 2, h // 2)]
+    deadline = time.monotonic() + timeout
+    with mss.MSS() as sct:
+        while True:
+            shot = sct.grab({"left": left, "top": top, "width": w, "height": h})
+            got = Image.frombytes("RGB", shot.size, shot.bgra, "raw", "BGRX")
+            if all(got.getpixel(p) == image.getpixel(p) for p in points):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the image did not appear on screen at +{left}+{top} within {timeout} s")
+            time.sleep(0.05)
