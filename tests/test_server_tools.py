@@ -240,3 +240,41 @@ async def test_live_region_capture_has_the_shown_pixels(server, show_image) -> N
     for (x, y), colour in {(50, 50): (255, 0, 0), (350, 50): (0, 255, 0), (50, 250): (0, 0, 255), (350, 250): (255, 255, 0)}.items():
         got = img.getpixel((x, y))
         assert all(abs(a - b) < 40 for a, b in zip(got, colour)), (x, y, got)
+
+
+async def test_gemini_backend_through_mcp_with_the_fake_rest_api(tmp_path: Path, screenshot: Path) -> None:
+    """The whole path: MCP tool -> intake -> cache -> GeminiBackend -> REST (faked) -> handle."""
+    from gemini_fake import TEST_KEY, FakeGemini
+
+    from sensorium.server.app import build_services
+    from sensorium.tools.backends.gemini import GeminiBackend
+    from sensorium.tools.cache import CachedBackend, EmbeddingCache
+
+    settings = make_settings(tmp_path, backend="gemini")
+    fake = FakeGemini()
+    backend = CachedBackend(
+        GeminiBackend(TEST_KEY, 768, settings.gemini, transport=fake.transport()),
+        EmbeddingCache(tmp_path / "cache.sqlite3"),
+    )
+    server = build_server(settings, services=build_services(settings, backend))
+    async with Client(server) as client:
+        r = await client.call_tool("embed_image", {"path": str(screenshot), "include_vector": True})
+        assert not r.is_error, r.content
+        assert r.structured_content["space"] == "gemini/gemini-embedding-2@768"
+        assert abs(np.linalg.norm(r.structured_content["vector"]) - 1) < 1e-4
+        again = await client.call_tool("embed_image", {"path": str(screenshot)})
+        assert not again.is_error
+        assert len(fake.requests) == 1, "the same bytes must not cost a second API call"
+        fake.always = 400
+        bad = await client.call_tool("embed_text", {"text": "something new"})
+        assert "400" in error_text(bad)
+    assert fake.shape_errors == []
+
+
+async def test_gemini_without_key_is_a_clear_error(tmp_path: Path) -> None:
+    server = build_server(make_settings(tmp_path, backend="gemini", gemini_api_key=None))
+    async with Client(server) as client:
+        r = await client.call_tool("embed_text", {"text": "hello"})
+        text = error_text(r)
+        assert "GEMINI_API_KEY" in text and "local" in text
+        assert (await client.call_tool("list_monitors", {})) is not None  # the server still answers
