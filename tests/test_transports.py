@@ -28,10 +28,60 @@ async def _exercise(client: Client) -> None:
     assert not again.is_error
 
 
-async def test_stdio_subprocess(tmp_path: Path) -> None:
-    params = StdioServerParameters(command=SENSORIUM[0], args=[*SENSORIUM[1:], "serve"], env=subprocess_env(tmp_path))
+async def _exercise_every_tool(client: Client, files: dict[str, Path]) -> None:
+    """Call every tool once over this transport, with real files and a real display."""
+    await _exercise(client)
+    called = {"embed_text"}
+
+    async def call(name: str, args: dict) -> dict:
+        r = await client.call_tool(name, args)
+        assert not r.is_error, (name, r.content)
+        called.add(name)
+        return r.structured_content
+
+    assert len((await call("list_monitors", {}))["monitors"]) >= 2
+    cap = await call("capture_screen", {"monitor": 1})
+    await call("embed_screenshot", {"capture_id": cap["capture_id"]})
+    await call("embed_region", {"capture_id": cap["capture_id"], "region": {"left": 0, "top": 0, "width": 64, "height": 64}})
+    await call("embed_image", {"path": str(files["image"])})
+    await call("embed_audio", {"path": str(files["audio"])})
+    await call("embed_media", {"path": str(files["pdf"])})
+    await call("embed_multimodal", {"parts": [{"text": "login"}, {"capture_id": cap["capture_id"]}]})
+    mem = await call("remember", {"text": "pressed save in the editor", "episode_id": "t"})
+    hits = (await call("recall", {"text": "pressed save", "k": 1}))["hits"]
+    assert hits[0]["id"] == mem["id"]
+    await call("list_episodes", {})
+    await call("memory_stats", {})
+    await call("forget", {"ids": [mem["id"]]})
+    assert called == {t.name for t in (await client.list_tools()).tools}
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    import shutil
+
+    import pypdfium2 as pdfium
+
+    from server_support import eval_dir
+
+    image = tmp_path / "screen.jpg"
+    shutil.copy(eval_dir() / "ui_grounding" / "images" / "ui_dev_07.jpg", image)
+    audio = tmp_path / "speech.wav"
+    first = (eval_dir() / "spoken_instructions" / "items.jsonl").read_text().splitlines()[0]
+    import json
+
+    shutil.copy(eval_dir() / "spoken_instructions" / json.loads(first)["audio"], audio)
+    pdf = pdfium.PdfDocument.new()
+    pdf.new_page(200, 200)
+    pdf.save(str(tmp_path / "doc.pdf"))
+    return {"image": image, "audio": audio, "pdf": tmp_path / "doc.pdf"}
+
+
+async def test_stdio_subprocess_serves_every_tool(tmp_path: Path, xvfb_display: str, files: dict[str, Path]) -> None:
+    env = subprocess_env(tmp_path, DISPLAY=xvfb_display)
+    params = StdioServerParameters(command=SENSORIUM[0], args=[*SENSORIUM[1:], "serve"], env=env)
     async with Client(params) as client:
-        await _exercise(client)
+        await _exercise_every_tool(client, files)
 
 
 def _start_http(tmp_path: Path, *extra: str, env_extra: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
@@ -55,17 +105,14 @@ def _start_http(tmp_path: Path, *extra: str, env_extra: dict[str, str] | None = 
     raise AssertionError("HTTP server did not start within 60 s")
 
 
-@pytest.fixture
-def http_server(tmp_path: Path):
-    proc, port = _start_http(tmp_path)
-    yield port
-    proc.terminate()
-    proc.wait(timeout=20)
-
-
-async def test_http_subprocess(http_server: int) -> None:
-    async with Client(f"http://127.0.0.1:{http_server}/mcp") as client:
-        await _exercise(client)
+async def test_http_subprocess_serves_every_tool(tmp_path: Path, xvfb_display: str, files: dict[str, Path]) -> None:
+    proc, port = _start_http(tmp_path, env_extra={"DISPLAY": xvfb_display})
+    try:
+        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+            await _exercise_every_tool(client, files)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
 
 
 async def test_http_token_is_required_when_set(tmp_path: Path) -> None:
