@@ -25,9 +25,10 @@ class MemorySettings(BaseModel):
         "SQLite catches a stale index up on open, so a late checkpoint costs only start-up time",
     )
     filter_exact_below: int = Field(
-        20_000, ge=0,
+        5_000, ge=0,
         description="a filtered recall whose matching rows are at most this many is answered exactly from them "
-        "(measured faster and exact; above it, hnswlib's filter callback with an exact fallback)",
+        "(faster there, and exact); above it, hnswlib's filter callback, with an exact fallback when the walk "
+        "cannot find k (measured crossover: ~1-5k matches at 10k-100k x 768, docs/MEMORY.md)",
     )
     compact_deleted_fraction: float = Field(
         0.3, gt=0.0, le=1.0, description="rebuild the HNSW graph when this fraction of its elements are deletions"

@@ -1,0 +1,356 @@
+"""The HNSW index: hnswlib made safe to share, to grow, to forget and to checkpoint.
+
+hnswlib is fast but sharp: searching while inserting is unsafe, `add_items` past
+`max_elements` fails, deletions only mark, and loading a damaged file can crash the process
+(a flipped byte segfaulted `load_index` here). So this wrapper:
+
+- guards it with a writer-preferring readers/writer lock (searches in parallel, mutations alone);
+- grows it by half with `resize_index` before an add would overflow;
+- tracks live and deleted labels, so callers can decide when to compact (rebuild);
+- checkpoints atomically (temp file + fsync + rename + fsync of the folder) and returns the
+  file's sha256 and counts, which the store records in SQLite; `load` refuses a file whose
+  checksum or counts disagree *before* hnswlib parses it;
+- offers exact numpy search (small stores, restrictive filters, ground truth in tests) from
+  its own dense float32 copy of the vectors. That copy doubles the RAM of the vectors
+  (+3 KB a 768-d memory, ~300 MB at 100k) and is deliberate: hnswlib's `get_items` costs
+  ~100 us a vector and SQLite BLOB reads ~10 us, so an exact pass over 5,000 filtered rows took
+  400 ms / 45 ms that way and takes ~3 ms from the copy (bench/bench_memory.py, docs/MEMORY.md).
+
+Labels are SQLite rowids: the store's id is the label, no mapping table needed.
+Vectors must be L2-normalised by the caller: the space is inner product ('ip'), so the score
+is the cosine similarity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import hnswlib
+import numpy as np
+
+from .config import MemorySettings
+
+log = logging.getLogger(__name__)
+
+_BATCH = 10_000
+
+
+class IndexCorrupt(Exception):
+    """The checkpoint file cannot be trusted (missing, checksum or count mismatch, unreadable)."""
+
+
+class RWLock:
+    """Many readers or one writer; a waiting writer blocks new readers so inserts are not starved."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._writer = False
+        self._writers_waiting = 0
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        with self._cond:
+            while self._writer or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        with self._cond:
+            self._writers_waiting += 1
+            try:
+                while self._writer or self._readers:
+                    self._cond.wait()
+            finally:
+                self._writers_waiting -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What the store records in SQLite about the index file it may trust."""
+
+    file: str
+    sha256: str
+    elements: int
+    """hnswlib element_count (live + marked deleted) when saved."""
+    live: int
+    max_label: int
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def exact_top_k(query: np.ndarray, matrix: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k by inner product, best first; the ground truth the graph is measured against."""
+    if len(labels) == 0 or k <= 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+    # einsum, not `matrix @ query`: OpenBLAS threads its gemv, and on a busy 2-core machine that
+    # measured 4-11 ms for 1,000 x 768 against 0.3 ms single-threaded (and 31 vs 14 ms at 50k)
+    scores = np.einsum("ij,j->i", matrix, query.astype(np.float32))
+    k = min(k, len(labels))
+    top = np.argpartition(-scores, k - 1)[:k] if k < len(labels) else np.arange(len(labels))
+    order = top[np.argsort(-scores[top], kind="stable")]
+    return np.asarray(labels, dtype=np.int64)[order], scores[order].astype(np.float32)
+
+
+class HnswIndex:
+    """One hnswlib graph plus the bookkeeping hnswlib does not expose (which labels are live)."""
+
+    def __init__(self, dimension: int, settings: MemorySettings, *, capacity: int | None = None) -> None:
+        self.dimension = dimension
+        self._settings = settings
+        self._lock = RWLock()
+        self._index = hnswlib.Index(space="ip", dim=dimension)
+        self._index.init_index(
+            max_elements=max(capacity or settings.initial_capacity, 16),
+            M=settings.hnsw_m,
+            ef_construction=settings.hnsw_ef_construction,
+            random_seed=100,
+        )
+        self._index.set_ef(settings.hnsw_ef_search)
+        self._live: set[int] = set()
+        self._deleted: set[int] = set()
+        self._init_dense(self._index.get_max_elements())
+
+    def _init_dense(self, capacity: int) -> None:
+        self._dense = np.empty((capacity, self.dimension), dtype=np.float32)
+        # label -> row of _dense, -1 when absent: labels are rowids (dense, increasing), so an
+        # array lookup replaces a dict and vectorises the candidate gather
+        self._slot_of = np.full(capacity + 1, -1, dtype=np.int64)
+        self._used = 0
+
+    def _put_dense(self, labels: list[int], vectors: np.ndarray) -> None:
+        """Copy vectors into the dense matrix (caller holds the write lock). Slots of deleted
+        labels are not reused: compaction (a rebuild) reclaims them."""
+        need = self._used + len(labels)
+        if need > len(self._dense):
+            grown = np.empty((max(need, int(len(self._dense) * 1.5) + 1), self.dimension), dtype=np.float32)
+            grown[: self._used] = self._dense[: self._used]
+            self._dense = grown
+        self._dense[self._used : need] = vectors
+        top = max(labels)
+        if top >= len(self._slot_of):
+            grown_slots = np.full(max(top + 1, int(len(self._slot_of) * 1.5)), -1, dtype=np.int64)
+            grown_slots[: len(self._slot_of)] = self._slot_of
+            self._slot_of = grown_slots
+        self._slot_of[np.asarray(labels, dtype=np.int64)] = np.arange(self._used, need, dtype=np.int64)
+        self._used = need
+
+    def _drop_slots(self, labels: Iterable[int]) -> None:
+        for label in labels:
+            if 0 <= label < len(self._slot_of):
+                self._slot_of[label] = -1
+
+    # ---- loading -------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: Path, dimension: int, settings: MemorySettings, expected: CheckpointInfo) -> HnswIndex:
+        """Load a checkpoint only if its bytes are the ones recorded; live/deleted labels are
+        unknown until `reconcile` (hnswlib does not say which labels are marked deleted)."""
+        if not path.is_file():
+            raise IndexCorrupt(f"index file {path.name} is missing")
+        digest = sha256_file(path)
+        if digest != expected.sha256:
+            raise IndexCorrupt(f"index file {path.name} checksum {digest[:12]} != recorded {expected.sha256[:12]}")
+        self = cls.__new__(cls)
+        self.dimension = dimension
+        self._settings = settings
+        self._lock = RWLock()
+        self._index = hnswlib.Index(space="ip", dim=dimension)
+        try:
+            self._index.load_index(str(path))
+        except RuntimeError as exc:
+            raise IndexCorrupt(f"hnswlib could not load {path.name}: {exc}") from exc
+        if self._index.element_count != expected.elements:
+            raise IndexCorrupt(f"index file holds {self._index.element_count} elements, {expected.elements} recorded")
+        self._index.set_ef(settings.hnsw_ef_search)
+        self._live = set()
+        self._deleted = set()
+        self._init_dense(max(16, int(self._index.element_count)))
+        return self
+
+    def reconcile(self, truth: Iterable[int], load_vectors: Callable[[list[int]], np.ndarray]) -> tuple[int, int]:
+        """Make the index hold exactly the `truth` labels: add the missing ones, mark the extra
+        ones deleted, and fill the dense copy of the vectors it already holds (vectors are
+        fetched in batches from the source of truth). Returns (added, newly deleted)."""
+        truth_set = set(int(t) for t in truth)
+        with self._lock.write():
+            present = set(int(x) for x in self._index.get_ids_list())
+            extra = present - truth_set
+            newly_deleted = 0
+            for label in extra:
+                try:
+                    self._index.mark_deleted(label)
+                    newly_deleted += 1
+                except RuntimeError:  # already marked before the checkpoint
+                    pass
+            self._deleted = extra
+            self._live = present & truth_set
+            self._drop_slots(extra)
+            need_dense = sorted(self._live)  # a loaded index has no dense copy yet
+            for start in range(0, len(need_dense), _BATCH):
+                chunk = need_dense[start : start + _BATCH]
+                self._put_dense(chunk, load_vectors(chunk))
+        missing = sorted(truth_set - present)
+        for start in range(0, len(missing), _BATCH):
+            chunk = missing[start : start + _BATCH]
+            self.add(np.asarray(chunk, dtype=np.int64), load_vectors(chunk))
+        return len(missing), newly_deleted
+
+    # ---- mutation ------------------------------------------------------------------------
+    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        labels = np.asarray(labels, dtype=np.int64)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if len(labels) == 0:
+            return
+        if vectors.shape != (len(labels), self.dimension):
+            raise ValueError(f"expected {len(labels)} x {self.dimension} vectors, got {vectors.shape}")
+        with self._lock.write():
+            needed = self._index.element_count + len(labels)
+            capacity = self._index.get_max_elements()
+            if needed > capacity:
+                new_capacity = max(needed, int(capacity * 1.5) + 1)
+                log.debug("growing HNSW index %d -> %d", capacity, new_capacity)
+                self._index.resize_index(new_capacity)
+            self._index.add_items(vectors, labels, num_threads=1 if len(labels) < 64 else -1)
+            as_list = labels.tolist()
+            self._put_dense(as_list, vectors)
+            for label in as_list:
+                self._live.add(label)
+                self._deleted.discard(label)
+
+    def mark_deleted(self, labels: Iterable[int]) -> int:
+        removed = 0
+        with self._lock.write():
+            for label in labels:
+                label = int(label)
+                if label not in self._live:
+                    continue
+                self._index.mark_deleted(label)
+                self._live.discard(label)
+                self._deleted.add(label)
+                self._drop_slots([label])
+                removed += 1
+        return removed
+
+    # ---- queries -------------------------------------------------------------------------
+    @property
+    def live_count(self) -> int:
+        return len(self._live)
+
+    @property
+    def deleted_count(self) -> int:
+        return len(self._deleted)
+
+    @property
+    def capacity(self) -> int:
+        return int(self._index.get_max_elements())
+
+    @property
+    def element_count(self) -> int:
+        return int(self._index.element_count)
+
+    def __contains__(self, label: int) -> bool:
+        return int(label) in self._live
+
+    def live_labels(self) -> np.ndarray:
+        with self._lock.read():
+            return np.fromiter(self._live, dtype=np.int64, count=len(self._live))
+
+    def search(
+        self, query: np.ndarray, k: int, predicate: Callable[[int], bool] | None = None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Approximate top-k by cosine. None when hnswlib cannot produce k results (a filter
+        too restrictive for the graph walk, or a graph fragmented by deletions): the caller
+        falls back to exact search rather than return fewer than exist."""
+        q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        with self._lock.read():
+            k = min(k, len(self._live))
+            if k <= 0:
+                return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+            try:
+                labels, distances = self._index.knn_query(q, k=k, num_threads=1, filter=predicate)
+            except RuntimeError:
+                return None
+        # hnswlib's 'ip' distance is 1 - <a, b>
+        return labels[0].astype(np.int64), (1.0 - distances[0]).astype(np.float32)
+
+    def vectors(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The vectors of those labels that are live (others are dropped): (labels, matrix)."""
+        with self._lock.read():
+            labels = np.asarray(labels, dtype=np.int64)
+            rows = np.full(len(labels), -1, dtype=np.int64)
+            inside = (labels >= 0) & (labels < len(self._slot_of))
+            rows[inside] = self._slot_of[labels[inside]]
+            keep = rows >= 0
+            return labels[keep], self._dense[rows[keep]]
+
+    def exact(self, query: np.ndarray, k: int, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-k over `labels` (default: every live label), from the dense copy."""
+        if labels is None:
+            labels = self.live_labels()
+        found = np.empty(0, dtype=np.int64)
+        best = np.empty(0, dtype=np.float32)
+        # in slices, so a 100k-candidate fallback never copies the whole matrix at once
+        for start in range(0, len(labels), 50_000):
+            lab, mat = self.vectors(labels[start : start + 50_000])
+            l2, s2 = exact_top_k(query, mat, lab, k)
+            found, best = np.concatenate([found, l2]), np.concatenate([best, s2])
+        if len(found) > k:
+            order = np.argsort(-best, kind="stable")[:k]
+            found, best = found[order], best[order]
+        return found, best
+
+    # ---- checkpoint ----------------------------------------------------------------------
+    def save(self, folder: Path, name: str) -> CheckpointInfo:
+        """Write `folder/name` atomically and durably; searches continue meanwhile (a read lock)."""
+        final = folder / name
+        tmp = folder / (name + ".tmp")
+        with self._lock.read():
+            self._index.save_index(str(tmp))
+            elements = int(self._index.element_count)
+            live = len(self._live)
+            max_label = max(self._live | self._deleted, default=0)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        digest = sha256_file(tmp)
+        os.replace(tmp, final)
+        _fsync_dir(folder)
+        return CheckpointInfo(file=name, sha256=digest, elements=elements, live=live, max_label=max_label)

@@ -1,0 +1,842 @@
+"""LocalMemoryStore: SQLite (WAL) is the truth, an hnswlib graph is a checkpoint of it.
+
+Why this split: SQLite gives transactions, so a `remember` is acknowledged only after its
+row *and its vector* (a float32 BLOB) are committed; the HNSW file is just a cache that can
+always be rebuilt or caught up from those rows. On open, a missing, corrupt (checksum) or
+stale index is repaired automatically and the repair is logged and reported in `stats().opened`.
+
+Layout of one store (one embedding space) under `<data_dir>/memory/<space, filename-safe>/`:
+`memory.db` (+ WAL), `hnsw-<generation>.bin` (the checkpoint the database points at),
+`thumbs/<id>.jpg`, `store.lock` (a second process opening the same store is refused).
+
+Threads: every public coroutine runs its blocking body in `anyio.to_thread.run_sync`. One
+writer at a time (a lock around the writer connection and every index mutation); readers
+use pooled connections (WAL lets them read while the writer writes) and the index's read lock.
+
+`open` is an async classmethod (the rebuild it may do is blocking); `open_sync` is there
+for CLIs and scripts that have no event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import numpy as np
+
+from ..tools.errors import InvalidInput, SensoriumError
+from .config import MemorySettings
+from .errors import SpaceMismatch, StoreCorrupt
+from .index import CheckpointInfo, HnswIndex, IndexCorrupt
+from .records import AddResult, EpisodeSummary, Filter, Hit, Memory, NewMemory, Source, StoreStats
+from .store import store_dirname
+
+try:  # POSIX advisory lock; Windows has no fcntl (there a second opener is not detected)
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = "1"
+DEDUP_MODALITIES = frozenset({"image", "screenshot"})
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS memories (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    seen_count INTEGER NOT NULL DEFAULT 1,
+    modality TEXT NOT NULL,
+    content_hash TEXT,
+    episode_id TEXT,
+    app TEXT,
+    window_title TEXT,
+    source TEXT NOT NULL,
+    text TEXT,
+    tags TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    thumb_bytes INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS memories_episode ON memories (episode_id, modality, id);
+CREATE INDEX IF NOT EXISTS memories_created ON memories (created_at);
+CREATE INDEX IF NOT EXISTS memories_last_seen ON memories (last_seen);
+CREATE INDEX IF NOT EXISTS memories_app ON memories (app COLLATE NOCASE);
+CREATE INDEX IF NOT EXISTS memories_modality ON memories (modality);
+CREATE TABLE IF NOT EXISTS vectors (id INTEGER PRIMARY KEY, vector BLOB NOT NULL, visual BLOB);
+CREATE TABLE IF NOT EXISTS tags (tag TEXT NOT NULL, memory_id INTEGER NOT NULL, PRIMARY KEY (tag, memory_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tags_memory ON tags (memory_id);
+"""
+
+_COLUMNS = (
+    "m.id, m.created_at, m.last_seen, m.seen_count, m.modality, m.content_hash, m.episode_id, "
+    "m.source, m.text, m.tags, m.metadata, m.thumb_bytes"
+)
+
+
+def _ts(dt: datetime) -> float:
+    return dt.timestamp()
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _unit(vector: np.ndarray, what: str) -> np.ndarray:
+    v = np.asarray(vector, dtype=np.float32).reshape(-1)
+    n = float(np.linalg.norm(v))
+    if not np.isfinite(n) or n == 0.0:
+        raise InvalidInput(f"{what} is all zeros (or not finite): it has no direction to compare by")
+    return (v / n).astype(np.float32)
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    return float(a @ b) / (na * nb) if na and nb else 0.0
+
+
+def _json_ids(ids: Sequence[int]) -> str:
+    return json.dumps([int(i) for i in ids])
+
+
+def compile_filter(flt: Filter | None) -> tuple[str, list[Any]]:
+    """A WHERE clause over `memories m` (and bound parameters) for a Filter; `1` when empty."""
+    if flt is None or flt.is_empty():
+        return "1", []
+    parts: list[str] = []
+    params: list[Any] = []
+    if flt.since is not None:
+        parts.append("m.last_seen >= ?")
+        params.append(_ts(flt.since))
+    if flt.until is not None:
+        parts.append("m.created_at <= ?")
+        params.append(_ts(flt.until))
+    if flt.modalities is not None:
+        parts.append("m.modality IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(flt.modalities))
+    if flt.episode_id is not None:
+        parts.append("m.episode_id = ?")
+        params.append(flt.episode_id)
+    if flt.app is not None:
+        parts.append("m.app = ? COLLATE NOCASE")
+        params.append(flt.app)
+    if flt.tags:
+        tags = sorted(set(flt.tags))  # all-of: intersect the (tag, memory_id) primary-key ranges
+        parts.append("m.id IN (" + " INTERSECT ".join(["SELECT memory_id FROM tags WHERE tag = ?"] * len(tags)) + ")")
+        params += tags
+    for key, value in (flt.metadata or {}).items():
+        parts.append("json_extract(m.metadata, ?) IS ?")
+        params += [f'$."{key}"', int(value) if isinstance(value, bool) else value]
+    if flt.ids is not None:
+        parts.append("m.id IN (SELECT value FROM json_each(?))")
+        params.append(_json_ids(flt.ids))
+    return " AND ".join(parts), params
+
+
+class LocalMemoryStore:
+    """The `MemoryStore` of one embedding space on local disk. Build it with `open` / `open_sync`."""
+
+    engine = "local"
+
+    def __init__(self, path: Path, space: str, dimension: int, settings: MemorySettings) -> None:
+        # private: `open_sync` does the work (locks, schema, index recovery) before handing it out
+        self.path = path
+        self._space = space
+        self._dimension = dimension
+        self._settings = settings
+        self._wlock = threading.RLock()
+        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._all_conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self._closed = False
+        self._changes = 0
+        self._last_checkpoint = time.monotonic()
+        self._lock_fd: int | None = None
+        self.opened = "new"
+        self._index: HnswIndex
+        self._w: sqlite3.Connection
+
+    # ---- opening -------------------------------------------------------------------------
+    @staticmethod
+    def store_path(data_dir: Path, space: str) -> Path:
+        return Path(data_dir) / "memory" / store_dirname(space)
+
+    @classmethod
+    async def open(cls, root: Path, space: str, dimension: int, settings: MemorySettings) -> LocalMemoryStore:
+        """Open (or create) the store of `space` under the data dir `root`."""
+        return await anyio.to_thread.run_sync(cls.open_sync, root, space, dimension, settings)
+
+    @classmethod
+    def open_sync(cls, root: Path, space: str, dimension: int, settings: MemorySettings) -> LocalMemoryStore:
+        return cls.open_dir(cls.store_path(root, space), space, dimension, settings)
+
+    @classmethod
+    def open_dir(cls, path: Path, space: str, dimension: int, settings: MemorySettings) -> LocalMemoryStore:
+        """Open the store in exactly this folder (blocking). Refuses a folder made for another space."""
+        if dimension <= 0:
+            raise InvalidInput(f"dimension must be positive, got {dimension}")
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "thumbs").mkdir(exist_ok=True)
+        self = cls(path, space, dimension, settings)
+        self._acquire_process_lock()
+        try:
+            self._w = self._connect()
+            self._init_schema()
+            self._cleanup_files()
+            self._recover_index()
+        except BaseException:
+            self._close_everything()
+            raise
+        return self
+
+    @staticmethod
+    def existing_spaces(root: Path) -> list[tuple[str, Path]]:
+        """(space, folder) of every store under a data dir, read without opening them (for doctor / reindex)."""
+        out: list[tuple[str, Path]] = []
+        base = Path(root) / "memory"
+        for db in sorted(base.glob("*/memory.db")) if base.is_dir() else []:
+            try:
+                con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+                try:
+                    row = con.execute("SELECT value FROM meta WHERE key='space'").fetchone()
+                finally:
+                    con.close()
+            except sqlite3.Error:
+                continue
+            if row:
+                out.append((row[0], db.parent))
+        return out
+
+    def _acquire_process_lock(self) -> None:
+        if fcntl is None:
+            return
+        fd = os.open(self.path / "store.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            raise SensoriumError(
+                f"the memory store at {self.path} is already open in another process; stop that server "
+                "or point this one at another data dir (SENSORIUM_DATA_DIR)"
+            ) from exc
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            con = sqlite3.connect(self.path / "memory.db", check_same_thread=False, isolation_level=None, timeout=30.0)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute(f"PRAGMA synchronous={self._settings.sqlite_synchronous}")
+            con.execute("PRAGMA busy_timeout=30000")
+        except sqlite3.DatabaseError as exc:
+            raise StoreCorrupt(f"cannot open the memory database {self.path / 'memory.db'}: {exc}") from exc
+        with self._conns_lock:
+            self._all_conns.append(con)
+        return con
+
+    def _init_schema(self) -> None:
+        w = self._w
+        try:
+            w.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StoreCorrupt(f"the memory database {self.path / 'memory.db'} is unreadable: {exc}") from exc
+        meta = dict(w.execute("SELECT key, value FROM meta").fetchall())
+        if "space" not in meta:
+            w.execute("BEGIN IMMEDIATE")
+            w.executemany(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                [
+                    ("schema_version", SCHEMA_VERSION),
+                    ("space", self._space),
+                    ("dimension", str(self._dimension)),
+                    ("created_at", datetime.now(UTC).isoformat()),
+                ],
+            )
+            w.execute("COMMIT")
+            return
+        if meta["space"] != self._space or int(meta["dimension"]) != self._dimension:
+            raise SpaceMismatch(
+                f"the memory store at {self.path} holds vectors of space {meta['space']!r} "
+                f"({meta['dimension']}-d), not {self._space!r} ({self._dimension}-d): vectors of different "
+                "spaces are not comparable. Use the backend that made this store, or open the store of this "
+                "space (`sensorium memory reindex` re-embeds stored media into a new space)"
+            )
+        if meta.get("schema_version") != SCHEMA_VERSION:
+            raise StoreCorrupt(
+                f"the memory store at {self.path} has schema {meta.get('schema_version')!r}; this version reads "
+                f"{SCHEMA_VERSION!r}"
+            )
+
+    def _meta(self, key: str) -> str | None:
+        row = self._w.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _cleanup_files(self) -> None:
+        """Remove what a crash can leave behind: temp checkpoints, superseded checkpoints, and
+        thumbnails whose row was never committed (or was deleted just before the crash)."""
+        current = json.loads(self._meta("checkpoint") or "null")
+        keep = current["file"] if current else None
+        for f in self.path.glob("hnsw-*"):
+            if f.name != keep:
+                f.unlink(missing_ok=True)
+        thumbs = {}
+        for f in (self.path / "thumbs").iterdir():
+            stem = f.name.split(".", 1)[0]
+            if f.name.endswith(".jpg") and stem.isdigit():
+                thumbs[int(stem)] = f
+            else:
+                f.unlink(missing_ok=True)
+        if thumbs:
+            rows = self._w.execute(
+                "SELECT id FROM memories WHERE thumb_bytes > 0 AND id IN (SELECT value FROM json_each(?))",
+                (_json_ids(list(thumbs)),),
+            ).fetchall()
+            for orphan in set(thumbs) - {r[0] for r in rows}:
+                thumbs[orphan].unlink(missing_ok=True)
+                log.info("removed orphan thumbnail %s", thumbs[orphan].name)
+
+    def _recover_index(self) -> None:
+        raw = self._meta("checkpoint")
+        n_rows = self._w.execute("SELECT COUNT(*) FROM memories").fetchone()[0]
+        index: HnswIndex | None = None
+        if raw:
+            info = CheckpointInfo(**json.loads(raw))
+            try:
+                index = HnswIndex.load(self.path / info.file, self._dimension, self._settings, info)
+                self.opened = "loaded"
+            except IndexCorrupt as exc:
+                log.warning("memory index at %s cannot be trusted (%s): rebuilding it from SQLite", self.path, exc)
+                self.opened = f"rebuilt ({exc})"
+        elif n_rows:
+            log.warning("memory store at %s has %d rows but no index checkpoint: building it", self.path, n_rows)
+            self.opened = "rebuilt (no checkpoint)"
+        if index is None:
+            capacity = max(self._settings.initial_capacity, int(n_rows * 1.25))
+            index = HnswIndex(self._dimension, self._settings, capacity=capacity)
+        ids = [r[0] for r in self._w.execute("SELECT id FROM memories")]
+        t0 = time.perf_counter()
+        added, deleted = index.reconcile(ids, self._load_vectors)
+        self._index = index
+        if added or deleted:
+            if self.opened == "loaded":
+                self.opened = f"caught up (+{added} added, {deleted} deleted since the checkpoint)"
+            log.info(
+                "memory index at %s: %s in %.1f s", self.path, self.opened, time.perf_counter() - t0
+            )
+            self._checkpoint()
+
+    # ---- helpers -------------------------------------------------------------------------
+    def _reader(self) -> sqlite3.Connection:
+        try:
+            return self._readers.get_nowait()
+        except queue.Empty:
+            return self._connect()
+
+    def _release(self, con: sqlite3.Connection) -> None:
+        self._readers.put(con)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SensoriumError("the memory store is closed")
+
+    def _load_vectors(self, ids: list[int]) -> np.ndarray:
+        rows = dict(
+            self._w.execute(
+                "SELECT id, vector FROM vectors WHERE id IN (SELECT value FROM json_each(?))", (_json_ids(ids),)
+            ).fetchall()
+        )
+        out = np.empty((len(ids), self._dimension), dtype=np.float32)
+        for i, id_ in enumerate(ids):
+            out[i] = np.frombuffer(rows[id_], dtype=np.float32)
+        return out
+
+    def _check_space(self, space: str, what: str) -> None:
+        if space != self._space:
+            raise SpaceMismatch(
+                f"{what} is in space {space!r} but this memory store holds {self._space!r} vectors: they are not "
+                "comparable. Embed it with the store's backend, or open the store of that space"
+            )
+
+    def _check_dimension(self, vector: np.ndarray, what: str) -> None:
+        if vector.shape[-1] != self._dimension:
+            raise InvalidInput(
+                f"{what} has {vector.shape[-1]} dimensions; space {self._space!r} has {self._dimension}"
+            )
+
+    def _excluded(self, source: Source) -> str | None:
+        s = self._settings
+        if source.app:
+            app = source.app.casefold().removesuffix(".exe")
+            for ex in s.excluded_apps:
+                if app == ex.casefold().removesuffix(".exe"):
+                    return f"app {source.app!r} is in memory.excluded_apps: nothing was stored"
+        if source.window_title:
+            title = source.window_title.casefold()
+            for ex in s.excluded_titles:
+                if ex and ex.casefold() in title:
+                    return f"window title contains {ex!r} (memory.excluded_titles): nothing was stored"
+        return None
+
+    def _row_to_memory(self, row: tuple[Any, ...], vec: bytes | None = None, visual: bytes | None = None) -> Memory:
+        (id_, created, last, seen, modality, chash, episode, source, text, tags, metadata, thumb) = row[:12]
+        return Memory(
+            id=id_,
+            space=self._space,
+            modality=modality,
+            content_hash=chash,
+            source=Source.model_validate_json(source),
+            episode_id=episode,
+            text=text,
+            tags=json.loads(tags),
+            metadata=json.loads(metadata),
+            has_thumbnail=thumb > 0,
+            created_at=_dt(created),
+            last_seen=_dt(last),
+            seen_count=seen,
+            vector=None if vec is None else np.frombuffer(vec, dtype=np.float32).copy(),
+            visual=None if visual is None else np.frombuffer(visual, dtype=np.float32).tolist(),
+        )
+
+    def _thumb_path(self, id_: int) -> Path:
+        return self.path / "thumbs" / f"{id_}.jpg"
+
+    # ---- add -----------------------------------------------------------------------------
+    def add_sync(self, records: Sequence[NewMemory]) -> list[AddResult]:
+        self._check_open()
+        prepared: list[tuple[NewMemory, np.ndarray, np.ndarray | None] | str] = []
+        for n, rec in enumerate(records):
+            what = f"memory {n}" if len(records) > 1 else "the memory"
+            self._check_space(rec.space, what)
+            self._check_dimension(rec.vector, what + "'s vector")
+            if rec.thumbnail is not None:
+                if not rec.thumbnail.startswith(b"\xff\xd8\xff"):
+                    raise InvalidInput(f"{what}'s thumbnail is not a JPEG: encode it as JPEG first")
+                if len(rec.thumbnail) > self._settings.max_thumbnail_bytes:
+                    raise InvalidInput(
+                        f"{what}'s thumbnail is {len(rec.thumbnail):,} bytes, the limit is "
+                        f"{self._settings.max_thumbnail_bytes:,} (memory.max_thumbnail_bytes): downscale it"
+                    )
+            reason = self._excluded(rec.source)
+            if reason:
+                prepared.append(reason)
+                continue
+            visual = None if rec.visual is None else np.asarray(rec.visual, dtype=np.float32)
+            prepared.append((rec, _unit(rec.vector, what + "'s vector"), visual))
+        if not prepared:
+            return []
+
+        results: list[AddResult] = []
+        new_ids: list[int] = []
+        new_vecs: list[np.ndarray] = []
+        written: list[Path] = []
+        with self._wlock:
+            self._check_open()
+            w = self._w
+            w.execute("BEGIN IMMEDIATE")
+            try:
+                for item in prepared:
+                    if isinstance(item, str):
+                        results.append(AddResult(id=None, skipped=item))
+                        continue
+                    rec, vec, visual = item
+                    merged = self._find_duplicate(rec, vec, visual) if rec.modality in DEDUP_MODALITIES else None
+                    ts = _ts(rec.created_at)
+                    if merged is not None:
+                        w.execute(
+                            "UPDATE memories SET seen_count = seen_count + 1, last_seen = MAX(last_seen, ?) WHERE id = ?",
+                            (ts, merged),
+                        )
+                        results.append(AddResult(id=merged, merged_into=merged))
+                        continue
+                    cur = w.execute(
+                        "INSERT INTO memories (created_at, last_seen, modality, content_hash, episode_id, app, "
+                        "window_title, source, text, tags, metadata, thumb_bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (
+                            ts,
+                            ts,
+                            rec.modality,
+                            rec.content_hash,
+                            rec.episode_id,
+                            rec.source.app,
+                            rec.source.window_title,
+                            rec.source.model_dump_json(),
+                            rec.text,
+                            json.dumps(rec.tags),
+                            json.dumps(rec.metadata),
+                            len(rec.thumbnail or b""),
+                        ),
+                    )
+                    id_ = int(cur.lastrowid)  # type: ignore[arg-type]
+                    w.execute(
+                        "INSERT INTO vectors (id, vector, visual) VALUES (?, ?, ?)",
+                        (id_, vec.tobytes(), None if visual is None else visual.tobytes()),
+                    )
+                    if rec.tags:
+                        w.executemany("INSERT INTO tags (tag, memory_id) VALUES (?, ?)", [(t, id_) for t in rec.tags])
+                    if rec.thumbnail:
+                        # written before the commit: a crash leaves an orphan file (removed on open),
+                        # never a committed row pointing at nothing
+                        p = self._thumb_path(id_)
+                        p.write_bytes(rec.thumbnail)
+                        written.append(p)
+                    new_ids.append(id_)
+                    new_vecs.append(vec)
+                    results.append(AddResult(id=id_))
+                w.execute("COMMIT")  # the acknowledgement: from here the records survive a crash
+            except BaseException:
+                w.execute("ROLLBACK")
+                for p in written:
+                    p.unlink(missing_ok=True)
+                raise
+            if new_ids:
+                self._index.add(np.asarray(new_ids, dtype=np.int64), np.stack(new_vecs))
+            self._changed(len(new_ids) + sum(r.merged_into is not None for r in results))
+        return results
+
+    def _find_duplicate(self, rec: NewMemory, vec: np.ndarray, visual: np.ndarray | None) -> int | None:
+        """The previous image of the same episode, if the new one is a near-duplicate of it.
+        The visual descriptor is preferred when both have one: it sees pixels, while a semantic
+        vector of two different screens of the same app can be very close."""
+        row = self._w.execute(
+            "SELECT m.id, v.vector, v.visual FROM memories m JOIN vectors v ON v.id = m.id "
+            "WHERE m.episode_id IS ? AND m.modality IN ('image', 'screenshot') ORDER BY m.id DESC LIMIT 1",
+            (rec.episode_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        prev_id, prev_vec, prev_visual = row
+        if visual is not None and prev_visual is not None and len(prev_visual) == visual.nbytes:
+            score = _cosine(visual, np.frombuffer(prev_visual, dtype=np.float32))
+        else:
+            score = float(vec @ np.frombuffer(prev_vec, dtype=np.float32))
+        return int(prev_id) if score >= self._settings.dedup_threshold else None
+
+    # ---- search --------------------------------------------------------------------------
+    def search_sync(
+        self,
+        vector: np.ndarray,
+        k: int = 10,
+        *,
+        space: str,
+        filter: Filter | None = None,
+        min_score: float | None = None,
+    ) -> list[Hit]:
+        self._check_open()
+        if not 1 <= k <= self._settings.max_k:
+            raise InvalidInput(f"k must be between 1 and {self._settings.max_k} (memory.max_k), got {k}")
+        self._check_space(space, "the query vector")
+        q = np.asarray(vector, dtype=np.float32).reshape(-1)
+        self._check_dimension(q, "the query vector")
+        q = _unit(q, "the query vector")
+        labels, scores = self._nearest(q, k, filter)
+        hits: list[Hit] = []
+        memories = {m.id: m for m in self.get_many_sync(labels.tolist())}
+        for label, score in zip(labels.tolist(), scores.tolist(), strict=True):
+            m = memories.get(label)
+            if m is None:  # deleted between the index walk and the row fetch
+                continue
+            if min_score is not None and score < min_score:
+                continue
+            hits.append(Hit(memory=m, score=round(float(score), 6)))
+        return hits
+
+    def _nearest(self, q: np.ndarray, k: int, flt: Filter | None) -> tuple[np.ndarray, np.ndarray]:
+        """Which strategy answers: see docs/MEMORY.md for the measurements behind it."""
+        index = self._index
+        small = index.live_count <= self._settings.exact_below
+        if flt is None or flt.is_empty():
+            if small:
+                return index.exact(q, k)
+            found = index.search(q, k)
+            if found is None:
+                log.warning("HNSW search could not return %d results; answering exactly", k)
+                return index.exact(q, k)
+            return found
+        candidates = self._candidate_ids(flt)
+        if small or len(candidates) <= self._settings.filter_exact_below:
+            return index.exact(q, k, candidates)
+        allowed = set(candidates.tolist())
+        found = index.search(q, k, allowed.__contains__)
+        if found is None or len(found[0]) < min(k, len(candidates)):
+            return index.exact(q, k, candidates)
+        return found
+
+    def _candidate_ids(self, flt: Filter) -> np.ndarray:
+        where, params = compile_filter(flt)
+        con = self._reader()
+        try:
+            rows = con.execute(f"SELECT m.id FROM memories m WHERE {where}", params).fetchall()
+        finally:
+            self._release(con)
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    # ---- get -----------------------------------------------------------------------------
+    def get_many_sync(self, ids: Sequence[int], *, with_vector: bool = False) -> list[Memory]:
+        self._check_open()
+        if not ids:
+            return []
+        cols = _COLUMNS + (", v.vector, v.visual" if with_vector else "")
+        join = " JOIN vectors v ON v.id = m.id" if with_vector else ""
+        con = self._reader()
+        try:
+            rows = con.execute(
+                f"SELECT {cols} FROM memories m{join} WHERE m.id IN (SELECT value FROM json_each(?))",
+                (_json_ids(ids),),
+            ).fetchall()
+        finally:
+            self._release(con)
+        by_id = {r[0]: r for r in rows}
+        out = []
+        for id_ in ids:
+            r = by_id.get(int(id_))
+            if r is not None:
+                out.append(self._row_to_memory(r, *(r[12:14] if with_vector else ())))
+        return out
+
+    def get_thumbnail_sync(self, id: int) -> bytes | None:
+        self._check_open()
+        try:
+            return self._thumb_path(int(id)).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    # ---- delete --------------------------------------------------------------------------
+    def delete_sync(self, target: Sequence[int] | Filter) -> int:
+        self._check_open()
+        if isinstance(target, Filter):
+            if target.is_empty():
+                raise InvalidInput(
+                    "an empty filter would forget every memory: pass ids, an episode, a time range or another criterion"
+                )
+            where, params = compile_filter(target)
+        else:
+            where, params = "m.id IN (SELECT value FROM json_each(?))", [_json_ids(list(target))]
+        with self._wlock:
+            self._check_open()
+            w = self._w
+            w.execute("BEGIN IMMEDIATE")
+            try:
+                ids = [r[0] for r in w.execute(f"SELECT m.id FROM memories m WHERE {where}", params)]
+                if ids:
+                    arg = (_json_ids(ids),)
+                    w.execute("DELETE FROM memories WHERE id IN (SELECT value FROM json_each(?))", arg)
+                    w.execute("DELETE FROM vectors WHERE id IN (SELECT value FROM json_each(?))", arg)
+                    w.execute("DELETE FROM tags WHERE memory_id IN (SELECT value FROM json_each(?))", arg)
+                w.execute("COMMIT")
+            except BaseException:
+                w.execute("ROLLBACK")
+                raise
+            if not ids:
+                return 0
+            self._index.mark_deleted(ids)
+            for id_ in ids:
+                self._thumb_path(id_).unlink(missing_ok=True)
+            self._changed(len(ids))
+            self._maybe_compact()
+        return len(ids)
+
+    def _maybe_compact(self) -> None:
+        idx = self._index
+        total = idx.live_count + idx.deleted_count
+        if idx.deleted_count >= self._settings.compact_min_deleted and idx.deleted_count >= (
+            self._settings.compact_deleted_fraction * total
+        ):
+            self.compact_sync()
+
+    def compact_sync(self) -> None:
+        """Rebuild the graph without its deleted elements (writers wait; searches go on against the old one)."""
+        with self._wlock:
+            self._check_open()
+            t0 = time.perf_counter()
+            ids = [r[0] for r in self._w.execute("SELECT id FROM memories")]
+            fresh = HnswIndex(
+                self._dimension, self._settings, capacity=max(self._settings.initial_capacity, int(len(ids) * 1.25))
+            )
+            fresh.reconcile(ids, self._load_vectors)
+            dropped = self._index.deleted_count
+            self._index = fresh
+            log.info("memory index compacted: %d deletions dropped, %d live, %.1f s", dropped, len(ids), time.perf_counter() - t0)
+            self._checkpoint()
+
+    # ---- checkpoint ----------------------------------------------------------------------
+    def _changed(self, n: int) -> None:
+        self._changes += n
+        if (
+            self._changes >= self._settings.checkpoint_every
+            and time.monotonic() - self._last_checkpoint >= self._settings.checkpoint_min_seconds
+        ):
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Write a new generation of the index file, point the database at it, drop the old one.
+        A crash at any step leaves the database pointing at a complete, checksummed file."""
+        with self._wlock:
+            old = json.loads(self._meta("checkpoint") or "null")
+            gen = int(self._meta("checkpoint_gen") or 0) + 1
+            t0 = time.perf_counter()
+            info = self._index.save(self.path, f"hnsw-{gen}.bin")
+            w = self._w
+            w.execute("BEGIN IMMEDIATE")
+            w.executemany(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                [
+                    ("checkpoint", json.dumps(info.__dict__)),
+                    ("checkpoint_gen", str(gen)),
+                    ("checkpoint_at", datetime.now(UTC).isoformat()),
+                ],
+            )
+            w.execute("COMMIT")
+            if old and old["file"] != info.file:
+                (self.path / old["file"]).unlink(missing_ok=True)
+            self._changes = 0
+            self._last_checkpoint = time.monotonic()
+            log.debug("memory index checkpoint %s: %d live in %.2f s", info.file, info.live, time.perf_counter() - t0)
+
+    def checkpoint_sync(self) -> None:
+        self._check_open()
+        self._checkpoint()
+
+    # ---- listing -------------------------------------------------------------------------
+    def list_episodes_sync(self) -> list[EpisodeSummary]:
+        self._check_open()
+        con = self._reader()
+        try:
+            rows = con.execute(
+                "SELECT episode_id, COUNT(*), SUM(seen_count), MIN(created_at), MAX(last_seen), "
+                "json_group_array(DISTINCT modality) FROM memories GROUP BY episode_id ORDER BY MAX(last_seen) DESC"
+            ).fetchall()
+        finally:
+            self._release(con)
+        return [
+            EpisodeSummary(
+                episode_id=e, memories=n, seen=s, first_at=_dt(a), last_at=_dt(b), modalities=sorted(json.loads(mods))
+            )
+            for e, n, s, a, b, mods in rows
+        ]
+
+    def stats_sync(self) -> StoreStats:
+        self._check_open()
+        con = self._reader()
+        try:
+            by_modality = dict(con.execute("SELECT modality, COUNT(*) FROM memories GROUP BY modality").fetchall())
+            episodes = con.execute("SELECT COUNT(*) FROM (SELECT DISTINCT episode_id FROM memories)").fetchone()[0]
+            thumb_bytes = con.execute("SELECT COALESCE(SUM(thumb_bytes), 0) FROM memories").fetchone()[0]
+            meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+        finally:
+            self._release(con)
+        ckpt = json.loads(meta.get("checkpoint", "null"))
+        index_file = self.path / ckpt["file"] if ckpt else None
+        return StoreStats(
+            engine=self.engine,
+            space=self._space,
+            dimension=self._dimension,
+            memories=sum(by_modality.values()),
+            episodes=episodes,
+            by_modality=by_modality,
+            index_elements=self._index.live_count,
+            index_deleted=self._index.deleted_count,
+            index_capacity=self._index.capacity,
+            exact_search=self._index.live_count <= self._settings.exact_below,
+            db_bytes=sum(f.stat().st_size for f in self.path.glob("memory.db*")),
+            index_bytes=index_file.stat().st_size if index_file and index_file.exists() else 0,
+            thumbnail_bytes=thumb_bytes,
+            last_checkpoint_at=datetime.fromisoformat(meta["checkpoint_at"]) if "checkpoint_at" in meta else None,
+            opened=self.opened,
+            root=str(self.path),
+        )
+
+    # ---- closing -------------------------------------------------------------------------
+    def close_sync(self) -> None:
+        with self._wlock:
+            if self._closed:
+                return
+            try:
+                if self._changes:
+                    self._checkpoint()
+            finally:
+                self._closed = True
+                self._close_everything()
+
+    def _close_everything(self) -> None:
+        with self._conns_lock:
+            for con in self._all_conns:
+                try:
+                    con.close()
+                except sqlite3.Error:  # pragma: no cover
+                    pass
+            self._all_conns.clear()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
+
+    # ---- the async MemoryStore API -------------------------------------------------------
+    @property
+    def space(self) -> str:
+        return self._space
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    async def add(self, records: Sequence[NewMemory]) -> list[AddResult]:
+        return await anyio.to_thread.run_sync(self.add_sync, list(records))
+
+    async def search(
+        self,
+        vector: np.ndarray,
+        k: int = 10,
+        *,
+        space: str,
+        filter: Filter | None = None,
+        min_score: float | None = None,
+    ) -> list[Hit]:
+        return await anyio.to_thread.run_sync(
+            lambda: self.search_sync(vector, k, space=space, filter=filter, min_score=min_score)
+        )
+
+    async def get(self, id: int, *, with_vector: bool = False) -> Memory | None:
+        found = await anyio.to_thread.run_sync(lambda: self.get_many_sync([id], with_vector=with_vector))
+        return found[0] if found else None
+
+    async def get_many(self, ids: Sequence[int], *, with_vector: bool = False) -> list[Memory]:
+        return await anyio.to_thread.run_sync(lambda: self.get_many_sync(list(ids), with_vector=with_vector))
+
+    async def get_thumbnail(self, id: int) -> bytes | None:
+        return await anyio.to_thread.run_sync(self.get_thumbnail_sync, id)
+
+    async def delete(self, target: Sequence[int] | Filter) -> int:
+        return await anyio.to_thread.run_sync(self.delete_sync, target)
+
+    async def list_episodes(self) -> list[EpisodeSummary]:
+        return await anyio.to_thread.run_sync(self.list_episodes_sync)
+
+    async def stats(self) -> StoreStats:
+        return await anyio.to_thread.run_sync(self.stats_sync)
+
+    async def compact(self) -> None:
+        await anyio.to_thread.run_sync(self.compact_sync)
+
+    async def checkpoint(self) -> None:
+        await anyio.to_thread.run_sync(self.checkpoint_sync)
+
+    async def close(self) -> None:
+        await anyio.to_thread.run_sync(self.close_sync)
+
+    async def __aenter__(self) -> LocalMemoryStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

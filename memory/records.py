@@ -1,0 +1,219 @@
+"""The records that cross the memory store's boundary (pydantic, so the MCP layer can dump them as-is).
+
+Ids are SQLite rowids (AUTOINCREMENT, so an id is never reused after `forget`): the same
+integer is the hnswlib label, which keeps the index and the truth trivially joinable and
+makes `sensorium://memory/{id}` short.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_META_KEY = re.compile(r"^[A-Za-z0-9_.\- ]{1,64}$")
+MetaValue = str | int | float | bool | None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Naive datetimes are taken as UTC: the store keeps every time as UTC epoch seconds."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _as_vector(value: Any, what: str) -> np.ndarray:
+    v = np.asarray(value, dtype=np.float32)
+    if v.ndim != 1 or v.shape[0] == 0:
+        raise ValueError(f"{what} must be a non-empty 1-D array, got shape {v.shape}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"{what} contains NaN or infinity")
+    return v
+
+
+class Source(BaseModel):
+    """Where a memory came from, as far as it is known (all optional)."""
+
+    app: str | None = None
+    window_title: str | None = None
+    monitor: int | None = None
+    region: tuple[int, int, int, int] | None = Field(None, description="left, top, width, height in screen pixels")
+    path: str | None = None
+
+
+class NewMemory(BaseModel):
+    """What `add` takes: a vector already made by a backend, plus everything worth remembering about it."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    vector: np.ndarray
+    space: str
+    modality: str = Field(min_length=1, max_length=32)
+    content_hash: str | None = None
+    source: Source = Field(default_factory=Source)
+    episode_id: str | None = Field(None, max_length=200)
+    text: str | None = Field(None, description="instruction / caption / transcript / OCR text")
+    tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict, description="JSON-serialisable user metadata")
+    thumbnail: bytes | None = Field(None, description="JPEG bytes, kept as a file next to the database")
+    visual: list[float] | None = Field(None, description="compact visual descriptor; preferred for near-duplicate tests")
+    created_at: datetime = Field(default_factory=utcnow)
+
+    @field_validator("vector", mode="before")
+    @classmethod
+    def _vector(cls, v: Any) -> np.ndarray:
+        return _as_vector(v, "vector")
+
+    @field_validator("visual")
+    @classmethod
+    def _visual(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None:
+            _as_vector(v, "visual descriptor")
+        return v
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: list[str]) -> list[str]:
+        out: list[str] = []
+        for t in tags:
+            t = t.strip()
+            if not t:
+                raise ValueError("tags must not be empty")
+            if len(t) > 100:
+                raise ValueError(f"tag {t[:20]!r}... is longer than 100 characters")
+            if t not in out:
+                out.append(t)
+        return out
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, md: dict[str, Any]) -> dict[str, Any]:
+        for key in md:
+            if not _META_KEY.match(key):
+                raise ValueError(f"metadata key {key!r} must be 1-64 letters, digits, '_', '.', '-' or spaces")
+        return md
+
+    @field_validator("created_at")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        return as_utc(v)
+
+
+class Memory(BaseModel):
+    """A stored record. `vector` only when asked for (it is 3 KB at 768-d and rarely needed)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    id: int
+    space: str
+    modality: str
+    content_hash: str | None
+    source: Source
+    episode_id: str | None
+    text: str | None
+    tags: list[str]
+    metadata: dict[str, Any]
+    has_thumbnail: bool
+    created_at: datetime
+    last_seen: datetime = Field(description="last time a near-duplicate was merged into it (= created_at if never)")
+    seen_count: int = Field(1, description="1 + near-duplicates merged into it")
+    vector: np.ndarray | None = Field(None, exclude=True)
+    visual: list[float] | None = Field(None, exclude=True)
+
+
+class Hit(BaseModel):
+    memory: Memory
+    score: float = Field(description="cosine similarity (inner product of unit vectors), higher is closer")
+
+
+class AddResult(BaseModel):
+    """One per NewMemory, in order. `id` is where the memory lives now: a new row, or the row it merged into."""
+
+    id: int | None
+    merged_into: int | None = None
+    skipped: str | None = Field(None, description="why nothing was stored (privacy exclusion)")
+
+    @property
+    def status(self) -> str:
+        return "skipped" if self.skipped else "merged" if self.merged_into is not None else "stored"
+
+
+class Filter(BaseModel):
+    """Every criterion given must hold (AND); within a list, any value (OR) except tags, which are all-of.
+
+    Time is an overlap test: a memory matches when the span it was seen in
+    [created_at, last_seen] meets [since, until], so "forget the last ten minutes" also
+    removes a screenshot first taken earlier but seen again within them.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    since: datetime | None = None
+    until: datetime | None = None
+    modalities: list[str] | None = None
+    episode_id: str | None = None
+    app: str | None = None
+    tags: list[str] | None = Field(None, description="all of these tags")
+    metadata: dict[str, MetaValue] | None = Field(None, description="equality on top-level metadata keys")
+    ids: list[int] | None = None
+
+    @field_validator("since", "until")
+    @classmethod
+    def _utc(cls, v: datetime | None) -> datetime | None:
+        return None if v is None else as_utc(v)
+
+    @field_validator("metadata")
+    @classmethod
+    def _keys(cls, md: dict[str, MetaValue] | None) -> dict[str, MetaValue] | None:
+        for key, value in (md or {}).items():
+            if not _META_KEY.match(key):
+                raise ValueError(f"metadata key {key!r} must be 1-64 letters, digits, '_', '.', '-' or spaces")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"metadata value for {key!r} must be finite")
+        return md
+
+    @model_validator(mode="after")
+    def _range(self) -> Filter:
+        if self.since and self.until and self.since > self.until:
+            raise ValueError(f"since ({self.since.isoformat()}) is after until ({self.until.isoformat()})")
+        return self
+
+    def is_empty(self) -> bool:
+        return not any(
+            v is not None
+            for v in (self.since, self.until, self.modalities, self.episode_id, self.app, self.tags, self.metadata, self.ids)
+        )
+
+
+class EpisodeSummary(BaseModel):
+    episode_id: str | None = Field(description="None groups the memories stored without an episode")
+    memories: int
+    seen: int = Field(description="memories plus merged near-duplicates")
+    first_at: datetime
+    last_at: datetime
+    modalities: list[str]
+
+
+class StoreStats(BaseModel):
+    engine: str
+    space: str
+    dimension: int
+    memories: int
+    episodes: int
+    by_modality: dict[str, int]
+    index_elements: int = Field(description="live vectors in the HNSW index (equals memories when healthy)")
+    index_deleted: int = Field(description="deleted vectors still occupying the graph until compaction")
+    index_capacity: int
+    exact_search: bool = Field(description="whether recall currently searches exactly (store below exact_below)")
+    db_bytes: int
+    index_bytes: int
+    thumbnail_bytes: int
+    last_checkpoint_at: datetime | None
+    opened: str = Field(description="what happened to the index at open: new, loaded, caught up, rebuilt (and why)")
+    root: str
