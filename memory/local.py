@@ -414,7 +414,7 @@ class LocalMemoryStore:
         return self.path / "thumbs" / f"{id_}.jpg"
 
     # ---- add -----------------------------------------------------------------------------
-    def add_sync(self, records: Sequence[NewMemory]) -> list[AddResult]:
+    def add_sync(self, records: Sequence[NewMemory], *, merge_duplicates: bool = True) -> list[AddResult]:
         self._check_open()
         prepared: list[tuple[NewMemory, np.ndarray, np.ndarray | None] | str] = []
         for n, rec in enumerate(records):
@@ -452,7 +452,11 @@ class LocalMemoryStore:
                         results.append(AddResult(id=None, skipped=item))
                         continue
                     rec, vec, visual = item
-                    merged = self._find_duplicate(rec, vec, visual) if rec.modality in DEDUP_MODALITIES else None
+                    merged = (
+                        self._find_duplicate(rec, vec, visual)
+                        if merge_duplicates and rec.modality in DEDUP_MODALITIES
+                        else None
+                    )
                     ts = _ts(rec.created_at)
                     if merged is not None:
                         w.execute(
@@ -582,6 +586,17 @@ class LocalMemoryStore:
         finally:
             self._release(con)
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def list_ids_sync(self, flt: Filter | None = None) -> list[int]:
+        """Every id (matching `flt`), oldest first: for walking a whole store (reindex, export)."""
+        self._check_open()
+        if flt is None or flt.is_empty():
+            con = self._reader()
+            try:
+                return [r[0] for r in con.execute("SELECT id FROM memories ORDER BY id").fetchall()]
+            finally:
+                self._release(con)
+        return sorted(int(i) for i in self._candidate_ids(flt))
 
     # ---- get -----------------------------------------------------------------------------
     def get_many_sync(self, ids: Sequence[int], *, with_vector: bool = False) -> list[Memory]:
@@ -791,8 +806,8 @@ class LocalMemoryStore:
     def dimension(self) -> int:
         return self._dimension
 
-    async def add(self, records: Sequence[NewMemory]) -> list[AddResult]:
-        return await anyio.to_thread.run_sync(self.add_sync, list(records))
+    async def add(self, records: Sequence[NewMemory], *, merge_duplicates: bool = True) -> list[AddResult]:
+        return await anyio.to_thread.run_sync(lambda: self.add_sync(list(records), merge_duplicates=merge_duplicates))
 
     async def search(
         self,
@@ -816,6 +831,9 @@ class LocalMemoryStore:
 
     async def get_thumbnail(self, id: int) -> bytes | None:
         return await anyio.to_thread.run_sync(self.get_thumbnail_sync, id)
+
+    async def list_ids(self, filter: Filter | None = None) -> list[int]:
+        return await anyio.to_thread.run_sync(self.list_ids_sync, filter)
 
     async def delete(self, target: Sequence[int] | Filter) -> int:
         return await anyio.to_thread.run_sync(self.delete_sync, target)

@@ -40,8 +40,10 @@ class MemoryStore(Protocol):
     @property
     def dimension(self) -> int: ...
 
-    async def add(self, records: Sequence[NewMemory]) -> list[AddResult]:
-        """Store (or merge, or skip) each record; returns when the records are durable (the acknowledgement)."""
+    async def add(self, records: Sequence[NewMemory], *, merge_duplicates: bool = True) -> list[AddResult]:
+        """Store (or merge, or skip) each record; returns when the records are durable (the acknowledgement).
+
+        `merge_duplicates=False` stores every record even if it is a near-duplicate (copying a store)."""
         ...
 
     async def search(
@@ -65,6 +67,10 @@ class MemoryStore(Protocol):
 
     async def get_thumbnail(self, id: int) -> bytes | None:
         """The stored JPEG thumbnail of a memory, None if it has none or does not exist."""
+        ...
+
+    async def list_ids(self, filter: Filter | None = None) -> list[int]:
+        """Every id (matching the filter), oldest first."""
         ...
 
     async def delete(self, target: Sequence[int] | Filter) -> int:

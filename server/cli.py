@@ -52,6 +52,15 @@ def _parser() -> argparse.ArgumentParser:
                     help="evaluate only this backend (default: local, plus gemini when an API key is set)")
     ev.add_argument("--json", type=Path, default=None, dest="json_path", help="write the full results as JSON here")
     ev.add_argument("--markdown", type=Path, default=None, help="rewrite the results table between the eval-results markers of this file (e.g. docs/EVAL.md)")
+
+    memory = sub.add_parser("memory", help="inspect or migrate the episodic memory stores")
+    msub = memory.add_subparsers(dest="memory_command", required=True)
+    msub.add_parser("stores", help="list the stores (one per embedding space) in the data dir")
+    stats = msub.add_parser("stats", help="statistics of the store of the configured backend's space")
+    stats.add_argument("--backend", choices=["auto", "gemini", "local", "hashing"], default=None)
+    reindex = msub.add_parser("reindex", help="re-embed a store of another space into the configured backend's space")
+    reindex.add_argument("--from-space", required=True, help="space id of the old store (see `sensorium memory stores`)")
+    reindex.add_argument("--backend", choices=["auto", "gemini", "local", "hashing"], default=None)
     return p
 
 
@@ -77,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .doctor import run_doctor
 
             return asyncio.run(run_doctor(settings, online=args.online))
+        if args.command == "memory":
+            return asyncio.run(_memory(settings, args))
         if args.command == "eval":
             return _eval(settings, args)
     except SensoriumError as exc:
@@ -85,6 +96,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 2
+
+
+async def _memory(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from rich.progress import Progress
+
+    from ..memory.local import LocalMemoryStore
+    from .app import build_services
+
+    if args.memory_command == "stores":
+        for space, path in LocalMemoryStore.existing_spaces(settings.data_dir):
+            print(f"{space}\t{path}")
+        return 0
+    services = build_services(settings)
+    try:
+        if args.memory_command == "stats":
+            store = await services.memory()
+            print(json.dumps((await store.stats()).model_dump(mode="json"), indent=2))
+            return 0
+        from .reindex import reindex
+
+        with Progress(transient=True) as bar:
+            task = bar.add_task(f"reindexing {args.from_space} -> {services.backend.space}", total=None)
+
+            def advance(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            report = await reindex(settings, args.from_space, services.backend, progress=advance)
+        print(report.model_dump_json(indent=2))
+        return 0
+    finally:
+        await services.aclose()
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:

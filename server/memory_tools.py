@@ -31,7 +31,9 @@ from .perception import _progress, _media_from
 from .results import image_content
 
 ANY_MEDIA = {Modality.IMAGE, Modality.AUDIO, Modality.VIDEO, Modality.PDF}
-THUMB_SIDE = 384
+STORED_IMAGE_SIDE = 1280
+"""Images are kept at up to this size: large enough to OCR again on `memory reindex`."""
+ATTACHED_THUMB_SIDE = 384
 MAX_K = 100
 
 
@@ -91,14 +93,18 @@ def _filter(args: MemoryFilterArgs | None) -> Filter | None:
     return None if flt.is_empty() else flt
 
 
-def _thumbnail(media: Media | None) -> bytes | None:
-    if media is None or media.modality is not Modality.IMAGE:
-        return None
-    img = Image.open(io.BytesIO(media.data)).convert("RGB")
-    img.thumbnail((THUMB_SIDE, THUMB_SIDE))
+def _jpeg(data: bytes, side: int) -> bytes:
+    img = Image.open(io.BytesIO(data)).convert("RGB")
+    img.thumbnail((side, side))
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=80)
     return buf.getvalue()
+
+
+def _stored_image(media: Media | None) -> bytes | None:
+    if media is None or media.modality is not Modality.IMAGE:
+        return None
+    return _jpeg(media.data, STORED_IMAGE_SIDE)
 
 
 def _snippet(text: str | None, n: int = 300) -> str | None:
@@ -180,7 +186,7 @@ def register(server: MCPServer, services: Services) -> None:
             record = NewMemory(
                 vector=embedding.vector, space=embedding.space, modality=modality, content_hash=None if stored is None else stored.item.content_hash,
                 source=source, episode_id=episode_id, text=body or None, tags=tags or [], metadata=metadata or {},
-                thumbnail=await anyio.to_thread.run_sync(_thumbnail, media),
+                thumbnail=await anyio.to_thread.run_sync(_stored_image, media),
                 visual=embedding.extras.get("visual") if isinstance(embedding.extras.get("visual"), list) else None,
             )
         except ValidationError as exc:
@@ -231,9 +237,10 @@ def register(server: MCPServer, services: Services) -> None:
         if include_thumbnails:
             budget = services.settings.capture.preview_max_bytes - 50_000
             for h in hits:
-                thumb = await store.get_thumbnail(h.memory.id)
-                if thumb is None:
+                stored_image = await store.get_thumbnail(h.memory.id)
+                if stored_image is None:
                     continue
+                thumb = await anyio.to_thread.run_sync(_jpeg, stored_image, ATTACHED_THUMB_SIDE)
                 cost = len(thumb) * 4 // 3 + 200
                 if cost > budget:
                     break
