@@ -58,5 +58,6 @@ class LocalSettings(BaseModel):
     text_batch: int = Field(32, ge=1, le=512)
     whisper_beam_size: int = Field(5, ge=1, le=10)
     ocr_max_side: int = Field(1600, ge=320, le=8192, description="screens are OCR'd at most this large")
+    ocr_cache_size: int = Field(64, ge=0, le=4096, description="OCR results kept per process, by image content hash")
     clip_model_dir: Path | None = Field(None, description="optional image-text ONNX model (CLIP/SigLIP layout)")
     allow_download: bool = Field(False, description="fetch missing models from the Hugging Face hub into the cache dir")

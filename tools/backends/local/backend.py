@@ -1,0 +1,402 @@
+"""The offline backend: everything becomes text, then one sentence encoder makes the vector.
+
+With no API key and no network, Sensorium perceives the way screen-memory tools do: screens,
+images and PDF scans through OCR, speech through Whisper, and all of it (plus titles and
+captions) embedded by all-MiniLM-L6-v2 into one text-bridged space, `local/minilm-l6@384`.
+So a text query can find a screenshot, a transcript or a PDF, because they all became words.
+
+What it cannot see: anything without words. Icons, photos, charts and colours do not reach
+the vector; `extras["visual"]` (see visual.py) carries a compact appearance descriptor for
+image <-> image matching instead. Non-speech audio is refused with `ModalityNotSupported`
+rather than transcribed into hallucinations.
+
+Per modality (one vector per item; all parts of an item are joined into one text, title and
+caption first, so the encoder's 256-token window never cuts them off):
+- text: the text itself (queries and documents alike: MiniLM needs no prompt);
+- image: OCR lines in reading order -> extras["ocr"] (boxes in image pixels), extras["visual"],
+  extras["text_found"], extras["image_size"]. An image with no readable text is still embedded:
+  from its title/caption when it has one, else from a fixed marker sentence, so every textless
+  image gets the same vector (the local backend cannot tell them apart; compare
+  extras["visual"] for that) and extras["text_found"] is False;
+- audio: decoded to 16 kHz mono, transcribed (VAD on) -> extras["transcript"];
+- video: keyframes sampled on change, each OCR'd (extras["frames"], with timestamps) + the audio
+  track transcribed when it holds speech (extras["transcript"]);
+- PDF: the text layer of each page; pages without one are rendered and OCR'd (extras["pages"]).
+A long text (a dense screen) is split into chunks of ~160 words and the chunk vectors are
+averaged (weighted by length), so the bottom of a screen counts as much as its top.
+
+Models load lazily (first embed), so the server answers `tools/list` before any weights are
+read; every model file is sha256-checked before its first use (models.py). All inference runs
+in worker threads via anyio, one item at a time (2 cores: parallel items would only contend).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import numpy as np
+from PIL import Image
+
+from ...config import LocalSettings
+from ...errors import BackendUnavailable, ModalityNotSupported, SensoriumError, UnsupportedMedia
+from ...media import Media, Modality
+from ..base import BackendStatus, EmbedItem, Embedding, ProgressCallback, Role, l2_normalise
+from .models import MINILM, WHISPER, ModelStore
+from .ocr import OcrEngine, OcrResult
+from .text_encoder import DIMENSION, SPACE, TextEncoder
+from .visual import visual_descriptor
+
+log = logging.getLogger(__name__)
+
+NO_TEXT_MARKER = "an image with no readable text"
+"""What a textless, uncaptioned image is embedded as (documented above; extras["text_found"] is False)."""
+
+CHUNK_WORDS = 160
+"""~200 word-piece tokens: under MiniLM's 256-token window with room for long words."""
+
+MAX_PDF_PAGES = 64
+MAX_VIDEO_FRAMES = 16
+VIDEO_MIN_CHANGE = 0.01
+"""Mean 32x32-thumbnail change that makes a new keyframe. Low on purpose: in a screen recording
+a new line of text on the same background moves the thumbnail by only ~0.01-0.02."""
+PDF_OCR_DPI = 150
+
+
+@dataclass
+class Perceived:
+    """What the backend saw in one item: the text to embed and the by-products."""
+
+    texts: list[str] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(t for t in self.texts if t.strip())
+
+
+def chunk_text(text: str, max_words: int = CHUNK_WORDS) -> list[tuple[str, int]]:
+    """(chunk, word count) pieces of at most `max_words`, split on line breaks where possible."""
+    chunks: list[tuple[str, int]] = []
+    current: list[str] = []
+    count = 0
+    for line in text.splitlines():
+        words = line.split()
+        while len(words) > max_words:  # a single huge line: split it by words
+            if current:
+                chunks.append((" ".join(current), count))
+                current, count = [], 0
+            chunks.append((" ".join(words[:max_words]), max_words))
+            words = words[max_words:]
+        if not words:
+            continue
+        if count + len(words) > max_words and current:
+            chunks.append(("\n".join(current), count))
+            current, count = [], 0
+        current.append(" ".join(words))
+        count += len(words)
+    if current:
+        chunks.append(("\n".join(current), count))
+    return chunks
+
+
+def _open_image(data: bytes) -> Image.Image:
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+    except (OSError, Image.DecompressionBombError) as exc:
+        raise UnsupportedMedia(f"the image does not decode ({exc}); send a valid PNG/JPEG/WebP") from exc
+    return img.convert("RGB")
+
+
+class LocalBackend:
+    """EmbeddingBackend for `local/minilm-l6@384`: OCR + speech + MiniLM, offline."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        settings: LocalSettings | None = None,
+        *,
+        cache_dir: Path | None = None,
+        models: ModelStore | None = None,
+    ) -> None:
+        self.settings = settings or LocalSettings()
+        self.models = models or ModelStore(self.settings, cache_dir)
+        self.encoder = TextEncoder(
+            lambda: self.models.path(MINILM), threads=self.settings.threads, batch_size=self.settings.text_batch
+        )
+        self.ocr = OcrEngine(
+            max_side=self.settings.ocr_max_side, threads=self.settings.threads, cache_size=self.settings.ocr_cache_size
+        )
+        self._speech: Any = None  # SpeechRecognizer, created on the first audio item
+        self._speech_lock = threading.Lock()
+
+    # -- protocol -----------------------------------------------------------------------------
+    @property
+    def space(self) -> str:
+        return SPACE
+
+    @property
+    def dimension(self) -> int:
+        return DIMENSION
+
+    def supports(self, modality: str) -> bool:
+        return modality in {m.value for m in Modality} or modality == "multimodal"
+
+    async def embed(
+        self, items: Sequence[EmbedItem], role: Role, *, progress: ProgressCallback | None = None
+    ) -> list[Embedding]:
+        if not items:
+            return []
+        perceived: list[Perceived] = []
+        total = len(items)
+        for n, item in enumerate(items):
+            try:
+                perceived.append(await anyio.to_thread.run_sync(self._perceive, item))
+            except SensoriumError as exc:
+                if total > 1:
+                    raise type(exc)(f"item {n} of {total}: {exc}") from exc
+                raise
+            if progress is not None and n + 1 < total:
+                await progress(n + 1, total, f"perceived {item.modality} item {n + 1} of {total}")
+        vectors = await anyio.to_thread.run_sync(self._encode_items, [p.text for p in perceived])
+        if progress is not None:
+            await progress(total, total, f"embedded {total} item(s)")
+        return [Embedding(vector=v, space=SPACE, extras=p.extras) for v, p in zip(vectors, perceived, strict=True)]
+
+    async def status(self) -> BackendStatus:
+        return await anyio.to_thread.run_sync(self._status)
+
+    async def aclose(self) -> None:
+        return None
+
+    # -- encoding -----------------------------------------------------------------------------
+    def _encode_items(self, texts: list[str]) -> list[np.ndarray]:
+        """One vector per text; long texts as the length-weighted mean of their chunk vectors."""
+        pieces: list[str] = []
+        owners: list[tuple[int, int]] = []
+        for i, t in enumerate(texts):
+            chunks = chunk_text(t) or [(t, 1)]
+            for c, words in chunks:
+                pieces.append(c)
+                owners.append((i, words))
+        vecs = self.encoder.encode(pieces)
+        out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
+        for (i, words), v in zip(owners, vecs, strict=True):
+            out[i] += max(words, 1) * v
+        return list(l2_normalise(out))
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Blocking: the same vectors `embed` gives plain text items (for evals and ranking)."""
+        return np.stack(self._encode_items(list(texts))) if texts else np.zeros((0, DIMENSION), np.float32)
+
+    # -- perception (blocking; runs in a worker thread) ---------------------------------------
+    def _perceive(self, item: EmbedItem) -> Perceived:
+        p = Perceived()
+        if item.title:
+            p.texts.append(item.title)
+        p.texts.extend(part for part in item.parts if isinstance(part, str))
+        media = [part for part in item.parts if isinstance(part, Media)]
+        for m in media:
+            if m.modality is Modality.IMAGE:
+                self._perceive_image(m, p)
+            elif m.modality is Modality.AUDIO:
+                self._perceive_audio(m, p)
+            elif m.modality is Modality.VIDEO:
+                self._perceive_video(m, p)
+            elif m.modality is Modality.PDF:
+                self._perceive_pdf(m, p)
+            else:
+                raise UnsupportedMedia(f"the local backend cannot embed {m.mime_type}")
+        if not p.text.strip():
+            p.texts.append(NO_TEXT_MARKER)
+        return p
+
+    def image_ocr(self, image: Image.Image, *, key: str | None = None) -> OcrResult:
+        """Blocking OCR through the backend's engine and cache (ranking reuses it for crops)."""
+        return self.ocr.read(image, key=key)
+
+    def _perceive_image(self, m: Media, p: Perceived) -> None:
+        img = _open_image(m.data)
+        res = self.ocr.read(img, key=f"media:{m.sha256}")
+        if res.text:
+            p.texts.append(res.text)
+        # several images in one item: OCR lines are concatenated, visual/image_size describe the first
+        p.extras["ocr"] = p.extras.get("ocr", []) + res.extras()
+        p.extras.setdefault("visual", [round(float(x), 4) for x in visual_descriptor(img)])
+        p.extras["text_found"] = bool(p.extras.get("text_found")) or bool(res.lines)
+        p.extras.setdefault("image_size", [img.width, img.height])
+
+    def _recognizer(self) -> Any:
+        with self._speech_lock:
+            if self._speech is None:
+                from .speech import SpeechRecognizer
+
+                self._speech = SpeechRecognizer(
+                    self.models.folder(WHISPER), threads=self.settings.threads, beam_size=self.settings.whisper_beam_size
+                )
+            return self._speech
+
+    def _transcribe(self, data: bytes) -> dict[str, Any]:
+        from ...avmedia import decode_audio
+        from .speech import SAMPLE_RATE
+
+        transcript = self._recognizer().transcribe(decode_audio(data, SAMPLE_RATE))
+        return transcript.model_dump()
+
+    def _perceive_audio(self, m: Media, p: Perceived) -> None:
+        transcript = self._transcribe(m.data)  # non-speech raises ModalityNotSupported (speech.py's message)
+        p.texts.append(transcript["text"])
+        p.extras["transcript"] = transcript
+
+    def _perceive_video(self, m: Media, p: Perceived) -> None:
+        from ...avmedia import has_audio, sample_keyframes
+
+        frames: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        frame_texts: list[str] = []
+        for t, frame in sample_keyframes(m.data, max_frames=MAX_VIDEO_FRAMES, min_change=VIDEO_MIN_CHANGE):
+            rgb = frame.convert("RGB")
+            res = self.ocr.read(rgb)
+            frames.append({"t": round(t, 3), "text": res.text, "ocr": res.extras()})
+            new = [ln.text for ln in res.lines if ln.text not in seen]  # a still screen repeats its text
+            seen.update(new)
+            if new:
+                frame_texts.append(" ".join(new))
+            if "visual" not in p.extras:
+                p.extras["visual"] = [round(float(x), 4) for x in visual_descriptor(rgb)]
+        p.extras["frames"] = frames
+        p.texts.extend(frame_texts)
+        p.extras["text_found"] = bool(frame_texts)
+        if has_audio(m.data):
+            try:
+                transcript = self._transcribe(m.data)
+            except ModalityNotSupported:
+                p.extras["transcript"] = None  # music or noise: the frames still carry the item
+            else:
+                p.texts.append(transcript["text"])
+                p.extras["transcript"] = transcript
+
+    def _perceive_pdf(self, m: Media, p: Perceived) -> None:
+        from ...pdf import pdf_page_texts, render_pdf_page
+
+        pages: list[dict[str, Any]] = []
+        for i, text in enumerate(pdf_page_texts(m.data, max_pages=MAX_PDF_PAGES)):
+            if text.strip():
+                pages.append({"page": i, "source": "text", "text": text})
+                p.texts.append(text)
+                continue
+            img = render_pdf_page(m.data, i, dpi=PDF_OCR_DPI)
+            res = self.ocr.read(img)
+            pages.append({"page": i, "source": "ocr", "text": res.text, "ocr": res.extras(), "size": [img.width, img.height]})
+            if res.text:
+                p.texts.append(res.text)
+        p.extras["pages"] = pages
+        p.extras["text_found"] = any(pg["text"].strip() for pg in pages)
+
+    # -- status -------------------------------------------------------------------------------
+    def _status(self) -> BackendStatus:
+        parts: list[str] = []
+        ready = True
+        for spec in (MINILM, WHISPER):
+            st = self.models.status(spec, verify=True)
+            if st.verified:
+                parts.append(f"{spec.name}: ok ({st.source}: {st.path})")
+            else:
+                parts.append(f"{spec.name}: {st.detail}")
+                ready = ready and spec is not MINILM  # speech missing only disables audio
+        try:
+            import rapidocr  # noqa: F401
+
+            parts.append("OCR: rapidocr (PP-OCRv6, bundled)" + (", loaded" if self.ocr.loaded else ""))
+        except ImportError:
+            parts.append("OCR: rapidocr is not installed (pip install 'rapidocr>=3.4,<4')")
+            ready = False
+        if self.settings.clip_model_dir is not None:
+            parts.append(f"image-text model: {self.settings.clip_model_dir} (separate space, see LocalClipBackend)")
+        return BackendStatus(name=self.name, space=self.space, ready=ready, detail="; ".join(parts))
+
+
+_WS = re.compile(r"\s+")
+
+
+class LocalClipBackend:
+    """An optional second local space, `local/clip-<name>@D`, from a user-supplied image-text ONNX model.
+
+    Text and images only. An item's vector is the mean of its parts' vectors (e.g. an image
+    plus its caption), re-normalised. Kept separate from LocalBackend because its vectors are
+    not comparable with the MiniLM space; the server chooses one backend per store.
+    """
+
+    name = "local-clip"
+
+    def __init__(self, settings: LocalSettings) -> None:
+        if settings.clip_model_dir is None:
+            raise BackendUnavailable("no image-text model configured: set SENSORIUM_LOCAL__CLIP_MODEL_DIR to its folder")
+        from .clip import ClipEncoder
+
+        self.settings = settings
+        self.clip = ClipEncoder(settings.clip_model_dir, threads=settings.threads, batch_size=settings.text_batch)
+
+    @property
+    def space(self) -> str:
+        return self.clip.space
+
+    @property
+    def dimension(self) -> int:
+        return self.clip.dimension
+
+    def supports(self, modality: str) -> bool:
+        return modality in {"text", "image", "multimodal"}
+
+    def _embed_sync(self, items: Sequence[EmbedItem]) -> list[np.ndarray]:
+        texts: list[tuple[int, str]] = []
+        images: list[tuple[int, Image.Image]] = []
+        for i, item in enumerate(items):
+            if item.title:
+                texts.append((i, item.title))
+            for part in item.parts:
+                if isinstance(part, str):
+                    texts.append((i, _WS.sub(" ", part)))
+                elif part.modality is Modality.IMAGE:
+                    images.append((i, _open_image(part.data)))
+                else:
+                    raise ModalityNotSupported(
+                        f"the image-text model embeds text and images only, not {part.modality.value}; "
+                        "use the default local backend (OCR/speech) or the Gemini backend"
+                    )
+        out = np.zeros((len(items), self.dimension), dtype=np.float32)
+        if texts:
+            for (i, _), v in zip(texts, self.clip.encode_texts([t for _, t in texts]), strict=True):
+                out[i] += v
+        if images:
+            for (i, _), v in zip(images, self.clip.encode_images([im for _, im in images]), strict=True):
+                out[i] += v
+        return list(l2_normalise(out))
+
+    async def embed(
+        self, items: Sequence[EmbedItem], role: Role, *, progress: ProgressCallback | None = None
+    ) -> list[Embedding]:
+        if not items:
+            return []
+        vectors = await anyio.to_thread.run_sync(self._embed_sync, list(items))
+        if progress is not None:
+            await progress(len(items), len(items), None)
+        return [Embedding(vector=v, space=self.space) for v in vectors]
+
+    async def status(self) -> BackendStatus:
+        return BackendStatus(name=self.name, space=self.space, ready=True, detail=f"image-text model in {self.clip.model_dir}")
+
+    async def aclose(self) -> None:
+        return None
+
+
+__all__ = ["LocalBackend", "LocalClipBackend", "NO_TEXT_MARKER", "chunk_text"]
