@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from server_support import eval_dir
 from media_support import mp4_with_text, pdf_image_only, pdf_with_text, text_image, wav_tone
 from sensorium.tools.backends.base import EmbedItem, EmbeddingBackend
 from sensorium.tools.backends.local.backend import NO_TEXT_MARKER, LocalBackend, chunk_text
@@ -20,9 +21,7 @@ from sensorium.tools.config import LocalSettings
 from sensorium.tools.errors import BackendUnavailable, ModalityNotSupported
 from sensorium.tools.media import Media
 
-EVAL = Path("/work/shared/eval")
-if not EVAL.is_dir():
-    EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
+EVAL = eval_dir()
 STATES = EVAL / "screen_states"
 SPEECH = EVAL / "spoken_instructions"
 SOUNDS = EVAL / "sound_events"

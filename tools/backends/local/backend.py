@@ -170,7 +170,11 @@ class LocalBackend:
         vectors = await anyio.to_thread.run_sync(self._encode_items, [p.text for p in perceived])
         if progress is not None:
             await progress(total, total, f"embedded {total} item(s)")
-        return [Embedding(vector=v, space=SPACE, extras=p.extras) for v, p in zip(vectors, perceived, strict=True)]
+        # extras["text"]: exactly the words that were embedded, so callers can show what was seen or heard
+        return [
+            Embedding(vector=v, space=SPACE, extras={**p.extras, "text": p.text})
+            for v, p in zip(vectors, perceived, strict=True)
+        ]
 
     async def status(self) -> BackendStatus:
         return await anyio.to_thread.run_sync(self._status)
