@@ -26,6 +26,9 @@ def _setup_logging(level: str) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # chatty libraries: per-call INFO lines (one per transcription, per HTTP request) drown our own logs
+    for noisy in ("faster_whisper", "httpx", "httpx2", "google_genai", "RapidOCR", "mcp.server.streamable_http_manager"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def _parser() -> argparse.ArgumentParser:
