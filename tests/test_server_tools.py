@@ -35,6 +35,8 @@ EXPECTED_TOOLS = {
     "forget",
     "list_episodes",
     "memory_stats",
+    "rank_ui_elements",
+    "rank_states",
 }
 
 

@@ -50,6 +50,13 @@ async def _exercise_every_tool(client: Client, files: dict[str, Path]) -> None:
     mem = await call("remember", {"text": "pressed save in the editor", "episode_id": "t"})
     hits = (await call("recall", {"text": "pressed save", "k": 1}))["hits"]
     assert hits[0]["id"] == mem["id"]
+    ranked = await call("rank_ui_elements", {
+        "capture_id": cap["capture_id"], "instruction": "press the button",
+        "candidates": [{"box": [0, 0, 50, 30], "label": "press"}, {"box": [60, 0, 120, 30], "label": "cancel"}],
+    })
+    assert len(ranked["candidates"]) == 2
+    states = await call("rank_states", {"text": "pressed save in the editor"})
+    assert states["best"]["id"] == mem["id"]
     await call("list_episodes", {})
     await call("memory_stats", {})
     await call("forget", {"ids": [mem["id"]]})
