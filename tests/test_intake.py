@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import os
+import shutil
+import tempfile
 import struct
 import zlib
 from pathlib import Path
@@ -137,16 +139,50 @@ def test_fifo_is_refused_without_blocking(root: Path, settings: IntakeSettings) 
         media_from_path(str(fifo), settings)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode; run as a normal user to exercise this")
-def test_unreadable_file_is_forbidden(root: Path, settings: IntakeSettings) -> None:
-    f = root / "locked.png"
+def _intake_error_as(uid: int, path: Path, settings: IntakeSettings) -> str:
+    """media_from_path run by another user, in a forked child (modules already imported), as 'Kind: message'."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: drop root, try, report, exit without running pytest's cleanup
+        os.close(r)
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            media_from_path(str(path), settings)
+            out = "no error"
+        except Exception as exc:  # reported to the parent, which asserts on it
+            out = f"{type(exc).__name__}: {exc}"
+        os.write(w, out.encode())
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as pipe:
+        out = pipe.read().decode()
+    os.waitpid(pid, 0)
+    return out
+
+
+def test_unreadable_file_is_forbidden() -> None:
+    """A file the server's user may not read. As root (CI), the check runs as 'nobody' in a forked child."""
+    folder = Path(tempfile.mkdtemp(prefix="sensorium-unreadable-"))
+    folder.chmod(0o755)
+    f = folder / "locked.png"
     f.write_bytes(png_bytes())
     f.chmod(0)
+    settings = IntakeSettings(allowed_roots=[folder])
     try:
-        with pytest.raises(Forbidden, match="permission denied"):
-            media_from_path(str(f), settings)
+        if os.geteuid() == 0:
+            out = _intake_error_as(65534, f, settings)
+        else:
+            try:
+                media_from_path(str(f), settings)
+                out = "no error"
+            except Exception as exc:
+                out = f"{type(exc).__name__}: {exc}"
+        assert out.startswith("Forbidden: ") and "permission denied" in out, out
     finally:
         f.chmod(0o600)
+        shutil.rmtree(folder)
 
 
 def test_relative_and_empty_paths_are_invalid(settings: IntakeSettings) -> None:
