@@ -41,7 +41,10 @@ async def run_doctor(settings: Settings, *, online: bool = False) -> int:
 
     # backend
     backend_name = settings.resolved_backend
-    key = "set" if settings.gemini_api_key else "not set (GEMINI_API_KEY / GOOGLE_API_KEY)"
+    key = "set" if settings.gemini_api_key else (
+        "not set (GEMINI_API_KEY / GOOGLE_API_KEY)"
+        + ("" if backend_name == "gemini" else ": not needed, the offline local backend runs; set it for Gemini Embedding 2")
+    )
     rows.append(("gemini api key", settings.gemini_api_key is not None or backend_name != "gemini", key))
     ok_backend = False
     try:
@@ -74,6 +77,16 @@ async def run_doctor(settings: Settings, *, online: bool = False) -> int:
     except OSError as exc:
         rows.append(("data dir", False, f"{settings.data_dir}: {exc.strerror}; set SENSORIUM_DATA_DIR to a writable folder"))
         data_ok = False
+
+    # memory stores: one per embedding space; others than the current one need a reindex to be used
+    from ..memory.local import LocalMemoryStore
+
+    stores = LocalMemoryStore.existing_spaces(settings.data_dir)
+    if stores:
+        rows.append(("memory stores", True, ", ".join(space for space, _ in stores)
+                     + " (`sensorium memory reindex --from-space SPACE` moves one into the current backend's space)"))
+    else:
+        rows.append(("memory stores", True, "none yet (created on the first remember)"))
 
     rows.append(("python", True, f"{platform.python_version()} ({sys.executable})"))
     rows.append(("versions", True, ", ".join(f"{p} {_version(p)}" for p in PACKAGES)))
