@@ -164,7 +164,8 @@ def test_changed_screen_rereads_only_changed_lines() -> None:
     fresh._incremental = False  # RapidOCR's one-call pipeline, as the reference
     screen = Image.open(UI / "images/ui_dev_05.jpg").convert("RGB").crop((0, 0, 1280, 420))
     first = inc.read(screen)
-    assert inc.lines_recognised == len(first.lines) > 10 and inc.lines_reused == 0
+    # every detected line is recognised once; lines below the score floor are then dropped
+    assert inc.lines_recognised >= len(first.lines) > 10 and inc.lines_reused == 0
     changed = screen.copy()
     draw = ImageDraw.Draw(changed)
     draw.rectangle((600, 8, 800, 44), fill="white")

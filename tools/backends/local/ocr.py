@@ -110,6 +110,10 @@ def image_key(image: Image.Image) -> str:
     return h.hexdigest()
 
 
+MIN_DETECT_SIDE = 64
+"""Crops shorter than this are enlarged to it before detection (the detector works on a 32 px grid)."""
+
+
 class OcrEngine:
     """RapidOCR behind a lock and an LRU cache; blocking (call through anyio.to_thread)."""
 
@@ -150,6 +154,12 @@ class OcrEngine:
                         "Global.log_level": "error",  # "no text detected" is a WARNING there, and normal here
                         "Global.use_cls": False,
                         "Global.text_score": self.min_score,
+                        # RapidOCR's default ("min", 736) blows every small crop up to 736 px on its
+                        # short side: a 40x120 button became 2208x736 and took seconds. Capping the long
+                        # side instead leaves screens as they are (we downscale them to max_side already)
+                        # and small crops small; _run enlarges only crops too small to detect.
+                        "Det.limit_type": "max",
+                        "Det.limit_side_len": self.max_side,
                         "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
                         "EngineConfig.onnxruntime.inter_op_num_threads": 1,
                     }
@@ -191,6 +201,9 @@ class OcrEngine:
         if max(w, h) > self.max_side:
             scale = self.max_side / max(w, h)
             work = rgb.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR)
+        elif min(w, h) < MIN_DETECT_SIDE:
+            scale = min(MIN_DETECT_SIDE / min(w, h), self.max_side / max(w, h))
+            work = rgb.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BICUBIC)
         bgr = np.ascontiguousarray(np.asarray(work)[:, :, ::-1])  # RapidOCR takes arrays as BGR (OpenCV order)
         t0 = time.perf_counter()
         with self._lock:
