@@ -270,3 +270,22 @@ async def test_low_level_guards(db: Path) -> None:
     cache = EmbeddingCache(db)
     assert await cache.get_many([("h", "query", "s@4")]) == {}, "a corrupt entry is a miss, not a crash"
     await cache.aclose()
+
+
+async def test_a_new_perception_version_is_a_cache_miss(tmp_path) -> None:
+    """A backend that reads media differently (same vector space) must not be served old readings."""
+    from sensorium.tools.backends.base import EmbedItem
+    from sensorium.tools.backends.hashing import HashingBackend
+    from sensorium.tools.cache import CachedBackend, EmbeddingCache
+
+    class Reader(HashingBackend):
+        perception_version = "1"
+
+    inner = Reader()
+    cached = CachedBackend(inner, EmbeddingCache(tmp_path / "c.sqlite3"))
+    await cached.embed([EmbedItem.of("hello")], "document")
+    await cached.embed([EmbedItem.of("hello")], "document")
+    assert (cached.hits, cached.misses) == (1, 1)
+    inner.perception_version = "2"
+    await cached.embed([EmbedItem.of("hello")], "document")
+    assert cached.misses == 2

@@ -224,7 +224,11 @@ class CachedBackend:
         if not items:
             return []
         space = self.inner.space
-        keys: list[CacheKey] = [(item.content_hash, role, space) for item in items]
+        # a backend whose *reading* of media changes while its vector space stays (OCR settings,
+        # ASR model) bumps `perception_version`, so stale extras and vectors are not served
+        version = getattr(self.inner, "perception_version", None)
+        role_key = f"{role}@{version}" if version else role
+        keys: list[CacheKey] = [(item.content_hash, role_key, space) for item in items]
         try:
             found = await self.cache.get_many(keys)
         except (sqlite3.Error, OSError) as exc:  # a broken or unwritable cache must not break embedding
