@@ -1,4 +1,4 @@
-"""`sensorium` — serve | doctor (eval and memory commands join as they land).
+"""`sensorium` — serve | doctor | eval | memory.
 
 Logs go to stderr: on stdio, stdout *is* the MCP protocol, and one stray print breaks it.
 """

@@ -19,18 +19,15 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from PIL import Image
 from pydantic import BaseModel, Field, ValidationError
 
-from ..memory.records import Filter, Hit, NewMemory, Source
-from ..tools import intake
-from ..tools.backends.base import EmbedItem
+from ..memory.records import Hit, NewMemory, Source
 from ..tools.errors import InvalidInput, NotFound
 from ..tools.handles import StoredEmbedding
 from ..tools.media import Media, Modality
 from .app import Services
 from .errors import tool_errors
-from .perception import _progress, _media_from
-from .results import image_content
+from .inputs import MemoryFilterArgs, filter_from_args, one_input, progress_reporter, snippet
+from .results import image_content, text_seen
 
-ANY_MEDIA = {Modality.IMAGE, Modality.AUDIO, Modality.VIDEO, Modality.PDF}
 STORED_IMAGE_SIDE = 1280
 """Images are kept at up to this size: large enough to OCR again on `memory reindex`."""
 ATTACHED_THUMB_SIDE = 384
@@ -72,27 +69,6 @@ class ForgetResult(BaseModel):
     deleted: int
 
 
-class MemoryFilterArgs(BaseModel):
-    since: datetime | None = Field(None, description="ISO time; only memories seen at or after it")
-    until: datetime | None = Field(None, description="ISO time; only memories seen at or before it")
-    modalities: list[str] | None = Field(None, description="e.g. ['image'] or ['text', 'audio']")
-    episode_id: str | None = None
-    app: str | None = None
-    tags: list[str] | None = Field(None, description="memories having all of these tags")
-    metadata: dict[str, str | int | float | bool | None] | None = Field(None, description="equality on metadata keys")
-    ids: list[int] | None = Field(None, description="only these memory ids")
-
-
-def _filter(args: MemoryFilterArgs | None) -> Filter | None:
-    if args is None:
-        return None
-    try:
-        flt = Filter(**args.model_dump(exclude_none=True))
-    except ValidationError as exc:
-        raise InvalidInput(f"bad filter: {exc.errors()[0]['msg']}") from exc
-    return None if flt.is_empty() else flt
-
-
 def _jpeg(data: bytes, side: int) -> bytes:
     img = Image.open(io.BytesIO(data)).convert("RGB")
     img.thumbnail((side, side))
@@ -107,36 +83,13 @@ def _stored_image(media: Media | None) -> bytes | None:
     return _jpeg(media.data, STORED_IMAGE_SIDE)
 
 
-def _snippet(text: str | None, n: int = 300) -> str | None:
-    if not text:
-        return None
-    return text if len(text) <= n else text[:n] + "…"
-
-
 def _hit(h: Hit) -> RecallHit:
     m = h.memory
     return RecallHit(
         id=m.id, score=round(h.score, 5), modality=m.modality, created_at=m.created_at, last_seen=m.last_seen,
-        seen_count=m.seen_count, episode_id=m.episode_id, text=_snippet(m.text), tags=m.tags,
+        seen_count=m.seen_count, episode_id=m.episode_id, text=snippet(m.text), tags=m.tags,
         source=m.source.model_dump(exclude_none=True), metadata=m.metadata, has_thumbnail=m.has_thumbnail,
     )
-
-
-async def _one_input(
-    services: Services, tool: str, text: str | None, path: str | None, data_base64: str | None, capture_id: str | None
-) -> tuple[EmbedItem, Media | None, dict[str, Any]]:
-    given = {k: v for k, v in {"text": text, "path": path, "data_base64": data_base64, "capture_id": capture_id}.items() if v is not None}
-    if len(given) != 1:
-        raise InvalidInput(f"{tool} needs exactly one input: text, path, data_base64 or capture_id (got {sorted(given) or 'none'})")
-    if text is not None:
-        if not text.strip():
-            raise InvalidInput("text is empty")
-        return EmbedItem.of(text), None, {"kind": "text"}
-    if capture_id is not None:
-        media = intake.media_from_capture(capture_id, services.captures)
-    else:
-        media = await _media_from(services, path, data_base64, ANY_MEDIA, tool)
-    return EmbedItem.of(media), media, {"kind": media.modality.value, "path": path}
 
 
 def register(server: MCPServer, services: Services) -> None:
@@ -170,13 +123,11 @@ def register(server: MCPServer, services: Services) -> None:
             item_text = stored.text
             modality = stored.item.modality
         else:
-            item, media, source_info = await _one_input(services, "remember", text, path, data_base64, capture_id)
-            [embedding] = await services.backend.embed([item], "document", progress=_progress(ctx))
+            item, media, source_info = await one_input(services, "remember", text, path, data_base64, capture_id)
+            [embedding] = await services.backend.embed([item], "document", progress=progress_reporter(ctx))
             item_text = text or ""
             modality = item.modality
-        from .results import _text_seen
-
-        seen = _text_seen(embedding.extras)
+        seen = text_seen(embedding.extras)
         body = "\n".join(t for t in (note, item_text, seen) if t)
         store = await services.memory()
         source = Source(
@@ -195,7 +146,7 @@ def register(server: MCPServer, services: Services) -> None:
         [res] = await store.add([record])
         return RememberResult(
             id=res.id, status=res.status, merged_into=res.merged_into, skipped=res.skipped, space=embedding.space,
-            modality=modality, text_seen=_snippet(seen),
+            modality=modality, text_seen=snippet(seen),
         )
 
     @server.tool(annotations=ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=True))
@@ -219,7 +170,7 @@ def register(server: MCPServer, services: Services) -> None:
         if not 1 <= k <= MAX_K:
             raise InvalidInput(f"k is {k}: ask for 1 to {MAX_K} results")
         store = await services.memory()
-        flt = _filter(filter)
+        flt = filter_from_args(filter)
         if memory_id is not None:
             if any(v is not None for v in (text, path, data_base64, capture_id)):
                 raise InvalidInput("give either memory_id or one query input, not both")
@@ -228,8 +179,8 @@ def register(server: MCPServer, services: Services) -> None:
                 raise NotFound(f"no memory with id {memory_id}: list_episodes or recall show the ids that exist")
             vector, space = mem.vector, store.space
         else:
-            item, _, _ = await _one_input(services, "recall", text, path, data_base64, capture_id)
-            [emb] = await services.backend.embed([item], "query", progress=_progress(ctx))
+            item, _, _ = await one_input(services, "recall", text, path, data_base64, capture_id)
+            [emb] = await services.backend.embed([item], "query", progress=progress_reporter(ctx))
             vector, space = emb.vector, emb.space
         hits = await store.search(vector, k, space=space, filter=flt, min_score=min_score)
         result = RecallResult(hits=[_hit(h) for h in hits], space=store.space)
@@ -267,7 +218,7 @@ def register(server: MCPServer, services: Services) -> None:
         store = await services.memory()
         if ids is not None and episode_id is None and since is None and until is None:
             return ForgetResult(deleted=await store.delete(ids))
-        flt = _filter(MemoryFilterArgs(ids=ids, episode_id=episode_id, since=since, until=until))
+        flt = filter_from_args(MemoryFilterArgs(ids=ids, episode_id=episode_id, since=since, until=until))
         assert flt is not None
         return ForgetResult(deleted=await store.delete(flt))
 

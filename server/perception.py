@@ -13,29 +13,20 @@ import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
-from PIL import Image
 
 from ..tools import capture as capture_mod
 from ..tools import intake
-from ..tools.backends.base import EmbedItem, ProgressCallback, Role
+from ..tools.backends.base import EmbedItem, Role
 from ..tools.errors import InvalidInput
 from ..tools.media import Media, Modality
 from .app import Services
 from .errors import tool_errors
+from .inputs import Region, capture_now, media_from_args, progress_reporter
 from .results import CaptureResult, EmbeddingHandle, MonitorInfo, MonitorList, image_content
 
 READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
 EMBEDS = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=True)
 """Embedding may call a remote API (open world) but changes nothing the caller can see."""
-
-
-class Region(BaseModel):
-    """A rectangle: on a live capture in the monitor's screen pixels; on a capture_id in that capture's image pixels."""
-
-    left: int = Field(ge=0)
-    top: int = Field(ge=0)
-    width: int = Field(gt=0)
-    height: int = Field(gt=0)
 
 
 class Part(BaseModel):
@@ -54,47 +45,12 @@ Base64 = Annotated[str | None, Field(description="file contents as base64 or a d
 RoleArg = Annotated[Literal["query", "document"], Field(description="query = what you look for (an instruction); document = what is stored or ranked")]
 
 
-def _progress(ctx: Context | None) -> ProgressCallback | None:
-    if ctx is None:
-        return None
-
-    async def report(done: float, total: float | None, message: str | None) -> None:
-        await ctx.report_progress(done, total, message)
-
-    return report
-
-
 async def _embed(
     services: Services, item: EmbedItem, role: Role, source: dict[str, Any], include_vector: bool, ctx: Context | None
 ) -> EmbeddingHandle:
-    [embedding] = await services.backend.embed([item], role, progress=_progress(ctx))
+    [embedding] = await services.backend.embed([item], role, progress=progress_reporter(ctx))
     stored = services.handles.put(embedding, item, role, source)
     return EmbeddingHandle.of(stored, include_vector)
-
-
-async def _media_from(
-    services: Services, path: str | None, data_base64: str | None, allowed: set[Modality], tool: str
-) -> Media:
-    given = [x for x in (path, data_base64) if x is not None]
-    if len(given) != 1:
-        raise InvalidInput(f"{tool} needs exactly one of 'path' or 'data_base64' (got {len(given)})")
-    settings = services.settings.intake
-
-    def load() -> Media:
-        media = intake.media_from_path(path, settings) if path is not None else intake.media_from_base64(data_base64 or "", settings)
-        intake.require_modality(media, allowed, tool)
-        intake.check_limits(media, settings)
-        return media
-
-    return await anyio.to_thread.run_sync(load)
-
-
-async def _capture(services: Services, monitor: int, region: Region | None) -> capture_mod.Capture:
-    settings = services.settings.capture
-    reg = capture_mod.Region(**region.model_dump()) if region is not None else None
-    cap = await anyio.to_thread.run_sync(lambda: capture_mod.grab(monitor, reg, settings))
-    services.captures.put(cap)
-    return cap
 
 
 def _crop_capture(cap: capture_mod.Capture, region: Region) -> Media:
@@ -132,7 +88,7 @@ def register(server: MCPServer, services: Services) -> None:
         embed_region and the rank tools can reuse it by capture_id without capturing again.
         Large screens are downscaled (longest side 1568 px by default); 'scale' maps image
         pixels back to screen pixels: screen_x = screen_left + x * scale."""
-        cap = await _capture(services, monitor, region)
+        cap = await capture_now(services, monitor, region)
         data, mime = await anyio.to_thread.run_sync(
             lambda: capture_mod.preview(cap, services.settings.capture.preview_max_bytes)
         )
@@ -184,7 +140,7 @@ def register(server: MCPServer, services: Services) -> None:
 
         Returns a handle with what the backend read on the screen (text_seen)."""
         if not capture_id:
-            capture_id = (await _capture(services, monitor, None)).id
+            capture_id = (await capture_now(services, monitor, None)).id
         media = intake.media_from_capture(capture_id, services.captures)
         source = {"kind": "screenshot", **media.source}
         return await _embed(services, EmbedItem.of(media, title=title), "document", source, include_vector, ctx)
@@ -205,7 +161,7 @@ def register(server: MCPServer, services: Services) -> None:
         if capture_id:
             media = _crop_capture(services.captures.get(capture_id), region)
         else:
-            media = intake.media_from_capture((await _capture(services, monitor, region)).id, services.captures)
+            media = intake.media_from_capture((await capture_now(services, monitor, region)).id, services.captures)
         source = {"kind": "region", "region": region.model_dump(), "capture_id": media.source.get("capture_id")}
         return await _embed(services, EmbedItem.of(media), "document", source, include_vector, ctx)
 
@@ -222,7 +178,7 @@ def register(server: MCPServer, services: Services) -> None:
         """Embed an image file (PNG, JPEG, WebP, GIF, BMP) given as a path or base64.
 
         The MIME type is taken from the bytes, not the file name."""
-        media = await _media_from(services, path, data_base64, {Modality.IMAGE}, "embed_image")
+        media = await media_from_args(services, path, data_base64, {Modality.IMAGE}, "embed_image")
         parts: tuple[str | Media, ...] = (media, caption) if caption and caption.strip() else (media,)
         source = {"kind": "image", "path": path} if path else {"kind": "image", "base64": True}
         return await _embed(services, EmbedItem.of(*parts), role, source, include_vector, ctx)
@@ -240,7 +196,7 @@ def register(server: MCPServer, services: Services) -> None:
 
         A spoken instruction can be embedded with role='query' and matched against text.
         The local (offline) backend understands speech only and says so for other sounds."""
-        media = await _media_from(services, path, data_base64, {Modality.AUDIO}, "embed_audio")
+        media = await media_from_args(services, path, data_base64, {Modality.AUDIO}, "embed_audio")
         source = {"kind": "audio", "path": path} if path else {"kind": "audio", "base64": True}
         return await _embed(services, EmbedItem.of(media), role, source, include_vector, ctx)
 
@@ -255,7 +211,7 @@ def register(server: MCPServer, services: Services) -> None:
         """Embed a video (MP4, MOV, WebM; up to 120 s) or a PDF (up to 6 pages) as one vector.
 
         Long work: progress notifications are sent while frames or pages are processed."""
-        media = await _media_from(services, path, data_base64, {Modality.VIDEO, Modality.PDF}, "embed_media")
+        media = await media_from_args(services, path, data_base64, {Modality.VIDEO, Modality.PDF}, "embed_media")
         source = {"kind": media.modality.value, "path": path} if path else {"kind": media.modality.value, "base64": True}
         return await _embed(services, EmbedItem.of(media), "document", source, include_vector, ctx)
 
@@ -286,6 +242,6 @@ def register(server: MCPServer, services: Services) -> None:
             elif part.capture_id is not None:
                 items.append(intake.media_from_capture(part.capture_id, services.captures))
             else:
-                items.append(await _media_from(services, part.path, part.data_base64, any_media, "embed_multimodal"))
+                items.append(await media_from_args(services, part.path, part.data_base64, any_media, "embed_multimodal"))
             kinds.append(given[0])
         return await _embed(services, EmbedItem.of(*items), role, {"kind": "multimodal", "parts": kinds}, include_vector, ctx)

@@ -24,9 +24,9 @@ from ..tools.media import Modality
 from ..tools.ranking import marks, proposals, score
 from .app import Services
 from .errors import tool_errors
-from .memory_tools import MemoryFilterArgs, _filter, _one_input, _snippet
-from .perception import Monitor, _capture, _media_from, _progress
-from .results import _text_seen, image_content
+from .inputs import MemoryFilterArgs, capture_now, filter_from_args, media_from_args, one_input, progress_reporter, snippet
+from .perception import Monitor
+from .results import image_content, text_seen
 
 RANKS = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=True)
 MAX_CANDIDATES = proposals.MAX_PROPOSALS
@@ -225,14 +225,14 @@ def register(server: MCPServer, services: Services) -> None:
             assert instruction is not None
             query = EmbedItem.of(instruction)
         else:
-            audio = await _media_from(services, instruction_audio_path, instruction_audio_base64, {Modality.AUDIO}, "rank_ui_elements")
+            audio = await media_from_args(services, instruction_audio_path, instruction_audio_base64, {Modality.AUDIO}, "rank_ui_elements")
             query = EmbedItem.of(audio)
         cap: capture_mod.Capture | None = None
         if path is not None or data_base64 is not None:
-            media = await _media_from(services, path, data_base64, {Modality.IMAGE}, "rank_ui_elements")
+            media = await media_from_args(services, path, data_base64, {Modality.IMAGE}, "rank_ui_elements")
             image = await anyio.to_thread.run_sync(_open_image, media.data)
         else:
-            cap = services.captures.get(capture_id) if capture_id else await _capture(services, monitor, None)
+            cap = services.captures.get(capture_id) if capture_id else await capture_now(services, monitor, None)
             image = cap.image.convert("RGB")
         size = image.size
         given = candidates is not None
@@ -249,10 +249,10 @@ def register(server: MCPServer, services: Services) -> None:
             if not items:
                 raise NotFound("no elements were found on this screenshot (no text, no edges): pass candidates yourself")
         cosines, q_emb, crop_extras = await score.crop_similarities(
-            services.backend, image, query, [p.box for p in items], progress=_progress(ctx)
+            services.backend, image, query, [p.box for p in items], progress=progress_reporter(ctx)
         )
-        said = instruction if kind == "text" else _text_seen(q_emb.extras)
-        labels = [p.label or _text_seen(ex) for p, ex in zip(items, crop_extras, strict=True)]
+        said = instruction if kind == "text" else text_seen(q_emb.extras)
+        labels = [p.label or text_seen(ex) for p, ex in zip(items, crop_extras, strict=True)]
         text_sims = [score.text_similarity(said or "", lab) for lab in labels]
         fused = score.fuse(cosines, text_sims)
         history = None
@@ -326,9 +326,9 @@ def register(server: MCPServer, services: Services) -> None:
             args.ids = sorted(set(ids) & set(args.ids)) if args.ids else ids
             if not args.ids:
                 raise InvalidInput("ids and filter.ids have no id in common: nothing to rank")
-        flt = _filter(args)
-        item, _, _ = await _one_input(services, "rank_states", text, path, data_base64, capture_id)
-        [emb] = await services.backend.embed([item], "query", progress=_progress(ctx))
+        flt = filter_from_args(args)
+        item, _, _ = await one_input(services, "rank_states", text, path, data_base64, capture_id)
+        [emb] = await services.backend.embed([item], "query", progress=progress_reporter(ctx))
         pool = min(services.settings.memory.max_k, max(k, 200 if recency_half_life_s else k * 4, 20))
         hits: list[Hit] = await store.search(emb.vector, pool, space=emb.space, filter=flt)
         q_visual = emb.extras.get("visual") if isinstance(emb.extras.get("visual"), list) else None
@@ -349,7 +349,7 @@ def register(server: MCPServer, services: Services) -> None:
                     similarity=round(sim, 6), cosine=round(h.score, 6), visual_similarity=None if vis is None else round(vis, 6),
                     recency=None if rec is None else round(rec, 6), age_seconds=round(age, 3), modality=m.modality,
                     created_at=m.created_at, last_seen=m.last_seen, seen_count=m.seen_count, episode_id=m.episode_id,
-                    text=_snippet(m.text), tags=m.tags, metadata=m.metadata, source=m.source.model_dump(exclude_none=True),
+                    text=snippet(m.text), tags=m.tags, metadata=m.metadata, source=m.source.model_dump(exclude_none=True),
                     has_thumbnail=m.has_thumbnail,
                 )
             )
@@ -358,7 +358,7 @@ def register(server: MCPServer, services: Services) -> None:
         best = top[0] if top else None
         result = RankStatesResult(
             seen_before=bool(best and best.similarity >= threshold), threshold=threshold, best=best, matches=top,
-            considered=len(hits), space=store.space, query_text=text if text is not None else _text_seen(emb.extras),
+            considered=len(hits), space=store.space, query_text=text if text is not None else text_seen(emb.extras),
         )
         content: list[Any] = []
         if include_thumbnail and best is not None and best.has_thumbnail:

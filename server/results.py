@@ -27,7 +27,7 @@ class EmbeddingHandle(BaseModel):
     @classmethod
     def of(cls, stored: StoredEmbedding, include_vector: bool, max_text: int = 500) -> EmbeddingHandle:
         emb = stored.embedding
-        seen = _text_seen(emb.extras)
+        seen = text_seen(emb.extras)
         return cls(
             handle_id=stored.id,
             space=emb.space,
@@ -41,7 +41,7 @@ class EmbeddingHandle(BaseModel):
         )
 
 
-def _text_seen(extras: dict[str, Any]) -> str | None:
+def text_seen(extras: dict[str, Any]) -> str | None:
     if "text" in extras and isinstance(extras["text"], str):
         return extras["text"] or None
     transcript = extras.get("transcript")

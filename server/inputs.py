@@ -1,0 +1,112 @@
+"""Tool inputs shared by the tool modules: media from a path/base64/capture, filters, progress.
+
+One place for how an MCP argument becomes a domain object, so every tool refuses bad input the
+same way and with the same words.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import anyio
+from mcp.server.mcpserver import Context
+from pydantic import BaseModel, Field, ValidationError
+
+from ..memory.records import Filter
+from ..tools import capture as capture_mod
+from ..tools import intake
+from ..tools.backends.base import EmbedItem, ProgressCallback
+from ..tools.errors import InvalidInput
+from ..tools.media import Media, Modality
+from .app import Services
+
+class Region(BaseModel):
+    """A rectangle: on a live capture in the monitor's screen pixels; on a capture_id in that capture's image pixels."""
+
+    left: int = Field(ge=0)
+    top: int = Field(ge=0)
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+
+
+def progress_reporter(ctx: Context | None) -> ProgressCallback | None:
+    if ctx is None:
+        return None
+
+    async def report(done: float, total: float | None, message: str | None) -> None:
+        await ctx.report_progress(done, total, message)
+
+    return report
+
+
+async def media_from_args(
+    services: Services, path: str | None, data_base64: str | None, allowed: set[Modality], tool: str
+) -> Media:
+    given = [x for x in (path, data_base64) if x is not None]
+    if len(given) != 1:
+        raise InvalidInput(f"{tool} needs exactly one of 'path' or 'data_base64' (got {len(given)})")
+    settings = services.settings.intake
+
+    def load() -> Media:
+        media = intake.media_from_path(path, settings) if path is not None else intake.media_from_base64(data_base64 or "", settings)
+        intake.require_modality(media, allowed, tool)
+        intake.check_limits(media, settings)
+        return media
+
+    return await anyio.to_thread.run_sync(load)
+
+
+async def capture_now(services: Services, monitor: int, region: Region | None) -> capture_mod.Capture:
+    settings = services.settings.capture
+    reg = capture_mod.Region(**region.model_dump()) if region is not None else None
+    cap = await anyio.to_thread.run_sync(lambda: capture_mod.grab(monitor, reg, settings))
+    services.captures.put(cap)
+    return cap
+
+
+ANY_MEDIA = {Modality.IMAGE, Modality.AUDIO, Modality.VIDEO, Modality.PDF}
+
+
+class MemoryFilterArgs(BaseModel):
+    since: datetime | None = Field(None, description="ISO time; only memories seen at or after it")
+    until: datetime | None = Field(None, description="ISO time; only memories seen at or before it")
+    modalities: list[str] | None = Field(None, description="e.g. ['image'] or ['text', 'audio']")
+    episode_id: str | None = None
+    app: str | None = None
+    tags: list[str] | None = Field(None, description="memories having all of these tags")
+    metadata: dict[str, str | int | float | bool | None] | None = Field(None, description="equality on metadata keys")
+    ids: list[int] | None = Field(None, description="only these memory ids")
+
+
+def filter_from_args(args: MemoryFilterArgs | None) -> Filter | None:
+    if args is None:
+        return None
+    try:
+        flt = Filter(**args.model_dump(exclude_none=True))
+    except ValidationError as exc:
+        raise InvalidInput(f"bad filter: {exc.errors()[0]['msg']}") from exc
+    return None if flt.is_empty() else flt
+
+
+def snippet(text: str | None, n: int = 300) -> str | None:
+    if not text:
+        return None
+    return text if len(text) <= n else text[:n] + "…"
+
+
+async def one_input(
+    services: Services, tool: str, text: str | None, path: str | None, data_base64: str | None, capture_id: str | None
+) -> tuple[EmbedItem, Media | None, dict[str, Any]]:
+    given = {k: v for k, v in {"text": text, "path": path, "data_base64": data_base64, "capture_id": capture_id}.items() if v is not None}
+    if len(given) != 1:
+        raise InvalidInput(f"{tool} needs exactly one input: text, path, data_base64 or capture_id (got {sorted(given) or 'none'})")
+    if text is not None:
+        if not text.strip():
+            raise InvalidInput("text is empty")
+        return EmbedItem.of(text), None, {"kind": "text"}
+    if capture_id is not None:
+        media = intake.media_from_capture(capture_id, services.captures)
+    else:
+        media = await media_from_args(services, path, data_base64, ANY_MEDIA, tool)
+    return EmbedItem.of(media), media, {"kind": media.modality.value, "path": path}
