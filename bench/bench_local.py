@@ -8,6 +8,7 @@
 | OCR ms, same screenshot again (content cache) | OCR ms cold (a fresh engine) |
 | OCR ms, one small change (line cache) | OCR ms cold |
 | embed_image end to end through MCP (cold / cached) | OCR ms cold of the same image |
+| capture_screen + embed_screenshot of a 1920x1080 Xvfb screen | OCR ms cold of that screenshot |
 | ASR seconds per clip | the clip's duration (real time) |
 | server start -> first tools/list answer (stdio) | interpreter start + `import mcp` |
 | peak RSS with every model loaded | RSS after imports, before any model |
@@ -57,6 +58,37 @@ def _time(fn: Any, repeat: int = 1) -> float:
     return best
 
 
+def _start_xvfb() -> tuple[subprocess.Popen[bytes], str] | None:
+    """A 1920x1080 virtual display, or None (the screenshot row is then left out) when Xvfb is missing."""
+    import shutil
+
+    if shutil.which("Xvfb") is None:
+        console.print("Xvfb not installed: skipping the embed_screenshot row")
+        return None
+    r, w = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1920x1080x24", "-nolisten", "tcp"], pass_fds=(w,))
+    os.close(w)
+    number = os.read(r, 16).decode().strip()
+    os.close(r)
+    return proc, f":{number}"
+
+
+_SHOW = """
+import sys, tkinter as tk
+from PIL import Image, ImageTk
+root = tk.Tk(); root.overrideredirect(True); root.geometry("1920x1080+0+0")
+photo = ImageTk.PhotoImage(Image.open(sys.argv[1]).convert("RGB"))
+tk.Label(root, image=photo, borderwidth=0, highlightthickness=0).pack(); root.update(); print("ready", flush=True); root.mainloop()
+"""
+
+
+def _show(path: Path, display: str) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, "-c", _SHOW, str(path)], env={**os.environ, "DISPLAY": display}, stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+    time.sleep(0.5)
+    return proc
+
+
 def bench(eval_dir: Path) -> dict[str, Any]:
     from sensorium.tools.backends.local.backend import LocalBackend
     from sensorium.tools.backends.local.ocr import OcrEngine
@@ -91,6 +123,8 @@ def bench(eval_dir: Path) -> dict[str, Any]:
             "ms_repeat": again * 1000, "ms_one_change": small * 1000, "baseline_ms_cold": cold * 1000,
         }
 
+    ocr_only_1080 = results["ocr_1920x1080"]["baseline_ms_cold"] / 1000
+
     # embed_image end to end through MCP (in process), cold then cached
     from mcp import Client
 
@@ -112,6 +146,28 @@ def bench(eval_dir: Path) -> dict[str, Any]:
             return cold, time.perf_counter() - t
 
     cold_e2e, cached_e2e = asyncio.run(end_to_end())
+
+    async def screenshot_end_to_end(display: str) -> float:
+        """capture_screen + embed_screenshot of a real X display showing a real screenshot."""
+        s = Settings(backend="local", data_dir=tmp / "data3", cache_dir=tmp / "cache")
+        async with Client(build_server(s)) as client:
+            await client.call_tool("embed_text", {"text": "warm up"})
+            t = time.perf_counter()
+            r = await client.call_tool("embed_screenshot", {"monitor": 1})
+            assert not r.is_error, r.content
+            return time.perf_counter() - t
+
+    xvfb = _start_xvfb()
+    if xvfb is not None:
+        proc, display = xvfb
+        try:
+            viewer = _show(eval_dir / "ui_grounding" / "images" / "ui_dev_00.jpg", display)
+            os.environ["DISPLAY"] = display
+            shot = asyncio.run(screenshot_end_to_end(display))
+            results["embed_screenshot_e2e"] = {"ms_capture_ocr_embed": shot * 1000, "baseline_ms_ocr_only": ocr_only_1080 * 1000}
+            viewer.kill()
+        finally:
+            proc.kill()
     img = Image.open(eval_dir / "ui_grounding" / "images" / "ui_dev_02.jpg").convert("RGB")
     engine = OcrEngine(max_side=settings.ocr_max_side, threads=settings.threads, cache_size=8)
     engine.read(Image.new("RGB", (64, 64), "white"))
