@@ -66,11 +66,23 @@ def _start_xvfb() -> tuple[subprocess.Popen[bytes], str] | None:
         console.print("Xvfb not installed: skipping the embed_screenshot row")
         return None
     r, w = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1920x1080x24", "-nolisten", "tcp"], pass_fds=(w,))
+    proc = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(w), "-noreset", "-screen", "0", "1920x1080x24", "-nolisten", "tcp"],
+        pass_fds=(w,), stderr=subprocess.DEVNULL,
+    )
     os.close(w)
-    number = os.read(r, 16).decode().strip()
-    os.close(r)
-    return proc, f":{number}"
+    number = b""
+    with os.fdopen(r, "rb", buffering=0) as pipe:  # Xvfb writes the number once it accepts clients
+        while not number.endswith(b"\n"):
+            chunk = pipe.read(16)
+            if not chunk:
+                break
+            number += chunk
+    if not number.strip().isdigit():
+        proc.kill()
+        console.print("Xvfb did not start: skipping the embed_screenshot row")
+        return None
+    return proc, f":{number.decode().strip()}"
 
 
 _SHOW = """
