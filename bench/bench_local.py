@@ -59,30 +59,18 @@ def _time(fn: Any, repeat: int = 1) -> float:
 
 
 def _start_xvfb() -> tuple[subprocess.Popen[bytes], str] | None:
-    """A 1920x1080 virtual display, or None (the screenshot row is then left out) when Xvfb is missing."""
-    import shutil
+    """A 1920x1080 virtual display, or None (the screenshot row is then left out)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from display_support import start_xvfb
 
-    if shutil.which("Xvfb") is None:
+    try:
+        started = start_xvfb()
+    except RuntimeError as exc:
+        console.print(f"{exc}: skipping the embed_screenshot row")
+        return None
+    if started is None:
         console.print("Xvfb not installed: skipping the embed_screenshot row")
-        return None
-    r, w = os.pipe()
-    proc = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(w), "-noreset", "-screen", "0", "1920x1080x24", "-nolisten", "tcp"],
-        pass_fds=(w,), stderr=subprocess.DEVNULL,
-    )
-    os.close(w)
-    number = b""
-    with os.fdopen(r, "rb", buffering=0) as pipe:  # Xvfb writes the number once it accepts clients
-        while not number.endswith(b"\n"):
-            chunk = pipe.read(16)
-            if not chunk:
-                break
-            number += chunk
-    if not number.strip().isdigit():
-        proc.kill()
-        console.print("Xvfb did not start: skipping the embed_screenshot row")
-        return None
-    return proc, f":{number.decode().strip()}"
+    return started
 
 
 _SHOW = """

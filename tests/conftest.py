@@ -11,7 +11,6 @@ missing Xvfb (or Tk) fails, so a broken CI image can never turn display tests in
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-SCREEN_SIZE = (1920, 1080)
+from display_support import SCREEN_SIZE, start_xvfb
 
 # A separate process shows the image, so Tk (main-thread only, one interpreter per process)
 # never shares the test process. It exits when its stdin closes.
@@ -49,45 +48,24 @@ def _in_ci() -> bool:
 @pytest.fixture(scope="session")
 def xvfb_display() -> Iterator[str]:
     """A private Xvfb (1920x1080x24) for the session; DISPLAY points at it while it runs."""
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
+    try:
+        started = start_xvfb(SCREEN_SIZE)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    if started is None:
         if _in_ci():
             pytest.fail("Xvfb is not installed but CI is set: install the Debian package `xvfb`")
         pytest.skip("Xvfb is not installed (apt-get install xvfb); display tests need it")
-    read_fd, write_fd = os.pipe()
-    # -displayfd: Xvfb picks a free display number itself and writes it once it accepts
-    # connections, so there is neither a race on the number nor a sleep-and-hope. -noreset: by
-    # default an X server resets when its last client disconnects, and a capture that connects
-    # during that reset fails with "connection lost".
-    proc = subprocess.Popen(
-        [xvfb, "-displayfd", str(write_fd), "-noreset", "-screen", "0", f"{SCREEN_SIZE[0]}x{SCREEN_SIZE[1]}x24", "-nolisten", "tcp"],
-        pass_fds=(write_fd,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    os.close(write_fd)
-    number = b""
+    proc, display = started
+    old = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = display
     try:
-        with os.fdopen(read_fd, "rb", buffering=0) as pipe:
-            while not number.endswith(b"\n"):
-                chunk = pipe.read(16)
-                if not chunk:
-                    break
-                number += chunk
-        if not number.strip().isdigit():
-            proc.kill()
-            err = proc.communicate(timeout=10)[1].decode(errors="replace")
-            pytest.fail(f"Xvfb did not start: {err.strip()[-800:]}")
-        display = f":{number.decode().strip()}"
-        old = os.environ.get("DISPLAY")
-        os.environ["DISPLAY"] = display
         yield display
     finally:
-        if "display" in locals():
-            if old is None:
-                os.environ.pop("DISPLAY", None)
-            else:
-                os.environ["DISPLAY"] = old
+        if old is None:
+            os.environ.pop("DISPLAY", None)
+        else:
+            os.environ["DISPLAY"] = old
         proc.terminate()
         try:
             proc.wait(timeout=10)
