@@ -19,9 +19,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from display_support import SCREEN_SIZE, start_xvfb
+from PIL import Image
 
 # A separate process shows the image, so Tk (main-thread only, one interpreter per process)
 # never shares the test process. It exits when its stdin closes.

@@ -21,6 +21,13 @@ def eval_dir() -> Path:
     return path
 
 
+def shared_models_dir() -> Path:
+    """../shared/models: small model files and reference vectors (required, like the eval data)."""
+    path = REPO.parent / "shared" / "models"
+    assert path.is_dir(), f"shared model files not found at {path}: the project expects ../shared beside it"
+    return path
+
+
 def make_settings(tmp: Path, backend: str = "hashing", **overrides: Any) -> Settings:
     """Settings isolated in `tmp`; files are allowed from `tmp` and the eval data only."""
     roots = [tmp, eval_dir()]

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
+from media_support import (
+    encode_audio,
+    mp4_with_text,
+    pdf_with_text,
+    tone,
+    wav_bytes,
+    wav_tone,
+)
 from sensorium.tools.avmedia import (
     decode_audio,
     has_audio,
@@ -14,8 +21,6 @@ from sensorium.tools.avmedia import (
     sample_keyframes,
 )
 from sensorium.tools.errors import InvalidInput, UnsupportedMedia
-
-from media_support import encode_audio, mp4_with_text, pdf_with_text, tone, wav_bytes, wav_tone
 
 
 def _dominant_freq(x: np.ndarray, rate: int) -> float:

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-
 from sensorium.tools import capture as cap
 from sensorium.tools.capture import Capture, CaptureStore, Region
 from sensorium.tools.config import CaptureSettings

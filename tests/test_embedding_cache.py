@@ -13,17 +13,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gemini_fake import TEST_KEY, FakeGemini
 from PIL import Image
-
-from sensorium.tools.backends.base import EmbedItem, Embedding, EmbeddingBackend, ProgressCallback, Role
+from sensorium.tools.backends.base import (
+    Embedding,
+    EmbeddingBackend,
+    EmbedItem,
+    ProgressCallback,
+    Role,
+)
 from sensorium.tools.backends.gemini import GeminiBackend
 from sensorium.tools.backends.hashing import HashingBackend
 from sensorium.tools.cache import CachedBackend, EmbeddingCache, encode_extras
 from sensorium.tools.config import GeminiSettings
 from sensorium.tools.errors import BackendError
 from sensorium.tools.media import Media
-
-from gemini_fake import TEST_KEY, FakeGemini
 
 
 def png() -> Media:

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from sensorium.server.cli import main
-from sensorium.tools.backends.base import EmbedItem, Embedding, ProgressCallback, Role
+from sensorium.tools.backends.base import Embedding, EmbedItem, ProgressCallback, Role
 from sensorium.tools.backends.hashing import HashingBackend
 from sensorium.tools.errors import InvalidInput, ModalityNotSupported, NotFound
 from sensorium.tools.evaluation import datasets as ds
@@ -28,9 +27,9 @@ from sensorium.tools.evaluation.metrics import (
 )
 from sensorium.tools.evaluation.report import MARK_END, MARK_START
 from sensorium.tools.evaluation.runner import crop_box, run_eval
+from server_support import eval_dir
 
-EVAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "eval"
-needs_data = pytest.mark.skipif(not EVAL_DIR.is_dir(), reason=f"evaluation sets not found at {EVAL_DIR}")
+EVAL_DIR = eval_dir()
 
 
 # ---------------------------------------------------------------- metrics on hand-made rankings
@@ -125,7 +124,6 @@ def test_crop_box_pads_and_clips() -> None:
 
 
 # ---------------------------------------------------------------- loaders on the real manifests
-@needs_data
 def test_loaders_read_every_real_manifest() -> None:
     ui = ds.load_ui_grounding(EVAL_DIR / "ui_grounding")
     assert len(ui.items) == 166 and len({i.image for i in ui.items}) == 42
@@ -148,7 +146,6 @@ def test_loaders_read_every_real_manifest() -> None:
     assert all(i.audio.is_file() for i in [*sp.items, *snd.items])
 
 
-@needs_data
 def test_set_folders_are_detected_and_resolved() -> None:
     for name in ds.SET_NAMES:
         assert ds.detect_set(EVAL_DIR / name) == name
@@ -205,7 +202,6 @@ def make_subset(parent: Path, sets: Sequence[str] = ds.SET_NAMES, *, with_meta: 
     return parent
 
 
-@needs_data
 def test_a_copied_subset_loads_with_relative_paths_and_a_missing_file_is_named(tmp_path: Path) -> None:
     make_subset(tmp_path, ["ui_grounding", "icons"], with_meta=False)
     # no meta.json: the format is recognised from the manifest itself
@@ -230,7 +226,6 @@ class _NoAudioBackend(HashingBackend):
         return await super().embed(items, role, progress=progress)
 
 
-@needs_data
 async def test_refusals_count_as_not_found_and_as_rejections(tmp_path: Path) -> None:
     make_subset(tmp_path, ["sound_events", "spoken_instructions"])
     calls: list[tuple[str, int, int]] = []
@@ -251,7 +246,6 @@ async def test_refusals_count_as_not_found_and_as_rejections(tmp_path: Path) -> 
     assert finals["sound_events: no-audio"][0] == finals["sound_events: no-audio"][1] == 15
 
 
-@needs_data
 def test_cli_eval_all_on_a_small_folder_writes_the_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     data = make_subset(tmp_path / "eval")
     monkeypatch.setenv("SENSORIUM_DATA_DIR", str(tmp_path / "state"))  # the embedding cache lands here
@@ -296,7 +290,6 @@ def test_cli_eval_all_on_a_small_folder_writes_the_json(tmp_path: Path, monkeypa
     assert "old table" not in text and "| all | random |" in text
 
 
-@needs_data
 def test_cli_eval_single_set_folder_and_bad_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = make_subset(tmp_path / "eval", ["icons"])
     monkeypatch.setenv("SENSORIUM_DATA_DIR", str(tmp_path / "state"))
@@ -315,7 +308,6 @@ def test_cli_eval_single_set_folder_and_bad_data(tmp_path: Path, monkeypatch: py
     assert main(["eval", "all", "--data", str(tmp_path / "nowhere"), "--backend", "hashing"]) == 2
 
 
-@needs_data
 async def test_local_backend_rejects_sounds_and_hears_speech(tmp_path: Path) -> None:
     """The real offline backend (Whisper + VAD + MiniLM) on a few real clips."""
     from sensorium.tools.backends.local.backend import LocalBackend

@@ -13,11 +13,22 @@ import math
 import httpx2
 import numpy as np
 import pytest
+from gemini_fake import (
+    NATIVE_DIM,
+    TEST_KEY,
+    Error,
+    FakeGemini,
+    Raw,
+    Slow,
+    WrongCount,
+    content_vector,
+    decode_inline,
+)
 from google import genai
 from google.genai import types
+from media_support import encode_audio, mp4_with_text, pdf_with_text, tone, wav_tone
 from PIL import Image
-
-from sensorium.tools.backends.base import EmbedItem, EmbeddingBackend
+from sensorium.tools.backends.base import EmbeddingBackend, EmbedItem
 from sensorium.tools.backends.gemini import (
     QUERY_PREFIX,
     GeminiBackend,
@@ -25,11 +36,14 @@ from sensorium.tools.backends.gemini import (
     plan_chunks,
 )
 from sensorium.tools.config import GeminiSettings
-from sensorium.tools.errors import BackendError, BackendUnavailable, InvalidInput, LimitExceeded, UnsupportedMedia
+from sensorium.tools.errors import (
+    BackendError,
+    BackendUnavailable,
+    InvalidInput,
+    LimitExceeded,
+    UnsupportedMedia,
+)
 from sensorium.tools.media import Media, Modality
-
-from gemini_fake import NATIVE_DIM, TEST_KEY, Error, FakeGemini, Raw, Slow, WrongCount, content_vector, decode_inline
-from media_support import encode_audio, mp4_with_text, pdf_with_text, tone, wav_tone
 
 
 def fast_settings(**overrides: object) -> GeminiSettings:

@@ -13,7 +13,6 @@ import os
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-
 from sensorium.tools.backends.base import EmbedItem
 from sensorium.tools.backends.gemini import GeminiBackend
 from sensorium.tools.config import GeminiSettings

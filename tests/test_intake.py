@@ -6,18 +6,23 @@ import base64
 import io
 import os
 import shutil
-import tempfile
 import struct
+import tempfile
 import zlib
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from media_support import mp4_with_text, pdf_with_text, wav_tone
+from PIL import Image
 from sensorium.tools import capture as cap
 from sensorium.tools.config import IntakeSettings
-from sensorium.tools.errors import Forbidden, InvalidInput, LimitExceeded, NotFound, UnsupportedMedia
+from sensorium.tools.errors import (
+    Forbidden,
+    InvalidInput,
+    LimitExceeded,
+    NotFound,
+    UnsupportedMedia,
+)
 from sensorium.tools.intake import (
     check_limits,
     media_from_base64,

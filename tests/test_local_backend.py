@@ -9,23 +9,36 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from media_support import (
+    mp4_with_text,
+    pdf_image_only,
+    pdf_with_text,
+    text_image,
+    wav_tone,
+)
 from PIL import Image
-
-from server_support import eval_dir
-from media_support import mp4_with_text, pdf_image_only, pdf_with_text, text_image, wav_tone
-from sensorium.tools.backends.base import EmbedItem, EmbeddingBackend
-from sensorium.tools.backends.local.backend import NO_TEXT_MARKER, LocalBackend, chunk_text
-from sensorium.tools.backends.local.models import MINILM, WHISPER, ModelStore, installed_package_dir
+from sensorium.tools.backends.base import EmbeddingBackend, EmbedItem
+from sensorium.tools.backends.local.backend import (
+    NO_TEXT_MARKER,
+    LocalBackend,
+    chunk_text,
+)
+from sensorium.tools.backends.local.models import (
+    MINILM,
+    WHISPER,
+    ModelStore,
+    installed_package_dir,
+)
 from sensorium.tools.backends.local.visual import DIMENSION as VISUAL_DIM
 from sensorium.tools.config import LocalSettings
 from sensorium.tools.errors import BackendUnavailable, ModalityNotSupported
 from sensorium.tools.media import Media
+from server_support import eval_dir
 
 EVAL = eval_dir()
 STATES = EVAL / "screen_states"
 SPEECH = EVAL / "spoken_instructions"
 SOUNDS = EVAL / "sound_events"
-needs_eval = pytest.mark.skipif(not STATES.is_dir(), reason=f"eval data not found at {EVAL}")
 
 # a login and a registration form (hard negatives: same layout, same site), an empty starter
 # page of that site and the Python docs home page; chosen among pages with little text (OCR is
@@ -84,7 +97,6 @@ def test_chunking_keeps_every_word_once() -> None:
     assert chunk_text("short query") == [("short query", 2)]
 
 
-@needs_eval
 async def test_text_about_a_screen_retrieves_that_screen(backend: LocalBackend) -> None:
     states = {s["id"]: s for s in _jsonl(STATES / "states.jsonl")}
     queries = {q["expected_state_id"]: q["text"] for q in _jsonl(STATES / "text_queries.jsonl")}
@@ -109,7 +121,6 @@ async def test_text_about_a_screen_retrieves_that_screen(backend: LocalBackend) 
     assert ranked == SCREEN_IDS, f"similarities:\n{np.round(sims, 3)}"
 
 
-@needs_eval
 async def test_same_screen_is_read_once(backend: LocalBackend) -> None:
     path = STATES / "images" / "st_dev_09_stored.jpg"
     misses = backend.ocr.misses
@@ -141,7 +152,6 @@ async def test_image_text_title_and_caption_are_joined(backend: LocalBackend) ->
     assert float(e.vector @ q_rel.vector) > float(e.vector @ q_other.vector) + 0.15
 
 
-@needs_eval
 async def test_spoken_instruction_retrieves_its_transcript(backend: LocalBackend) -> None:
     items = _jsonl(SPEECH / "items.jsonl")
     clips = [items[0], items[1], next(i for i in items if i["noisy"])]
@@ -155,7 +165,6 @@ async def test_spoken_instruction_retrieves_its_transcript(backend: LocalBackend
         assert transcripts[int(row.argmax())] == c["transcript"], (tr["text"], c["transcript"])
 
 
-@needs_eval
 async def test_tone_is_refused_as_non_speech(backend: LocalBackend) -> None:
     tone = next(s for s in _jsonl(SOUNDS / "items.jsonl") if s["category"] == "tone")
     with pytest.raises(ModalityNotSupported, match="(?i)no speech.*gemini"):

@@ -14,8 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
-from sensorium.tools.backends.local.clip import ClipConfig, ClipEncoder, preprocess_images
+from sensorium.tools.backends.local.clip import (
+    ClipConfig,
+    ClipEncoder,
+    preprocess_images,
+)
 from sensorium.tools.errors import BackendUnavailable
 
 onnx = pytest.importorskip("onnx", reason="the `onnx` package builds the tiny test model (test extra)")

@@ -9,16 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
 from sensorium.tools.backends.local.ocr import OcrEngine, OcrLine, reading_order
-from sensorium.tools.backends.local.visual import DIMENSION, visual_descriptor, visual_similarity
+from sensorium.tools.backends.local.visual import (
+    DIMENSION,
+    visual_descriptor,
+    visual_similarity,
+)
+from server_support import eval_dir
 
-EVAL = Path("/work/shared/eval")
-if not EVAL.is_dir():
-    EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
+EVAL = eval_dir()
 UI = EVAL / "ui_grounding"
 STATES = EVAL / "screen_states"
-pytestmark = pytest.mark.skipif(not UI.is_dir(), reason=f"eval data not found at {EVAL}")
 
 
 def _candidates(image: str) -> list[dict]:

@@ -7,15 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from sensorium.tools.backends.local.models import MINILM, ModelStore
 from sensorium.tools.backends.local.text_encoder import DIMENSION, SPACE, TextEncoder
 from sensorium.tools.config import LocalSettings
 from sensorium.tools.errors import InvalidInput
+from server_support import shared_models_dir
 
-REFERENCE = Path("/work/shared/models/all-MiniLM-L6-v2/reference_vectors.json")
-if not REFERENCE.is_file():  # the checkout's sibling folder, wherever it lives
-    REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "models" / "all-MiniLM-L6-v2" / "reference_vectors.json"
+REFERENCE = shared_models_dir() / "all-MiniLM-L6-v2" / "reference_vectors.json"
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +24,6 @@ def encoder(tmp_path_factory: pytest.TempPathFactory) -> TextEncoder:
 
 @pytest.fixture(scope="module")
 def reference() -> dict[str, list[float]]:
-    if not REFERENCE.is_file():
-        pytest.skip(f"reference vectors not found at {REFERENCE}")
     return json.loads(REFERENCE.read_text())["vectors"]
 
 

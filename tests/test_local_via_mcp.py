@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mcp import Client, StdioServerParameters
-
 from media_support import pdf_with_text, wav_tone
 from sensorium.server.app import build_server
 from server_support import error_text, eval_dir, make_settings, subprocess_env

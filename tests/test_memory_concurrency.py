@@ -7,12 +7,10 @@ from pathlib import Path
 
 import anyio
 import numpy as np
-
+from memory_support import clustered
 from sensorium.memory.config import MemorySettings
 from sensorium.memory.local import LocalMemoryStore
 from sensorium.memory.store import Filter, NewMemory
-
-from memory_support import clustered
 
 SPACE = "test/conc@64"
 DIM = 64

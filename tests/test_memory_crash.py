@@ -10,12 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
+from memory_support import CRASH_DIM, CRASH_SPACE, clustered, crash_vectors
 from sensorium.memory.config import MemorySettings
 from sensorium.memory.local import LocalMemoryStore
 from sensorium.memory.store import NewMemory
-
-from memory_support import CRASH_DIM, CRASH_SPACE, clustered, crash_vectors
 
 SUPPORT = Path(__file__).with_name("memory_support.py")
 

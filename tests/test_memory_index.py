@@ -7,11 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
+from memory_support import clustered, exact_knn, queries_near, recall_at_k
 from sensorium.memory.config import MemorySettings
 from sensorium.memory.index import CheckpointInfo, HnswIndex, IndexCorrupt, RWLock
-
-from memory_support import clustered, exact_knn, queries_near, recall_at_k
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
+from memory_support import JPEG, clustered
 from sensorium.memory.config import MemorySettings
 from sensorium.memory.local import LocalMemoryStore
 from sensorium.memory.store import Filter, MemoryStore, NewMemory, Source, SpaceMismatch
 from sensorium.tools.errors import InvalidInput, SensoriumError
-
-from memory_support import JPEG, clustered
 
 SPACE = "test/v1@64"
 DIM = 64

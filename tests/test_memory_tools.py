@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from mcp import Client
-
 from sensorium.server.app import build_server, build_services
 from server_support import error_text, eval_dir, make_settings
 

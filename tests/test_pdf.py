@@ -6,11 +6,9 @@ import threading
 
 import numpy as np
 import pytest
-
+from media_support import pdf_encrypted, pdf_image_only, pdf_with_text
 from sensorium.tools.errors import InvalidInput, UnsupportedMedia
 from sensorium.tools.pdf import pdf_page_count, pdf_page_texts, render_pdf_page
-
-from media_support import pdf_encrypted, pdf_image_only, pdf_with_text
 
 PAGES = ["Quarterly report\nRevenue grew", "Second page (draft)", "Third page: totals"]
 

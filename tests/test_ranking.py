@@ -13,10 +13,8 @@ import pytest
 from mcp import Client
 from mcp.types import ImageContent
 from PIL import Image
-
 from sensorium.server.app import build_server
 from sensorium.tools.ranking import proposals, score
-
 from server_support import error_text, eval_dir, make_settings
 
 UI = eval_dir() / "ui_grounding"

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from mcp import Client
-
 from sensorium.memory.local import LocalMemoryStore
 from sensorium.server.app import build_server, build_services
 from sensorium.server.reindex import reindex

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 from mcp import Client
 from PIL import Image
-
 from sensorium.server.app import build_server
 from server_support import error_text, eval_dir, make_settings
 
@@ -247,7 +246,6 @@ async def test_live_region_capture_has_the_shown_pixels(server, show_image) -> N
 async def test_gemini_backend_through_mcp_with_the_fake_rest_api(tmp_path: Path, screenshot: Path) -> None:
     """The whole path: MCP tool -> intake -> cache -> GeminiBackend -> REST (faked) -> handle."""
     from gemini_fake import TEST_KEY, FakeGemini
-
     from sensorium.server.app import build_services
     from sensorium.tools.backends.gemini import GeminiBackend
     from sensorium.tools.cache import CachedBackend, EmbeddingCache

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
+from media_support import mp4_with_text
 from sensorium.tools.avmedia import decode_audio
 from sensorium.tools.backends.local.models import ModelStore
 from sensorium.tools.backends.local.speech import (
@@ -20,15 +20,17 @@ from sensorium.tools.backends.local.speech import (
     default_whisper_dir,
 )
 from sensorium.tools.config import LocalSettings
-from sensorium.tools.errors import BackendUnavailable, InvalidInput, ModalityNotSupported
+from sensorium.tools.errors import (
+    BackendUnavailable,
+    InvalidInput,
+    ModalityNotSupported,
+)
+from server_support import eval_dir
 
-from media_support import mp4_with_text
-
-EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
+EVAL = eval_dir()
 SPOKEN = EVAL / "spoken_instructions"
 SOUNDS = EVAL / "sound_events"
 
-pytestmark = pytest.mark.skipif(not SPOKEN.is_dir() or not SOUNDS.is_dir(), reason=f"eval sets not found under {EVAL}")
 
 
 def _words(s: str) -> list[str]:

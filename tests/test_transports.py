@@ -11,7 +11,6 @@ import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
-
 from server_support import error_text, free_port, subprocess_env
 
 SENSORIUM = [sys.executable, "-m", "sensorium.server.cli"]
@@ -68,7 +67,6 @@ def files(tmp_path: Path) -> dict[str, Path]:
     import shutil
 
     import pypdfium2 as pdfium
-
     from server_support import eval_dir
 
     image = tmp_path / "screen.jpg"
