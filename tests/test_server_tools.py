@@ -278,3 +278,13 @@ async def test_gemini_without_key_is_a_clear_error(tmp_path: Path) -> None:
         text = error_text(r)
         assert "GEMINI_API_KEY" in text and "local" in text
         assert (await client.call_tool("list_monitors", {})) is not None  # the server still answers
+
+
+async def test_no_display_is_a_clear_error_not_a_crash(server, monkeypatch) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    async with Client(server) as client:
+        for tool, args in (("capture_screen", {}), ("list_monitors", {}), ("embed_screenshot", {})):
+            text = error_text(await client.call_tool(tool, args))
+            assert "CaptureUnavailable" in text and "DISPLAY" in text, (tool, text)
+        assert not (await client.call_tool("embed_text", {"text": "still here"})).is_error
