@@ -113,3 +113,23 @@ def test_no_key_stdio_server_runs_on_the_local_backend(tmp_path: Path) -> None:
             assert r.structured_content["space"] == SPACE
 
     anyio.run(run)
+
+
+async def test_rank_states_recognises_a_revisit_with_the_tuned_threshold(local_server) -> None:
+    server, tmp = local_server
+    folder = eval_dir() / "screen_states"
+    states = {s["id"]: s for s in _jsonl(folder / "states.jsonl")}
+    query = next(q for q in _jsonl(folder / "image_queries.jsonl") if q["perturbation"]["kind"] == "scrolled")
+    other = next(sid for sid in states if sid != query["expected_state_id"])
+    async with Client(server) as client:
+        ids = {}
+        for sid in (query["expected_state_id"], other):
+            r = await client.call_tool("remember", {"path": str(folder / states[sid]["image"]), "episode_id": f"ep-{sid}"})
+            assert not r.is_error, r.content
+            ids[sid] = r.structured_content["id"]
+        r = await client.call_tool("rank_states", {"path": str(folder / query["image"])})
+    assert not r.is_error, r.content
+    res = r.structured_content
+    assert res["threshold"] == 0.82 and res["seen_before"] is True
+    assert res["best"]["id"] == ids[query["expected_state_id"]]
+    assert res["best"]["visual_similarity"] is not None and res["best"]["visual_similarity"] > 0.5
