@@ -92,13 +92,14 @@ def build_server(settings: Settings, *, services: Services | None = None) -> MCP
     Services outlive MCP sessions (an HTTP server has many; an in-process client opens one per
     `async with`), so their lifetime is the process's, closed by the CLI, not a session lifespan.
     """
-    from . import memory_tools, perception, ranking_tools
+    from . import memory_tools, perception, prompts, ranking_tools
 
     services = services if services is not None else build_services(settings)
     server: MCPServer = MCPServer("sensorium", instructions=INSTRUCTIONS, version=_version(), log_level=settings.log_level)
     perception.register(server, services)
     memory_tools.register(server, services)
     ranking_tools.register(server, services)
+    prompts.register(server)
     return server
 
 

@@ -288,3 +288,14 @@ async def test_no_display_is_a_clear_error_not_a_crash(server, monkeypatch) -> N
             text = error_text(await client.call_tool(tool, args))
             assert "CaptureUnavailable" in text and "DISPLAY" in text, (tool, text)
         assert not (await client.call_tool("embed_text", {"text": "still here"})).is_error
+
+
+async def test_prompts_teach_the_two_workflows(server) -> None:
+    async with Client(server) as client:
+        names = {p.name for p in (await client.list_prompts()).prompts}
+        assert names == {"locate_element", "check_seen_before"}
+        got = await client.get_prompt("locate_element", {"instruction": "open the settings"})
+        text = got.messages[0].content.text
+        assert "open the settings" in text and "rank_ui_elements" in text and "capture_screen" in text
+        seen = await client.get_prompt("check_seen_before", {})
+        assert "rank_states" in seen.messages[0].content.text
