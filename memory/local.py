@@ -7,7 +7,22 @@ stale index is repaired automatically and the repair is logged and reported in `
 
 Layout of one store (one embedding space) under `<data_dir>/memory/<space, filename-safe>/`:
 `memory.db` (+ WAL), `hnsw-<generation>.bin` (the checkpoint the database points at),
-`thumbs/<id>.jpg`, `store.lock` (a second process opening the same store is refused).
+`thumbs/<id>.jpg`, and three lock files (below).
+
+Several processes (one `sensorium serve` per MCP client) share one store. SQLite (WAL +
+busy_timeout) serialises their writes; each process keeps its own HNSW graph and catches it
+up before every search (and after each of its own writes): `PRAGMA data_version` on a probe
+connection says cheaply whether anyone committed; if so, rows with an id above the highest this
+graph has seen are inserted (ids are AUTOINCREMENT, assigned under SQLite's write lock, so they
+grow in commit order) and the `deletions` log — written in the same transaction as each delete —
+is replayed from the last sequence number this process applied. Lock files (fcntl.flock):
+`open.lock` (exclusive, blocking) serialises the opening procedure; `store.lock` is held *shared*
+by every open store for its lifetime, so an opener that can take it exclusively knows it is
+alone, and only then removes crash leftovers (temp checkpoints, orphan thumbnails — a live
+writer writes a thumbnail just before its commit) and prunes the deletions log (only live
+processes ever need it; alone, nobody does). `checkpoint.lock` lets one process at a time write
+the checkpoint (others skip, non-blocking) and keeps the file from being replaced while an
+opener loads it. A store held exclusively by an older Sensorium is refused with a clear error.
 
 Threads: every public coroutine runs its blocking body in `anyio.to_thread.run_sync`. One
 writer at a time (a lock around the writer connection and every index mutation); readers
@@ -26,7 +41,8 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +54,16 @@ from ..tools.errors import InvalidInput, SensoriumError
 from .config import MemorySettings
 from .errors import SpaceMismatch, StoreCorrupt
 from .index import CheckpointInfo, HnswIndex, IndexCorrupt
-from .records import AddResult, EpisodeSummary, Filter, Hit, Memory, NewMemory, Source, StoreStats
+from .records import (
+    AddResult,
+    EpisodeSummary,
+    Filter,
+    Hit,
+    Memory,
+    NewMemory,
+    Source,
+    StoreStats,
+)
 from .store import store_dirname
 
 try:  # POSIX advisory lock; Windows has no fcntl (there a second opener is not detected)
@@ -48,7 +73,7 @@ except ImportError:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "1"  # the deletions table is additive (IF NOT EXISTS): version-1 stores open unchanged
 DEDUP_MODALITIES = frozenset({"image", "screenshot"})
 
 _SCHEMA = """
@@ -77,6 +102,7 @@ CREATE INDEX IF NOT EXISTS memories_modality ON memories (modality);
 CREATE TABLE IF NOT EXISTS vectors (id INTEGER PRIMARY KEY, vector BLOB NOT NULL, visual BLOB);
 CREATE TABLE IF NOT EXISTS tags (tag TEXT NOT NULL, memory_id INTEGER NOT NULL, PRIMARY KEY (tag, memory_id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tags_memory ON tags (memory_id);
+CREATE TABLE IF NOT EXISTS deletions (seq INTEGER PRIMARY KEY AUTOINCREMENT, id INTEGER NOT NULL, at REAL NOT NULL);
 """
 
 _COLUMNS = (
@@ -163,6 +189,15 @@ class LocalMemoryStore:
         self._changes = 0
         self._last_checkpoint = time.monotonic()
         self._lock_fd: int | None = None
+        self._ckpt_fd: int | None = None
+        self._alone = True
+        # catch-up state, guarded by _sync_lock: the probe connection, the last data_version it
+        # saw, the highest id the graph has seen and the last deletions-log seq it applied
+        self._sync_lock = threading.Lock()
+        self._probe: sqlite3.Connection
+        self._data_version: int | None = None
+        self._seen_max = 0
+        self._seen_seq = 0
         self.opened = "new"
         self._index: HnswIndex
         self._w: sqlite3.Connection
@@ -190,15 +225,23 @@ class LocalMemoryStore:
         path.mkdir(parents=True, exist_ok=True)
         (path / "thumbs").mkdir(exist_ok=True)
         self = cls(path, space, dimension, settings)
-        self._acquire_process_lock()
+        open_fd = self._lock_file("open.lock")
         try:
+            if open_fd is not None:
+                fcntl.flock(open_fd, fcntl.LOCK_EX)  # one opener at a time (a rebuild may take a while)
+            self._acquire_process_lock()
             self._w = self._connect()
+            self._probe = self._connect()
             self._init_schema()
-            self._cleanup_files()
+            if self._alone:
+                self._cleanup_files()
             self._recover_index()
         except BaseException:
             self._close_everything()
             raise
+        finally:
+            if open_fd is not None:
+                os.close(open_fd)  # releases open.lock
         return self
 
     @staticmethod
@@ -219,21 +262,32 @@ class LocalMemoryStore:
                 out.append((row[0], db.parent))
         return out
 
+    def _lock_file(self, name: str) -> int | None:
+        if fcntl is None:  # Windows: no advisory locks; every opener believes it is alone
+            return None
+        return os.open(self.path / name, os.O_RDWR | os.O_CREAT, 0o600)
+
     def _acquire_process_lock(self) -> None:
-        if fcntl is None:
+        """Hold store.lock shared for the store's lifetime; learn on the way whether we are alone
+        (called under open.lock, so no other opener can be between the two flock calls)."""
+        fd = self._lock_file("store.lock")
+        if fd is None:
             return
-        fd = os.open(self.path / "store.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        self._lock_fd = fd
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._alone = True
+        except OSError:
+            self._alone = False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError as exc:
-            os.close(fd)
+            # only a process that holds it exclusively for its whole life (an older Sensorium) gets here
             raise SensoriumError(
-                f"the memory store at {self.path} is already open in another process; stop that server "
-                "or point this one at another data dir (SENSORIUM_DATA_DIR)"
+                f"the memory store at {self.path} is held exclusively by another process (an older Sensorium "
+                "version?); upgrade or stop that server, or point this one at another data dir (SENSORIUM_DATA_DIR)"
             ) from exc
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._lock_fd = fd
+        self._ckpt_fd = self._lock_file("checkpoint.lock")
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -286,7 +340,10 @@ class LocalMemoryStore:
 
     def _cleanup_files(self) -> None:
         """Remove what a crash can leave behind: temp checkpoints, superseded checkpoints, and
-        thumbnails whose row was never committed (or was deleted just before the crash)."""
+        thumbnails whose row was never committed (or was deleted just before the crash).
+        Only when no other process has the store open (their in-flight files look the same), which is
+        also when the deletions log can be emptied: it only serves processes that are running."""
+        self._w.execute("DELETE FROM deletions")
         current = json.loads(self._meta("checkpoint") or "null")
         keep = current["file"] if current else None
         for f in self.path.glob("hnsw-*"):
@@ -309,27 +366,31 @@ class LocalMemoryStore:
                 log.info("removed orphan thumbnail %s", thumbs[orphan].name)
 
     def _recover_index(self) -> None:
-        raw = self._meta("checkpoint")
-        n_rows = self._w.execute("SELECT COUNT(*) FROM memories").fetchone()[0]
         index: HnswIndex | None = None
-        if raw:
-            info = CheckpointInfo(**json.loads(raw))
-            try:
-                index = HnswIndex.load(self.path / info.file, self._dimension, self._settings, info)
-                self.opened = "loaded"
-            except IndexCorrupt as exc:
-                log.warning("memory index at %s cannot be trusted (%s): rebuilding it from SQLite", self.path, exc)
-                self.opened = f"rebuilt ({exc})"
-        elif n_rows:
-            log.warning("memory store at %s has %d rows but no index checkpoint: building it", self.path, n_rows)
-            self.opened = "rebuilt (no checkpoint)"
+        # hold checkpoint.lock while reading the pointer and the file: another process may not
+        # replace (and delete) the file under us
+        with self._checkpoint_lock(blocking=True):
+            raw = self._meta("checkpoint")
+            n_rows = self._w.execute("SELECT COUNT(*) FROM memories").fetchone()[0]
+            if raw:
+                info = CheckpointInfo(**json.loads(raw))
+                try:
+                    index = HnswIndex.load(self.path / info.file, self._dimension, self._settings, info)
+                    self.opened = "loaded"
+                except IndexCorrupt as exc:
+                    log.warning("memory index at %s cannot be trusted (%s): rebuilding it from SQLite", self.path, exc)
+                    self.opened = f"rebuilt ({exc})"
+            elif n_rows:
+                log.warning("memory store at %s has %d rows but no index checkpoint: building it", self.path, n_rows)
+                self.opened = "rebuilt (no checkpoint)"
         if index is None:
             capacity = max(self._settings.initial_capacity, int(n_rows * 1.25))
             index = HnswIndex(self._dimension, self._settings, capacity=capacity)
-        ids = [r[0] for r in self._w.execute("SELECT id FROM memories")]
         t0 = time.perf_counter()
-        added, deleted = index.reconcile(ids, self._load_vectors)
-        self._index = index
+        added, deleted, seen_max, seen_seq = self._reconcile_from_snapshot(index)
+        with self._sync_lock:
+            self._index = index
+            self._seen_max, self._seen_seq, self._data_version = seen_max, seen_seq, None
         if added or deleted:
             if self.opened == "loaded":
                 self.opened = f"caught up (+{added} added, {deleted} deleted since the checkpoint)"
@@ -337,6 +398,54 @@ class LocalMemoryStore:
                 "memory index at %s: %s in %.1f s", self.path, self.opened, time.perf_counter() - t0
             )
             self._checkpoint()
+
+    def _reconcile_from_snapshot(self, index: HnswIndex) -> tuple[int, int, int, int]:
+        """Make `index` hold exactly the rows of one read snapshot (other processes keep writing:
+        the ids, their vectors and the deletions-log position must agree). Returns (added,
+        deleted, highest id seen, last deletions seq): where catching up continues from."""
+        w = self._w
+        w.execute("BEGIN")  # deferred: a read snapshot from the first SELECT to the COMMIT
+        try:
+            ids = [r[0] for r in w.execute("SELECT id FROM memories")]
+            seq = w.execute("SELECT COALESCE(MAX(seq), 0) FROM deletions").fetchone()[0]
+            added, deleted = index.reconcile(ids, self._load_vectors)
+        finally:
+            w.execute("COMMIT")
+        return added, deleted, max(ids, default=0), int(seq)
+
+    def _catch_up(self, *, force: bool = False) -> None:
+        """Bring this process's graph up to what every process has committed: new rows (ids above
+        the highest seen) are inserted, the deletions log is replayed. Cheap when nothing changed:
+        one `PRAGMA data_version`, which changes when any *other* connection (this process's writer
+        included) committed."""
+        with self._sync_lock:
+            p = self._probe
+            version = p.execute("PRAGMA data_version").fetchone()[0]
+            if version == self._data_version and not force:
+                return
+            self._data_version = version  # read first: a commit after this is seen next time
+            p.execute("BEGIN")
+            try:
+                rows = p.execute(
+                    "SELECT id, vector FROM vectors WHERE id > ? ORDER BY id", (self._seen_max,)
+                ).fetchall()
+                dels = p.execute(
+                    "SELECT seq, id FROM deletions WHERE seq > ? ORDER BY seq", (self._seen_seq,)
+                ).fetchall()
+            finally:
+                p.execute("COMMIT")
+            index = self._index
+            if rows:
+                fresh = [(i, v) for i, v in rows if i not in index]
+                if fresh:
+                    index.add(
+                        np.asarray([i for i, _ in fresh], dtype=np.int64),
+                        np.stack([np.frombuffer(v, dtype=np.float32) for _, v in fresh]),
+                    )
+                self._seen_max = int(rows[-1][0])
+            if dels:
+                index.mark_deleted(d[1] for d in dels)
+                self._seen_seq = int(dels[-1][0])
 
     # ---- helpers -------------------------------------------------------------------------
     def _reader(self) -> sqlite3.Connection:
@@ -440,7 +549,6 @@ class LocalMemoryStore:
 
         results: list[AddResult] = []
         new_ids: list[int] = []
-        new_vecs: list[np.ndarray] = []
         written: list[Path] = []
         with self._wlock:
             self._check_open()
@@ -497,7 +605,6 @@ class LocalMemoryStore:
                         p.write_bytes(rec.thumbnail)
                         written.append(p)
                     new_ids.append(id_)
-                    new_vecs.append(vec)
                     results.append(AddResult(id=id_))
                 w.execute("COMMIT")  # the acknowledgement: from here the records survive a crash
             except BaseException:
@@ -505,9 +612,11 @@ class LocalMemoryStore:
                 for p in written:
                     p.unlink(missing_ok=True)
                 raise
-            if new_ids:
-                self._index.add(np.asarray(new_ids, dtype=np.int64), np.stack(new_vecs))
+            # the graph learns the new rows from SQLite, with any other process's rows before them:
+            # the highest id seen only ever advances over a complete prefix of the ids
+            self._catch_up(force=True)
             self._changed(len(new_ids) + sum(r.merged_into is not None for r in results))
+            self._maybe_compact()
         return results
 
     def _find_duplicate(self, rec: NewMemory, vec: np.ndarray, visual: np.ndarray | None) -> int | None:
@@ -545,6 +654,7 @@ class LocalMemoryStore:
         q = np.asarray(vector, dtype=np.float32).reshape(-1)
         self._check_dimension(q, "the query vector")
         q = _unit(q, "the query vector")
+        self._catch_up()
         labels, scores = self._nearest(q, k, filter)
         hits: list[Hit] = []
         memories = {m.id: m for m in self.get_many_sync(labels.tolist())}
@@ -650,13 +760,17 @@ class LocalMemoryStore:
                     w.execute("DELETE FROM memories WHERE id IN (SELECT value FROM json_each(?))", arg)
                     w.execute("DELETE FROM vectors WHERE id IN (SELECT value FROM json_each(?))", arg)
                     w.execute("DELETE FROM tags WHERE memory_id IN (SELECT value FROM json_each(?))", arg)
+                    # every process's graph replays this log (ours too, in _catch_up below)
+                    w.execute(
+                        "INSERT INTO deletions (id, at) SELECT value, ? FROM json_each(?)", (time.time(), arg[0])
+                    )
                 w.execute("COMMIT")
             except BaseException:
                 w.execute("ROLLBACK")
                 raise
             if not ids:
                 return 0
-            self._index.mark_deleted(ids)
+            self._catch_up(force=True)
             for id_ in ids:
                 self._thumb_path(id_).unlink(missing_ok=True)
             self._changed(len(ids))
@@ -676,14 +790,22 @@ class LocalMemoryStore:
         with self._wlock:
             self._check_open()
             t0 = time.perf_counter()
-            ids = [r[0] for r in self._w.execute("SELECT id FROM memories")]
+            n = self._w.execute("SELECT COUNT(*) FROM memories").fetchone()[0]
             fresh = HnswIndex(
-                self._dimension, self._settings, capacity=max(self._settings.initial_capacity, int(len(ids) * 1.25))
+                self._dimension, self._settings, capacity=max(self._settings.initial_capacity, int(n * 1.25))
             )
-            fresh.reconcile(ids, self._load_vectors)
-            dropped = self._index.deleted_count
-            self._index = fresh
-            log.info("memory index compacted: %d deletions dropped, %d live, %.1f s", dropped, len(ids), time.perf_counter() - t0)
+            # searches (and their catch-ups) go on against the old graph meanwhile; the fresh one
+            # takes over with the snapshot's position and catches up from there
+            _, _, seen_max, seen_seq = self._reconcile_from_snapshot(fresh)
+            with self._sync_lock:
+                dropped = self._index.deleted_count
+                self._index = fresh
+                self._seen_max, self._seen_seq = seen_max, seen_seq
+            self._catch_up(force=True)
+            log.info(
+                "memory index compacted: %d deletions dropped, %d live, %.1f s",
+                dropped, fresh.live_count, time.perf_counter() - t0,
+            )
             self._checkpoint()
 
     # ---- checkpoint ----------------------------------------------------------------------
@@ -695,9 +817,39 @@ class LocalMemoryStore:
         ):
             self._checkpoint()
 
+    @contextmanager
+    def _checkpoint_lock(self, *, blocking: bool) -> Iterator[bool]:
+        """checkpoint.lock: yields whether it is held (always True without fcntl)."""
+        fd = self._ckpt_fd
+        if fd is None or fcntl is None:
+            yield True
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
     def _checkpoint(self) -> None:
         """Write a new generation of the index file, point the database at it, drop the old one.
-        A crash at any step leaves the database pointing at a complete, checksummed file."""
+        A crash at any step leaves the database pointing at a complete, checksummed file.
+        One process at a time: if another is writing one, this one is skipped (and retried after
+        `checkpoint_min_seconds`); a checkpoint from any process is one that the others' rows
+        catch up from on open."""
+        with self._wlock:
+            self._catch_up()
+            with self._checkpoint_lock(blocking=False) as held:
+                if not held:
+                    log.debug("memory index checkpoint skipped: another process is writing one")
+                    self._last_checkpoint = time.monotonic()
+                    return
+                self._checkpoint_locked()
+
+    def _checkpoint_locked(self) -> None:
         with self._wlock:
             old = json.loads(self._meta("checkpoint") or "null")
             gen = int(self._meta("checkpoint_gen") or 0) + 1
@@ -744,6 +896,7 @@ class LocalMemoryStore:
 
     def stats_sync(self) -> StoreStats:
         self._check_open()
+        self._catch_up()
         con = self._reader()
         try:
             by_modality = dict(con.execute("SELECT modality, COUNT(*) FROM memories GROUP BY modality").fetchall())
@@ -793,9 +946,11 @@ class LocalMemoryStore:
                 except sqlite3.Error:  # pragma: no cover
                     pass
             self._all_conns.clear()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # releases the flock
-            self._lock_fd = None
+        for name in ("_lock_fd", "_ckpt_fd"):
+            fd = getattr(self, name)
+            if fd is not None:
+                os.close(fd)  # releases its flock
+                setattr(self, name, None)
 
     # ---- the async MemoryStore API -------------------------------------------------------
     @property

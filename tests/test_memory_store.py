@@ -109,15 +109,43 @@ async def test_other_space_is_refused_on_open_add_and_search(tmp_path: Path, vec
     assert sorted(s for s, _ in LocalMemoryStore.existing_spaces(tmp_path)) == ["other/model@64", SPACE]
 
 
-async def test_second_opener_is_refused_until_closed(tmp_path: Path) -> None:
+async def test_a_second_opener_shares_the_store(tmp_path: Path, vecs: np.ndarray) -> None:
+    # several processes (one server per MCP client) may open one store; two openers in one
+    # process take the same locks (flock is per open file), so they behave like two processes
     store = await open_store(tmp_path)
-    with pytest.raises(SensoriumError, match="already open"):
-        await open_store(tmp_path)
+    other = await open_store(tmp_path)
+    [a] = await store.add([new(vecs[0], thumbnail=JPEG)])
+    [b] = await other.add([new(vecs[1])])
+    assert a.id is not None and b.id is not None and a.id != b.id
+    assert (await other.search(vecs[0], 1, space=SPACE))[0].memory.id == a.id
+    assert (await store.search(vecs[1], 1, space=SPACE))[0].memory.id == b.id
+    assert await other.get_thumbnail(a.id) == JPEG
+    assert await other.delete([a.id]) == 1
+    assert [h.memory.id for h in await store.search(vecs[0], 5, space=SPACE)] == [b.id]
+    assert (await store.stats()).index_elements == (await other.stats()).index_elements == 1
     await store.close()
+    await other.close()
     again = await open_store(tmp_path)
     await again.close()
     with pytest.raises(SensoriumError, match="closed"):
         await again.stats()
+
+
+async def test_a_store_held_exclusively_by_an_older_version_is_refused(tmp_path: Path) -> None:
+    import fcntl
+    import os
+
+    path = LocalMemoryStore.store_path(tmp_path, SPACE)
+    path.mkdir(parents=True)
+    fd = os.open(path / "store.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what the one-process-per-store version did
+        with pytest.raises(SensoriumError, match="held exclusively"):
+            await open_store(tmp_path)
+    finally:
+        os.close(fd)
+    store = await open_store(tmp_path)
+    await store.close()
 
 
 async def test_reopen_loads_the_checkpoint_and_keeps_everything(tmp_path: Path, vecs: np.ndarray) -> None:

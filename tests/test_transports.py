@@ -162,3 +162,18 @@ def test_console_script_help() -> None:
     assert script.exists(), "the `sensorium` console script is not installed beside this Python"
     r = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "serve" in r.stdout and "doctor" in r.stdout
+
+
+async def test_two_stdio_servers_share_one_memory(tmp_path: Path) -> None:
+    """Claude Desktop and Claude Code each spawn `sensorium serve` on the same data dir."""
+    env = subprocess_env(tmp_path)
+    params = StdioServerParameters(command=SENSORIUM[0], args=[*SENSORIUM[1:], "serve"], env=env)
+    async with Client(params) as a, Client(params) as b:
+        await b.call_tool("memory_stats", {})  # B opens the store before A writes
+        r = await a.call_tool("remember", {"text": "the staging password rotates on mondays", "episode_id": "ops"})
+        assert not r.is_error, r.content
+        hits = (await b.call_tool("recall", {"text": "staging password rotates", "k": 1})).structured_content["hits"]
+        assert hits and hits[0]["id"] == r.structured_content["id"]
+        assert (await b.call_tool("forget", {"ids": [hits[0]["id"]]})).structured_content["deleted"] == 1
+        after = (await a.call_tool("recall", {"text": "staging password rotates", "k": 1})).structured_content["hits"]
+        assert after == []
