@@ -299,3 +299,14 @@ async def test_prompts_teach_the_two_workflows(server) -> None:
         assert "open the settings" in text and "rank_ui_elements" in text and "capture_screen" in text
         seen = await client.get_prompt("check_seen_before", {})
         assert "rank_states" in seen.messages[0].content.text
+
+
+async def test_too_large_file_names_the_limit(tmp_path: Path, screenshot: Path) -> None:
+    settings = make_settings(tmp_path)
+    settings.intake.max_file_bytes = 10_000
+    async with Client(build_server(settings)) as client:
+        text = error_text(await client.call_tool("embed_image", {"path": str(screenshot)}))
+        assert "LimitExceeded" in text and "the limit is 10.0 KB" in text and "smaller file" in text, text
+        big = base64.b64encode(screenshot.read_bytes()).decode()
+        assert "LimitExceeded" in error_text(await client.call_tool("embed_image", {"data_base64": big}))
+        assert not (await client.call_tool("embed_text", {"text": "still answering"})).is_error
