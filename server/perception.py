@@ -6,7 +6,6 @@ model that calls them: what the tool does, what it returns, its limits and side 
 
 from __future__ import annotations
 
-import io
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -60,9 +59,7 @@ def _crop_capture(cap: capture_mod.Capture, region: Region) -> Media:
             f"{cap.id} ({cap.width}x{cap.height} image pixels): regions on a capture_id are in that capture's pixels"
         )
     crop = cap.image.crop((region.left, region.top, region.left + region.width, region.top + region.height))
-    buf = io.BytesIO()
-    crop.convert("RGB").save(buf, format="PNG")
-    return Media.from_bytes(buf.getvalue(), source={"capture_id": cap.id, "region": region.model_dump()})
+    return Media.from_image(crop, source={"capture_id": cap.id, "region": region.model_dump()})
 
 
 def register(server: MCPServer, services: Services) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from concurrency_support import run_in_threads
 from PIL import Image, ImageDraw
 from sensorium.tools import capture as cap
 from sensorium.tools.capture import Capture, CaptureStore, Region
@@ -147,21 +148,11 @@ def test_image_shown_at_an_offset_is_found_there(show_image, xvfb_display: str) 
 def test_grabs_from_several_threads_at_once(show_image, xvfb_display: str) -> None:
     """The server grabs on worker threads (anyio.to_thread): concurrent grabs must not share X state."""
     show_image(quadrants())
-    results: list[Capture] = []
-    errors: list[BaseException] = []
+    def work() -> list[Capture]:
+        return [cap.grab(1, region=Region(left=940, top=520, width=40, height=40), settings=png()) for _ in range(3)]
 
-    def work() -> None:
-        try:
-            for _ in range(3):
-                results.append(cap.grab(1, region=Region(left=940, top=520, width=40, height=40), settings=png()))
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    batches, errors = run_in_threads(work, 4)
+    results = [c for batch in batches for c in batch]
     assert not errors and len(results) == 12
     expected = np.asarray(quadrants().crop((940, 520, 980, 560)))
     assert all(np.array_equal(np.asarray(r.image), expected) for r in results)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
+from concurrency_support import run_in_threads
 from media_support import pdf_encrypted, pdf_image_only, pdf_with_text
 from sensorium.tools.errors import InvalidInput, UnsupportedMedia
 from sensorium.tools.pdf import pdf_page_count, pdf_page_texts, render_pdf_page
@@ -90,21 +89,14 @@ def test_encrypted_pdf_says_password() -> None:
 
 def test_concurrent_use_is_safe(text_pdf: bytes) -> None:
     """PDFium is not thread-safe; the module lock must make parallel callers correct."""
-    results: list[list[str]] = []
-    errors: list[BaseException] = []
+    def work() -> list[list[str]]:
+        texts = []
+        for _ in range(10):
+            texts.append(pdf_page_texts(text_pdf))
+            render_pdf_page(text_pdf, 1, dpi=36)
+        return texts
 
-    def work() -> None:
-        try:
-            for _ in range(10):
-                results.append(pdf_page_texts(text_pdf))
-                render_pdf_page(text_pdf, 1, dpi=36)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    batches, errors = run_in_threads(work, 4)
+    results = [texts for batch in batches for texts in batch]
     assert not errors
     assert len(results) == 40 and all(r == results[0] for r in results)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+from concurrency_support import run_in_threads
 from media_support import mp4_with_text
 from sensorium.tools.avmedia import decode_audio
 from sensorium.tools.backends.local.models import ModelStore
@@ -140,20 +140,7 @@ def test_speech_in_mp4_transcribes_with_timestamps(recognizer: SpeechRecognizer)
 
 def test_concurrent_calls_are_serialised(recognizer: SpeechRecognizer) -> None:
     audio = decode_audio((SPOKEN / "audio" / "sp_d_000.wav").read_bytes())
-    results: list[str] = []
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            results.append(recognizer.transcribe(audio).text)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results, errors = run_in_threads(lambda: recognizer.transcribe(audio).text, 3)
     assert not errors and len(results) == 3 and len(set(results)) == 1
 
 

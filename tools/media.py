@@ -97,6 +97,15 @@ class Media(BaseModel):
             )
         return cls(data=data, mime_type=mime, modality=MIME_MODALITY[mime], source=source or {})
 
+    @classmethod
+    def from_image(cls, image: Any, source: dict[str, Any] | None = None) -> Media:
+        """A PIL image (a crop, a region) as lossless PNG media; fast zlib level, crops are re-encoded often."""
+        import io
+
+        buf = io.BytesIO()
+        image.convert("RGB").save(buf, format="PNG", compress_level=1)
+        return cls.from_bytes(buf.getvalue(), source=source)
+
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.data).hexdigest()

@@ -14,7 +14,6 @@ document never ranks above anything, and the refusals are counted per backend an
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from collections import defaultdict
@@ -237,9 +236,7 @@ def candidate_crops(path: Path, candidates: Sequence[UICandidate]) -> list[Media
         rgb = img.convert("RGB")
     crops: list[Media] = []
     for c in candidates:
-        buf = io.BytesIO()
-        rgb.crop(crop_box(rgb, c.box)).save(buf, format="PNG")
-        crops.append(Media.from_bytes(buf.getvalue(), source={"path": str(path), "box": list(c.box)}))
+        crops.append(Media.from_image(rgb.crop(crop_box(rgb, c.box)), source={"path": str(path), "box": list(c.box)}))
     return crops
 
 

@@ -25,7 +25,6 @@ bare icon or a 1-word label says little without its neighbourhood.
 
 from __future__ import annotations
 
-import io
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -60,10 +59,8 @@ def padded_box(box: Sequence[float], size: tuple[int, int], pad_px: int = PAD_PX
 
 
 def crop_media(image: Image.Image, box: Sequence[float]) -> Media:
-    crop = image.crop(padded_box(box, image.size)).convert("RGB")
-    buf = io.BytesIO()
-    crop.save(buf, format="PNG", compress_level=1)
-    return Media.from_bytes(buf.getvalue(), source={"kind": "crop", "box": [int(v) for v in box]})
+    crop = image.crop(padded_box(box, image.size))
+    return Media.from_image(crop, source={"kind": "crop", "box": [int(v) for v in box]})
 
 
 def _normalise(text: str) -> list[str]:
