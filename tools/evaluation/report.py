@@ -16,8 +16,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .metrics import Metrics
 from .datasets import SET_NAMES
+from .metrics import Metrics
 from .runner import RANDOM, TEXT_ONLY, EvalReport
 
 MARK_START = "<!-- eval-results:start -->"

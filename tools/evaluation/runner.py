@@ -26,9 +26,10 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, Field
 
-from ..backends.base import EmbeddingBackend, EmbedItem, Embedding, Role
+from ..backends.base import Embedding, EmbeddingBackend, EmbedItem, Role
 from ..errors import ModalityNotSupported, UnsupportedMedia
 from ..media import Media
+from ..ranking.score import crop_media, padded_box
 from .datasets import (
     SET_NAMES,
     IconsSet,
@@ -63,11 +64,6 @@ TEXT_ONLY = "text-only"
 RANDOM_NOTE = "random: exact expected metrics of a uniformly random ranking (closed form, no seed)"
 TIE_NOTE = "ties in a ranking are broken uniformly at random, in expectation (exact), never by list order"
 
-CROP_PAD_FRACTION = 0.10
-CROP_PAD_PIXELS = 4
-"""Context padding around a candidate crop, per axis: 10 % of the box side plus 4 px. Fixed, not
-tuned: enough to keep a border or an icon's surroundings, too little to pull in the next row of
-a menu (sidebar entries are ~40 px tall and ~3 px apart)."""
 
 
 # ---------------------------------------------------------------- report models
@@ -218,16 +214,9 @@ def _random_outcomes(n_docs: int, correct: Sequence[Sequence[int]], groups: Sequ
 
 # ---------------------------------------------------------------- ui_grounding
 def crop_box(image: Image.Image, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-    """The candidate box grown by the context padding, clipped to the image."""
-    x1, y1, x2, y2 = box
-    px = CROP_PAD_PIXELS + CROP_PAD_FRACTION * (x2 - x1)
-    py = CROP_PAD_PIXELS + CROP_PAD_FRACTION * (y2 - y1)
-    return (
-        max(0, int(x1 - px)),
-        max(0, int(y1 - py)),
-        min(image.width, int(round(x2 + px))),
-        min(image.height, int(round(y2 + py))),
-    )
+    """The candidate box grown by rank_ui_elements' context padding, clipped to the image: the harness
+    measures the crops the tool embeds."""
+    return padded_box(box, image.size)
 
 
 def candidate_crops(path: Path, candidates: Sequence[UICandidate]) -> list[Media]:
@@ -236,7 +225,7 @@ def candidate_crops(path: Path, candidates: Sequence[UICandidate]) -> list[Media
         rgb = img.convert("RGB")
     crops: list[Media] = []
     for c in candidates:
-        crops.append(Media.from_image(rgb.crop(crop_box(rgb, c.box)), source={"path": str(path), "box": list(c.box)}))
+        crops.append(crop_media(rgb, c.box))
     return crops
 
 

@@ -17,7 +17,15 @@ from pathlib import Path
 
 from PIL import Image
 
-from .proposals import OcrReader, OcrWord, coverage, iou, merge, ocr_proposals, region_proposals
+from .proposals import (
+    OcrReader,
+    OcrWord,
+    coverage,
+    iou,
+    merge,
+    ocr_proposals,
+    region_proposals,
+)
 
 
 def run(eval_dir: Path, cache: Path | None = None) -> dict[str, object]:
