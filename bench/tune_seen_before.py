@@ -24,16 +24,11 @@ from rich.console import Console
 console = Console(stderr=True)
 
 
-def fused_similarity(cos: float, vis: float | None, visual_weight: float) -> float:
-    return cos if vis is None else (1 - visual_weight) * cos + visual_weight * vis
-
-
 async def run(eval_dir: Path, backend_name: str) -> dict:
     from sensorium.server.app import build_backend
-    from sensorium.server.ranking_tools import VISUAL_WEIGHT
     from sensorium.server.settings import Settings
     from sensorium.tools.backends.base import EmbedItem
-    from sensorium.tools.backends.local.visual import visual_similarity
+    from sensorium.tools.ranking.states import state_similarity, visual_cue
     from sensorium.tools.media import Media
 
     settings = Settings(backend=backend_name)
@@ -54,9 +49,7 @@ async def run(eval_dir: Path, backend_name: str) -> dict:
         sims = []
         for se in s_emb:
             cos = float(np.dot(qe.vector, se.vector))
-            qv, sv = qe.extras.get("visual"), se.extras.get("visual")
-            vis = visual_similarity(qv, sv) if qv and sv else None
-            sims.append(fused_similarity(cos, vis, VISUAL_WEIGHT))
+            sims.append(state_similarity(cos, visual_cue(qe.extras.get("visual"), se.extras.get("visual"))))
         own = ids.index(q["expected_state_id"])
         pos.append(sims[own])
         neg.append(max(s for i, s in enumerate(sims) if i != own))

@@ -11,6 +11,7 @@ from mcp.server.mcpserver import MCPServer
 
 from ..memory.store import MemoryStore
 from ..tools.backends.base import EmbeddingBackend
+from ..tools.backends.local.ocr import OcrEngine
 from ..tools.capture import CaptureStore
 from ..tools.handles import HandleStore
 from .settings import Settings
@@ -33,6 +34,9 @@ class Services:
     settings: Settings
     backend: EmbeddingBackend
     captures: CaptureStore
+    ocr: OcrEngine
+    """The one screen reader: the local backend reads images with it and ranking proposes elements
+    from it (whatever the backend), so a screenshot is OCR'd once and both share its cache."""
     handles: HandleStore = field(default_factory=HandleStore)
     _memory: MemoryStore | None = None
     _memory_lock: anyio.Lock = field(default_factory=anyio.Lock)
@@ -55,7 +59,12 @@ class Services:
         await self.backend.aclose()
 
 
-def build_backend(settings: Settings) -> EmbeddingBackend:
+def build_ocr(settings: Settings) -> OcrEngine:
+    local = settings.local
+    return OcrEngine(max_side=local.ocr_max_side, threads=local.threads, cache_size=local.ocr_cache_size)
+
+
+def build_backend(settings: Settings, *, ocr: OcrEngine | None = None) -> EmbeddingBackend:
     """The configured backend behind the content-hash cache (same bytes never cost twice)."""
     from ..tools.cache import CachedBackend, EmbeddingCache
 
@@ -69,7 +78,7 @@ def build_backend(settings: Settings) -> EmbeddingBackend:
     elif name == "local":
         from ..tools.backends.local.backend import LocalBackend
 
-        inner = LocalBackend(settings.local, cache_dir=settings.cache_dir)
+        inner = LocalBackend(settings.local, cache_dir=settings.cache_dir, ocr=ocr)
     else:
         from ..tools.backends.hashing import HashingBackend
 
@@ -79,10 +88,12 @@ def build_backend(settings: Settings) -> EmbeddingBackend:
 
 def build_services(settings: Settings, backend: EmbeddingBackend | None = None) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ocr = build_ocr(settings)
     return Services(
         settings=settings,
-        backend=backend if backend is not None else build_backend(settings),
+        backend=backend if backend is not None else build_backend(settings, ocr=ocr),
         captures=CaptureStore(settings.capture.cache_size),
+        ocr=ocr,
     )
 
 

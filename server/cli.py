@@ -155,15 +155,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def _eval(settings: Settings, args: argparse.Namespace) -> int:
     from ..tools.evaluation.command import eval_command
-    from .app import build_backend
+    from .app import build_backend, build_ocr
 
     data = args.data or settings.resolved_eval_dir()
     if data is None:
         print("sensorium: no evaluation data found: pass --data DIR or set SENSORIUM_EVAL_DIR", file=sys.stderr)
         return 2
     names = [settings.resolved_backend] if args.backend else ["local"] + (["gemini"] if settings.gemini_api_key else [])
-    backends = [build_backend(settings.model_copy(update={"backend": n})) for n in names]
-    asyncio.run(eval_command(args.set, data, backends, json_path=args.json_path, markdown_path=args.markdown))
+    ocr = build_ocr(settings)  # one screen reader for every backend, as in the server
+    backends = [build_backend(settings.model_copy(update={"backend": n}), ocr=ocr) for n in names]
+    asyncio.run(eval_command(args.set, data, backends, json_path=args.json_path, markdown_path=args.markdown, ocr=ocr))
     return 0
 
 

@@ -1,11 +1,14 @@
 """Ranking tools: rank_ui_elements ("which element should I act on?") and rank_states ("have I been here before?").
 
 Thin like the other tool modules: validate, call tools/ranking and memory, shape the result.
+The scoring itself lives in tools/ranking (score.py, states.py), where the eval and the bench
+call the same functions.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import math
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -18,11 +21,11 @@ from pydantic import BaseModel, Field
 
 from ..memory.records import Filter, Hit
 from ..tools import capture as capture_mod
-from ..tools.backends.base import EmbedItem
+from ..tools.backends.base import Embedding, EmbedItem
 from ..tools.errors import InvalidInput, LimitExceeded, NotFound, UnsupportedMedia
 from ..tools.media import Modality
-from ..tools.ranking import marks, proposals, score
-from ..tools.backends.local.visual import visual_similarity
+from ..tools.ranking import marks, proposals, score, states
+from ..tools.ranking.proposals import OcrWord, Proposal, Proposals
 from .app import Services
 from .errors import tool_errors
 from .inputs import MemoryFilterArgs, capture_now, filter_from_args, media_from_args, one_input, progress_reporter, snippet
@@ -32,17 +35,6 @@ from .results import image_content, text_seen
 RANKS = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=True)
 MAX_CANDIDATES = proposals.MAX_PROPOSALS
 MAX_K = 100
-SEEN_BEFORE_THRESHOLD = 0.9
-"""Default seen_before threshold for spaces not tuned yet (Gemini: no key here to measure it)."""
-SEEN_BEFORE_BY_BACKEND = {"local": 0.82}
-"""Tuned on the screen_states DEV set with `python bench/tune_seen_before.py` (fused cosine + visual):
-local 0.82 -> every revisit recognised, 5 of 78 best-wrong states above it (balanced accuracy 0.97)."""
-
-
-def default_threshold(space: str) -> float:
-    return SEEN_BEFORE_BY_BACKEND.get(space.split("/", 1)[0], SEEN_BEFORE_THRESHOLD)
-RECENCY_WEIGHT = 0.1
-VISUAL_WEIGHT = 0.5
 HISTORY_K = 20
 HISTORY_MIN_COSINE = 0.5
 """History prior: the 20 nearest 'action' memories with cosine >= 0.5 to the instruction (untuned)."""
@@ -61,24 +53,33 @@ class CandidateArg(BaseModel):
 
 class RankedElement(BaseModel):
     rank: int = Field(description="1 = best; the number drawn on the Set-of-Mark image")
-    index: int | None = Field(description="position in the given candidates list (None for proposed ones)")
-    score: float = Field(description="fused score: visual cosine + 0.5 * label text similarity (+ 0.3 * history)")
-    visual: float = Field(description="cosine of the instruction with the padded crop")
-    text: float = Field(description="label/OCR text similarity with the instruction, 0..1")
-    history: float | None = Field(None, description="with use_history: cosine of the closest past action on the same label")
+    index: int | None = Field(description="position in the given candidates (null for proposed ones)")
+    score: float = Field(description="cosine + 0.5 * text_match (+ 0.3 * history)")
+    cosine: float = Field(description="instruction vs the element (its crop, or its words and icon on the local backend)")
+    text_match: float = Field(description="instruction words vs the element's words, 0..1")
+    history: float | None = None
     box: list[int] = Field(description="[x1, y1, x2, y2] in image pixels")
-    screen_box: list[int] | None = Field(description="the same box in absolute screen pixels (only for captures)")
-    click: list[int] = Field(description="centre point to click: screen pixels for captures, else image pixels")
+    screen_box: list[int] | None = Field(description="the box in screen pixels (captures only)")
+    click: list[int] = Field(description="point inside the element: screen pixels for captures, else image pixels")
     label: str | None
+    words: str | None = Field(description="the words the element was compared with (label, or OCR inside its box)")
     role: str | None
     source: Literal["given", "ocr", "region"]
 
 
+class ProposalInfo(BaseModel):
+    found: int = Field(description="distinct elements found on the screenshot")
+    ranked: int = Field(description="how many were ranked")
+    truncated: bool
+    rule: str | None = Field(None, description="how the cut chose, when truncated")
+
+
 class RankResult(BaseModel):
-    instruction: str | None = Field(description="the instruction text, or the transcript of a spoken one when known")
+    instruction: str | None = Field(description="the instruction, or what was heard in a spoken one")
     candidates: list[RankedElement]
     total_candidates: int
-    proposed: bool = Field(description="true when the server proposed the candidates (OCR + edge regions)")
+    proposed: bool = Field(description="true when the server proposed the candidates")
+    proposals: ProposalInfo | None = None
     image_width: int
     image_height: int
     capture_id: str | None = None
@@ -87,7 +88,7 @@ class RankResult(BaseModel):
     space: str
 
 
-def _check_candidates(cands: list[CandidateArg], size: tuple[int, int]) -> list[tuple[float, float, float, float]]:
+def _check_candidates(cands: list[CandidateArg], size: tuple[int, int]) -> list[Proposal]:
     if not cands:
         raise InvalidInput(
             "candidates is an empty list: omit 'candidates' to let the server propose elements (OCR + regions), "
@@ -99,7 +100,7 @@ def _check_candidates(cands: list[CandidateArg], size: tuple[int, int]) -> list[
             "in the area you care about) or split the screen into regions"
         )
     w, h = size
-    boxes = []
+    out = []
     for n, c in enumerate(cands):
         if len(c.box) != 4 or not all(math.isfinite(v) for v in c.box):
             raise InvalidInput(f"candidates[{n}].box must be 4 finite numbers [x1, y1, x2, y2], got {c.box}")
@@ -114,8 +115,8 @@ def _check_candidates(cands: list[CandidateArg], size: tuple[int, int]) -> list[
                 f"candidates[{n}].box {c.box} lies outside the image ({w}x{h} px): boxes are in the screenshot's "
                 f"image pixels, within [0, {w}] x [0, {h}]; for a capture, map screen pixels with its scale first"
             )
-        boxes.append((x1, y1, x2, y2))
-    return boxes
+        out.append(Proposal(box=_pixel_box((x1, y1, x2, y2)), label=c.label or None, role=c.role, source="given"))
+    return out
 
 
 def _open_image(data: bytes) -> Image.Image:
@@ -126,9 +127,16 @@ def _open_image(data: bytes) -> Image.Image:
         raise UnsupportedMedia(f"the screenshot does not decode as an image ({exc}): send a PNG or JPEG") from exc
 
 
-def _spoken_or_text(
-    instruction: str | None, audio_path: str | None, audio_b64: str | None
-) -> Literal["text", "audio"]:
+def _pixel_box(b: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+    """The whole-pixel box covering a (possibly fractional) box; at least one pixel."""
+    x1, y1 = math.floor(b[0]), math.floor(b[1])
+    return (x1, y1, max(x1 + 1, math.ceil(b[2])), max(y1 + 1, math.ceil(b[3])))
+
+
+async def _instruction_query(
+    services: Services, instruction: str | None, audio_path: str | None, audio_b64: str | None, ctx: Context | None
+) -> tuple[Embedding, str | None]:
+    """The instruction's query embedding and the words to compare (a spoken one's transcript)."""
     given = [k for k, v in (("instruction", instruction), ("instruction_audio_path", audio_path), ("instruction_audio_base64", audio_b64)) if v is not None]
     if len(given) != 1:
         raise InvalidInput(
@@ -137,8 +145,112 @@ def _spoken_or_text(
     if instruction is not None:
         if not instruction.strip():
             raise InvalidInput("instruction is empty: say what to act on, e.g. 'open the settings'")
-        return "text"
-    return "audio"
+        [q] = await services.backend.embed([EmbedItem.of(instruction)], "query")
+        return q, instruction
+    audio = await media_from_args(services, audio_path, audio_b64, {Modality.AUDIO}, "rank_ui_elements")
+    [q] = await services.backend.embed([EmbedItem.of(audio)], "query", progress=progress_reporter(ctx))
+    return q, text_seen(q.extras)
+
+
+async def _screenshot(
+    services: Services, capture_id: str | None, path: str | None, data_base64: str | None, monitor: int
+) -> tuple[Image.Image, capture_mod.Capture | None]:
+    if sum(x is not None for x in (capture_id, path, data_base64)) > 1:
+        raise InvalidInput("give at most one screenshot: capture_id, path or data_base64 (none = capture now)")
+    if path is not None or data_base64 is not None:
+        media = await media_from_args(services, path, data_base64, {Modality.IMAGE}, "rank_ui_elements")
+        return await anyio.to_thread.run_sync(_open_image, media.data), None
+    cap = services.captures.get(capture_id) if capture_id else await capture_now(services, monitor, None)
+    return cap.image.convert("RGB"), cap
+
+
+async def _past_actions(services: Services, query: Embedding) -> list[tuple[str, float]]:
+    """(label, cosine) of remembered actions close to the instruction: tag 'action', metadata 'label'."""
+    store = await services.memory()
+    if query.space != store.space:
+        return []
+    hits = await store.search(query.vector, HISTORY_K, space=query.space, filter=Filter(tags=["action"]), min_score=HISTORY_MIN_COSINE)
+    return [(str(h.memory.metadata["label"]), h.score) for h in hits if h.memory.metadata.get("label")]
+
+
+async def rank_ui_elements(
+    services: Services,
+    ctx: Context,
+    instruction: Annotated[str | None, Field(description="what to act on, e.g. 'open the settings' or Click 'Sign in'")] = None,
+    instruction_audio_path: Annotated[str | None, Field(description="the instruction as a spoken audio file")] = None,
+    instruction_audio_base64: Annotated[str | None, Field(description="the spoken instruction as base64")] = None,
+    capture_id: Annotated[str | None, Field(description="rank on this capture (boxes are mapped to screen pixels)")] = None,
+    path: Annotated[str | None, Field(description="a screenshot file inside the allowed roots")] = None,
+    data_base64: Annotated[str | None, Field(description="a screenshot as base64")] = None,
+    monitor: Monitor = 1,
+    candidates: Annotated[
+        list[CandidateArg] | None,
+        Field(description="known elements (max 500); omit to let the server propose them"),
+    ] = None,
+    k: Annotated[int, Field(ge=1, le=MAX_K, description="how many to return")] = 10,
+    include_marks: Annotated[bool, Field(description="attach a Set-of-Mark image: the returned boxes numbered by rank")] = True,
+    use_history: Annotated[bool, Field(description="boost labels acted on before for similar instructions (memories tagged 'action' with metadata.label)")] = False,
+) -> Annotated[CallToolResult, RankResult]:
+    """Which element of a screenshot should be clicked or typed into for an instruction?
+
+    Screenshot: capture_id, path or data_base64; none = capture the monitor now. Instruction: text or
+    spoken audio. Candidates: your boxes (image pixels) with optional label/role, or omit them and the
+    server proposes distinct elements from one OCR read of the screen and its edges (the result says
+    how many were found and whether the list was cut). Returns the top k with score, box, a click point
+    inside the element (screen pixels for captures) and a Set-of-Mark image (numbers = ranks)."""
+    if not 1 <= k <= MAX_K:
+        raise InvalidInput(f"k is {k}: ask for 1 to {MAX_K} candidates")
+    query, said = await _instruction_query(services, instruction, instruction_audio_path, instruction_audio_base64, ctx)
+    image, cap = await _screenshot(services, capture_id, path, data_base64, monitor)
+    given = candidates is not None
+    items = _check_candidates(candidates, image.size) if candidates is not None else None
+    words: list[OcrWord] | None = None
+    found: Proposals | None = None
+    if items is None or any(c.label is None for c in items):
+        if ctx is not None:
+            await ctx.report_progress(0, None, "reading the screen (OCR)")
+        words = await anyio.to_thread.run_sync(proposals.read_words, services.ocr, image)
+    if items is None:
+        found = await anyio.to_thread.run_sync(proposals.propose, image, words or [])
+        items = found.items
+        if not items:
+            raise NotFound("no elements were found on this screenshot (no text, no edges): pass candidates yourself")
+    past = await _past_actions(services, query) if use_history else None
+    scored = await score.rank_elements(
+        services.backend, image, query, said, items, words=words, past_actions=past, distinct=not given,
+        progress=progress_reporter(ctx),
+    )
+    ranked: list[RankedElement] = []
+    for r, s in enumerate(scored[:k], start=1):
+        p = items[s.index]
+        cx, cy = proposals.click_point(p.box)
+        screen_box = list(cap.to_screen(p.box)) if cap is not None else None
+        click = list(cap.to_screen_point(cx, cy)) if cap is not None else [cx, cy]
+        ranked.append(
+            RankedElement(
+                rank=r, index=s.index if given else None, score=round(s.score, 5), cosine=round(s.cosine, 5),
+                text_match=round(s.text_match, 4), history=None if s.history is None else round(s.history, 4),
+                box=list(p.box), screen_box=screen_box, click=click, label=p.label, words=snippet(s.words, 200),
+                role=p.role, source=p.source,
+            )
+        )
+    result = RankResult(
+        instruction=said, candidates=ranked, total_candidates=len(items), proposed=not given,
+        proposals=None if found is None else ProposalInfo(found=found.found, ranked=len(found.items), truncated=found.truncated, rule=found.rule),
+        image_width=image.width, image_height=image.height, capture_id=cap.id if cap else None,
+        scale=cap.scale if cap else None, space=services.backend.space,
+    )
+    content: list[Any] = []
+    if include_marks and ranked:
+        budget = services.settings.capture.preview_max_bytes
+        data = await anyio.to_thread.run_sync(lambda: marks.marks_image(image, [e.box for e in ranked], budget))
+        result.marks_bytes = len(data)
+        content.append(image_content(data, "image/jpeg"))
+    cut = f" (cut from {found.found}: {found.rule})" if found is not None and found.truncated else ""
+    summary = "; ".join(f"{e.rank}. {e.score:.3f} {(e.label or e.words or e.source)[:40]!r} click {e.click}" for e in ranked[:5])
+    payload = result.model_dump(mode="json")
+    content.append(TextContent(type="text", text=f"{len(items)} candidates ranked{cut}: {summary}\n{json.dumps(payload)}"))
+    return CallToolResult(content=content, structured_content=payload)
 
 
 # -- rank_states -----------------------------------------------------------------------------
@@ -148,11 +260,11 @@ class StateMatch(BaseModel):
     rank: int
     id: int
     score: float = Field(description="similarity plus the recency prior (when on); the ranking key")
-    similarity: float = Field(description="cosine of the query with the memory (fused with the visual descriptor when both have one)")
-    cosine: float = Field(description="cosine of the embeddings alone")
-    visual_similarity: float | None = Field(None, description="cosine of the local backend's visual descriptors, when both have one")
+    similarity: float = Field(description="cosine, fused with the visual cue when both sides have one")
+    cosine: float
+    visual_similarity: float | None = None
     recency: float | None = Field(None, description="0.5 ** (age / half_life), when recency_half_life_s is set")
-    age_seconds: float = Field(description="seconds since the memory was last seen")
+    age_seconds: float
     modality: str
     created_at: datetime
     last_seen: datetime
@@ -170,231 +282,110 @@ class RankStatesResult(BaseModel):
     threshold: float
     best: StateMatch | None
     matches: list[StateMatch]
-    considered: int = Field(description="memories scored (the nearest few hundred of those allowed by the filter)")
+    considered: int = Field(description="memories scored (the nearest few hundred the filter allows)")
     space: str
     query_text: str | None = Field(None, description="the query text, or what the backend read/heard in the query")
 
 
-def register(server: MCPServer, services: Services) -> None:
-    reader = proposals.OcrReader(
-        _backend_ocr(services.backend), max_side=services.settings.local.ocr_max_side, threads=services.settings.local.threads
+def _state_match(h: Hit, q_visual: list[float] | None, m_visual: list[float] | None, now: datetime, half_life: float | None) -> StateMatch:
+    m = h.memory
+    vis = states.visual_cue(q_visual, m_visual)
+    sim = states.state_similarity(h.score, vis)
+    age = max(0.0, (now - m.last_seen).total_seconds())
+    rec = states.recency_prior(age, half_life)
+    return StateMatch(
+        rank=0, id=m.id, score=round(states.state_score(sim, rec), 6), similarity=round(sim, 6), cosine=round(h.score, 6),
+        visual_similarity=None if vis is None else round(vis, 6), recency=None if rec is None else round(rec, 6),
+        age_seconds=round(age, 3), modality=m.modality, created_at=m.created_at, last_seen=m.last_seen,
+        seen_count=m.seen_count, episode_id=m.episode_id, text=snippet(m.text), tags=m.tags, metadata=m.metadata,
+        source=m.source.model_dump(exclude_none=True), has_thumbnail=m.has_thumbnail,
     )
 
-    @server.tool(annotations=RANKS)
-    @tool_errors
-    async def rank_ui_elements(
-        ctx: Context,
-        instruction: Annotated[str | None, Field(description="what to act on, e.g. 'open the settings' or Click 'Sign in'")] = None,
-        instruction_audio_path: Annotated[str | None, Field(description="the instruction as a spoken audio file (WAV/MP3/...)")] = None,
-        instruction_audio_base64: Annotated[str | None, Field(description="the spoken instruction as base64")] = None,
-        capture_id: Annotated[str | None, Field(description="rank on this capture (boxes are mapped to screen pixels)")] = None,
-        path: Annotated[str | None, Field(description="a screenshot file (inside the allowed roots)")] = None,
-        data_base64: Annotated[str | None, Field(description="a screenshot as base64")] = None,
-        monitor: Monitor = 1,
-        candidates: Annotated[
-            list[CandidateArg] | None,
-            Field(description="known elements (max 500); omit to let the server propose them from OCR text lines and edge regions"),
-        ] = None,
-        k: Annotated[int, Field(description="how many ranked candidates to return (1-100)")] = 10,
-        include_marks: Annotated[bool, Field(description="attach a Set-of-Mark image: the returned boxes numbered by rank")] = True,
-        use_history: Annotated[
-            bool,
-            Field(description="boost labels you acted on for similar instructions: memories tagged 'action' with metadata.label"),
-        ] = False,
-    ) -> Annotated[CallToolResult, RankResult]:
-        """Rank the UI elements of a screenshot for an instruction: which one should be clicked or typed into?
 
-        Screenshot: capture_id, path or data_base64; none of them = capture the monitor now.
-        Instruction: text, or spoken audio (embedded as the query). Candidates: your own boxes
-        (image pixels) with optional label/role; without them the server proposes boxes from OCR
-        text lines and edge regions (slower: OCR takes seconds). Each candidate's crop (with
-        context) is embedded in one batch and scored by cosine with the instruction, fused with
-        label/OCR text similarity (and, with use_history, with labels acted on before for
-        similar instructions: remember them with tags=['action'], metadata={'label': ...}).
-        Returns the top k with score, box in image pixels, box and click point in SCREEN pixels
-        for captures, and a Set-of-Mark image (numbers = ranks, under 1 MB)."""
-        if not 1 <= k <= MAX_K:
-            raise InvalidInput(f"k is {k}: ask for 1 to {MAX_K} candidates")
-        kind = _spoken_or_text(instruction, instruction_audio_path, instruction_audio_base64)
-        shots = [x for x in (capture_id, path, data_base64) if x is not None]
-        if len(shots) > 1:
-            raise InvalidInput("give at most one screenshot: capture_id, path or data_base64 (none = capture now)")
-        if kind == "text":
-            assert instruction is not None
-            query = EmbedItem.of(instruction)
-        else:
-            audio = await media_from_args(services, instruction_audio_path, instruction_audio_base64, {Modality.AUDIO}, "rank_ui_elements")
-            query = EmbedItem.of(audio)
-        cap: capture_mod.Capture | None = None
-        if path is not None or data_base64 is not None:
-            media = await media_from_args(services, path, data_base64, {Modality.IMAGE}, "rank_ui_elements")
-            image = await anyio.to_thread.run_sync(_open_image, media.data)
-        else:
-            cap = services.captures.get(capture_id) if capture_id else await capture_now(services, monitor, None)
-            image = cap.image.convert("RGB")
-        size = image.size
-        given = candidates is not None
-        if candidates is not None:
-            boxes_f = _check_candidates(candidates, size)
-            items = [
-                proposals.Proposal(box=_pixel_box(b), label=c.label, role=c.role, source="given")
-                for b, c in zip(boxes_f, candidates, strict=True)
-            ]
-        else:
-            if ctx is not None:
-                await ctx.report_progress(0, None, "reading the screen (OCR) to propose elements")
-            items, _ = await anyio.to_thread.run_sync(lambda: proposals.propose(image, reader))
-            if not items:
-                raise NotFound("no elements were found on this screenshot (no text, no edges): pass candidates yourself")
-        cosines, q_emb, crop_extras = await score.crop_similarities(
-            services.backend, image, query, [p.box for p in items], progress=progress_reporter(ctx)
-        )
-        said = instruction if kind == "text" else text_seen(q_emb.extras)
-        labels = [p.label or text_seen(ex) for p, ex in zip(items, crop_extras, strict=True)]
-        text_sims = [score.text_similarity(said or "", lab) for lab in labels]
-        fused = score.fuse(cosines, text_sims)
-        history = None
-        if use_history:
-            past = await _past_actions(services, q_emb)
-            history = score.history_boost(labels, past)
-            fused = fused + score.W_HISTORY * history
-        order = sorted(range(len(items)), key=lambda i: -fused[i])[:k]
-        ranked: list[RankedElement] = []
-        for r, i in enumerate(order, start=1):
-            p = items[i]
-            cx, cy = proposals.centre(p.box)
-            if cap is not None:
-                screen_box: list[int] | None = list(cap.to_screen(p.box))
-                click = list(cap.to_screen_point(cx, cy))
-            else:
-                screen_box, click = None, [int(cx), int(cy)]
-            ranked.append(
-                RankedElement(
-                    rank=r, index=i if given else None, score=round(float(fused[i]), 5), visual=round(float(cosines[i]), 5),
-                    text=round(float(text_sims[i]), 4), history=None if history is None else round(float(history[i]), 4),
-                    box=list(p.box), screen_box=screen_box, click=click, label=labels[i], role=p.role, source=p.source,
-                )
-            )
-        result = RankResult(
-            instruction=said, candidates=ranked, total_candidates=len(items), proposed=not given, image_width=size[0],
-            image_height=size[1], capture_id=cap.id if cap else None, scale=cap.scale if cap else None, space=services.backend.space,
-        )
-        content: list[Any] = []
-        if include_marks and ranked:
-            budget = services.settings.capture.preview_max_bytes
-            data, mime = await anyio.to_thread.run_sync(lambda: marks.marks_image(image, [e.box for e in ranked], budget))
-            result.marks_bytes = len(data)
-            content.append(image_content(data, mime))
-        summary = "; ".join(f"{e.rank}. {e.score:.3f} {e.source} {(e.label or '')[:40]!r} click {e.click}" for e in ranked[:10])
-        content.append(TextContent(type="text", text=f"{len(items)} candidates ranked: {summary}"))
-        return CallToolResult(content=content, structured_content=result.model_dump(mode="json"))
+async def rank_states(
+    services: Services,
+    ctx: Context,
+    text: Annotated[str | None, Field(description="the current instruction or a description of the screen")] = None,
+    capture_id: Annotated[str | None, Field(description="the current screen: 'have I been here before?'")] = None,
+    path: Annotated[str | None, Field(description="a screenshot or audio file to match")] = None,
+    data_base64: Annotated[str | None, Field(description="a screenshot or audio as base64")] = None,
+    ids: Annotated[list[int] | None, Field(description="rank only these memory ids")] = None,
+    filter: Annotated[MemoryFilterArgs | None, Field(description="restrict by time, modality, episode, app, tags, metadata")] = None,
+    k: Annotated[int, Field(ge=1, le=MAX_K, description="how many matches to return")] = 5,
+    recency_half_life_s: Annotated[
+        float | None, Field(description="recency prior: score += 0.1 * 0.5 ** (age / half_life); omit = off", gt=0)
+    ] = None,
+    threshold: Annotated[
+        float | None, Field(description="seen_before when the best similarity reaches this; default per backend (local 0.82, others 0.9)"),
+    ] = None,
+    include_thumbnail: Annotated[bool, Field(description="attach the best match's stored thumbnail")] = False,
+) -> Annotated[CallToolResult, RankStatesResult]:
+    """Have I been here before? Rank stored memories (past screens, notes, instructions) against the current
+    screen, instruction or audio.
 
-    @server.tool(annotations=RANKS)
-    @tool_errors
-    async def rank_states(
-        ctx: Context,
-        text: Annotated[str | None, Field(description="the current instruction or a description of the screen")] = None,
-        capture_id: Annotated[str | None, Field(description="the current screen: 'have I been here before?'")] = None,
-        path: Annotated[str | None, Field(description="a screenshot or audio file to match")] = None,
-        data_base64: Annotated[str | None, Field(description="a screenshot or audio as base64")] = None,
-        ids: Annotated[list[int] | None, Field(description="rank only these memory ids")] = None,
-        filter: Annotated[MemoryFilterArgs | None, Field(description="restrict by time, modality, episode, app, tags, metadata")] = None,
-        k: Annotated[int, Field(description="how many matches to return (1-100)")] = 5,
-        recency_half_life_s: Annotated[
-            float | None, Field(description="recency prior: score += 0.1 * 0.5 ** (age / half_life); omit = off", gt=0)
-        ] = None,
-        threshold: Annotated[
-            float | None,
-            Field(description="seen_before when the best similarity reaches this; default per backend (local 0.82, tuned on dev data; others 0.9)"),
-        ] = None,
-        include_thumbnail: Annotated[bool, Field(description="attach the best match's stored screenshot thumbnail")] = False,
-    ) -> Annotated[CallToolResult, RankStatesResult]:
-        """Rank stored memories (past screens, notes, instructions) against the current screen, instruction or audio.
-
-        Answers "have I been here before?": seen_before, the best matching past state with its
-        similarity, time, episode and what was recorded with it (note/text, tags, metadata), and
-        the next best matches. Restrict with ids or a filter; optionally favour recent memories
-        (recency_half_life_s). Read-only: nothing is stored (use remember for that)."""
-        if not 1 <= k <= MAX_K:
-            raise InvalidInput(f"k is {k}: ask for 1 to {MAX_K} matches")
-        store = await services.memory()
-        args = filter.model_copy() if filter is not None else MemoryFilterArgs()
-        if ids is not None:
-            if not ids:
-                raise InvalidInput("ids is an empty list: omit it to rank all memories, or give at least one id")
-            args.ids = sorted(set(ids) & set(args.ids)) if args.ids else ids
-            if not args.ids:
-                raise InvalidInput("ids and filter.ids have no id in common: nothing to rank")
-        flt = filter_from_args(args)
-        item, _, _ = await one_input(services, "rank_states", text, path, data_base64, capture_id)
-        [emb] = await services.backend.embed([item], "query", progress=progress_reporter(ctx))
-        pool = min(services.settings.memory.max_k, max(k, 200 if recency_half_life_s else k * 4, 20))
-        hits: list[Hit] = await store.search(emb.vector, pool, space=emb.space, filter=flt)
-        q_visual = emb.extras.get("visual") if isinstance(emb.extras.get("visual"), list) else None
-        visuals: dict[int, list[float] | None] = {}
-        if q_visual and hits:
-            visuals = {m.id: m.visual for m in await store.get_many([h.memory.id for h in hits], with_vector=True)}
-        now = datetime.now(UTC)
-        scored: list[StateMatch] = []
-        for h in hits:
-            m = h.memory
-            mv = visuals.get(m.id)
-            vis = visual_similarity(q_visual, mv) if q_visual and mv else None
-            sim = h.score if vis is None else (1 - VISUAL_WEIGHT) * h.score + VISUAL_WEIGHT * vis
-            age = max(0.0, (now - m.last_seen).total_seconds())
-            rec = 0.5 ** (age / recency_half_life_s) if recency_half_life_s else None
-            scored.append(
-                StateMatch(
-                    rank=0, id=m.id, score=round(sim + (RECENCY_WEIGHT * rec if rec is not None else 0.0), 6),
-                    similarity=round(sim, 6), cosine=round(h.score, 6), visual_similarity=None if vis is None else round(vis, 6),
-                    recency=None if rec is None else round(rec, 6), age_seconds=round(age, 3), modality=m.modality,
-                    created_at=m.created_at, last_seen=m.last_seen, seen_count=m.seen_count, episode_id=m.episode_id,
-                    text=snippet(m.text), tags=m.tags, metadata=m.metadata, source=m.source.model_dump(exclude_none=True),
-                    has_thumbnail=m.has_thumbnail,
-                )
-            )
-        scored.sort(key=lambda s: -s.score)
-        top = [s.model_copy(update={"rank": r}) for r, s in enumerate(scored[:k], start=1)]
-        best = top[0] if top else None
-        if threshold is None:
-            threshold = default_threshold(store.space)
-        result = RankStatesResult(
-            seen_before=bool(best and best.similarity >= threshold), threshold=threshold, best=best, matches=top,
-            considered=len(hits), space=store.space, query_text=text if text is not None else text_seen(emb.extras),
-        )
-        content: list[Any] = []
-        if include_thumbnail and best is not None and best.has_thumbnail:
-            thumb = await store.get_thumbnail(best.id)
-            if thumb is not None:
-                content.append(image_content(thumb, "image/jpeg"))
-        if best is None:
-            summary = "no memories to compare with (store empty or nothing matches the filter)"
-        else:
-            verdict = "seen before" if result.seen_before else "not seen before"
-            summary = f"{verdict}: best #{best.id} similarity {best.similarity:.3f} (threshold {threshold:g}), {(best.text or '')[:80]!r}"
-        content.append(TextContent(type="text", text=summary))
-        return CallToolResult(content=content, structured_content=result.model_dump(mode="json"))
-
-
-def _backend_ocr(backend: Any) -> Any:
-    """The local backend's OCR engine (behind the embedding cache, if any), so both share one session and cache."""
-    for b in (backend, getattr(backend, "inner", None)):
-        engine = getattr(b, "ocr", None)
-        if engine is not None and hasattr(engine, "read"):
-            return engine
-    return None
-
-
-async def _past_actions(services: Services, query: Any) -> list[tuple[str, float]]:
-    """(label, cosine) of remembered actions close to the instruction: tag 'action', metadata 'label'."""
+    Returns seen_before, the best matching past state (similarity, time, episode, what was recorded with
+    it) and the next best. Restrict with ids or a filter; optionally favour recent memories. Read-only."""
+    if not 1 <= k <= MAX_K:
+        raise InvalidInput(f"k is {k}: ask for 1 to {MAX_K} matches")
     store = await services.memory()
-    if query.space != store.space:
-        return []
-    hits = await store.search(query.vector, HISTORY_K, space=query.space, filter=Filter(tags=["action"]), min_score=HISTORY_MIN_COSINE)
-    return [(str(h.memory.metadata["label"]), h.score) for h in hits if h.memory.metadata.get("label")]
+    args = filter.model_copy() if filter is not None else MemoryFilterArgs()
+    if ids is not None:
+        if not ids:
+            raise InvalidInput("ids is an empty list: omit it to rank all memories, or give at least one id")
+        args.ids = sorted(set(ids) & set(args.ids)) if args.ids else ids
+        if not args.ids:
+            raise InvalidInput("ids and filter.ids have no id in common: nothing to rank")
+    flt = filter_from_args(args)
+    item, _, _ = await one_input(services, "rank_states", text, path, data_base64, capture_id)
+    [emb] = await services.backend.embed([item], "query", progress=progress_reporter(ctx))
+    pool = min(services.settings.memory.max_k, max(k, 200 if recency_half_life_s else k * 4, 20))
+    hits: list[Hit] = await store.search(emb.vector, pool, space=emb.space, filter=flt)
+    q_visual = emb.extras.get("visual") if isinstance(emb.extras.get("visual"), list) else None
+    visuals: dict[int, list[float] | None] = {}
+    if q_visual and hits:
+        visuals = {m.id: m.visual for m in await store.get_many([h.memory.id for h in hits], with_vector=True)}
+    now = datetime.now(UTC)
+    scored = sorted((_state_match(h, q_visual, visuals.get(h.memory.id), now, recency_half_life_s) for h in hits), key=lambda s: -s.score)
+    top = [s.model_copy(update={"rank": r}) for r, s in enumerate(scored[:k], start=1)]
+    best = top[0] if top else None
+    if threshold is None:
+        threshold = states.seen_before_threshold(store.space)
+    result = RankStatesResult(
+        seen_before=bool(best and best.similarity >= threshold), threshold=threshold, best=best, matches=top,
+        considered=len(hits), space=store.space, query_text=text if text is not None else text_seen(emb.extras),
+    )
+    content: list[Any] = []
+    if include_thumbnail and best is not None and best.has_thumbnail:
+        thumb = await store.get_thumbnail(best.id)
+        if thumb is not None:
+            content.append(image_content(thumb, "image/jpeg"))
+    if best is None:
+        summary = "no memories to compare with (store empty or nothing matches the filter)"
+    else:
+        verdict = "seen before" if result.seen_before else "not seen before"
+        summary = f"{verdict}: best #{best.id} similarity {best.similarity:.3f} (threshold {threshold:g}), {(best.text or '')[:80]!r}"
+    payload = result.model_dump(mode="json")
+    content.append(TextContent(type="text", text=f"{summary}\n{json.dumps(payload)}"))
+    return CallToolResult(content=content, structured_content=payload)
 
 
-def _pixel_box(b: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
-    """The whole-pixel box covering a (possibly fractional) box; at least one pixel."""
-    x1, y1 = math.floor(b[0]), math.floor(b[1])
-    return (x1, y1, max(x1 + 1, math.ceil(b[2])), max(y1 + 1, math.ceil(b[3])))
+def register(server: MCPServer, services: Services) -> None:
+    """Publish the module-level tools with `services` bound (hidden from the schema)."""
+    import functools
+    import inspect
+
+    for fn, title in ((rank_ui_elements, "Rank UI elements"), (rank_states, "Have I seen this before?")):
+        sig = inspect.signature(fn, eval_str=True)
+        params = list(sig.parameters.values())[1:]
+        checked = tool_errors(fn)
+
+        def bound(checked: Any = checked) -> Any:
+            async def tool(**kwargs: Any) -> Any:
+                return await checked(services, **kwargs)
+
+            return tool
+
+        tool = functools.wraps(fn)(bound())
+        tool.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+        tool.__annotations__ = {k: v for k, v in fn.__annotations__.items() if k != "services"}
+        server.tool(name=fn.__name__, title=title, annotations=RANKS)(tool)

@@ -26,7 +26,8 @@ from sensorium.tools.evaluation.metrics import (
     word_errors,
 )
 from sensorium.tools.evaluation.report import MARK_END, MARK_START
-from sensorium.tools.evaluation.runner import crop_box, run_eval
+from sensorium.tools.evaluation.runner import run_eval
+from sensorium.tools.regions import padded_box
 from server_support import eval_dir
 
 EVAL_DIR = eval_dir()
@@ -119,8 +120,8 @@ def test_crop_box_pads_and_clips() -> None:
     from PIL import Image
 
     img = Image.new("RGB", (200, 100))
-    assert crop_box(img, (0, 0, 10, 10)) == (0, 0, 15, 15)  # 10 % + 4 px, clipped at the origin
-    assert crop_box(img, (100, 40, 200, 60)) == (86, 34, 200, 66)
+    assert padded_box((0, 0, 10, 10), img.size) == (0, 0, 15, 15)  # 10 % + 4 px, clipped at the origin
+    assert padded_box((100, 40, 200, 60), img.size) == (86, 34, 200, 66)
 
 
 # ---------------------------------------------------------------- loaders on the real manifests
@@ -255,7 +256,7 @@ def test_cli_eval_all_on_a_small_folder_writes_the_json(tmp_path: Path, monkeypa
     rc = main(["eval", "all", "--data", str(data), "--backend", "hashing", "--json", str(out), "--markdown", str(doc)])
     assert rc == 0
     printed = capsys.readouterr().out
-    assert "ui_grounding · candidates" in printed and "hashing:image-only" in printed
+    assert "ui_grounding · candidates" in printed and "hashing:boxes" in printed
 
     r = json.loads(out.read_text(encoding="utf-8"))
     assert list(r["sets"]) == list(ds.SET_NAMES)
@@ -265,7 +266,7 @@ def test_cli_eval_all_on_a_small_folder_writes_the_json(tmp_path: Path, monkeypa
     types = {row["instruction_type"] for row in _rows(data / "ui_grounding" / "items.jsonl")}
     assert set(ui) == {"all", *types}
     for group in ui.values():
-        assert list(group) == ["random", "text-only", "hashing:image-only", "hashing:name-only", "hashing:fused"]
+        assert list(group) == ["random", "text-only", "hashing:boxes", "hashing:boxes+names", "hashing:proposed"]
         for m in group.values():
             assert set(m) >= {"n", "hit@1", "hit@5", "mrr", "point_in_box", "not_found"}
             assert 0.0 <= m["hit@1"] <= m["hit@5"] <= 1.0 and 0.0 <= m["point_in_box"] <= 1.0

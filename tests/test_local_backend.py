@@ -29,7 +29,7 @@ from sensorium.tools.backends.local.models import (
     ModelStore,
     installed_package_dir,
 )
-from sensorium.tools.backends.local.visual import DIMENSION as VISUAL_DIM
+from sensorium.tools.visual import DIMENSION as VISUAL_DIM
 from sensorium.tools.config import LocalSettings
 from sensorium.tools.errors import BackendUnavailable, ModalityNotSupported
 from sensorium.tools.media import Media

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from sensorium.tools.backends.local.ocr import OcrEngine, OcrLine, reading_order
-from sensorium.tools.backends.local.visual import (
+from sensorium.tools.visual import (
     DIMENSION,
     visual_descriptor,
     visual_similarity,

@@ -25,13 +25,17 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import numpy as np
 
 from .backends.base import BackendStatus, EmbeddingBackend, EmbedItem, Embedding, ProgressCallback, Role
 from .errors import BackendError
+from .regions import RegionItem, embed_crops
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +220,18 @@ class CachedBackend:
 
     def supports(self, modality: str) -> bool:
         return self.inner.supports(modality)
+
+    @property
+    def region_embedding(self) -> str:
+        return self.inner.region_embedding
+
+    async def embed_regions(
+        self, image: Image.Image, regions: Sequence[RegionItem], *, progress: ProgressCallback | None = None
+    ) -> list[Embedding]:
+        """Crops go through `self.embed`, so repeated crops come from the cache; native readers are asked directly."""
+        if self.inner.region_embedding == "crops":
+            return await embed_crops(self, image, regions, progress)
+        return await self.inner.embed_regions(image, regions, progress=progress)
 
     async def embed(
         self, items: Sequence[EmbedItem], role: Role, *, progress: ProgressCallback | None = None

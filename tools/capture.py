@@ -10,7 +10,6 @@ threads share no X state and need no lock.
 
 from __future__ import annotations
 
-import base64
 import io
 import logging
 import math
@@ -29,10 +28,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .config import CaptureSettings
 from .errors import CaptureUnavailable, InvalidInput, NotFound
+from .jpeg import base64_size, fit_jpeg
+from .regions import Box
 
 log = logging.getLogger(__name__)
 
-Box = tuple[int, int, int, int]
 """(x1, y1, x2, y2), right/bottom exclusive, as in PIL's crop boxes and extras["ocr"] boxes."""
 
 _MIME = {"jpeg": "image/jpeg", "png": "image/png"}
@@ -420,30 +420,17 @@ class CaptureStore:
 # -- preview --------------------------------------------------------------------------------
 
 
-def preview(capture: Capture, max_bytes: int, *, count_base64: bool = True) -> tuple[bytes, str]:
-    """An encoded image of the capture that fits a byte budget, for an MCP ImageContent.
+def preview(capture: Capture, max_bytes: int) -> tuple[bytes, str]:
+    """An encoded image of the capture whose base64 text fits `max_bytes`, for an MCP ImageContent.
 
-    Claude Desktop rejects tool results over 1 MB, and ImageContent carries base64 text, so by
-    default the budget is checked on the base64 length (4/3 of the bytes). Tries the capture's
-    own encoding, then JPEG at falling quality, then smaller sizes: legibility degrades gradually
-    instead of the result failing outright.
+    The capture's own encoding when it fits, else `fit_jpeg` (quality, then size), so legibility
+    degrades gradually instead of the result failing outright.
     """
     if max_bytes < 1024:
         raise InvalidInput(f"a preview budget of {max_bytes} bytes is too small: allow at least 1024")
-
-    def size_of(data: bytes) -> int:
-        return len(base64.b64encode(data)) if count_base64 else len(data)
-
-    if size_of(capture.data) <= max_bytes:
+    if base64_size(len(capture.data)) <= max_bytes:
         return capture.data, capture.mime_type
-    image = capture.image.convert("RGB")
-    while True:
-        for quality in (80, 65, 50, 35):
-            data, mime = encode(image, "jpeg", quality)
-            if size_of(data) <= max_bytes:
-                return data, mime
-        if max(image.size) <= 64:
-            raise InvalidInput(f"cannot fit a preview into {max_bytes} bytes")
-        image = image.resize(
-            (max(1, int(image.width * 0.75)), max(1, int(image.height * 0.75))), Image.Resampling.BILINEAR
-        )
+    try:
+        return fit_jpeg(capture.image, max_bytes, qualities=(80, 65, 50, 35), min_side=64), "image/jpeg"
+    except ValueError as exc:
+        raise InvalidInput(f"cannot fit a preview into {max_bytes} bytes") from exc

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import InvalidInput
 from ..media import Media, Modality
+from ..regions import RegionItem
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 Role = Literal["query", "document"]
 """query: what the agent is looking for; document: what is stored or ranked."""
@@ -116,6 +120,17 @@ class EmbeddingBackend(Protocol):
         self, items: Sequence[EmbedItem], role: Role, *, progress: ProgressCallback | None = None
     ) -> list[Embedding]:
         """Exactly one Embedding per item, in order. Raises SensoriumError subclasses."""
+        ...
+
+    region_embedding: Literal["crops", "native"]
+    """How `embed_regions` sees the elements of a screenshot: `crops` = each padded crop is an image
+    document through `embed` (so a cache in front serves repeats); `native` = the backend reads
+    the screenshot once and embeds every region from that (the local backend: no OCR per crop)."""
+
+    async def embed_regions(
+        self, image: Image.Image, regions: Sequence[RegionItem], *, progress: ProgressCallback | None = None
+    ) -> list[Embedding]:
+        """One document Embedding per region of one screenshot, in order, comparable with `embed`'s queries."""
         ...
 
     async def status(self) -> BackendStatus: ...

@@ -43,6 +43,7 @@ import threading
 import wave
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
@@ -63,7 +64,11 @@ from ..errors import (
     UnsupportedMedia,
 )
 from ..media import Media, Modality
+from ..regions import RegionItem, embed_crops
 from .base import BackendStatus, EmbedItem, Embedding, ProgressCallback, Role, l2_normalise, space_id
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -382,6 +387,13 @@ class GeminiBackend:
             for row, i in zip(matrix, chunk, strict=True):
                 vectors[i] = row
         return [Embedding(vector=v, space=self.space) for v in vectors]
+
+    region_embedding = "crops"
+
+    async def embed_regions(
+        self, image: Image.Image, regions: Sequence[RegionItem], *, progress: ProgressCallback | None = None
+    ) -> list[Embedding]:
+        return await embed_crops(self, image, regions, progress)
 
     async def status(self) -> BackendStatus:
         """Key present or not; deliberately no API call (doctor --online uses `probe`)."""

@@ -14,8 +14,10 @@ import re
 from collections.abc import Sequence
 
 import numpy as np
+from PIL import Image
 
 from ..media import Media
+from ..regions import RegionItem, embed_crops
 from .base import BackendStatus, EmbedItem, Embedding, ProgressCallback, Role, l2_normalise, space_id
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -75,6 +77,13 @@ class HashingBackend:
             if progress is not None:
                 await progress(n + 1, len(items), None)
         return out
+
+    region_embedding = "crops"
+
+    async def embed_regions(
+        self, image: Image.Image, regions: Sequence[RegionItem], *, progress: ProgressCallback | None = None
+    ) -> list[Embedding]:
+        return await embed_crops(self, image, regions, progress)
 
     async def status(self) -> BackendStatus:
         return BackendStatus(name=self.name, space=self.space, ready=True, detail="deterministic hashing backend (tests/dev)")

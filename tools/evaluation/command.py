@@ -22,6 +22,7 @@ from rich.progress import (
 )
 
 from ..backends.base import EmbeddingBackend
+from ..backends.local.ocr import OcrEngine
 from .report import render_tables, update_markdown, write_json
 from .runner import EvalReport, run_eval
 
@@ -36,6 +37,7 @@ async def eval_command(
     stdout: Console | None = None,
     stderr: Console | None = None,
     batch_size: int = 32,
+    ocr: OcrEngine | None = None,
 ) -> EvalReport:
     """Run the evaluation with a progress bar, print the tables, write JSON / Markdown, close the backends."""
     out = stdout or Console()
@@ -52,7 +54,7 @@ async def eval_command(
                     tasks[label] = bar.add_task(label, total=total)
                 bar.update(tasks[label], completed=done, total=total)
 
-            report = await run_eval(set_name, data_dir, backends, progress, batch_size=batch_size)
+            report = await run_eval(set_name, data_dir, backends, progress, batch_size=batch_size, ocr=ocr)
     finally:
         for b in backends:
             await b.aclose()

@@ -15,11 +15,11 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import InvalidInput, NotFound
+from ..regions import Box
 
 SetName = Literal["ui_grounding", "icons", "spoken_instructions", "screen_states", "sound_events"]
 SET_NAMES: tuple[SetName, ...] = ("ui_grounding", "icons", "spoken_instructions", "screen_states", "sound_events")
 
-Box = tuple[int, int, int, int]
 T = TypeVar("T", bound=BaseModel)
 
 

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 import numpy as np
 from PIL import Image
 from pydantic import BaseModel, Field
@@ -29,7 +30,10 @@ from pydantic import BaseModel, Field
 from ..backends.base import Embedding, EmbeddingBackend, EmbedItem, Role
 from ..errors import ModalityNotSupported, UnsupportedMedia
 from ..media import Media
-from ..ranking.score import crop_media, padded_box
+from ..backends.local.ocr import OcrEngine
+from ..ranking.proposals import OcrWord, Proposal, click_point, propose, read_words
+from ..ranking.score import rank_elements
+from ..regions import Box
 from .datasets import (
     SET_NAMES,
     IconsSet,
@@ -42,11 +46,13 @@ from .datasets import (
     resolve_sets,
 )
 from .metrics import (
+    KS,
     Metrics,
     Outcome,
     gap_stats,
     not_found,
     outcome_from_scores,
+    point_in_box,
     similarity_matrix,
     string_similarity,
     summarise_by_group,
@@ -213,26 +219,56 @@ def _random_outcomes(n_docs: int, correct: Sequence[Sequence[int]], groups: Sequ
 
 
 # ---------------------------------------------------------------- ui_grounding
-def crop_box(image: Image.Image, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-    """The candidate box grown by rank_ui_elements' context padding, clipped to the image: the harness
-    measures the crops the tool embeds."""
-    return padded_box(box, image.size)
+UI_VARIANTS = ("boxes", "boxes+names", "proposed")
 
 
-def candidate_crops(path: Path, candidates: Sequence[UICandidate]) -> list[Media]:
-    """PNG crops (with context padding) of every candidate of one screenshot, decoded once."""
-    with Image.open(path) as img:
-        rgb = img.convert("RGB")
-    crops: list[Media] = []
-    for c in candidates:
-        crops.append(crop_media(rgb, c.box))
-    return crops
+def _ui_outcomes_for_proposals(clicks: Sequence[tuple[int, int]], targets: Sequence[Box], group: str) -> Outcome:
+    """A proposed element is correct when its click point lies inside an acceptable box; hit@k/MRR over that."""
+    rank = next((r for r, pt in enumerate(clicks, start=1) if any(point_in_box(pt, t) for t in targets)), None)
+    if rank is None:
+        return Outcome(group=group, hits={k: 0.0 for k in KS}, rr=0.0, found=False, point_in_box=0.0)
+    return Outcome(
+        group=group, hits={k: float(rank <= k) for k in KS}, rr=1.0 / rank, found=True,
+        point_in_box=float(rank == 1), best_rank=float(rank),
+    )
+
+
+async def rank_ui_item(
+    backend: EmbeddingBackend,
+    image: Image.Image,
+    query: Embedding,
+    instruction: str,
+    candidates: Sequence[UICandidate],
+    variant: str,
+    words: Sequence[OcrWord],
+) -> np.ndarray:
+    """Score per candidate for one item, from `rank_elements` exactly as `rank_ui_elements` calls it
+    with these boxes (variant `boxes`) or boxes and accessible names (`boxes+names`)."""
+    named = variant == "boxes+names"
+    props = [Proposal(box=c.box, label=((c.name or c.text).strip() or None) if named else None, source="given") for c in candidates]
+    scores = np.full(len(props), -np.inf)
+    for s in await rank_elements(backend, image, query, instruction, props, words=words):
+        scores[s.index] = s.score
+    return scores
 
 
 async def eval_ui_grounding(
-    ds: UIGroundingSet, backends: Sequence[EmbeddingBackend], progress: EvalProgress | None = None, *, batch_size: int = 32
+    ds: UIGroundingSet,
+    backends: Sequence[EmbeddingBackend],
+    progress: EvalProgress | None = None,
+    *,
+    batch_size: int = 32,
+    ocr: OcrEngine | None = None,
 ) -> SetResult:
+    """Every item ranked by `rank_elements`, the function behind `rank_ui_elements`, three ways:
+
+    `boxes` = the candidates' boxes only (the element's words come from one OCR read of the
+    screenshot, icons from what the backend sees); `boxes+names` = boxes with the accessible names
+    as labels (what a caller with an accessibility tree passes); `proposed` = no candidates: the
+    tool's own proposals, correct when the click point lies inside an acceptable box.
+    """
     t0 = time.perf_counter()
+    reader = ocr if ocr is not None else OcrEngine()
     by_image: dict[Path, list[int]] = defaultdict(list)
     for i, item in enumerate(ds.items):
         by_image[item.image].append(i)
@@ -247,45 +283,49 @@ async def eval_ui_grounding(
         ],
     }
     runs: list[BackendRun] = []
-    n_candidates = sum(len(ds.items[idx[0]].candidates) for idx in by_image.values())
     for backend, name in zip(backends, _backend_names(backends), strict=True):
         tb = time.perf_counter()
-        tracker = _Tracker(progress, f"ui_grounding: {name}", len(ds.items) + 2 * n_candidates)
+        tracker = _Tracker(progress, f"ui_grounding: {name}", len(ds.items) * len(UI_VARIANTS))
         emb = _Embedder(backend, name, tracker, batch_size)
         q = await emb.embed([EmbedItem.of(it.instruction) for it in ds.items], "query")
-        qm = _matrix(q, backend.dimension)
-        variants: dict[str, list[Outcome | None]] = {v: [None] * len(ds.items) for v in ("image-only", "name-only", "fused")}
+        variants: dict[str, list[Outcome | None]] = {v: [None] * len(ds.items) for v in UI_VARIANTS}
         for path, idxs in by_image.items():
+            with Image.open(path) as img:
+                image = img.convert("RGB")
+            words = await anyio.to_thread.run_sync(read_words, reader, image)
+            found = await anyio.to_thread.run_sync(propose, image, words)
             cands = ds.items[idxs[0]].candidates  # identical for every item of one screenshot
-            crops = await emb.embed([EmbedItem.of(m) for m in candidate_crops(path, cands)], "document")
-            labels = await emb.embed([EmbedItem.of(c.label) for c in cands], "document")
-            img_s = _scores(qm[idxs], _matrix(crops, backend.dimension))
-            name_s = _scores(qm[idxs], _matrix(labels, backend.dimension))
-            # Fused: the mean of both cosines; where one side was refused, the other alone.
-            fused_s = np.where(np.isfinite(img_s) & np.isfinite(name_s), (img_s + name_s) / 2, np.maximum(img_s, name_s))
-            for row, i in enumerate(idxs):
-                for variant, s in (("image-only", img_s), ("name-only", name_s), ("fused", fused_s)):
-                    if q[i] is None:
-                        variants[variant][i] = not_found(groups[i], with_point=True)
-                    else:
-                        variants[variant][i] = outcome_from_scores(s[row], correct[i], groups[i], boxes=boxes[i])
+            for i in idxs:
+                item, query = ds.items[i], q[i]
+                if query is None:
+                    for v in UI_VARIANTS:
+                        variants[v][i] = not_found(groups[i], with_point=True)
+                    continue
+                for variant in ("boxes", "boxes+names"):
+                    scores = await rank_ui_item(backend, image, query, item.instruction, cands, variant, words)
+                    variants[variant][i] = outcome_from_scores(scores, correct[i], groups[i], boxes=boxes[i])
+                ranked = await rank_elements(backend, image, query, item.instruction, found.items, words=words, distinct=True)
+                clicks = [click_point(found.items[s.index].box) for s in ranked]
+                variants["proposed"][i] = _ui_outcomes_for_proposals(clicks, [boxes[i][j] for j in correct[i]], groups[i])
+                tracker.advance(len(UI_VARIANTS))
         for variant, outs in variants.items():
             outcomes[f"{name}:{variant}"] = [o for o in outs if o is not None]
         emb.run.seconds = round(time.perf_counter() - tb, 2)
         runs.append(emb.run)
     task = TaskResult(
         description=(
-            "rank the screenshot's candidate elements for the instruction (query); image-only = crop of each "
-            "box with context padding, name-only = the candidate's accessible name/text (role when empty), "
-            "fused = mean of both cosines; text-only = trigram string similarity instruction vs name; "
-            "point_in_box = centre of the top-ranked box inside an acceptable box"
+            "rank_elements (the function behind rank_ui_elements) on each item: boxes = candidate boxes only "
+            "(words from one OCR read of the screen), boxes+names = boxes with accessible names as labels, "
+            "proposed = no candidates (the tool's proposals; correct when the click point is inside an acceptable "
+            "box); text-only = trigram string similarity instruction vs name; point_in_box = the top element's "
+            "click point inside an acceptable box"
         ),
         groups=_group_outcomes(outcomes),
     )
     return SetResult(
         name="ui_grounding",
         folder=str(ds.folder),
-        counts={"items": len(ds.items), "screenshots": len(by_image), "candidates": n_candidates},
+        counts={"items": len(ds.items), "screenshots": len(by_image), "candidates": sum(len(ds.items[ix[0]].candidates) for ix in by_image.values())},
         tasks={"candidates": task},
         backends=runs,
         seconds=round(time.perf_counter() - t0, 2),
@@ -423,7 +463,7 @@ def _visual_scores(queries: Sequence[Embedding | None], docs: Sequence[Embedding
     if not any(v is not None for v in qv) or not any(v is not None for v in dv):
         return None
     try:
-        from ..backends.local.visual import visual_similarity  # type: ignore[attr-defined]
+        from ..visual import visual_similarity
     except ImportError:
         visual_similarity = None
     out = np.full((len(qv), len(dv)), -np.inf)
@@ -604,6 +644,7 @@ async def run_eval(
     progress: EvalProgress | None = None,
     *,
     batch_size: int = 32,
+    ocr: OcrEngine | None = None,
 ) -> EvalReport:
     """Evaluate `set_name` (one set or `all`) found under `data_dir` with every backend given.
 
@@ -616,7 +657,9 @@ async def run_eval(
         if name not in loaded:
             continue
         log.info("evaluating %s (%s)", name, folders[name])
-        result = await RUNNERS[name](loaded[name], backends, progress, batch_size=batch_size)  # type: ignore[operator]
+        # ui_grounding reads screens like rank_ui_elements does: with the OCR engine the backends share
+        extra = {"ocr": ocr} if name == "ui_grounding" else {}
+        result = await RUNNERS[name](loaded[name], backends, progress, batch_size=batch_size, **extra)  # type: ignore[operator]
         result.created = _now()
         sets[name] = result
     return EvalReport(

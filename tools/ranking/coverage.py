@@ -17,22 +17,15 @@ from pathlib import Path
 
 from PIL import Image
 
-from .proposals import (
-    OcrReader,
-    OcrWord,
-    coverage,
-    iou,
-    merge,
-    ocr_proposals,
-    region_proposals,
-)
+from ..backends.local.ocr import OcrEngine
+from .proposals import OcrWord, coverage, iou, merge, read_words, region_proposals, text_proposals
 
 
 def run(eval_dir: Path, cache: Path | None = None) -> dict[str, object]:
     folder = eval_dir / "ui_grounding"
     items = [json.loads(line) for line in (folder / "items.jsonl").read_text().splitlines() if line.strip()]
     cached: dict[str, list[dict]] = json.loads(cache.read_text()) if cache and cache.exists() else {}
-    reader = OcrReader()
+    reader = OcrEngine()
     by_image: dict[str, list[dict]] = defaultdict(list)
     for it in items:
         by_image[it["image"]].append(it)
@@ -41,14 +34,14 @@ def run(eval_dir: Path, cache: Path | None = None) -> dict[str, object]:
     for name, group in sorted(by_image.items()):
         image = Image.open(folder / name).convert("RGB")
         if name not in cached:
-            cached[name] = [w.model_dump() for w in reader.read(image)]
+            cached[name] = [w.model_dump() for w in read_words(reader, image)]
             if cache:
                 cache.write_text(json.dumps(cached))
             print(f"OCR {name}: {len(cached[name])} lines", file=sys.stderr)
         words = [OcrWord(**w) for w in cached[name]]
-        ocr = ocr_proposals(words, image.size)
+        ocr = text_proposals(words, image.size)
         regions = region_proposals(image)
-        both = merge(ocr, regions)
+        both = merge(ocr, regions, words)
         counts.append(len(both))
         for it in group:
             t = [it["candidates"][i]["box"] for i in it["acceptable_indices"]]

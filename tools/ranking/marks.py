@@ -1,16 +1,17 @@
 """Set-of-Mark image: numbered boxes drawn on the screenshot, so the calling model can check a ranking by eye.
 
 The number drawn is the candidate's rank (1 = best). The result must fit an ImageContent
-budget (MCP clients such as Claude Desktop reject results over 1 MB), so the JPEG quality
-steps down first (85, 70, 55) and then the image shrinks by 0.75x until it fits.
+budget (MCP clients such as Claude Desktop reject results over 1 MB): `fit_jpeg` lowers the
+JPEG quality, then the size, until its base64 text fits.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
+
+from ..jpeg import fit_jpeg
 
 _COLOURS = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230), (128, 128, 0)]
 
@@ -39,19 +40,6 @@ def draw_marks(image: Image.Image, boxes: Sequence[Sequence[float]], numbers: Se
     return out
 
 
-def encode_within(image: Image.Image, max_bytes: int) -> tuple[bytes, str]:
-    """JPEG under max_bytes: lower quality first, then smaller sizes."""
-    img = image.convert("RGB")
-    while True:
-        for quality in (85, 70, 55):
-            buf = io.BytesIO()
-            img.save(buf, format="JPEG", quality=quality)
-            if buf.tell() <= max_bytes:
-                return buf.getvalue(), "image/jpeg"
-        if min(img.size) <= 32:
-            return buf.getvalue(), "image/jpeg"
-        img = img.resize((max(1, int(img.width * 0.75)), max(1, int(img.height * 0.75))), Image.Resampling.LANCZOS)
-
-
-def marks_image(image: Image.Image, boxes: Sequence[Sequence[float]], max_bytes: int, numbers: Sequence[int] | None = None) -> tuple[bytes, str]:
-    return encode_within(draw_marks(image, boxes, numbers), max_bytes)
+def marks_image(image: Image.Image, boxes: Sequence[Sequence[float]], max_base64: int, numbers: Sequence[int] | None = None) -> bytes:
+    """The Set-of-Mark JPEG, its base64 text within `max_base64` (tools/jpeg.py)."""
+    return fit_jpeg(draw_marks(image, boxes, numbers), max_base64)

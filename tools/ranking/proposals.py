@@ -1,47 +1,67 @@
-"""Candidate UI elements for a screenshot when the caller has none: OCR text lines plus edge regions.
+"""Candidate UI elements for a screenshot when the caller has none: one OCR read plus edge regions.
 
 An agent without an accessibility tree still needs boxes to rank. Two cheap, complementary
 sources cover most clickable things on a screen:
 
-- **OCR lines** (rapidocr 3.x through the local backend's OcrEngine): every readable label,
-  link and menu entry; they also carry the text that the scorer compares with the instruction. A line box is grown by 0.6x its height
-  left/right and 0.5x top/bottom, about a button's or link's padding around its text.
-- **Edge regions**: icons, checkboxes, empty text fields and buttons have no letters. The
-  proposal is: grey -> Sobel gradient magnitude -> threshold (mean + 1 std, at least 24/255)
-  -> dilate with a small rectangular kernel at three sizes (3x3 keeps icons apart, 9x5 and
-  15x9 join a button's outline, icon and label) -> connected components (OpenCV, a rapidocr
-  dependency) -> keep components at least 8 px each way, at most half the image width wide
-  and half its shorter side tall, aspect <= 12.
-- Region boxes that largely repeat an OCR box (IoU >= 0.5) or each other (IoU >= 0.7) are
-  dropped; OCR boxes are kept first, because they bring a label.
+- **Text elements** from ONE OCR read of the whole screenshot. A detected line is split where
+  its ink has a gap wider than ~0.8x the line height (a menu bar "File  Edit  View", a row of
+  calculator keys read as one line), and each piece becomes an element whose box is grown by
+  0.6x its height left/right and 0.5x top/bottom, about a button's padding around its text.
+- **Edge regions** for what has no letters (icons, checkboxes, empty fields, button outlines):
+  grey -> Sobel gradient magnitude -> threshold (mean + 1 std, at least 24/255) -> dilate at
+  three kernel sizes (3x3 keeps icons apart, 9x5 and 15x9 join a button's outline, icon and
+  label) -> connected components (OpenCV) -> keep components at least 8 px each way, at most
+  half the image wide and half its shorter side tall, aspect <= 12.
 
-Coverage on the ui_grounding dev set (`python -m sensorium.tools.ranking.coverage EVAL_DIR`):
-a target counts as covered when the centre of at least one proposal lies inside its box.
-Measured on all 166 dev items / 42 screenshots (OCR through OcrEngine, max side 1600): OCR only
-0.84, regions only 0.97, merged 0.97, ~315 proposals a screenshot; the stricter "some proposal
-has IoU >= 0.5 with the target": OCR 0.27, regions 0.48, merged 0.61. The OCR padding and the
-third kernel were chosen on this same dev set (merged IoU-0.5 coverage 0.50 -> 0.59 with the
-same OCR words), so these numbers are optimistic for unseen screens.
+How they become one list of distinct elements (`build`):
+- a region that holds exactly one text element and is at most 6x its area is that element's
+  outline (a button around its label): they merge into one candidate with the region's box and
+  the text's words; the text element is not proposed again;
+- a region that holds two or more text elements spans several elements: it stays, marked
+  `container`, and ranking never lets it win over an element inside it;
+- regions repeating a kept box (IoU >= 0.7) are dropped; so are text elements repeating one.
+- Every candidate's words are the OCR words whose centre lies inside its box (`words_in`).
+- When more than `limit` remain, the cut keeps the screen covered: the image is divided into
+  an 8x6 grid and cells take turns, each giving its next candidate in priority order (text
+  first, then regions, smallest first), until the limit. The result says how many were found,
+  how many kept, and this rule.
+
+Coverage of these proposals on the ui_grounding dev set: `python -m sensorium.tools.ranking.coverage EVAL_DIR`.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from PIL import Image
 from pydantic import BaseModel, Field
 
-log = logging.getLogger(__name__)
+from ..regions import Box
 
-Box = tuple[int, int, int, int]
+if TYPE_CHECKING:
+    from ..backends.local.ocr import OcrEngine
+
 Source = Literal["given", "ocr", "region"]
 
 MAX_PROPOSALS = 500
 """Same bound as the tool's candidate limit: more boxes only cost embedding time."""
+GRID = (8, 6)
+TRUNCATION_RULE = (
+    "screen divided into an 8x6 grid; cells take turns giving their next candidate (text elements first, "
+    "then edge regions, smallest first) until the limit, so every part of the screen keeps candidates"
+)
+MERGE_AREA_RATIO = 6.0
+GAP_FACTOR = 0.8
+
+
+class OcrWord(BaseModel):
+    """A run of text with its box in image pixels: a word, or a piece of a line between wide gaps."""
+
+    text: str
+    box: Box
+    score: float = 1.0
 
 
 class Proposal(BaseModel):
@@ -49,61 +69,18 @@ class Proposal(BaseModel):
     label: str | None = None
     role: str | None = None
     source: Source
-    confidence: float | None = Field(None, description="OCR confidence for OCR lines")
+    text: str | None = Field(None, description="the OCR words inside the box, in reading order")
+    container: bool = Field(False, description="spans several text elements (a toolbar, a card, a panel)")
+    confidence: float | None = Field(None, description="OCR confidence for text elements")
 
 
-class OcrWord(BaseModel):
-    text: str
-    box: Box
-    score: float
+class Proposals(BaseModel):
+    """The candidates of one screenshot, and whether (and how) the list was cut."""
 
-
-# -- OCR -------------------------------------------------------------------------------------
-
-
-class OcrReader:
-    """OCR lines for proposals, through the local backend's `OcrEngine` (tools/backends/local/ocr.py).
-
-    That engine already does what proposals need: rapidocr 3.x created lazily under a lock,
-    capped threads, screens OCR'd at most `max_side` large with boxes scaled back, and an LRU
-    cache by pixel content. Pass the running local backend's engine (`engine=`) so one
-    onnxruntime session and one cache serve both embedding and ranking.
-    """
-
-    def __init__(self, engine: Any = None, *, max_side: int = 1600, threads: int = 2) -> None:
-        self._engine = engine
-        self._max_side = max_side
-        self._threads = threads
-        self._lock = threading.Lock()
-
-    def _get(self) -> Any:
-        with self._lock:
-            if self._engine is None:
-                from ..backends.local.ocr import OcrEngine
-
-                self._engine = OcrEngine(max_side=self._max_side, threads=self._threads)
-            return self._engine
-
-    def read(self, image: Image.Image) -> list[OcrWord]:
-        """Text lines with axis-aligned boxes in `image` pixels. Blocking: call it off the event loop."""
-        result = self._get().read(image.convert("RGB"))
-        return [OcrWord(text=ln.text, box=tuple(ln.box), score=float(ln.score)) for ln in result.lines if ln.text.strip()]
-
-
-def words_from_extras(extras: dict[str, Any]) -> list[OcrWord] | None:
-    """OCR a backend already did (Embedding.extras["ocr"]), so the screen is not read twice."""
-    raw = extras.get("ocr")
-    if not isinstance(raw, list):
-        return None
-    words: list[OcrWord] = []
-    for w in raw:
-        try:
-            x1, y1, x2, y2 = (int(v) for v in w["box"])
-            if x2 > x1 and y2 > y1 and str(w.get("text", "")).strip():
-                words.append(OcrWord(text=str(w["text"]).strip(), box=(x1, y1, x2, y2), score=float(w.get("score", 1.0))))
-        except (KeyError, TypeError, ValueError):
-            continue
-    return words
+    items: list[Proposal]
+    found: int = Field(description="distinct candidates found before any cut")
+    truncated: bool
+    rule: str | None = Field(None, description="how the cut chose, when there was one")
 
 
 # -- geometry --------------------------------------------------------------------------------
@@ -116,11 +93,19 @@ def clip_box(box: Sequence[float], size: tuple[int, int]) -> Box | None:
     return (x1, y1, x2, y2) if x2 > x1 and y2 > y1 else None
 
 
-def iou(a: Sequence[float], b: Sequence[float]) -> float:
+def area(b: Sequence[float]) -> float:
+    return max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
+
+
+def intersection(a: Sequence[float], b: Sequence[float]) -> float:
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return ix * iy
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    inter = intersection(a, b)
+    union = area(a) + area(b) - inter
     return inter / union if union > 0 else 0.0
 
 
@@ -132,20 +117,102 @@ def contains_point(box: Sequence[float], x: float, y: float) -> bool:
     return box[0] <= x < box[2] and box[1] <= y < box[3]
 
 
+def click_point(box: Sequence[float]) -> tuple[int, int]:
+    """The whole pixel at the box's centre; always inside a box at least one pixel wide and tall."""
+    x1, y1, x2, y2 = box
+    return (min(int(x2) - 1, max(int(x1), int((x1 + x2) // 2))), min(int(y2) - 1, max(int(y1), int((y1 + y2) // 2))))
+
+
+# -- one OCR read, cut into text elements ---------------------------------------------------
+
+
+def _ink_runs(grey: np.ndarray, min_gap: int) -> list[tuple[int, int]]:
+    """[start, end) column spans of ink in a line crop, split at background gaps >= min_gap."""
+    bg = float(np.median(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])))
+    ink = (np.abs(grey.astype(np.float32) - bg) > 40).any(axis=0)
+    cols = np.flatnonzero(ink)
+    if cols.size == 0:
+        return []
+    runs: list[tuple[int, int]] = []
+    start = prev = int(cols[0])
+    for c in cols[1:]:
+        c = int(c)
+        if c - prev > min_gap:
+            runs.append((start, prev + 1))
+            start = c
+        prev = c
+    runs.append((start, prev + 1))
+    return runs
+
+
+def split_line(grey: np.ndarray, text: str, box: Box, score: float) -> list[OcrWord]:
+    """A detected line cut at wide ink gaps, its words shared out by their position in the text.
+
+    OCR returns lines; a line can run over several controls (menu entries, calculator keys).
+    Where the pixels show gaps wider than GAP_FACTOR x the line height, the line becomes
+    several elements, and each space-separated token goes to the piece its estimated
+    position (by character count along the line) falls in.
+    """
+    x1, y1, x2, y2 = box
+    tokens = text.split()
+    if len(tokens) < 2 or x2 - x1 < 4 or y2 - y1 < 4:
+        return [OcrWord(text=text, box=box, score=score)]
+    runs = _ink_runs(grey[y1:y2, x1:x2], max(4, int(GAP_FACTOR * (y2 - y1))))
+    if len(runs) < 2:
+        return [OcrWord(text=text, box=box, score=score)]
+    # token centres along the line, proportional to character positions
+    lengths = [len(t) for t in tokens]
+    total = sum(lengths) + len(tokens) - 1
+    ink_start, ink_end = runs[0][0], runs[-1][1]
+    pieces: dict[int, list[str]] = {}
+    pos = 0
+    for tok, n in zip(tokens, lengths, strict=True):
+        x = ink_start + (pos + n / 2) / total * (ink_end - ink_start)
+        k = min(range(len(runs)), key=lambda r: 0 if runs[r][0] <= x < runs[r][1] else min(abs(x - runs[r][0]), abs(x - runs[r][1])))
+        pieces.setdefault(k, []).append(tok)
+        pos += n + 1
+    if len(pieces) < 2:
+        return [OcrWord(text=text, box=box, score=score)]
+    keys = sorted(pieces)
+    out: list[OcrWord] = []
+    for j, k in enumerate(keys):
+        # a piece spans from its run to the run before the next piece's first run
+        end_run = keys[j + 1] - 1 if j + 1 < len(keys) else len(runs) - 1
+        a, b = runs[k][0], runs[end_run][1]
+        out.append(OcrWord(text=" ".join(pieces[k]), box=(x1 + a, y1, x1 + b, y2), score=score))
+    return out
+
+
+def read_words(engine: OcrEngine, image: Image.Image) -> list[OcrWord]:
+    """One OCR read of the screenshot (cached by the engine), as text elements. Blocking."""
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    result = engine.read(rgb)
+    grey = np.asarray(rgb.convert("L"))
+    words: list[OcrWord] = []
+    for line in result.lines:
+        if line.text.strip():
+            words.extend(split_line(grey, line.text.strip(), tuple(line.box), float(line.score)))
+    return words
+
+
+def words_in(box: Sequence[float], words: Sequence[OcrWord]) -> str | None:
+    """The words whose centre lies inside `box`, in reading order (the order OCR gave)."""
+    inside = [w.text for w in words if contains_point(box, *centre(w.box))]
+    return " ".join(inside) if inside else None
+
+
 # -- proposals -------------------------------------------------------------------------------
 
 
-def ocr_proposals(
-    words: Iterable[OcrWord], size: tuple[int, int], pad_x: float = 0.6, pad_y: float = 0.5
-) -> list[Proposal]:
-    """One box per OCR line, grown by pad_x / pad_y times the line height (a button's padding)."""
+def text_proposals(words: Iterable[OcrWord], size: tuple[int, int], pad_x: float = 0.6, pad_y: float = 0.5) -> list[Proposal]:
+    """One box per text element, grown by pad_x / pad_y times its height (a button's padding)."""
     out: list[Proposal] = []
     for w in words:
         h = w.box[3] - w.box[1]
         px, py = int(pad_x * h), int(pad_y * h)
         box = clip_box((w.box[0] - px, w.box[1] - py, w.box[2] + px, w.box[3] + py), size)
         if box is not None:
-            out.append(Proposal(box=box, label=w.text, source="ocr", confidence=round(w.score, 4)))
+            out.append(Proposal(box=box, label=w.text, text=w.text, source="ocr", confidence=round(w.score, 4)))
     return out
 
 
@@ -175,28 +242,88 @@ def region_proposals(image: Image.Image, kernels: Sequence[tuple[int, int]] = ((
     return out
 
 
-def merge(ocr: Sequence[Proposal], regions: Sequence[Proposal], limit: int = MAX_PROPOSALS) -> list[Proposal]:
-    """OCR boxes first (they carry labels), then regions that add something new, smallest first."""
-    kept: list[Proposal] = list(ocr[:limit])
-    ordered = sorted(regions, key=lambda p: (p.box[2] - p.box[0]) * (p.box[3] - p.box[1]))
-    for p in ordered:
-        if len(kept) >= limit:
-            break
-        if any(iou(p.box, q.box) >= (0.5 if q.source == "ocr" else 0.7) for q in kept):
-            continue
-        kept.append(p)
+def _ious(box: Sequence[float], boxes: np.ndarray) -> np.ndarray:
+    """IoU of one box with each row of `boxes` (n x 4)."""
+    if boxes.size == 0:
+        return np.zeros(0)
+    iw = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
+    ih = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
+    inter = iw * ih
+    union = area(box) + (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+
+
+def _dedupe(props: Sequence[Proposal], threshold: float) -> list[Proposal]:
+    """Greedy: keep a proposal unless it repeats (IoU >= threshold) one kept before it."""
+    kept: list[Proposal] = []
+    kept_boxes = np.zeros((len(props), 4), dtype=np.float64)
+    for p in props:
+        if not (_ious(p.box, kept_boxes[: len(kept)]) >= threshold).any():
+            kept_boxes[len(kept)] = p.box
+            kept.append(p)
     return kept
 
 
-def propose(
-    image: Image.Image, reader: OcrReader | None, words: list[OcrWord] | None = None, limit: int = MAX_PROPOSALS
-) -> tuple[list[Proposal], list[OcrWord]]:
-    """Proposals for one screenshot, plus the OCR words used (read now unless `words` is given)."""
-    if words is None:
-        words = reader.read(image) if reader is not None else []
-    ocr = ocr_proposals(words, image.size)
-    regions = region_proposals(image)
-    return merge(ocr, regions, limit), words
+def merge(texts: Sequence[Proposal], regions: Sequence[Proposal], words: Sequence[OcrWord]) -> list[Proposal]:
+    """Text elements and regions as one list of distinct elements (rules in the module docstring)."""
+    regions = _dedupe(sorted(regions, key=lambda p: area(p.box)), 0.7)
+    centres = np.array([centre(t.box) for t in texts], dtype=np.float64).reshape(len(texts), 2)
+    absorbed: set[int] = set()
+    out_regions: list[Proposal] = []
+    for r in regions:
+        x1, y1, x2, y2 = r.box
+        inside = np.flatnonzero(
+            (centres[:, 0] >= x1) & (centres[:, 0] < x2) & (centres[:, 1] >= y1) & (centres[:, 1] < y2)
+        ).tolist()
+        if len(inside) == 1 and area(r.box) <= MERGE_AREA_RATIO * area(texts[inside[0]].box):
+            t = texts[inside[0]]
+            if inside[0] in absorbed:  # another outline already took this label: a nested outline
+                continue
+            absorbed.add(inside[0])
+            out_regions.append(r.model_copy(update={"label": t.label, "text": t.text, "confidence": t.confidence}))
+        elif len(inside) >= 2:
+            out_regions.append(r.model_copy(update={"text": words_in(r.box, words), "container": True}))
+        elif not inside:
+            out_regions.append(r.model_copy(update={"text": words_in(r.box, words)}))
+    kept_texts = [t for i, t in enumerate(texts) if i not in absorbed]
+    return _dedupe([*kept_texts, *out_regions], 0.7)
+
+
+def cut(props: Sequence[Proposal], size: tuple[int, int], limit: int) -> list[Proposal]:
+    """At most `limit` proposals that still cover the whole screen (grid round-robin, see the docstring)."""
+    if len(props) <= limit:
+        return list(props)
+    w, h = size
+    gx, gy = GRID
+    cells: dict[tuple[int, int], list[Proposal]] = {}
+    ordered = sorted(props, key=lambda p: (p.source != "ocr", p.container, area(p.box)))
+    for p in ordered:
+        x, y = centre(p.box)
+        cells.setdefault((min(gx - 1, int(x * gx / w)), min(gy - 1, int(y * gy / h))), []).append(p)
+    queues = [cells[k] for k in sorted(cells)]
+    out: list[Proposal] = []
+    depth = 0
+    while len(out) < limit:
+        took = False
+        for q in queues:
+            if depth < len(q):
+                out.append(q[depth])
+                took = True
+                if len(out) >= limit:
+                    break
+        if not took:
+            break
+        depth += 1
+    return out
+
+
+def propose(image: Image.Image, words: Sequence[OcrWord], limit: int = MAX_PROPOSALS) -> Proposals:
+    """Distinct candidate elements of one screenshot from its OCR words and its edges. Blocking."""
+    texts = _dedupe(text_proposals(words, image.size), 0.7)
+    found = merge(texts, region_proposals(image), words)
+    kept = cut(found, image.size, limit)
+    truncated = len(kept) < len(found)
+    return Proposals(items=kept, found=len(found), truncated=truncated, rule=TRUNCATION_RULE if truncated else None)
 
 
 def coverage(targets: Sequence[Sequence[float]], proposals: Sequence[Proposal]) -> float:

@@ -1,137 +1,66 @@
-"""Score candidate boxes against an instruction: crop embedding cosine fused with label text similarity.
+"""The one ranking core: which element of a screenshot answers an instruction.
 
-Why a fusion: the crop embedding sees icons and layout but (depending on the backend) reads
-text poorly; the label (given by the caller's accessibility tree, or read by OCR) is exact
-text but missing for icons. Fused score, per candidate:
+`rank_elements` is what `rank_ui_elements`, `sensorium eval ui_grounding` and
+`bench/bench_ranking.py` all call, so the eval measures exactly what the tool does.
 
-    score = W_VISUAL * cosine(instruction query, crop document) + W_TEXT * text_similarity(instruction, label)
+Per candidate:
 
-    (+ W_HISTORY * history, only when the caller asks for the history prior)
+    score = W_COSINE * cosine(instruction query, element document)
+          + W_TEXT   * text_similarity(instruction, element words)
+          (+ W_HISTORY * history, only when the caller asks for the history prior)
 
-with W_VISUAL = 1.0, W_TEXT = 0.5, W_HISTORY = 0.3 (untuned defaults: nothing was tuned on dev data yet).
-History: memories tagged 'action' whose metadata has a `label` (what was acted on), found by
-the instruction's query vector; a candidate whose label equals (after normalising) the label
-of such a memory gets that memory's cosine as its history value (the best one if several).
-`text_similarity` is in [0, 1]: a quoted phrase in the instruction ('Click "Sign in"') is
-compared alone; otherwise the instruction minus common command words ("click", "the", ...).
-It is the max of token overlap (share of the instruction's content words present in the label)
-and the Dice coefficient of character trigrams (robust to OCR slips and word forms).
-A candidate without a label gets 0 text similarity; an empty instruction text (spoken
-instruction without a transcript) disables the text term.
+- The element document comes from `backend.embed_regions`: Gemini embeds each padded crop as
+  an image; the local backend embeds the element's words (read once for the whole screen, see
+  proposals.py) and what its icon reader sees in a textless crop.
+- The element's words are its given label, else the OCR words inside its box; symbols are
+  spelled out ("=" -> "= equals", text.py) before they are embedded or compared.
+- W_COSINE = 1.0, W_TEXT = 0.5, W_HISTORY = 0.3 are untuned defaults.
+- History: memories tagged 'action' whose metadata has a `label` (what was acted on), found by the
+  instruction's query vector; a candidate whose words equal (after normalising) such a label gets
+  that memory's cosine as its history value.
 
-Crops are the box padded by 10 % of its side plus 4 px of context on each side, because a
-bare icon or a 1-word label says little without its neighbourhood.
+For proposed candidates (`distinct=True`) the order is made of distinct, clickable elements:
+an element that contains two or more other candidates (a toolbar, a card, two merged buttons)
+ranks right below the best element inside it, never above; of two candidates that are the same
+element (IoU >= 0.5, or an outline holding only that one element) only the better one is listed.
+Given candidates are the caller's own list and are ranked as they are.
 """
 
 from __future__ import annotations
 
-import re
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from PIL import Image
+from pydantic import BaseModel, Field
 
-from ..backends.base import Embedding, EmbeddingBackend, EmbedItem, ProgressCallback
-from ..media import Media
+from ..backends.base import Embedding, EmbeddingBackend, ProgressCallback
+from ..regions import RegionItem
+from .proposals import MERGE_AREA_RATIO, OcrWord, Proposal, words_in
+from .text import same_label, spelled_out, text_similarity
 
-W_VISUAL = 1.0
+W_COSINE = 1.0
 W_TEXT = 0.5
 W_HISTORY = 0.3
-PAD_PX = 4
-PAD_FRAC = 0.10
-"""Context around a candidate crop, per axis: 10 % of the box side plus 4 px. Enough to keep a border or
-an icon's surroundings, too little to pull in the next row of a menu (sidebar entries are ~40 px tall and
-~3 px apart). Chosen between two rules on the ui_grounding DEV set: image-only hit@1 0.753 with this one,
-0.717 with max(12 px, 15 %) (`sensorium eval ui_grounding --backend local`)."""
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-_QUOTED = re.compile(r"[\"'“‘«]([^\"'”’»]{1,200})[\"'”’»]")
-_STOP = frozenset(
-    "a an the to on in of for and or my me your this that it is be please click tap press select choose open "
-    "go button link icon field menu item page tab type enter into with from at by up".split()
-)
+CONTAINS = 0.9
+"""A box contains another when it covers 90 % of it and is at least 1.5x its area."""
 
 
-def padded_box(box: Sequence[float], size: tuple[int, int], pad_px: int = PAD_PX, pad_frac: float = PAD_FRAC) -> tuple[int, int, int, int]:
-    w, h = size
-    x1, y1, x2, y2 = box
-    px = pad_px + pad_frac * (x2 - x1)
-    py = pad_px + pad_frac * (y2 - y1)
-    return (max(0, int(x1 - px)), max(0, int(y1 - py)), min(w, int(np.ceil(x2 + px))), min(h, int(np.ceil(y2 + py))))
+class ScoredElement(BaseModel):
+    index: int = Field(description="position in the candidates passed in")
+    score: float
+    cosine: float
+    text_match: float
+    history: float | None = None
+    words: str | None = Field(None, description="the words the element was embedded and compared with")
+    extras: dict[str, Any] = Field(default_factory=dict)
 
 
-def crop_media(image: Image.Image, box: Sequence[float]) -> Media:
-    crop = image.crop(padded_box(box, image.size))
-    return Media.from_image(crop, source={"kind": "crop", "box": [int(v) for v in box]})
-
-
-def _normalise(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
-
-
-def instruction_terms(instruction: str) -> list[str]:
-    """The words of the instruction worth matching: a quoted phrase if any, else the non-command words."""
-    quoted = _QUOTED.findall(instruction)
-    if quoted:
-        return _normalise(" ".join(quoted))
-    words = _normalise(instruction)
-    content = [w for w in words if w not in _STOP]
-    return content or words
-
-
-def _trigrams(words: Sequence[str]) -> Counter[str]:
-    grams: Counter[str] = Counter()
-    for w in words:
-        padded = f"#{w}#"
-        grams.update(padded[i : i + 3] for i in range(len(padded) - 2))
-    return grams
-
-
-def text_similarity(instruction: str, label: str | None) -> float:
-    if not label or not instruction.strip():
-        return 0.0
-    q = instruction_terms(instruction)
-    lab = _normalise(label)
-    if not q or not lab:
-        return 0.0
-    lab_set = set(lab)
-    overlap = sum(w in lab_set for w in q) / len(q)
-    a, b = _trigrams(q), _trigrams(lab)
-    inter = sum((a & b).values())
-    dice = 2 * inter / (sum(a.values()) + sum(b.values()))
-    return float(max(overlap, dice))
-
-
-async def crop_similarities(
-    backend: EmbeddingBackend,
-    image: Image.Image,
-    query: EmbedItem,
-    boxes: Sequence[Sequence[float]],
-    progress: ProgressCallback | None = None,
-) -> tuple[np.ndarray, Embedding, list[dict[str, Any]]]:
-    """Cosine of each padded crop with the query; two batched calls (the protocol takes one role per call).
-
-    Returns the cosines, the query embedding (its extras hold a transcript for spoken
-    instructions; its vector searches the action history) and each crop's extras (OCR the
-    backend did on the crop, used as a label fallback).
-    """
-    [q] = await backend.embed([query], "query")
-    docs = [EmbedItem.of(crop_media(image, b)) for b in boxes]
-    embs = await backend.embed(docs, "document", progress=progress)
-    if len(embs) != len(docs):
-        raise RuntimeError(f"backend returned {len(embs)} vectors for {len(docs)} crops")
-    matrix = np.stack([e.vector for e in embs]).astype(np.float32)
-    return matrix @ q.vector.astype(np.float32), q, [e.extras for e in embs]
-
-
-def fuse(cosines: Sequence[float], text_sims: Sequence[float], w_visual: float = W_VISUAL, w_text: float = W_TEXT) -> np.ndarray:
-    return w_visual * np.asarray(cosines, dtype=np.float64) + w_text * np.asarray(text_sims, dtype=np.float64)
-
-
-def same_label(a: str | None, b: str | None) -> bool:
-    return bool(a and b and _normalise(a) == _normalise(b))
+def element_words(candidate: Proposal, words: Sequence[OcrWord] | None) -> str | None:
+    """A candidate's label, else its OCR text, else the words read inside its box; symbols spelled out."""
+    text = candidate.label or candidate.text or (words_in(candidate.box, words) if words else None)
+    return spelled_out(text) if text else None
 
 
 def history_boost(labels: Sequence[str | None], past: Sequence[tuple[str, float]]) -> np.ndarray:
@@ -142,3 +71,89 @@ def history_boost(labels: Sequence[str | None], past: Sequence[tuple[str, float]
             if same_label(lab, past_label):
                 out[i] = max(out[i], float(sim))
     return out
+
+
+def _overlaps(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(contains[i, j]: box i contains box j, iou[i, j]) for every pair, vectorised (hundreds of boxes)."""
+    x1, y1, x2, y2 = (boxes[:, k] for k in range(4))
+    areas = (x2 - x1) * (y2 - y1)
+    iw = np.clip(np.minimum(x2[:, None], x2[None, :]) - np.maximum(x1[:, None], x1[None, :]), 0, None)
+    ih = np.clip(np.minimum(y2[:, None], y2[None, :]) - np.maximum(y1[:, None], y1[None, :]), 0, None)
+    inter = iw * ih
+    contains = (areas[:, None] >= 1.5 * areas[None, :]) & (inter >= CONTAINS * areas[None, :])
+    np.fill_diagonal(contains, False)
+    union = areas[:, None] + areas[None, :] - inter
+    return contains, np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+
+
+def distinct_order(scores: Sequence[float], candidates: Sequence[Proposal]) -> list[int]:
+    """Indices best first, containers below their best inner element, one entry per element."""
+    n = len(candidates)
+    boxes = np.array([c.box for c in candidates], dtype=np.float64).reshape(n, 4)
+    contains, overlap = _overlaps(boxes)
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    raw = np.asarray(scores, dtype=np.float64)
+    adjusted = raw.copy()
+    container = np.zeros(n, dtype=bool)
+    for i in range(n):
+        inner = np.flatnonzero(contains[i])
+        one_big = inner.size == 1 and areas[i] > MERGE_AREA_RATIO * areas[inner[0]]
+        container[i] = candidates[i].container or inner.size >= 2 or one_big
+        if container[i] and inner.size:
+            adjusted[i] = min(adjusted[i], float(raw[inner].max()) - 1e-6)
+    kept: list[int] = []
+    for i in np.argsort(-adjusted, kind="stable"):
+        k = np.asarray(kept, dtype=np.intp)
+        # the same element as one already listed: a near-copy, or an outline and its content
+        same = (overlap[i, k] >= 0.5) | (contains[k, i] & ~container[k]) | (contains[i, k] & ~container[i])
+        if not same.any():
+            kept.append(int(i))
+    return kept
+
+
+async def rank_elements(
+    backend: EmbeddingBackend,
+    image: Image.Image,
+    query: Embedding,
+    instruction: str | None,
+    candidates: Sequence[Proposal],
+    *,
+    words: Sequence[OcrWord] | None = None,
+    past_actions: Sequence[tuple[str, float]] | None = None,
+    distinct: bool = False,
+    progress: ProgressCallback | None = None,
+) -> list[ScoredElement]:
+    """Candidates ranked for the instruction, best first (see the module docstring).
+
+    `query` is the instruction's query embedding (its space must be the backend's); `instruction`
+    the text compared word by word (a spoken one's transcript; None disables the text term);
+    `words` the OCR words of the screenshot, for candidates without a label.
+    """
+    if not candidates:
+        return []
+    texts = [element_words(c, words) for c in candidates]
+    regions = [RegionItem(box=c.box, text=t) for c, t in zip(candidates, texts, strict=True)]
+    docs = await backend.embed_regions(image, regions, progress=progress)
+    if len(docs) != len(candidates):
+        raise RuntimeError(f"backend returned {len(docs)} vectors for {len(candidates)} elements")
+    matrix = np.stack([d.vector for d in docs]).astype(np.float32)
+    cosines = matrix @ query.vector.astype(np.float32)
+    matches = np.array([text_similarity(instruction or "", t) for t in texts], dtype=np.float64)
+    scores = W_COSINE * cosines.astype(np.float64) + W_TEXT * matches
+    history = None
+    if past_actions is not None:
+        history = history_boost([c.label or t for c, t in zip(candidates, texts, strict=True)], past_actions)
+        scores = scores + W_HISTORY * history
+    order = distinct_order(scores, candidates) if distinct else sorted(range(len(candidates)), key=lambda i: -scores[i])
+    return [
+        ScoredElement(
+            index=i,
+            score=float(scores[i]),
+            cosine=float(cosines[i]),
+            text_match=float(matches[i]),
+            history=None if history is None else float(history[i]),
+            words=texts[i],
+            extras=docs[i].extras,
+        )
+        for i in order
+    ]

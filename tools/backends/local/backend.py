@@ -36,6 +36,7 @@ import io
 import logging
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,11 +49,12 @@ from PIL import Image
 from ...config import LocalSettings
 from ...errors import BackendUnavailable, ModalityNotSupported, SensoriumError, UnsupportedMedia
 from ...media import Media, Modality
+from ...regions import RegionItem
 from ..base import BackendStatus, EmbedItem, Embedding, ProgressCallback, Role, l2_normalise
 from .models import MINILM, WHISPER, ModelStore
-from .ocr import OcrEngine, OcrResult
+from .ocr import OcrEngine
 from .text_encoder import DIMENSION, SPACE, TextEncoder
-from .visual import visual_descriptor
+from ...visual import visual_descriptor
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,8 @@ VIDEO_MIN_CHANGE = 0.01
 """Mean 32x32-thumbnail change that makes a new keyframe. Low on purpose: in a screen recording
 a new line of text on the same background moves the thumbnail by only ~0.01-0.02."""
 PDF_OCR_DPI = 150
+TEXT_CACHE_SIZE = 8192
+"""Element texts kept as vectors (~1.5 KB each): a few busy screens' worth of words."""
 
 
 @dataclass
@@ -130,16 +134,19 @@ class LocalBackend:
         *,
         cache_dir: Path | None = None,
         models: ModelStore | None = None,
+        ocr: OcrEngine | None = None,
     ) -> None:
         self.settings = settings or LocalSettings()
         self.models = models or ModelStore(self.settings, cache_dir)
         self.encoder = TextEncoder(
             lambda: self.models.path(MINILM), threads=self.settings.threads, batch_size=self.settings.text_batch
         )
-        self.ocr = OcrEngine(
+        self.ocr = ocr or OcrEngine(
             max_side=self.settings.ocr_max_side, threads=self.settings.threads, cache_size=self.settings.ocr_cache_size
         )
         self._speech: Any = None  # SpeechRecognizer, created on the first audio item
+        self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._text_cache_lock = threading.Lock()
         self._speech_lock = threading.Lock()
 
     # -- protocol -----------------------------------------------------------------------------
@@ -179,6 +186,49 @@ class LocalBackend:
             for v, p in zip(vectors, perceived, strict=True)
         ]
 
+    region_embedding = "native"
+
+    async def embed_regions(
+        self, image: Image.Image, regions: Sequence[RegionItem], *, progress: ProgressCallback | None = None
+    ) -> list[Embedding]:
+        """Elements of one screenshot from the words already read in them, never an OCR run per crop.
+
+        The caller (ranking) OCRs the screen once and gives each region the words inside its box;
+        here they become vectors in one batched encoder call (with a text -> vector cache, so a
+        repeat or a small change of the screen encodes only new words). A region without words
+        gets the textless marker's vector, the same as any textless image.
+        """
+        texts = [(r.text or "").strip() or NO_TEXT_MARKER for r in regions]
+        vectors = await anyio.to_thread.run_sync(self._encode_cached, texts)
+        if progress is not None:
+            await progress(len(regions), len(regions), f"embedded {len(regions)} element(s)")
+        return [
+            Embedding(vector=v, space=SPACE, extras={"text": t, "text_found": t != NO_TEXT_MARKER})
+            for v, t in zip(vectors, texts, strict=True)
+        ]
+
+    def _encode_cached(self, texts: list[str]) -> list[np.ndarray]:
+        """`_encode_items` with an LRU of text -> vector: screen words repeat from one capture to the next."""
+        with self._text_cache_lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._text_cache))
+        if missing:
+            fresh = self._encode_items(missing)
+            with self._text_cache_lock:
+                for t, v in zip(missing, fresh, strict=True):
+                    self._text_cache[t] = v
+        with self._text_cache_lock:
+            out = []
+            for t in texts:
+                v = self._text_cache.get(t)
+                if v is None:  # evicted by a concurrent caller between the two locks
+                    v = self._encode_items([t])[0]
+                else:
+                    self._text_cache.move_to_end(t)
+                out.append(v)
+            while len(self._text_cache) > TEXT_CACHE_SIZE:
+                self._text_cache.popitem(last=False)
+        return out
+
     async def status(self) -> BackendStatus:
         return await anyio.to_thread.run_sync(self._status)
 
@@ -201,10 +251,6 @@ class LocalBackend:
             out[i] += max(words, 1) * v
         return list(l2_normalise(out))
 
-    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """Blocking: the same vectors `embed` gives plain text items (for evals and ranking)."""
-        return np.stack(self._encode_items(list(texts))) if texts else np.zeros((0, DIMENSION), np.float32)
-
     # -- perception (blocking; runs in a worker thread) ---------------------------------------
     def _perceive(self, item: EmbedItem) -> Perceived:
         p = Perceived()
@@ -226,10 +272,6 @@ class LocalBackend:
         if not p.text.strip():
             p.texts.append(NO_TEXT_MARKER)
         return p
-
-    def image_ocr(self, image: Image.Image, *, key: str | None = None) -> OcrResult:
-        """Blocking OCR through the backend's engine and cache (ranking reuses it for crops)."""
-        return self.ocr.read(image, key=key)
 
     def _perceive_image(self, m: Media, p: Perceived) -> None:
         img = _open_image(m.data)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from ...errors import InvalidInput
+from .errors import InvalidInput
 
 GRID_COLS = 16
 GRID_ROWS = 24
