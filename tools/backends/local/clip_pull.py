@@ -112,7 +112,7 @@ def _fetch_file(client: Any, f: RemoteFile, staging: Path, bar: Any, *, allow_un
                 )
             if mode is not None:
                 with part.open(mode) as out:
-                    for chunk in resp.iter_bytes(CHUNK):
+                    for chunk in resp.iter_bytes():  # as received: a cut loses no buffered bytes
                         out.write(chunk)
                         h.update(chunk)
                         bar.advance(task, len(chunk))

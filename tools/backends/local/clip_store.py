@@ -152,7 +152,8 @@ def installed_status(entry: ClipModelEntry, cache_dir: Path, *, verify: bool = T
         return InstalledStatus(name=entry.name, pinned=pinned, present=True, verified=False, detail=str(exc), folder=str(folder))
     if manifest is None:
         partial = clip_root(cache_dir) / f".{entry.name}.download"
-        detail = "partly downloaded: `pull` resumes it" if partial.is_dir() else "not pulled"
+        started = partial.is_dir() and any(partial.iterdir())
+        detail = "partly downloaded: `pull` resumes it" if started else "not pulled"
         return InstalledStatus(name=entry.name, pinned=pinned, present=False, verified=None, detail=detail, folder=str(folder))
     if not verify:
         return InstalledStatus(name=entry.name, pinned=pinned, present=True, verified=None, detail="present, not hashed", folder=str(folder))
