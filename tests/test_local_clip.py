@@ -12,7 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from clip_support import D, E_TXT, VOCAB, W_IMG, write_tiny_clip  # skips the module without `onnx`
+from clip_support import (  # skips the module without `onnx`
+    E_TXT,
+    VOCAB,
+    W_IMG,
+    D,
+    write_tiny_clip,
+)
 from PIL import Image
 from sensorium.tools.backends.local.clip import (
     ClipConfig,

@@ -24,12 +24,28 @@ from typing import Any
 
 import numpy as np
 import pytest
-from clip_support import D, E_TXT, TINY_CONFIG, VOCAB, W_IMG, write_tiny_clip  # skips the module without `onnx`
+from clip_support import (  # skips the module without `onnx`
+    E_TXT,
+    TINY_CONFIG,
+    VOCAB,
+    W_IMG,
+    D,
+    write_tiny_clip,
+)
 from PIL import Image
 from sensorium.tools.backends.base import EmbedItem
 from sensorium.tools.backends.local.clip_pull import DownloadFailed, pull_model
-from sensorium.tools.backends.local.clip_registry import BUILTIN, get_entry, load_registry
-from sensorium.tools.backends.local.clip_store import clip_root, describe_active, installed_status, resolve_active
+from sensorium.tools.backends.local.clip_registry import (
+    BUILTIN,
+    get_entry,
+    load_registry,
+)
+from sensorium.tools.backends.local.clip_store import (
+    clip_root,
+    describe_active,
+    installed_status,
+    resolve_active,
+)
 from sensorium.tools.config import LocalSettings
 from sensorium.tools.errors import BackendUnavailable, InvalidInput
 from sensorium.tools.media import Media

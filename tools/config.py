@@ -65,10 +65,15 @@ class LocalSettings(BaseModel):
     clip_model: str = Field(
         "auto",
         pattern=r"^(auto|off|[a-z0-9][a-z0-9._-]{0,63})$",
-        description="image-text model pulled into the cache dir to use: auto (the first pulled, in registry order), off, or a name from `sensorium models list`",
+        description=(
+            "image-text model pulled into the cache dir to use: auto (the first pulled, in registry order), "
+            "off, or a name from `sensorium models list`"
+        ),
     )
     clip_registry_file: Path | None = Field(
         None, description="TEST ONLY: a JSON model registry replacing the built-in one (the tests' loopback server)"
     )
-    download_timeout: float = Field(60.0, gt=0, le=3600, description="seconds without progress before `sensorium models pull` gives up")
+    download_timeout: float = Field(
+        60.0, gt=0, le=3600, description="seconds without progress before `sensorium models pull` gives up"
+    )
     allow_download: bool = Field(False, description="fetch missing models from the Hugging Face hub into the cache dir")
