@@ -175,7 +175,8 @@ class LocalBackend:
             if progress is not None and n + 1 < total:
                 await progress(n + 1, total, f"perceived {item.modality} item {n + 1} of {total}")
         vectors = await anyio.to_thread.run_sync(self._encode_items, [p.text for p in perceived])
-        await anyio.to_thread.run_sync(self._clip_extras, items, perceived, role)
+        if self._clip_active is not None or self._clip_error is not None:
+            await anyio.to_thread.run_sync(self._clip_extras, items, perceived, role)
         if progress is not None:
             await progress(total, total, f"embedded {total} item(s)")
         # extras["text"]: exactly the words that were embedded, so callers can show what was seen or heard
