@@ -138,6 +138,7 @@ BUILTIN: tuple[ClipModelEntry, ...] = (
         config=ClipConfig(
             name="siglip-b16-224", embed_dim=768, image_size=224, image_mean=(0.5, 0.5, 0.5), image_std=(0.5, 0.5, 0.5),
             resize="squash", max_length=64, pad_to_max_length=True, pad_id=1,
+            image_output="pooler_output", text_output="pooler_output",
         ),
         files=(
             RemoteFile(
@@ -162,7 +163,8 @@ BUILTIN: tuple[ClipModelEntry, ...] = (
                 note="TO BE FILLED: a plain git file on the hub, which publishes no sha256 for it",
             ),
         ),
-        note="768-d; output names not checked against the real export (the encoder picks a pooled [batch, 768] output)",
+        note="768-d; `pooler_output` and max-length padding as the repo's model card shows for SiglipTextModel "
+        "(the image tower's output name is assumed to match; not run here)",
     ),
 )
 
