@@ -325,11 +325,18 @@ def test_a_bad_clip_model_dir_is_reported_not_fatal(tmp_path: Path) -> None:
     from sensorium.tools.backends.local.backend import LocalBackend
 
     settings = LocalSettings(clip_model_dir=tmp_path / "nowhere")
-    backend = LocalBackend(settings, cache_dir=tmp_path / "cache")  # the server still starts
+    LocalBackend(settings, cache_dir=tmp_path / "cache")  # the server still starts
     ok, detail = describe_active(settings, tmp_path / "cache")
     assert not ok and "SENSORIUM_LOCAL__CLIP_MODEL_DIR points at" in detail
-    with pytest.raises(BackendUnavailable, match="is not a folder"):
-        backend._clip_encoder()
+
+async def test_a_bad_clip_model_dir_fails_image_embeds_with_the_way_out(tmp_path: Path) -> None:
+    from sensorium.tools.backends.local.backend import LocalBackend
+
+    backend = LocalBackend(LocalSettings(clip_model_dir=tmp_path / "nowhere", threads=1), cache_dir=tmp_path / "cache")
+    with pytest.raises(BackendUnavailable, match=r"SENSORIUM_LOCAL__CLIP_MODEL_DIR points at .*nowhere, which is not a folder; fix it or unset it"):
+        await backend.embed([EmbedItem.of(Media.from_image(Image.new("RGB", (20, 20))))], "document")
+    (text_doc,) = await backend.embed([EmbedItem.of("plain text")], "document")  # text documents never need it
+    assert "clip" not in text_doc.extras
 
 
 # -- CLI -------------------------------------------------------------------------------------------

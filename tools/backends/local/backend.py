@@ -175,7 +175,7 @@ class LocalBackend:
             if progress is not None and n + 1 < total:
                 await progress(n + 1, total, f"perceived {item.modality} item {n + 1} of {total}")
         vectors = await anyio.to_thread.run_sync(self._encode_items, [p.text for p in perceived])
-        if self._clip_active is not None or self._clip_error is not None:
+        if self._clip_wanted:
             await anyio.to_thread.run_sync(self._clip_extras, items, perceived, role)
         if progress is not None:
             await progress(total, total, f"embedded {total} item(s)")
@@ -247,7 +247,7 @@ class LocalBackend:
         p.extras.setdefault("visual", [round(float(x), 4) for x in visual_descriptor(img)])
         p.extras["text_found"] = bool(p.extras.get("text_found")) or bool(res.lines)
         p.extras.setdefault("image_size", [img.width, img.height])
-        if self._clip_active is not None and not p.clip_images:  # several images: the first, like visual
+        if self._clip_wanted and not p.clip_images:  # several images: the first, like visual
             p.clip_images.append(img)
 
     def _recognizer(self) -> Any:
@@ -338,6 +338,7 @@ class LocalBackend:
             self._clip_error = str(exc)
         if self._clip_active is not None:
             self.perception_version = f"{type(self).perception_version}+clip-{self._clip_active.name}"
+        self._clip_wanted = self._clip_active is not None or self._clip_error is not None
 
     def _clip_encoder(self) -> Any:
         if self._clip_error is not None:
