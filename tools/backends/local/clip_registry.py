@@ -100,7 +100,7 @@ BUILTIN: tuple[ClipModelEntry, ...] = (
         license="MIT",
         source=f"{_HF}/Xenova/clip-vit-base-patch32",
         config=ClipConfig(
-            name="clip-vit-b32", embed_dim=512, image_size=224, image_mean=_CLIP_MEAN, image_std=_CLIP_STD,
+            name="vit-b32", embed_dim=512, image_size=224, image_mean=_CLIP_MEAN, image_std=_CLIP_STD,
             resize="shortest_center_crop", max_length=77, pad_id=49407,
             image_output="image_embeds", text_output="text_embeds",
         ),
