@@ -103,3 +103,35 @@ def test_missing_pieces_are_named(tmp_path: Path, model_dir: Path) -> None:
     (bad / "clip_config.json").write_text(json.dumps({"name": "bad", "embed_dim": 16}))
     with pytest.raises(BackendUnavailable, match=r"expected \[batch, 16\]"):
         ClipEncoder(bad).encode_texts(["red"])
+
+
+def test_pooled_output_found_among_several(tmp_path: Path, model_dir: Path) -> None:
+    """Real exports put `last_hidden_state` [B, N, D] first; with no output named in the config the
+    encoder takes `image_embeds`/`pooler_output` (SigLIP's name), else the first [batch, D] output."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    g = helper.make_graph(
+        [
+            helper.make_node("GlobalAveragePool", ["pixel_values"], ["pooled"]),
+            helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+            helper.make_node("MatMul", ["flat", "W"], ["pooler_output"]),
+            helper.make_node("Unsqueeze", ["pooler_output", "axis1"], ["last_hidden_state"]),
+        ],
+        "two_outputs",
+        [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", 3, "h", "w"])],
+        [
+            helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch", 1, D]),
+            helper.make_tensor_value_info("pooler_output", TensorProto.FLOAT, ["batch", D]),
+        ],
+        [numpy_helper.from_array(W_IMG, "W"), numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1")],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    d = tmp_path / "siglip-like"
+    d.mkdir()
+    onnx.save(m, d / "image_encoder.onnx")
+    (d / "clip_config.json").write_text((model_dir / "clip_config.json").read_text())
+    got = ClipEncoder(d, threads=1).encode_images([Image.new("RGB", (16, 16), (0, 0, 255))])[0]
+    norm = (np.array([0.0, 0.0, 1.0], dtype=np.float32) - 0.5) / 0.25
+    np.testing.assert_allclose(got, _unit(norm @ W_IMG), atol=1e-5)

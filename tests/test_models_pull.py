@@ -362,9 +362,14 @@ def test_cli_pull_list_and_refusals(tmp_path: Path, server: Any, tiny_files: dic
     assert listed.returncode == 0 and "partly downloaded" in listed.stdout and "active: none" in listed.stdout
 
     server.modes.clear()
+    server.modes["/tiny/tokenizer.json"] = "cut_once"  # the two encoders verified in the run before and stay
+    cut = _cli(["models", "pull", "tiny", "--no-progress"], env)
+    assert cut.returncode == 2 and "run the same command again to resume" in cut.stderr, cut.stderr
     pulled = _cli(["models", "pull", "tiny"], env)
     assert pulled.returncode == 0, pulled.stderr
     assert pulled.stdout.strip() == f"tiny: verified and installed in {tmp_path / 'cache' / 'models' / 'clip' / 'tiny'}"
+    assert any(p == "/tiny/tokenizer.json" and status == 206 for p, _, status in server.log)  # resumed
+    assert [p for p, _, _ in server.log].count("/tiny/image_encoder.onnx") == 1
     listed = _cli(["models", "list"], env)
     assert listed.returncode == 0
     row = next(line for line in listed.stdout.splitlines() if "tiny" in line and "sha256" in line)
