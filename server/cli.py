@@ -1,4 +1,4 @@
-"""`sensorium` — serve | doctor | eval | memory.
+"""`sensorium` — serve | doctor | eval | memory | models.
 
 Logs go to stderr: on stdio, stdout *is* the MCP protocol, and one stray print breaks it.
 """
@@ -64,6 +64,15 @@ def _parser() -> argparse.ArgumentParser:
     reindex = msub.add_parser("reindex", help="re-embed a store of another space into the configured backend's space")
     reindex.add_argument("--from-space", required=True, help="space id of the old store (see `sensorium memory stores`)")
     reindex.add_argument("--backend", choices=["auto", "gemini", "local", "hashing"], default=None)
+
+    models = sub.add_parser("models", help="list or pull the optional image-text (CLIP-class) models of the local backend")
+    modsub = models.add_subparsers(dest="models_command", required=True)
+    modsub.add_parser("list", help="what the registry pins, what is pulled and whether it verifies")
+    pull = modsub.add_parser("pull", help="download a model into the cache dir (resumable; sha256-verified before use)")
+    pull.add_argument("name", help="a name from `sensorium models list`")
+    pull.add_argument("--allow-unpinned", action="store_true",
+                      help="accept files the registry has no sha256 for (their hash is recorded and checked from then on)")
+    pull.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     return p
 
 
@@ -93,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_memory(settings, args))
         if args.command == "eval":
             return _eval(settings, args)
+        if args.command == "models":
+            from .models_cli import models_command
+
+            return models_command(settings, args)
     except SensoriumError as exc:
         print(f"sensorium: {exc}", file=sys.stderr)
         return 2

@@ -66,6 +66,12 @@ async def run_doctor(settings: Settings, *, online: bool = False) -> int:
     except SensoriumError as exc:
         rows.append((f"backend ({backend_name})", False, str(exc)))
 
+    # optional image-text model of the local backend (sensorium models pull)
+    if backend_name == "local":
+        from ..tools.backends.local.clip_store import describe_active
+
+        rows.append(("image-text model", *describe_active(settings.local, settings.cache_dir)))
+
     # data dir
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)

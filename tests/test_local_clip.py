@@ -1,7 +1,6 @@
 """The optional image-text (CLIP/SigLIP layout) path, run on a tiny ONNX model generated here.
 
-The model has the real I/O signature (pixel_values [B,3,H,W] -> image_embeds [B,D];
-input_ids + attention_mask [B,L] -> text_embeds [B,D]) and arithmetic simple enough to
+The model (tests/clip_support.py) has the real I/O signature and arithmetic simple enough to
 recompute with numpy, so preprocessing, tokenising, masking and batching are checked exactly.
 No claim about retrieval quality is made.
 """
@@ -13,6 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clip_support import (  # skips the module without `onnx`
+    E_TXT,
+    VOCAB,
+    W_IMG,
+    D,
+    write_tiny_clip,
+)
 from PIL import Image
 from sensorium.tools.backends.local.clip import (
     ClipConfig,
@@ -21,84 +27,10 @@ from sensorium.tools.backends.local.clip import (
 )
 from sensorium.tools.errors import BackendUnavailable
 
-onnx = pytest.importorskip("onnx", reason="the `onnx` package builds the tiny test model (test extra)")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
-
-D = 8
-VOCAB = ["[PAD]", "[UNK]", "a", "red", "green", "blue", "square", "photo", "of", "the"]
-RNG = np.random.default_rng(0)
-W_IMG = RNG.standard_normal((3, D)).astype(np.float32)
-E_TXT = RNG.standard_normal((len(VOCAB), D)).astype(np.float32)
-
-
-def _image_model(path: Path) -> None:
-    """pixel_values -> GlobalAveragePool -> Flatten -> MatMul W: the mean normalised colour, projected."""
-    g = helper.make_graph(
-        [
-            helper.make_node("GlobalAveragePool", ["pixel_values"], ["pooled"]),
-            helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
-            helper.make_node("MatMul", ["flat", "W"], ["image_embeds"]),
-        ],
-        "tiny_image",
-        [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", 3, "h", "w"])],
-        [helper.make_tensor_value_info("image_embeds", TensorProto.FLOAT, ["batch", D])],
-        [numpy_helper.from_array(W_IMG, "W")],
-    )
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
-    m.ir_version = 8
-    onnx.checker.check_model(m)
-    onnx.save(m, path)
-
-
-def _text_model(path: Path) -> None:
-    """input_ids, attention_mask -> masked mean of embedding rows."""
-    g = helper.make_graph(
-        [
-            helper.make_node("Gather", ["E", "input_ids"], ["tok"], axis=0),
-            helper.make_node("Cast", ["attention_mask"], ["maskf"], to=TensorProto.FLOAT),
-            helper.make_node("Unsqueeze", ["maskf", "axis2"], ["mask3"]),
-            helper.make_node("Mul", ["tok", "mask3"], ["masked"]),
-            helper.make_node("ReduceSum", ["masked", "axis1"], ["summed"], keepdims=0),
-            helper.make_node("ReduceSum", ["maskf", "axis1"], ["count"], keepdims=1),
-            helper.make_node("Div", ["summed", "count"], ["text_embeds"]),
-        ],
-        "tiny_text",
-        [
-            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
-            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "seq"]),
-        ],
-        [helper.make_tensor_value_info("text_embeds", TensorProto.FLOAT, ["batch", D])],
-        [
-            numpy_helper.from_array(E_TXT, "E"),
-            numpy_helper.from_array(np.array([2], dtype=np.int64), "axis2"),
-            numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
-        ],
-    )
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
-    m.ir_version = 8
-    onnx.checker.check_model(m)
-    onnx.save(m, path)
-
-
-def _tokenizer(path: Path) -> None:
-    from tokenizers import Tokenizer, models, pre_tokenizers
-
-    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(VOCAB)}, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.save(str(path))
-
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("tinyclip")
-    _image_model(d / "image_encoder.onnx")
-    _text_model(d / "text_encoder.onnx")
-    _tokenizer(d / "tokenizer.json")
-    (d / "clip_config.json").write_text(
-        json.dumps({"name": "tiny", "embed_dim": D, "image_size": 32, "image_mean": [0.5, 0.5, 0.5],
-                    "image_std": [0.25, 0.25, 0.25], "max_length": 6, "lowercase": True})
-    )
-    return d
+    return write_tiny_clip(tmp_path_factory.mktemp("tinyclip"))
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -171,3 +103,35 @@ def test_missing_pieces_are_named(tmp_path: Path, model_dir: Path) -> None:
     (bad / "clip_config.json").write_text(json.dumps({"name": "bad", "embed_dim": 16}))
     with pytest.raises(BackendUnavailable, match=r"expected \[batch, 16\]"):
         ClipEncoder(bad).encode_texts(["red"])
+
+
+def test_pooled_output_found_among_several(tmp_path: Path, model_dir: Path) -> None:
+    """Real exports put `last_hidden_state` [B, N, D] first; with no output named in the config the
+    encoder takes `image_embeds`/`pooler_output` (SigLIP's name), else the first [batch, D] output."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    g = helper.make_graph(
+        [
+            helper.make_node("GlobalAveragePool", ["pixel_values"], ["pooled"]),
+            helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+            helper.make_node("MatMul", ["flat", "W"], ["pooler_output"]),
+            helper.make_node("Unsqueeze", ["pooler_output", "axis1"], ["last_hidden_state"]),
+        ],
+        "two_outputs",
+        [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", 3, "h", "w"])],
+        [
+            helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch", 1, D]),
+            helper.make_tensor_value_info("pooler_output", TensorProto.FLOAT, ["batch", D]),
+        ],
+        [numpy_helper.from_array(W_IMG, "W"), numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1")],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    d = tmp_path / "siglip-like"
+    d.mkdir()
+    onnx.save(m, d / "image_encoder.onnx")
+    (d / "clip_config.json").write_text((model_dir / "clip_config.json").read_text())
+    got = ClipEncoder(d, threads=1).encode_images([Image.new("RGB", (16, 16), (0, 0, 255))])[0]
+    norm = (np.array([0.0, 0.0, 1.0], dtype=np.float32) - 0.5) / 0.25
+    np.testing.assert_allclose(got, _unit(norm @ W_IMG), atol=1e-5)

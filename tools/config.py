@@ -59,5 +59,21 @@ class LocalSettings(BaseModel):
     whisper_beam_size: int = Field(5, ge=1, le=10)
     ocr_max_side: int = Field(1600, ge=320, le=8192, description="screens are OCR'd at most this large")
     ocr_cache_size: int = Field(64, ge=0, le=4096, description="OCR results kept per process, by image content hash")
-    clip_model_dir: Path | None = Field(None, description="optional image-text ONNX model (CLIP/SigLIP layout)")
+    clip_model_dir: Path | None = Field(
+        None, description="a folder holding an image-text ONNX model (CLIP/SigLIP layout); wins over clip_model"
+    )
+    clip_model: str = Field(
+        "auto",
+        pattern=r"^(auto|off|[a-z0-9][a-z0-9._-]{0,63})$",
+        description=(
+            "image-text model pulled into the cache dir to use: auto (the first pulled, in registry order), "
+            "off, or a name from `sensorium models list`"
+        ),
+    )
+    clip_registry_file: Path | None = Field(
+        None, description="TEST ONLY: a JSON model registry replacing the built-in one (the tests' loopback server)"
+    )
+    download_timeout: float = Field(
+        60.0, gt=0, le=3600, description="seconds without progress before `sensorium models pull` gives up"
+    )
     allow_download: bool = Field(False, description="fetch missing models from the Hugging Face hub into the cache dir")

@@ -8,7 +8,9 @@ So a text query can find a screenshot, a transcript or a PDF, because they all b
 What it cannot see: anything without words. Icons, photos, charts and colours do not reach
 the vector; `extras["visual"]` (see visual.py) carries a compact appearance descriptor for
 image <-> image matching instead. Non-speech audio is refused with `ModalityNotSupported`
-rather than transcribed into hallucinations.
+rather than transcribed into hallucinations. When an image-text model is present (pulled with
+`sensorium models pull`, or SENSORIUM_LOCAL__CLIP_MODEL_DIR), images and text queries also get
+`extras["clip"]` (a unit vector in that model's space, named by `extras["clip_space"]`).
 
 Per modality (one vector per item; all parts of an item are joined into one text, title and
 caption first, so the encoder's 256-token window never cuts them off):
@@ -34,7 +36,6 @@ from __future__ import annotations
 
 import io
 import logging
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -80,6 +81,8 @@ class Perceived:
 
     texts: list[str] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    clip_images: list[Image.Image] = field(default_factory=list)
+    """Images for the optional image-text model, encoded in one batch after perception."""
 
     @property
     def text(self) -> str:
@@ -148,6 +151,7 @@ class LocalBackend:
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._text_cache_lock = threading.Lock()
         self._speech_lock = threading.Lock()
+        self._init_clip(cache_dir)
 
     # -- protocol -----------------------------------------------------------------------------
     @property
@@ -178,6 +182,8 @@ class LocalBackend:
             if progress is not None and n + 1 < total:
                 await progress(n + 1, total, f"perceived {item.modality} item {n + 1} of {total}")
         vectors = await anyio.to_thread.run_sync(self._encode_items, [p.text for p in perceived])
+        if self._clip_wanted:
+            await anyio.to_thread.run_sync(self._clip_extras, items, perceived, role)
         if progress is not None:
             await progress(total, total, f"embedded {total} item(s)")
         # extras["text"]: exactly the words that were embedded, so callers can show what was seen or heard
@@ -283,6 +289,8 @@ class LocalBackend:
         p.extras.setdefault("visual", [round(float(x), 4) for x in visual_descriptor(img)])
         p.extras["text_found"] = bool(p.extras.get("text_found")) or bool(res.lines)
         p.extras.setdefault("image_size", [img.width, img.height])
+        if self._clip_wanted and not p.clip_images:  # several images: the first, like visual
+            p.clip_images.append(img)
 
     def _recognizer(self) -> Any:
         with self._speech_lock:
@@ -351,6 +359,74 @@ class LocalBackend:
         p.extras["pages"] = pages
         p.extras["text_found"] = any(pg["text"].strip() for pg in pages)
 
+    # -- optional image-text model (CLIP/SigLIP; clip_store.py says which, clip.py runs it) ---------
+    def _init_clip(self, cache_dir: Path | None) -> None:
+        """Find the active image-text model (cheap: no hashing, no onnxruntime) and key the cache on it.
+
+        Its vectors go beside the MiniLM vector, never into it, so memory stays in one space; the
+        perception version names the model, so cached embeddings made without it (or with another)
+        are not served with stale extras. A misconfiguration surfaces on the first embed and in
+        doctor, not as a server that fails to start.
+        """
+        from .clip_store import resolve_active
+
+        self._clip_active: Any = None
+        self._clip_error: str | None = None
+        self._clip: Any = None  # ClipEncoder, created on first use
+        self._clip_lock = threading.Lock()
+        try:
+            self._clip_active = resolve_active(self.settings, self.models.download_root.parent)
+        except BackendUnavailable as exc:
+            self._clip_error = str(exc)
+        if self._clip_active is not None:
+            self.perception_version = f"{type(self).perception_version}+clip-{self._clip_active.name}"
+        self._clip_wanted = self._clip_active is not None or self._clip_error is not None
+
+    def _clip_encoder(self) -> Any:
+        if self._clip_error is not None:
+            raise BackendUnavailable(self._clip_error)
+        active = self._clip_active
+        if active is None:
+            return None
+        with self._clip_lock:
+            if self._clip is None:
+                from .clip import ClipEncoder
+
+                def verify(path: Path) -> None:
+                    sha = active.expected.get(path.name)
+                    if sha is not None:
+                        self.models.verify(path, sha, f"image-text model {active.name}", fix=active.fix)
+
+                self._clip = ClipEncoder(
+                    active.folder, threads=self.settings.threads, batch_size=self.settings.text_batch, verify=verify
+                )
+            return self._clip
+
+    def _clip_extras(self, items: Sequence[EmbedItem], perceived: list[Perceived], role: Role) -> None:
+        """Blocking. extras["clip"] (unit vector, list of floats) and extras["clip_space"] for image
+        items, and for text-only items embedded as queries; the ranking core fuses cos(query, crop)."""
+        wanted = any(p.clip_images for p in perceived) or (
+            role == "query" and any(all(isinstance(x, str) for x in it.parts) for it in items)
+        )
+        if not wanted:
+            return
+        enc = self._clip_encoder()
+        if enc is None:
+            return
+        images = [p for p in perceived if p.clip_images]
+        if images:
+            for p, v in zip(images, enc.encode_images([p.clip_images[0] for p in images]), strict=True):
+                p.extras["clip"] = [float(x) for x in v]
+                p.extras["clip_space"] = enc.space
+                p.clip_images.clear()
+        if role == "query":
+            texts = [(p, p.text) for it, p in zip(items, perceived, strict=True)
+                     if all(isinstance(x, str) for x in it.parts) and p.text.strip()]
+            if texts:
+                for (p, _), v in zip(texts, enc.encode_texts([t for _, t in texts]), strict=True):
+                    p.extras["clip"] = [float(x) for x in v]
+                    p.extras["clip_space"] = enc.space
+
     # -- status -------------------------------------------------------------------------------
     def _status(self) -> BackendStatus:
         parts: list[str] = []
@@ -369,83 +445,12 @@ class LocalBackend:
         except ImportError:
             parts.append("OCR: rapidocr is not installed (pip install 'rapidocr>=3.4,<4')")
             ready = False
-        if self.settings.clip_model_dir is not None:
-            parts.append(f"image-text model: {self.settings.clip_model_dir} (separate space, see LocalClipBackend)")
+        if self._clip_error is not None:
+            parts.append(f"image-text model: {self._clip_error}")
+            ready = False
+        elif self._clip_active is not None:
+            parts.append(f"image-text model: {self._clip_active.name} ({self._clip_active.folder}) -> extras['clip']")
         return BackendStatus(name=self.name, space=self.space, ready=ready, detail="; ".join(parts))
 
 
-_WS = re.compile(r"\s+")
-
-
-class LocalClipBackend:
-    """An optional second local space, `local/clip-<name>@D`, from a user-supplied image-text ONNX model.
-
-    Text and images only. An item's vector is the mean of its parts' vectors (e.g. an image
-    plus its caption), re-normalised. Kept separate from LocalBackend because its vectors are
-    not comparable with the MiniLM space; the server chooses one backend per store.
-    """
-
-    name = "local-clip"
-
-    def __init__(self, settings: LocalSettings) -> None:
-        if settings.clip_model_dir is None:
-            raise BackendUnavailable("no image-text model configured: set SENSORIUM_LOCAL__CLIP_MODEL_DIR to its folder")
-        from .clip import ClipEncoder
-
-        self.settings = settings
-        self.clip = ClipEncoder(settings.clip_model_dir, threads=settings.threads, batch_size=settings.text_batch)
-
-    @property
-    def space(self) -> str:
-        return self.clip.space
-
-    @property
-    def dimension(self) -> int:
-        return self.clip.dimension
-
-    def supports(self, modality: str) -> bool:
-        return modality in {"text", "image", "multimodal"}
-
-    def _embed_sync(self, items: Sequence[EmbedItem]) -> list[np.ndarray]:
-        texts: list[tuple[int, str]] = []
-        images: list[tuple[int, Image.Image]] = []
-        for i, item in enumerate(items):
-            if item.title:
-                texts.append((i, item.title))
-            for part in item.parts:
-                if isinstance(part, str):
-                    texts.append((i, _WS.sub(" ", part)))
-                elif part.modality is Modality.IMAGE:
-                    images.append((i, _open_image(part.data)))
-                else:
-                    raise ModalityNotSupported(
-                        f"the image-text model embeds text and images only, not {part.modality.value}; "
-                        "use the default local backend (OCR/speech) or the Gemini backend"
-                    )
-        out = np.zeros((len(items), self.dimension), dtype=np.float32)
-        if texts:
-            for (i, _), v in zip(texts, self.clip.encode_texts([t for _, t in texts]), strict=True):
-                out[i] += v
-        if images:
-            for (i, _), v in zip(images, self.clip.encode_images([im for _, im in images]), strict=True):
-                out[i] += v
-        return list(l2_normalise(out))
-
-    async def embed(
-        self, items: Sequence[EmbedItem], role: Role, *, progress: ProgressCallback | None = None
-    ) -> list[Embedding]:
-        if not items:
-            return []
-        vectors = await anyio.to_thread.run_sync(self._embed_sync, list(items))
-        if progress is not None:
-            await progress(len(items), len(items), None)
-        return [Embedding(vector=v, space=self.space) for v in vectors]
-
-    async def status(self) -> BackendStatus:
-        return BackendStatus(name=self.name, space=self.space, ready=True, detail=f"image-text model in {self.clip.model_dir}")
-
-    async def aclose(self) -> None:
-        return None
-
-
-__all__ = ["LocalBackend", "LocalClipBackend", "NO_TEXT_MARKER", "chunk_text"]
+__all__ = ["LocalBackend", "NO_TEXT_MARKER", "chunk_text"]

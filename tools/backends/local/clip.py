@@ -14,9 +14,12 @@ images only through OCR. A user who has exported a CLIP-like model can point
     "image_std": [0.2686, 0.2613, 0.2758], "max_length": 77, "resize": "shortest_center_crop"}`
   (SigLIP: `"resize": "squash"`, mean/std 0.5, `"pad_to_max_length": true`, `"pad_id": 1`).
 
-Vectors are L2-normalised and live in their own space, `local/clip-<name>@<D>`: they are not
-comparable with the text-bridged MiniLM space. The tests run this code path with a tiny model
-generated in the test; no claim about retrieval quality rests on it.
+`sensorium models pull NAME` fetches such a folder into the cache dir (clip_pull.py, clip_registry.py);
+clip_store.py decides which folder is active. Vectors are L2-normalised and live in their own
+space, `local/clip-<name>@<D>`, not comparable with the text-bridged MiniLM space: the local
+backend keeps its MiniLM vector and puts these beside it, in `Embedding.extras["clip"]`. The
+tests run this code path with a tiny model generated in the test; no claim about retrieval
+quality rests on it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -103,12 +106,23 @@ _INT_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
 class ClipEncoder:
     """Images and texts -> unit vectors in one space; blocking, sessions loaded on first use."""
 
-    def __init__(self, model_dir: Path, *, threads: int = 2, batch_size: int = 16) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        *,
+        threads: int = 2,
+        batch_size: int = 16,
+        verify: Callable[[Path], object] | None = None,
+    ) -> None:
+        """`verify(path)` runs before a file is first read (a sha256 check for pulled models)."""
         self.model_dir = Path(model_dir).expanduser()
+        self._verify = verify
         if not self.model_dir.is_dir():
             raise BackendUnavailable(
                 f"SENSORIUM_LOCAL__CLIP_MODEL_DIR points at {self.model_dir}, which is not a folder; fix it or unset it"
             )
+        if verify is not None:
+            verify(self.model_dir / CONFIG_FILE)
         self.config = load_clip_config(self.model_dir)  # small JSON: read now so space/dimension are known
         self.threads = threads
         self.batch_size = max(1, batch_size)
@@ -129,6 +143,8 @@ class ClipEncoder:
         p = self.model_dir / name
         if not p.is_file():
             raise BackendUnavailable(f"the image-text model file {p} is missing; add it or unset SENSORIUM_LOCAL__CLIP_MODEL_DIR")
+        if self._verify is not None:
+            self._verify(p)
         return p
 
     def _session(self, name: str) -> onnxruntime.InferenceSession:
@@ -178,7 +194,12 @@ class ClipEncoder:
 
     def _pick(self, session: onnxruntime.InferenceSession, outputs: list[Any], wanted: str | None, default: str) -> np.ndarray:
         names = [o.name for o in session.get_outputs()]
-        name = wanted or (default if default in names else names[0])
+        if wanted is None:  # the projected embedding by its usual names, else the first [batch, D] output
+            pooled = [n for n in (default, "pooler_output") if n in names]
+            pooled += [n for n, o in zip(names, outputs, strict=True) if np.ndim(o) == 2 and np.shape(o)[1] == self.config.embed_dim]
+            name = pooled[0] if pooled else names[0]
+        else:
+            name = wanted
         if name not in names:
             raise BackendUnavailable(f"the image-text model has no output {name!r}; its outputs are {names}")
         arr = np.asarray(outputs[names.index(name)], dtype=np.float32)
