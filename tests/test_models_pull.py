@@ -375,3 +375,23 @@ def test_cli_pull_list_and_refusals(tmp_path: Path, server: Any, tiny_files: dic
     row = next(line for line in listed.stdout.splitlines() if "tiny" in line and "sha256" in line)
     assert "sha256 verified" in row and "yes" in row
     assert f"active: tiny ({tmp_path / 'cache' / 'models' / 'clip' / 'tiny'})" in listed.stdout
+
+
+async def test_textless_elements_get_the_pulled_models_vector_and_ranking_adds_its_cosine(
+    tmp_path: Path, server: Any, tiny_files: dict[str, bytes]
+) -> None:
+    from sensorium.tools.backends.local.backend import LocalBackend
+    from sensorium.tools.ranking import score
+    from sensorium.tools.regions import RegionItem
+
+    settings, cache = _settings(tmp_path, server, tiny_files, threads=1), tmp_path / "cache"
+    _pull(settings, cache)
+    backend = LocalBackend(settings, cache_dir=cache)
+    screen = Image.new("RGB", (200, 100), (255, 255, 255))
+    screen.paste((255, 0, 0), (20, 20, 60, 60))
+    icon, label = await backend.embed_regions(screen, [RegionItem(box=(20, 20, 60, 60)), RegionItem(box=(100, 20, 180, 60), text="Save")])
+    assert icon.extras["clip_space"] == "local/clip-tiny@8" and len(icon.extras["clip"]) == D
+    assert "clip" not in label.extras  # elements with words are not run through the image tower
+    (query,) = await backend.embed([EmbedItem.of("a red square")], "query")
+    extra = score.image_text_cosines(query, [icon, label])
+    assert extra[1] == 0.0 and extra[0] == pytest.approx(float(np.dot(query.extras["clip"], icon.extras["clip"])), abs=1e-6)

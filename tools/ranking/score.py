@@ -14,7 +14,9 @@ Per candidate:
   proposals.py) and what its icon reader sees in a textless crop.
 - The element's words are its given label, else the OCR words inside its box; symbols are
   spelled out ("=" -> "= equals", text.py) before they are embedded or compared.
-- W_COSINE = 1.0, W_TEXT = 0.5, W_HISTORY = 0.3 are untuned defaults.
+- W_COSINE = 1.0, W_TEXT = 0.5, W_HISTORY = 0.3 are untuned defaults. When the user pulled an
+  image-text model, its cosine between the instruction and a textless element's crop is added
+  (W_IMAGE_TEXT).
 - History: memories tagged 'action' whose metadata has a `label` (what was acted on), found by the
   instruction's query vector; a candidate whose words equal (after normalising) such a label gets
   that memory's cosine as its history value.
@@ -43,6 +45,9 @@ from .text import same_label, spelled_out, text_similarity
 W_COSINE = 1.0
 W_TEXT = 0.5
 W_HISTORY = 0.3
+W_IMAGE_TEXT = 1.0
+"""Weight of an image-text model's cosine (extras["clip"] of the query and of a crop, same
+`clip_space`): only present when a user pulled such a model (`sensorium models pull`). Untuned."""
 CONTAINS = 0.9
 """A box contains another when it covers 90 % of it and is at least 1.5x its area."""
 
@@ -61,6 +66,19 @@ def element_words(candidate: Proposal, words: Sequence[OcrWord] | None) -> str |
     """A candidate's label, else its OCR text, else the words read inside its box; symbols spelled out."""
     text = candidate.label or candidate.text or (words_in(candidate.box, words) if words else None)
     return spelled_out(text) if text else None
+
+
+def image_text_cosines(query: Embedding, docs: Sequence[Embedding]) -> np.ndarray:
+    """cos(query, element) in an image-text model's own space, where both sides carry one (else 0)."""
+    out = np.zeros(len(docs), dtype=np.float64)
+    q, space = query.extras.get("clip"), query.extras.get("clip_space")
+    if not q or not space:
+        return out
+    qv = np.asarray(q, dtype=np.float64)
+    for i, d in enumerate(docs):
+        if d.extras.get("clip_space") == space and d.extras.get("clip"):
+            out[i] = float(np.asarray(d.extras["clip"], dtype=np.float64) @ qv)
+    return out
 
 
 def history_boost(labels: Sequence[str | None], past: Sequence[tuple[str, float]]) -> np.ndarray:
@@ -139,7 +157,7 @@ async def rank_elements(
     matrix = np.stack([d.vector for d in docs]).astype(np.float32)
     cosines = matrix @ query.vector.astype(np.float32)
     matches = np.array([text_similarity(instruction or "", t) for t in texts], dtype=np.float64)
-    scores = W_COSINE * cosines.astype(np.float64) + W_TEXT * matches
+    scores = W_COSINE * cosines.astype(np.float64) + W_TEXT * matches + W_IMAGE_TEXT * image_text_cosines(query, docs)
     history = None
     if past_actions is not None:
         history = history_boost([c.label or t for c, t in zip(candidates, texts, strict=True)], past_actions)

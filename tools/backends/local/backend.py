@@ -50,7 +50,7 @@ from PIL import Image
 from ...config import LocalSettings
 from ...errors import BackendUnavailable, ModalityNotSupported, SensoriumError, UnsupportedMedia
 from ...media import Media, Modality
-from ...regions import RegionItem
+from ...regions import RegionItem, crop
 from ..base import BackendStatus, EmbedItem, Embedding, ProgressCallback, Role, l2_normalise
 from .models import MINILM, WHISPER, ModelStore
 from .ocr import OcrEngine
@@ -206,12 +206,24 @@ class LocalBackend:
         """
         texts = [(r.text or "").strip() or NO_TEXT_MARKER for r in regions]
         vectors = await anyio.to_thread.run_sync(self._encode_cached, texts)
+        extras: list[dict[str, Any]] = [{"text": t, "text_found": t != NO_TEXT_MARKER} for t in texts]
+        textless = [i for i, t in enumerate(texts) if t == NO_TEXT_MARKER]
+        if textless and self._clip_wanted:
+            await anyio.to_thread.run_sync(self._clip_regions, image, [regions[i] for i in textless], [extras[i] for i in textless])
         if progress is not None:
             await progress(len(regions), len(regions), f"embedded {len(regions)} element(s)")
-        return [
-            Embedding(vector=v, space=SPACE, extras={"text": t, "text_found": t != NO_TEXT_MARKER})
-            for v, t in zip(vectors, texts, strict=True)
-        ]
+        return [Embedding(vector=v, space=SPACE, extras=ex) for v, ex in zip(vectors, extras, strict=True)]
+
+    def _clip_regions(self, image: Image.Image, regions: Sequence[RegionItem], extras: list[dict[str, Any]]) -> None:
+        """Blocking. The image-text model's vector of each textless element's padded crop (icons are
+        where it adds what words cannot); elements with words are not run through it (hundreds of
+        crops through a ViT would cost seconds)."""
+        enc = self._clip_encoder()
+        if enc is None:
+            return
+        for ex, v in zip(extras, enc.encode_images([crop(image, r.box) for r in regions]), strict=True):
+            ex["clip"] = [float(x) for x in v]
+            ex["clip_space"] = enc.space
 
     def _encode_cached(self, texts: list[str]) -> list[np.ndarray]:
         """`_encode_items` with an LRU of text -> vector: screen words repeat from one capture to the next."""
