@@ -13,7 +13,7 @@ class MemorySettings(BaseModel):
     hnsw_ef_construction: int = Field(200, ge=10, le=2000)
     hnsw_ef_search: int = Field(64, ge=10, le=5000)
     exact_below: int = Field(2_000, ge=0, description="below this many vectors, search exactly with numpy")
-    dedup_threshold: float = Field(0.985, ge=0.0, le=1.0, description="cosine above which a screenshot merges into the previous one of its episode")
+    dedup_threshold: float = Field(0.985, ge=0.0, le=1.0, description="cosine above which a memory marked merge_near_duplicate (a screenshot) merges into the previous one of its episode")
     excluded_apps: list[str] = Field(default_factory=list)
     excluded_titles: list[str] = Field(default_factory=list, description="substrings of window titles never stored")
     checkpoint_every: int = Field(1_000, ge=1, description="write the HNSW checkpoint after this many changes")

@@ -50,9 +50,8 @@ from typing import Any
 import anyio
 import numpy as np
 
-from ..tools.errors import InvalidInput, SensoriumError
 from .config import MemorySettings
-from .errors import SpaceMismatch, StoreCorrupt
+from .errors import InvalidRequest, SpaceMismatch, StoreCorrupt, StoreUnavailable
 from .index import CheckpointInfo, HnswIndex, IndexCorrupt
 from .records import (
     AddResult,
@@ -74,7 +73,6 @@ except ImportError:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "1"  # the deletions table is additive (IF NOT EXISTS): version-1 stores open unchanged
-DEDUP_MODALITIES = frozenset({"image", "screenshot"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -123,7 +121,7 @@ def _unit(vector: np.ndarray, what: str) -> np.ndarray:
     v = np.asarray(vector, dtype=np.float32).reshape(-1)
     n = float(np.linalg.norm(v))
     if not np.isfinite(n) or n == 0.0:
-        raise InvalidInput(f"{what} is all zeros (or not finite): it has no direction to compare by")
+        raise InvalidRequest(f"{what} is all zeros (or not finite): it has no direction to compare by")
     return (v / n).astype(np.float32)
 
 
@@ -220,7 +218,7 @@ class LocalMemoryStore:
     def open_dir(cls, path: Path, space: str, dimension: int, settings: MemorySettings) -> LocalMemoryStore:
         """Open the store in exactly this folder (blocking). Refuses a folder made for another space."""
         if dimension <= 0:
-            raise InvalidInput(f"dimension must be positive, got {dimension}")
+            raise InvalidRequest(f"dimension must be positive, got {dimension}")
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         (path / "thumbs").mkdir(exist_ok=True)
@@ -283,7 +281,7 @@ class LocalMemoryStore:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError as exc:
             # only a process that holds it exclusively for its whole life (an older Sensorium) gets here
-            raise SensoriumError(
+            raise StoreUnavailable(
                 f"the memory store at {self.path} is held exclusively by another process (an older Sensorium "
                 "version?); upgrade or stop that server, or point this one at another data dir (SENSORIUM_DATA_DIR)"
             ) from exc
@@ -459,7 +457,7 @@ class LocalMemoryStore:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise SensoriumError("the memory store is closed")
+            raise StoreUnavailable("the memory store is closed")
 
     def _load_vectors(self, ids: list[int]) -> np.ndarray:
         rows = dict(
@@ -481,7 +479,7 @@ class LocalMemoryStore:
 
     def _check_dimension(self, vector: np.ndarray, what: str) -> None:
         if vector.shape[-1] != self._dimension:
-            raise InvalidInput(
+            raise InvalidRequest(
                 f"{what} has {vector.shape[-1]} dimensions; space {self._space!r} has {self._dimension}"
             )
 
@@ -532,9 +530,9 @@ class LocalMemoryStore:
             self._check_dimension(rec.vector, what + "'s vector")
             if rec.thumbnail is not None:
                 if not rec.thumbnail.startswith(b"\xff\xd8\xff"):
-                    raise InvalidInput(f"{what}'s thumbnail is not a JPEG: encode it as JPEG first")
+                    raise InvalidRequest(f"{what}'s thumbnail is not a JPEG: encode it as JPEG first")
                 if len(rec.thumbnail) > self._settings.max_thumbnail_bytes:
-                    raise InvalidInput(
+                    raise InvalidRequest(
                         f"{what}'s thumbnail is {len(rec.thumbnail):,} bytes, the limit is "
                         f"{self._settings.max_thumbnail_bytes:,} (memory.max_thumbnail_bytes): downscale it"
                     )
@@ -562,7 +560,7 @@ class LocalMemoryStore:
                     rec, vec, visual = item
                     merged = (
                         self._find_duplicate(rec, vec, visual)
-                        if merge_duplicates and rec.modality in DEDUP_MODALITIES
+                        if merge_duplicates and rec.merge_near_duplicate
                         else None
                     )
                     ts = _ts(rec.created_at)
@@ -620,13 +618,13 @@ class LocalMemoryStore:
         return results
 
     def _find_duplicate(self, rec: NewMemory, vec: np.ndarray, visual: np.ndarray | None) -> int | None:
-        """The previous image of the same episode, if the new one is a near-duplicate of it.
+        """The previous memory of the same episode and modality, if the new one is a near-duplicate of it.
         The visual descriptor is preferred when both have one: it sees pixels, while a semantic
         vector of two different screens of the same app can be very close."""
         row = self._w.execute(
             "SELECT m.id, v.vector, v.visual FROM memories m JOIN vectors v ON v.id = m.id "
-            "WHERE m.episode_id IS ? AND m.modality IN ('image', 'screenshot') ORDER BY m.id DESC LIMIT 1",
-            (rec.episode_id,),
+            "WHERE m.episode_id IS ? AND m.modality = ? ORDER BY m.id DESC LIMIT 1",
+            (rec.episode_id, rec.modality),
         ).fetchone()
         if row is None:
             return None
@@ -649,7 +647,7 @@ class LocalMemoryStore:
     ) -> list[Hit]:
         self._check_open()
         if not 1 <= k <= self._settings.max_k:
-            raise InvalidInput(f"k must be between 1 and {self._settings.max_k} (memory.max_k), got {k}")
+            raise InvalidRequest(f"k must be between 1 and {self._settings.max_k} (memory.max_k), got {k}")
         self._check_space(space, "the query vector")
         q = np.asarray(vector, dtype=np.float32).reshape(-1)
         self._check_dimension(q, "the query vector")
@@ -743,7 +741,7 @@ class LocalMemoryStore:
         self._check_open()
         if isinstance(target, Filter):
             if target.is_empty():
-                raise InvalidInput(
+                raise InvalidRequest(
                     "an empty filter would forget every memory: pass ids, an episode, a time range or another criterion"
                 )
             where, params = compile_filter(target)

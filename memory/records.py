@@ -64,6 +64,12 @@ class NewMemory(BaseModel):
     thumbnail: bytes | None = Field(None, description="JPEG bytes, kept as a file next to the database")
     visual: list[float] | None = Field(None, description="compact visual descriptor; preferred for near-duplicate tests")
     created_at: datetime = Field(default_factory=utcnow)
+    merge_near_duplicate: bool = Field(
+        False,
+        description="merge into the previous memory of the same episode and modality when near-identical "
+        "(cosine >= memory.dedup_threshold, on the visual descriptors when both have one): the caller says "
+        "which inputs repeat (screenshots of an unchanged screen), the store does not guess from the modality",
+    )
 
     @field_validator("vector", mode="before")
     @classmethod

@@ -9,11 +9,14 @@ near-duplicate merges, spaces) lives behind this protocol so every engine enforc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+from pydantic import BaseModel
 
-from .errors import SpaceMismatch, StoreCorrupt
+from .config import MemorySettings
+from .errors import InvalidRequest, MemoryStoreError, SpaceMismatch, StoreCorrupt, StoreUnavailable
 from .records import AddResult, EpisodeSummary, Filter, Hit, Memory, NewMemory, Source, StoreStats
 
 __all__ = [
@@ -22,18 +25,31 @@ __all__ = [
     "Filter",
     "Hit",
     "Memory",
+    "InvalidRequest",
     "MemoryStore",
+    "MemoryStoreError",
     "NewMemory",
     "Source",
     "SpaceMismatch",
     "StoreCorrupt",
     "StoreStats",
+    "StoreUnavailable",
+    "StoredSpace",
+    "existing_spaces",
+    "open_store",
     "store_dirname",
 ]
+
+ENGINES = ("local",)
+"""Engines `open_store` can open. `memory.engine` also accepts 'milvus' (a later issue) so a setting
+written for it is refused with a clear message instead of a validation traceback."""
 
 
 @runtime_checkable
 class MemoryStore(Protocol):
+    """Every engine's API. Get one with `open_store`; list stores with `existing_spaces`: callers never
+    name an engine's class."""
+
     @property
     def space(self) -> str: ...
 
@@ -82,6 +98,48 @@ class MemoryStore(Protocol):
     async def stats(self) -> StoreStats: ...
 
     async def close(self) -> None: ...
+
+
+class StoredSpace(BaseModel):
+    """One store found in the data dir: its embedding space and where it lives (a folder for 'local')."""
+
+    space: str
+    location: str
+
+
+def _require_engine(settings: MemorySettings) -> str:
+    if settings.engine not in ENGINES:
+        raise StoreUnavailable(
+            f"memory engine {settings.engine!r} is not implemented yet (SENSORIUM_MEMORY__ENGINE={settings.engine}); "
+            f"available: {', '.join(ENGINES)}. Unset SENSORIUM_MEMORY__ENGINE or set it to 'local'"
+        )
+    return settings.engine
+
+
+async def open_store(settings: MemorySettings, data_dir: Path, space: str, dimension: int) -> MemoryStore:
+    """Open (or create) the store of `space` with the configured engine: the one way callers get a store.
+
+    Opening may rebuild an index (seconds on a large store); it runs off the event loop."""
+    _require_engine(settings)
+    from .local import LocalMemoryStore
+
+    return await LocalMemoryStore.open(data_dir, space, dimension, settings)
+
+
+def existing_spaces(settings: MemorySettings, data_dir: Path) -> list[StoredSpace]:
+    """Every store of the configured engine under the data dir, read without opening them (doctor, reindex, CLI)."""
+    _require_engine(settings)
+    from .local import LocalMemoryStore
+
+    return [StoredSpace(space=space, location=str(path)) for space, path in LocalMemoryStore.existing_spaces(data_dir)]
+
+
+def dimension_of(space: str) -> int:
+    """The dimension a space id ends in (`gemini/gemini-embedding-2@768` -> 768)."""
+    try:
+        return int(space.rsplit("@", 1)[1])
+    except (IndexError, ValueError) as exc:
+        raise InvalidRequest(f"space {space!r} does not end in @<dimension>") from exc
 
 
 def store_dirname(space: str) -> str:

@@ -9,7 +9,7 @@ import anyio
 
 from mcp.server.mcpserver import MCPServer
 
-from ..memory.store import MemoryStore
+from ..memory.store import MemoryStore, open_store
 from ..tools.backends.base import EmbeddingBackend
 from ..tools.backends.local.ocr import OcrEngine
 from ..tools.capture import CaptureStore
@@ -45,10 +45,8 @@ class Services:
         """The store for the backend's space, opened on first use (opening may rebuild an index)."""
         async with self._memory_lock:
             if self._memory is None:
-                from ..memory.local import LocalMemoryStore
-
-                self._memory = await LocalMemoryStore.open(
-                    self.settings.data_dir, self.backend.space, self.backend.dimension, self.settings.memory
+                self._memory = await open_store(
+                    self.settings.memory, self.settings.data_dir, self.backend.space, self.backend.dimension
                 )
             return self._memory
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ..tools.errors import SensoriumError
+from .errors import ANTICIPATED
 from .settings import Settings
 
 log = logging.getLogger("sensorium")
@@ -106,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .models_cli import models_command
 
             return models_command(settings, args)
-    except SensoriumError as exc:
+    except ANTICIPATED as exc:
         print(f"sensorium: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -119,12 +119,12 @@ async def _memory(settings: Settings, args: argparse.Namespace) -> int:
 
     from rich.progress import Progress
 
-    from ..memory.local import LocalMemoryStore
+    from ..memory.store import existing_spaces
     from .app import build_services
 
     if args.memory_command == "stores":
-        for space, path in LocalMemoryStore.existing_spaces(settings.data_dir):
-            print(f"{space}\t{path}")
+        for stored in existing_spaces(settings.memory, settings.data_dir):
+            print(f"{stored.space}\t{stored.location}")
         return 0
     services = build_services(settings)
     try:

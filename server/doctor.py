@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..tools.errors import SensoriumError
+from .errors import ANTICIPATED
 from .settings import Settings
 
 PACKAGES = ("sensorium-mcp", "mcp", "google-genai", "mss", "pillow", "hnswlib", "numpy", "onnxruntime", "rapidocr", "faster-whisper")
@@ -54,16 +55,16 @@ async def run_doctor(settings: Settings, *, online: bool = False) -> int:
         status = await backend.status()
         ok_backend = status.ready
         rows.append((f"backend ({backend_name})", status.ready, f"{status.space}: {status.detail}"))
+        rows.append((f"backend ({backend_name}) embeds", True, backend.capabilities.describe()))
         if online:
-            probe = getattr(backend, "probe", None)
-            if probe is None:
-                rows.append(("backend online check", True, "not needed (local backend)"))
+            if not backend.capabilities.online:
+                rows.append(("backend online check", True, f"not needed ({backend_name} backend runs offline)"))
             else:
-                st = await probe()
+                st = await backend.probe()
                 ok_backend = ok_backend and st.ready
                 rows.append(("backend online check", st.ready, st.detail))
         await backend.aclose()
-    except SensoriumError as exc:
+    except ANTICIPATED as exc:
         rows.append((f"backend ({backend_name})", False, str(exc)))
 
     # optional image-text model of the local backend (sensorium models pull)
@@ -85,14 +86,19 @@ async def run_doctor(settings: Settings, *, online: bool = False) -> int:
         data_ok = False
 
     # memory stores: one per embedding space; others than the current one need a reindex to be used
-    from ..memory.local import LocalMemoryStore
+    from ..memory.store import existing_spaces
 
-    stores = LocalMemoryStore.existing_spaces(settings.data_dir)
-    if stores:
-        rows.append(("memory stores", True, ", ".join(space for space, _ in stores)
-                     + " (`sensorium memory reindex --from-space SPACE` moves one into the current backend's space)"))
+    try:
+        stores = existing_spaces(settings.memory, settings.data_dir)
+    except ANTICIPATED as exc:
+        rows.append(("memory stores", False, str(exc)))
+        data_ok = False
     else:
-        rows.append(("memory stores", True, "none yet (created on the first remember)"))
+        if stores:
+            rows.append(("memory stores", True, ", ".join(s.space for s in stores)
+                         + " (`sensorium memory reindex --from-space SPACE` moves one into the current backend's space)"))
+        else:
+            rows.append(("memory stores", True, "none yet (created on the first remember)"))
 
     rows.append(("python", True, f"{platform.python_version()} ({sys.executable})"))
     rows.append(("versions", True, ", ".join(f"{p} {_version(p)}" for p in PACKAGES)))

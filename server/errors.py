@@ -2,7 +2,7 @@
 
 The SDK hides the message of any plain exception ("Error executing tool X"), which leaves the
 calling model guessing; a `ToolError` carries our message through. Anticipated failures
-(`SensoriumError`) become ToolErrors with their own text; anything else is logged with its
+(`SensoriumError` of the perception layer, `MemoryStoreError` of the memory layer) become ToolErrors with their own text; anything else is logged with its
 traceback and reported as an internal error, so a bug never kills the server or leaks a trace.
 """
 
@@ -15,6 +15,7 @@ from typing import ParamSpec, TypeVar
 
 from mcp.server.mcpserver.exceptions import ToolError
 
+from ..memory.errors import MemoryStoreError
 from ..tools.errors import SensoriumError
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,11 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def describe(exc: SensoriumError) -> str:
+ANTICIPATED: tuple[type[Exception], ...] = (SensoriumError, MemoryStoreError)
+"""The two layers' error bases: their messages are written for the caller (CLI and tools alike)."""
+
+
+def describe(exc: Exception) -> str:
     """`<kind>: <message>`, so a caller can tell a limit from a missing file at a glance."""
     kind = type(exc).__name__
     return f"{kind}: {exc}"
@@ -38,7 +43,7 @@ def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
             return await fn(*args, **kwargs)
         except ToolError:
             raise
-        except SensoriumError as exc:
+        except ANTICIPATED as exc:
             raise ToolError(describe(exc)) from exc
         except Exception as exc:  # a bug: keep the server alive, log the trace, say so plainly
             log.exception("internal error in tool %s", fn.__name__)

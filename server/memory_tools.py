@@ -32,6 +32,8 @@ STORED_IMAGE_SIDE = 1280
 """Images are kept at up to this size: large enough to OCR again on `memory reindex`."""
 ATTACHED_THUMB_SIDE = 384
 MAX_K = 100
+MERGEABLE_MODALITIES = frozenset({Modality.IMAGE.value})
+"""Screenshots of an unchanged screen repeat: one memory with a growing seen_count, not many."""
 
 
 class RememberResult(BaseModel):
@@ -139,6 +141,7 @@ def register(server: MCPServer, services: Services) -> None:
                 source=source, episode_id=episode_id, text=body or None, tags=tags or [], metadata=metadata or {},
                 thumbnail=await anyio.to_thread.run_sync(_stored_image, media),
                 visual=embedding.extras.get("visual") if isinstance(embedding.extras.get("visual"), list) else None,
+                merge_near_duplicate=modality in MERGEABLE_MODALITIES,
             )
         except ValidationError as exc:
             err = exc.errors()[0]

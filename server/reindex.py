@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 
 from pydantic import BaseModel
 
-from ..memory.local import LocalMemoryStore
 from ..memory.records import Memory, NewMemory
+from ..memory.store import dimension_of, existing_spaces, open_store
 from ..tools.backends.base import EmbeddingBackend, EmbedItem
 from ..tools.errors import InvalidInput, NotFound
 from ..tools.media import Media
@@ -33,23 +33,16 @@ class ReindexReport(BaseModel):
     skipped: list[int]
 
 
-def _dimension_of(space: str) -> int:
-    try:
-        return int(space.rsplit("@", 1)[1])
-    except (IndexError, ValueError) as exc:
-        raise InvalidInput(f"space {space!r} does not end in @<dimension>") from exc
-
-
 async def reindex(
     settings: Settings, from_space: str, backend: EmbeddingBackend, *, batch: int = 16, progress: Progress | None = None
 ) -> ReindexReport:
-    spaces = [s for s, _ in LocalMemoryStore.existing_spaces(settings.data_dir)]
+    spaces = [s.space for s in existing_spaces(settings.memory, settings.data_dir)]
     if from_space not in spaces:
         raise NotFound(f"no memory store of space {from_space!r} under {settings.data_dir}; stores here: {spaces or 'none'}")
     if from_space == backend.space:
         raise InvalidInput(f"the store is already in space {from_space!r}: choose another backend or dimension")
-    old = await LocalMemoryStore.open(settings.data_dir, from_space, _dimension_of(from_space), settings.memory)
-    new = await LocalMemoryStore.open(settings.data_dir, backend.space, backend.dimension, settings.memory)
+    old = await open_store(settings.memory, settings.data_dir, from_space, dimension_of(from_space))
+    new = await open_store(settings.memory, settings.data_dir, backend.space, backend.dimension)
     report = ReindexReport(from_space=from_space, to_space=backend.space, copied=0, from_image=0, from_text=0, skipped=[])
     try:
         ids = await old.list_ids()

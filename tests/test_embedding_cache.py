@@ -246,7 +246,8 @@ async def test_closed_cache_says_so(db: Path) -> None:
 async def test_clear_and_delegation(fake: FakeGemini, db: Path) -> None:
     backend = CachedBackend(gemini(fake), EmbeddingCache(db))
     assert backend.name == "gemini" and backend.space == "gemini/gemini-embedding-2@768" and backend.dimension == 768
-    assert backend.supports("image")
+    assert backend.capabilities.online and backend.perception_version == ""
+    assert backend.capabilities.describe() == "text, image, audio, video, pdf"
     await backend.embed([EmbedItem.of("a"), EmbedItem.of("b")], "query")
     assert await backend.cache.count() == 2
     assert await backend.cache.clear("hashing/v1@64") == 0
@@ -257,7 +258,7 @@ async def test_clear_and_delegation(fake: FakeGemini, db: Path) -> None:
     assert (await backend.probe()).ready and len(fake.requests) == 3
     await backend.aclose()
     hashing = CachedBackend(HashingBackend(), EmbeddingCache(db))
-    assert (await hashing.probe()).ready  # no probe on the inner backend: its status
+    assert (await hashing.probe()).ready  # an offline backend's probe is its status
     await hashing.aclose()
 
 

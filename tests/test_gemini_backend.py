@@ -132,8 +132,8 @@ async def test_protocol_and_space(backend: GeminiBackend) -> None:
     assert isinstance(backend, EmbeddingBackend)
     assert backend.space == "gemini/gemini-embedding-2@768"
     assert backend.dimension == 768
-    assert all(backend.supports(m) for m in ("text", "image", "audio", "video", "pdf", "multimodal"))
-    assert not backend.supports("smell")
+    assert backend.capabilities.missing(["text", "image", "audio", "video", "pdf"]) == []
+    assert backend.capabilities.online and not backend.capabilities.speech_only_audio
 
 
 async def test_n_items_give_n_vectors_in_order(backend: GeminiBackend, fake: FakeGemini) -> None:

@@ -71,7 +71,9 @@ async def test_is_an_embedding_backend_and_loads_nothing_up_front(tmp_path: Path
     b = LocalBackend(LocalSettings(), cache_dir=tmp_path)
     assert isinstance(b, EmbeddingBackend)
     assert b.space == "local/minilm-l6@384" and b.dimension == 384
-    assert all(b.supports(m) for m in ("text", "image", "audio", "video", "pdf", "multimodal"))
+    assert b.capabilities.missing(["text", "image", "audio", "video", "pdf"]) == []
+    assert b.capabilities.speech_only_audio and not b.capabilities.online
+    assert b.capabilities.describe() == "text, image, audio (speech only), video, pdf"
     st = await b.status()
     assert st.ready, st.detail
     assert "all-MiniLM-L6-v2" in st.detail and "Whisper" in st.detail

@@ -11,7 +11,7 @@ from memory_support import JPEG, clustered
 from sensorium.memory.config import MemorySettings
 from sensorium.memory.local import LocalMemoryStore
 from sensorium.memory.store import Filter, MemoryStore, NewMemory, Source, SpaceMismatch
-from sensorium.tools.errors import InvalidInput, SensoriumError
+from sensorium.memory.errors import InvalidRequest, MemoryStoreError, StoreUnavailable
 
 SPACE = "test/v1@64"
 DIM = 64
@@ -76,11 +76,11 @@ async def test_search_orders_by_cosine_and_respects_min_score_and_bounds(tmp_pat
     cut = float(expected[4]) - 1e-6
     assert len(await store.search(vecs[7], 10, space=SPACE, min_score=cut)) == 5
     for k in (0, -1, 10_001):
-        with pytest.raises(InvalidInput, match="k must be"):
+        with pytest.raises(InvalidRequest, match="k must be"):
             await store.search(vecs[7], k, space=SPACE)
-    with pytest.raises(InvalidInput, match="zeros"):
+    with pytest.raises(InvalidRequest, match="zeros"):
         await store.search(np.zeros(DIM), 5, space=SPACE)
-    with pytest.raises(InvalidInput, match="zeros"):
+    with pytest.raises(InvalidRequest, match="zeros"):
         await store.add([new(np.zeros(DIM))])
     await store.close()
 
@@ -92,9 +92,9 @@ async def test_other_space_is_refused_on_open_add_and_search(tmp_path: Path, vec
         await store.add([NewMemory(vector=vecs[1], space="gemini/gemini-embedding-2@768", modality="text")])
     with pytest.raises(SpaceMismatch, match="local/minilm-l6@384"):
         await store.search(vecs[1], 3, space="local/minilm-l6@384")
-    with pytest.raises(InvalidInput, match="dimensions"):
+    with pytest.raises(InvalidRequest, match="dimensions"):
         await store.search(np.ones(32), 3, space=SPACE)
-    with pytest.raises(InvalidInput, match="dimensions"):
+    with pytest.raises(InvalidRequest, match="dimensions"):
         await store.add([new(np.ones(32))])
     path = store.path
     await store.close()
@@ -127,7 +127,7 @@ async def test_a_second_opener_shares_the_store(tmp_path: Path, vecs: np.ndarray
     await other.close()
     again = await open_store(tmp_path)
     await again.close()
-    with pytest.raises(SensoriumError, match="closed"):
+    with pytest.raises(StoreUnavailable, match="closed"):
         await again.stats()
 
 
@@ -140,7 +140,7 @@ async def test_a_store_held_exclusively_by_an_older_version_is_refused(tmp_path:
     fd = os.open(path / "store.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what the one-process-per-store version did
-        with pytest.raises(SensoriumError, match="held exclusively"):
+        with pytest.raises(StoreUnavailable, match="held exclusively"):
             await open_store(tmp_path)
     finally:
         os.close(fd)
@@ -253,10 +253,10 @@ def _near(v: np.ndarray, eps: float, seed: int) -> np.ndarray:
 async def test_near_duplicate_screenshot_merges_into_previous_of_its_episode(tmp_path: Path, vecs: np.ndarray) -> None:
     store = await open_store(tmp_path, dedup_threshold=0.98)
     a = vecs[0]
-    [first] = await store.add([new(a, modality="image", episode_id="e", created_at=T0)])
+    [first] = await store.add([new(a, modality="image", merge_near_duplicate=True, episode_id="e", created_at=T0)])
     dup = _near(a, 0.05, 1)
     assert float(dup @ a) > 0.98
-    [second] = await store.add([new(dup, modality="image", episode_id="e", created_at=T0 + timedelta(seconds=5))])
+    [second] = await store.add([new(dup, modality="image", merge_near_duplicate=True, episode_id="e", created_at=T0 + timedelta(seconds=5))])
     assert second.status == "merged" and second.merged_into == first.id == second.id
     m = await store.get(first.id)  # type: ignore[arg-type]
     assert m.seen_count == 2 and m.last_seen == T0 + timedelta(seconds=5) and m.created_at == T0  # type: ignore[union-attr]
@@ -265,18 +265,18 @@ async def test_near_duplicate_screenshot_merges_into_previous_of_its_episode(tmp
     # another episode, a text memory, a clearly different image: all stored
     r = await store.add(
         [
-            new(dup, modality="image", episode_id="other"),
+            new(dup, modality="image", merge_near_duplicate=True, episode_id="other"),
             new(dup, modality="text", episode_id="e"),
-            new(vecs[1_000], modality="image", episode_id="e"),
+            new(vecs[1_000], modality="image", merge_near_duplicate=True, episode_id="e"),
         ]
     )
     assert [x.status for x in r] == ["stored", "stored", "stored"]
     # only the PREVIOUS image counts: `a` again is not merged into the first one
-    [again] = await store.add([new(_near(a, 0.05, 2), modality="image", episode_id="e")])
+    [again] = await store.add([new(_near(a, 0.05, 2), modality="image", merge_near_duplicate=True, episode_id="e")])
     assert again.status == "stored"
     # within one batch too
     b = vecs[2_000]
-    r = await store.add([new(b, modality="image", episode_id="f"), new(_near(b, 0.05, 3), modality="image", episode_id="f")])
+    r = await store.add([new(b, modality="image", merge_near_duplicate=True, episode_id="f"), new(_near(b, 0.05, 3), modality="image", merge_near_duplicate=True, episode_id="f")])
     assert [x.status for x in r] == ["stored", "merged"] and r[1].merged_into == r[0].id
     episodes = {e.episode_id: e for e in await store.list_episodes()}
     assert episodes["e"].memories == 4 and episodes["e"].seen == 5 and episodes["e"].modalities == ["image", "text"]
@@ -284,15 +284,27 @@ async def test_near_duplicate_screenshot_merges_into_previous_of_its_episode(tmp
     await store.close()
 
 
+async def test_only_records_marked_by_the_caller_merge(tmp_path: Path, vecs: np.ndarray) -> None:
+    """The store does not guess from the modality name which inputs repeat: the caller marks them."""
+    store = await open_store(tmp_path, dedup_threshold=0.98)
+    a = vecs[0]
+    r = await store.add([new(a, modality="image", episode_id="e"), new(_near(a, 0.05, 1), modality="image", episode_id="e")])
+    assert [x.status for x in r] == ["stored", "stored"]
+    r = await store.add([new(a, modality="note", episode_id="n", merge_near_duplicate=True),
+                         new(_near(a, 0.05, 1), modality="note", episode_id="n", merge_near_duplicate=True)])
+    assert [x.status for x in r] == ["stored", "merged"]
+    await store.close()
+
+
 async def test_visual_descriptor_decides_when_both_have_one(tmp_path: Path, vecs: np.ndarray) -> None:
     store = await open_store(tmp_path, dedup_threshold=0.98)
     v = vecs[0]
-    await store.add([new(v, modality="image", episode_id="e", visual=[1.0, 0.0, 0.0])])
+    await store.add([new(v, modality="image", merge_near_duplicate=True, episode_id="e", visual=[1.0, 0.0, 0.0])])
     # same semantic vector, different pixels: kept
-    [r1] = await store.add([new(v, modality="image", episode_id="e", visual=[0.0, 1.0, 0.0])])
+    [r1] = await store.add([new(v, modality="image", merge_near_duplicate=True, episode_id="e", visual=[0.0, 1.0, 0.0])])
     assert r1.status == "stored"
     # different semantic vector, same pixels: merged
-    [r2] = await store.add([new(vecs[999], modality="image", episode_id="e", visual=[0.0, 2.0, 0.01])])
+    [r2] = await store.add([new(vecs[999], modality="image", merge_near_duplicate=True, episode_id="e", visual=[0.0, 2.0, 0.01])])
     assert r2.status == "merged" and r2.merged_into == r1.id
     await store.close()
 
@@ -337,7 +349,7 @@ async def test_forget_removes_rows_vectors_and_files(tmp_path: Path, vecs: np.nd
     assert await store.delete(Filter(episode_id="ep2")) == 30
     window = Filter(since=T0 + timedelta(minutes=60), until=T0 + timedelta(minutes=69))
     assert await store.delete(window) == 7  # 60..69 minus the ep2 ones (63, 66, 69)
-    with pytest.raises(InvalidInput, match="empty filter"):
+    with pytest.raises(InvalidRequest, match="empty filter"):
         await store.delete(Filter())
 
     gone = {ids[0], ids[1]} | {ids[i] for i in range(90) if i % 3 == 2} | {ids[i] for i in range(60, 70)}
@@ -387,9 +399,9 @@ async def test_grows_from_a_tiny_index_and_switches_from_exact_to_hnsw(tmp_path:
 
 async def test_thumbnail_must_be_a_small_jpeg(tmp_path: Path, vecs: np.ndarray) -> None:
     store = await open_store(tmp_path, max_thumbnail_bytes=1_000)
-    with pytest.raises(InvalidInput, match="not a JPEG"):
+    with pytest.raises(InvalidRequest, match="not a JPEG"):
         await store.add([new(vecs[0], thumbnail=b"\x89PNG\r\n\x1a\n" + b"0" * 10)])
-    with pytest.raises(InvalidInput, match="max_thumbnail_bytes"):
+    with pytest.raises(InvalidRequest, match="max_thumbnail_bytes"):
         await store.add([new(vecs[0], thumbnail=JPEG + b"0" * 2_000)])
     assert (await store.stats()).memories == 0  # a bad record fails the whole call before anything is written
     await store.close()
@@ -419,3 +431,32 @@ def test_filter_validation() -> None:
     with pytest.raises(ValueError):
         Filter(bogus=1)  # type: ignore[call-arg]
     assert Filter().is_empty() and not Filter(app="x").is_empty()
+
+
+async def test_open_store_refuses_an_engine_that_is_not_implemented(tmp_path: Path) -> None:
+    """`SENSORIUM_MEMORY__ENGINE=milvus` used to be accepted and silently ignored."""
+    from sensorium.memory.store import existing_spaces, open_store
+
+    settings = MemorySettings(engine="milvus")
+    with pytest.raises(StoreUnavailable, match=r"SENSORIUM_MEMORY__ENGINE=milvus.*available: local"):
+        await open_store(settings, tmp_path, SPACE, DIM)
+    with pytest.raises(StoreUnavailable, match="not implemented"):
+        existing_spaces(settings, tmp_path)
+    store = await open_store(MemorySettings(), tmp_path, SPACE, DIM)
+    assert isinstance(store, MemoryStore)
+    await store.close()
+    assert [s.space for s in existing_spaces(MemorySettings(), tmp_path)] == [SPACE]
+
+
+def test_memory_imports_nothing_from_the_other_layers() -> None:
+    """memory/ knows nothing of tools/ or server/: its errors have their own base, mapped by the server."""
+    import ast
+
+    import sensorium.memory as pkg
+
+    assert MemoryStoreError.__mro__[1] is Exception
+    for path in Path(pkg.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert node.level <= 1, f"{path.name} imports from outside memory/: ..{node.module}"
+                assert not (node.module or "").startswith(("sensorium.tools", "sensorium.server")), path.name

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import numpy as np
 
-from .backends.base import BackendStatus, EmbeddingBackend, EmbedItem, Embedding, ProgressCallback, Role
+from .backends.base import BackendStatus, Capabilities, EmbeddingBackend, EmbedItem, Embedding, ProgressCallback, Role
 from .errors import BackendError
 from .regions import RegionItem, embed_crops
 
@@ -218,8 +218,13 @@ class CachedBackend:
     def dimension(self) -> int:
         return self.inner.dimension
 
-    def supports(self, modality: str) -> bool:
-        return self.inner.supports(modality)
+    @property
+    def perception_version(self) -> str:
+        return self.inner.perception_version
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.inner.capabilities
 
     @property
     def region_embedding(self) -> str:
@@ -242,7 +247,7 @@ class CachedBackend:
         space = self.inner.space
         # a backend whose *reading* of media changes while its vector space stays (OCR settings,
         # ASR model) bumps `perception_version`, so stale extras and vectors are not served
-        version = getattr(self.inner, "perception_version", None)
+        version = self.inner.perception_version
         role_key = f"{role}@{version}" if version else role
         keys: list[CacheKey] = [(item.content_hash, role_key, space) for item in items]
         try:
@@ -276,9 +281,8 @@ class CachedBackend:
         return await self.inner.status()
 
     async def probe(self) -> BackendStatus:
-        """The inner backend's online check when it has one (Gemini), else its status."""
-        probe = getattr(self.inner, "probe", None)
-        return await probe() if probe is not None else await self.inner.status()
+        """Never cached: an online check must reach the service."""
+        return await self.inner.probe()
 
     async def aclose(self) -> None:
         try:

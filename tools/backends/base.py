@@ -9,13 +9,13 @@ must change its space id whenever its vectors stop being comparable (model, dime
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, ModalityNotSupported
 from ..media import Media, Modality
 from ..regions import RegionItem
 
@@ -62,6 +62,11 @@ class EmbedItem(BaseModel):
         return kinds.pop().value if len(kinds) == 1 else "multimodal"
 
     @property
+    def part_modalities(self) -> list[Modality]:
+        """The modality of each part, in order (for `require_capabilities`)."""
+        return [Modality.TEXT if isinstance(p, str) else p.modality for p in self.parts]
+
+    @property
     def content_hash(self) -> str:
         """sha256 over every part (and the title), so equal inputs share cache entries."""
         h = hashlib.sha256()
@@ -91,6 +96,39 @@ class Embedding(BaseModel):
         return int(self.vector.shape[0])
 
 
+class Capabilities(BaseModel):
+    """What a backend can embed, said before anything is sent, so a caller can refuse early and say why.
+
+    `speech_only_audio`: audio is understood through speech recognition alone (the local backend);
+    music, tones and noise are refused by `embed` with `ModalityNotSupported` after a quick check.
+    `online`: `probe()` contacts a remote service (worth a `doctor --online`); offline backends
+    answer `probe()` from their local status.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    modalities: frozenset[Modality]
+    speech_only_audio: bool = False
+    online: bool = False
+
+    def missing(self, modalities: Iterable[Modality | str]) -> list[Modality]:
+        """The given modalities this backend cannot embed, in order, without duplicates."""
+        out: list[Modality] = []
+        for m in modalities:
+            mod = Modality(m)
+            if mod not in self.modalities and mod not in out:
+                out.append(mod)
+        return out
+
+    def describe(self) -> str:
+        """`text, image, audio (speech only)`: for error messages and `doctor`."""
+        names = [m.value + (" (speech only)" if m is Modality.AUDIO and self.speech_only_audio else "") for m in Modality if m in self.modalities]
+        return ", ".join(names) or "nothing"
+
+
+ALL_MODALITIES = frozenset(Modality)
+
+
 class BackendStatus(BaseModel):
     """What `sensorium doctor` reports for a backend, without spending an API call."""
 
@@ -102,7 +140,23 @@ class BackendStatus(BaseModel):
 
 @runtime_checkable
 class EmbeddingBackend(Protocol):
+    """The one interface callers use; nothing outside `tools/backends` names a concrete backend.
+
+    `CachedBackend` wraps any backend and forwards every member below.
+    """
+
     name: str
+
+    @property
+    def perception_version(self) -> str:
+        """Changes when what the backend *reads* from media changes while its space stays (OCR or
+        ASR settings): caches key on it so stale extras and vectors are not served. "" = never changes."""
+        ...
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What it embeds (modalities; audio speech-only or not) and whether `probe` goes online."""
+        ...
 
     @property
     def space(self) -> str:
@@ -111,10 +165,6 @@ class EmbeddingBackend(Protocol):
 
     @property
     def dimension(self) -> int: ...
-
-    def supports(self, modality: str) -> bool:
-        """Whether items of this modality can be embedded at all (before trying)."""
-        ...
 
     async def embed(
         self, items: Sequence[EmbedItem], role: Role, *, progress: ProgressCallback | None = None
@@ -133,9 +183,26 @@ class EmbeddingBackend(Protocol):
         """One document Embedding per region of one screenshot, in order, comparable with `embed`'s queries."""
         ...
 
-    async def status(self) -> BackendStatus: ...
+    async def status(self) -> BackendStatus:
+        """Ready or not and why, without spending an API call."""
+        ...
+
+    async def probe(self) -> BackendStatus:
+        """An online check (one tiny real call) for remote backends; offline ones return `status()`."""
+        ...
 
     async def aclose(self) -> None: ...
+
+
+def require_capabilities(backend: EmbeddingBackend, modalities: Iterable[Modality | str], what: str) -> None:
+    """Refuse, before any work, an input the backend cannot embed: names the backend, what it takes and the way out."""
+    missing = backend.capabilities.missing(modalities)
+    if missing:
+        kinds = ", ".join(m.value for m in missing)
+        raise ModalityNotSupported(
+            f"{what}: the {backend.name} backend ({backend.space}) cannot embed {kinds}; it embeds "
+            f"{backend.capabilities.describe()}. Send another kind of input or choose another backend (SENSORIUM_BACKEND)"
+        )
 
 
 def space_id(backend: str, model: str, dimension: int) -> str:

@@ -65,7 +65,7 @@ from ..errors import (
 )
 from ..media import Media, Modality
 from ..regions import RegionItem, embed_crops
-from .base import BackendStatus, EmbedItem, Embedding, ProgressCallback, Role, l2_normalise, space_id
+from .base import ALL_MODALITIES, BackendStatus, Capabilities, EmbedItem, Embedding, ProgressCallback, Role, l2_normalise, space_id
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -341,8 +341,9 @@ class GeminiBackend:
     def dimension(self) -> int:
         return self._dimension
 
-    def supports(self, modality: str) -> bool:
-        return modality in {m.value for m in Modality} or modality == "multimodal"
+    perception_version = ""
+    """Gemini reads media itself; what it reads changes only with the model, which is in the space."""
+    capabilities = Capabilities(modalities=ALL_MODALITIES, online=True)
 
     async def embed(
         self, items: Sequence[EmbedItem], role: Role, *, progress: ProgressCallback | None = None

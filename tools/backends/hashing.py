@@ -18,7 +18,7 @@ from PIL import Image
 
 from ..media import Media
 from ..regions import RegionItem, embed_crops
-from .base import BackendStatus, EmbedItem, Embedding, ProgressCallback, Role, l2_normalise, space_id
+from .base import ALL_MODALITIES, BackendStatus, Capabilities, EmbedItem, Embedding, ProgressCallback, Role, l2_normalise, space_id
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -44,8 +44,8 @@ class HashingBackend:
     def dimension(self) -> int:
         return self._dimension
 
-    def supports(self, modality: str) -> bool:
-        return True
+    perception_version = ""
+    capabilities = Capabilities(modalities=ALL_MODALITIES)
 
     def _text_vector(self, text: str) -> np.ndarray:
         v = np.zeros(self._dimension, dtype=np.float32)
@@ -87,6 +87,9 @@ class HashingBackend:
 
     async def status(self) -> BackendStatus:
         return BackendStatus(name=self.name, space=self.space, ready=True, detail="deterministic hashing backend (tests/dev)")
+
+    async def probe(self) -> BackendStatus:
+        return await self.status()
 
     async def aclose(self) -> None:
         return None

@@ -51,7 +51,7 @@ from ...config import LocalSettings
 from ...errors import BackendUnavailable, ModalityNotSupported, SensoriumError, UnsupportedMedia
 from ...media import Media, Modality
 from ...regions import RegionItem, crop
-from ..base import BackendStatus, EmbedItem, Embedding, ProgressCallback, Role, l2_normalise
+from ..base import ALL_MODALITIES, BackendStatus, Capabilities, EmbedItem, Embedding, ProgressCallback, Role, l2_normalise
 from .models import MINILM, WHISPER, ModelStore
 from .ocr import OcrEngine
 from .text_encoder import DIMENSION, SPACE, TextEncoder
@@ -162,8 +162,8 @@ class LocalBackend:
     def dimension(self) -> int:
         return DIMENSION
 
-    def supports(self, modality: str) -> bool:
-        return modality in {m.value for m in Modality} or modality == "multimodal"
+    capabilities = Capabilities(modalities=ALL_MODALITIES, speech_only_audio=True)
+    """Every modality becomes words; audio through speech recognition only (music and noise are refused)."""
 
     async def embed(
         self, items: Sequence[EmbedItem], role: Role, *, progress: ProgressCallback | None = None
@@ -249,6 +249,10 @@ class LocalBackend:
 
     async def status(self) -> BackendStatus:
         return await anyio.to_thread.run_sync(self._status)
+
+    async def probe(self) -> BackendStatus:
+        """Offline: nothing to contact, so the online check is the local status."""
+        return await self.status()
 
     async def aclose(self) -> None:
         return None
