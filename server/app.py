@@ -99,15 +99,21 @@ def build_server(settings: Settings, *, services: Services | None = None) -> MCP
     """The server with every tool registered; pass `services` to inject e.g. a faked Gemini.
 
     Services outlive MCP sessions (an HTTP server has many; an in-process client opens one per
-    `async with`), so their lifetime is the process's, closed by the CLI, not a session lifespan.
+    `async with`), so their lifetime is the process's (the caller that built them closes them with
+    `Services.aclose`; the `serve` command leaves that to process exit), not a session lifespan.
     """
     from . import memory_tools, perception, prompts, ranking_tools
+    from .toolkit import ToolSet
 
     services = services if services is not None else build_services(settings)
-    server: MCPServer = MCPServer("sensorium", instructions=INSTRUCTIONS, version=_version(), log_level=settings.log_level)
-    perception.register(server, services)
-    memory_tools.register(server, services)
-    ranking_tools.register(server, services)
+    tools = ToolSet()
+    perception.register(tools, services)
+    memory_tools.register(tools, services)
+    ranking_tools.register(tools, services)  # type: ignore[arg-type]  # closure-style: ToolSet.tool() stands in
+    server: MCPServer = MCPServer(
+        "sensorium", instructions=INSTRUCTIONS, version=_version(), log_level=settings.log_level, tools=tools.finish()
+    )
+    memory_tools.register_resources(server, services)
     prompts.register(server)
     return server
 

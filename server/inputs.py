@@ -11,23 +11,25 @@ from typing import Any
 
 import anyio
 from mcp.server.mcpserver import Context
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..memory.records import Filter
 from ..tools import capture as capture_mod
 from ..tools import intake
-from ..tools.backends.base import EmbedItem, ProgressCallback
+from ..tools.backends.base import EmbedItem, Embedding, ProgressCallback, Role, require_capabilities
+from ..tools.capture import Region
 from ..tools.errors import InvalidInput
 from ..tools.media import Media, Modality
 from .app import Services
 
-class Region(BaseModel):
-    """A rectangle: on a live capture in the monitor's screen pixels; on a capture_id in that capture's image pixels."""
-
-    left: int = Field(ge=0)
-    top: int = Field(ge=0)
-    width: int = Field(gt=0)
-    height: int = Field(gt=0)
+TOOL_FOR_MODALITY: dict[Modality, str] = {
+    Modality.TEXT: "embed_text",
+    Modality.IMAGE: "embed_image",
+    Modality.AUDIO: "embed_audio",
+    Modality.VIDEO: "embed_media",
+    Modality.PDF: "embed_media",
+}
+"""The tool that takes each modality, for intake's "wrong tool" messages (intake knows no tool names)."""
 
 
 def progress_reporter(ctx: Context | None) -> ProgressCallback | None:
@@ -50,17 +52,23 @@ async def media_from_args(
 
     def load() -> Media:
         media = intake.media_from_path(path, settings) if path is not None else intake.media_from_base64(data_base64 or "", settings)
-        intake.require_modality(media, allowed, tool)
+        intake.require_modality(media, allowed, tool, elsewhere=TOOL_FOR_MODALITY)
         intake.check_limits(media, settings)
         return media
 
     return await anyio.to_thread.run_sync(load)
 
 
+async def embed_one(services: Services, item: EmbedItem, role: Role, ctx: Context | None, tool: str) -> Embedding:
+    """Embed one item for a tool: refused before any work when the backend cannot embed one of its parts."""
+    require_capabilities(services.backend, item.part_modalities, tool)
+    [embedding] = await services.backend.embed([item], role, progress=progress_reporter(ctx))
+    return embedding
+
+
 async def capture_now(services: Services, monitor: int, region: Region | None) -> capture_mod.Capture:
     settings = services.settings.capture
-    reg = capture_mod.Region(**region.model_dump()) if region is not None else None
-    cap = await anyio.to_thread.run_sync(lambda: capture_mod.grab(monitor, reg, settings))
+    cap = await anyio.to_thread.run_sync(lambda: capture_mod.grab(monitor, region, settings))
     services.captures.put(cap)
     return cap
 
@@ -69,14 +77,18 @@ ANY_MEDIA = {Modality.IMAGE, Modality.AUDIO, Modality.VIDEO, Modality.PDF}
 
 
 class MemoryFilterArgs(BaseModel):
-    since: datetime | None = Field(None, description="ISO time; only memories seen at or after it")
-    until: datetime | None = Field(None, description="ISO time; only memories seen at or before it")
-    modalities: list[str] | None = Field(None, description="e.g. ['image'] or ['text', 'audio']")
+    """All given criteria must hold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    since: datetime | None = Field(None, description="ISO time; seen at or after")
+    until: datetime | None = Field(None, description="ISO time; seen at or before")
+    modalities: list[str] | None = Field(None, description="e.g. ['image']")
     episode_id: str | None = None
     app: str | None = None
-    tags: list[str] | None = Field(None, description="memories having all of these tags")
-    metadata: dict[str, str | int | float | bool | None] | None = Field(None, description="equality on metadata keys")
-    ids: list[int] | None = Field(None, description="only these memory ids")
+    tags: list[str] | None = Field(None, description="all of these")
+    metadata: dict[str, str | int | float | bool | None] | None = Field(None, description="equality on keys")
+    ids: list[int] | None = None
 
 
 def filter_from_args(args: MemoryFilterArgs | None) -> Filter | None:

@@ -1,8 +1,9 @@
 """Memory tools: remember, recall, forget, list_episodes, memory_stats; resources sensorium://memory/{id}.
 
 The store is opened lazily on first use, for the backend's space: vectors of another space
-never enter it. Everything about *what* is stored (exclusions, near-duplicate merges) lives in
-the store; these tools only embed, validate and shape results.
+never enter it. Everything about *how* things are stored (exclusions, near-duplicate merges)
+lives in the store; these tools embed, validate, say which inputs repeat (screenshots) and shape
+results. Each tool is a module-level function taking `services` first; `register` publishes them.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from ..tools.errors import InvalidInput, NotFound
 from ..tools.handles import StoredEmbedding
 from ..tools.media import Media, Modality
 from .app import Services
-from .errors import tool_errors
-from .inputs import MemoryFilterArgs, filter_from_args, one_input, progress_reporter, snippet
+from .inputs import MemoryFilterArgs, embed_one, filter_from_args, one_input, snippet
 from .results import image_content, text_seen
+from .toolkit import ToolDef, ToolSet
 
 STORED_IMAGE_SIDE = 1280
 """Images are kept at up to this size: large enough to OCR again on `memory reindex`."""
@@ -37,9 +38,9 @@ MERGEABLE_MODALITIES = frozenset({Modality.IMAGE.value})
 
 
 class RememberResult(BaseModel):
-    id: int | None = Field(description="memory id (use with recall(memory_id=...) and sensorium://memory/{id})")
+    id: int | None = Field(description="memory id (recall(memory_id=...), sensorium://memory/{id})")
     status: Literal["stored", "merged", "skipped"]
-    merged_into: int | None = Field(None, description="set when a near-identical screenshot of the same episode was merged")
+    merged_into: int | None = Field(None, description="the previous near-identical screenshot of the episode")
     skipped: str | None = Field(None, description="why nothing was stored (a privacy exclusion)")
     space: str
     modality: str
@@ -48,13 +49,13 @@ class RememberResult(BaseModel):
 
 class RecallHit(BaseModel):
     id: int
-    score: float = Field(description="cosine similarity, higher is closer (1.0 = same)")
+    score: float = Field(description="cosine similarity (1.0 = same)")
     modality: str
     created_at: datetime
     last_seen: datetime
     seen_count: int
     episode_id: str | None
-    text: str | None = Field(description="stored text (note, instruction, OCR, transcript), truncated")
+    text: str | None = Field(description="stored note/instruction/OCR/transcript, truncated")
     tags: list[str]
     source: dict[str, Any]
     metadata: dict[str, Any]
@@ -85,6 +86,15 @@ def _stored_image(media: Media | None) -> bytes | None:
     return _jpeg(media.data, STORED_IMAGE_SIDE)
 
 
+def stored_text(note: str | None, item_text: str | None, seen: str | None) -> str | None:
+    """What a memory keeps as text: the note, then the input's words and what the backend read or heard.
+
+    A backend that reports the words it embedded (the local one: `extras["text"]`) repeats a text
+    input there, so `seen` replaces the input's text when it already contains it (no "X\nX")."""
+    said = seen if seen and item_text and item_text in seen else "\n".join(t for t in (item_text, seen) if t)
+    return "\n".join(t for t in (note, said) if t) or None
+
+
 def _hit(h: Hit) -> RecallHit:
     m = h.memory
     return RecallHit(
@@ -94,151 +104,165 @@ def _hit(h: Hit) -> RecallHit:
     )
 
 
-def register(server: MCPServer, services: Services) -> None:
-    @server.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=True))
-    @tool_errors
-    async def remember(
-        ctx: Context,
-        handle_id: Annotated[str | None, Field(description="store an embedding you already made (from an embed_* tool)")] = None,
-        text: Annotated[str | None, Field(description="a text to embed and store (an observation, an instruction)")] = None,
-        path: Annotated[str | None, Field(description="an image/audio/video/PDF file to embed and store")] = None,
-        data_base64: Annotated[str | None, Field(description="media as base64 to embed and store")] = None,
-        capture_id: Annotated[str | None, Field(description="a capture from capture_screen to embed and store")] = None,
-        episode_id: Annotated[str | None, Field(description="group memories of one task or session", max_length=200)] = None,
-        note: Annotated[str | None, Field(description="what happened here / what you did; returned by recall")] = None,
-        tags: Annotated[list[str] | None, Field(description="labels to filter by later", max_length=32)] = None,
-        metadata: Annotated[dict[str, Any] | None, Field(description="JSON metadata, filterable by equality")] = None,
-        app: Annotated[str | None, Field(description="application the input came from")] = None,
-        window_title: Annotated[str | None, Field(description="window title of the input")] = None,
-    ) -> RememberResult:
-        """Store something in episodic memory: an existing embedding handle, or a text / file / capture to embed now.
-
-        A screenshot nearly identical to the previous one of the same episode is merged into
-        it (seen_count grows) instead of stored twice. Windows of excluded apps or titles are
-        never stored (status 'skipped'). The memory is durable once this returns."""
-        stored: StoredEmbedding | None = None
-        if handle_id is not None:
-            if any(v is not None for v in (text, path, data_base64, capture_id)):
-                raise InvalidInput("give either handle_id or one input (text, path, data_base64, capture_id), not both")
-            stored = services.handles.get(handle_id)
-            embedding, media, source_info = stored.embedding, stored.media, stored.source
-            item_text = stored.text
-            modality = stored.item.modality
-        else:
-            item, media, source_info = await one_input(services, "remember", text, path, data_base64, capture_id)
-            [embedding] = await services.backend.embed([item], "document", progress=progress_reporter(ctx))
-            item_text = text or ""
-            modality = item.modality
-        seen = text_seen(embedding.extras)
-        body = "\n".join(t for t in (note, item_text, seen) if t)
-        store = await services.memory()
-        source = Source(
-            app=app, window_title=window_title, monitor=source_info.get("monitor"), path=source_info.get("path")
+async def remember(
+    services: Services,
+    ctx: Context,
+    handle_id: Annotated[str | None, Field(description="from an embed_* tool")] = None,
+    text: str | None = None,
+    path: Annotated[str | None, Field(description="image/audio/video/PDF file")] = None,
+    data_base64: Annotated[str | None, Field(description="media as base64")] = None,
+    capture_id: str | None = None,
+    episode_id: Annotated[str | None, Field(description="groups the memories of one task or session", max_length=200)] = None,
+    note: Annotated[str | None, Field(description="what happened / what you did; returned by recall")] = None,
+    tags: Annotated[list[str] | None, Field(max_length=32)] = None,
+    metadata: Annotated[dict[str, Any] | None, Field(description="JSON, filterable by equality")] = None,
+    app: str | None = None,
+    window_title: str | None = None,
+) -> RememberResult:
+    """Store exactly one of handle_id, text, path, data_base64, capture_id in episodic memory.
+    A near-identical screenshot merges into the previous one of its episode (seen_count grows);
+    excluded apps/titles are skipped. Durable on return."""
+    stored: StoredEmbedding | None = None
+    if handle_id is not None:
+        if any(v is not None for v in (text, path, data_base64, capture_id)):
+            raise InvalidInput("give either handle_id or one input (text, path, data_base64, capture_id), not both")
+        stored = services.handles.get(handle_id)
+        embedding, media, source_info = stored.embedding, stored.media, stored.source
+        item_text = stored.text
+        modality = stored.item.modality
+    else:
+        item, media, source_info = await one_input(services, "remember", text, path, data_base64, capture_id)
+        embedding = await embed_one(services, item, "document", ctx, "remember")
+        item_text = text or ""
+        modality = item.modality
+    seen = text_seen(embedding.extras)
+    store = await services.memory()
+    source = Source(app=app, window_title=window_title, monitor=source_info.get("monitor"), path=source_info.get("path"))
+    try:
+        record = NewMemory(
+            vector=embedding.vector, space=embedding.space, modality=modality,
+            content_hash=None if stored is None else stored.item.content_hash, source=source, episode_id=episode_id,
+            text=stored_text(note, item_text, seen), tags=tags or [], metadata=metadata or {},
+            thumbnail=await anyio.to_thread.run_sync(_stored_image, media),
+            visual=embedding.extras.get("visual") if isinstance(embedding.extras.get("visual"), list) else None,
+            merge_near_duplicate=modality in MERGEABLE_MODALITIES,
         )
-        try:
-            record = NewMemory(
-                vector=embedding.vector, space=embedding.space, modality=modality, content_hash=None if stored is None else stored.item.content_hash,
-                source=source, episode_id=episode_id, text=body or None, tags=tags or [], metadata=metadata or {},
-                thumbnail=await anyio.to_thread.run_sync(_stored_image, media),
-                visual=embedding.extras.get("visual") if isinstance(embedding.extras.get("visual"), list) else None,
-                merge_near_duplicate=modality in MERGEABLE_MODALITIES,
-            )
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            raise InvalidInput(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}") from exc
-        [res] = await store.add([record])
-        return RememberResult(
-            id=res.id, status=res.status, merged_into=res.merged_into, skipped=res.skipped, space=embedding.space,
-            modality=modality, text_seen=snippet(seen),
-        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise InvalidInput(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}") from exc
+    [res] = await store.add([record])
+    return RememberResult(
+        id=res.id, status=res.status, merged_into=res.merged_into, skipped=res.skipped, space=embedding.space,
+        modality=modality, text_seen=snippet(seen),
+    )
 
-    @server.tool(annotations=ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=True))
-    @tool_errors
-    async def recall(
-        ctx: Context,
-        text: Annotated[str | None, Field(description="what you are looking for, in words")] = None,
-        path: Annotated[str | None, Field(description="an image/audio file to find similar memories of")] = None,
-        data_base64: Annotated[str | None, Field(description="media as base64 to search with")] = None,
-        capture_id: Annotated[str | None, Field(description="a capture: 'have I seen this screen before?'")] = None,
-        memory_id: Annotated[int | None, Field(description="find memories similar to this stored one")] = None,
-        k: Annotated[int, Field(description="how many results (1-100)")] = 5,
-        filter: Annotated[MemoryFilterArgs | None, Field(description="restrict by time, modality, episode, app, tags, metadata, ids")] = None,
-        min_score: Annotated[float | None, Field(description="drop results below this cosine similarity")] = None,
-        include_thumbnails: Annotated[bool, Field(description="attach stored thumbnails as images (total kept under 1 MB)")] = False,
-    ) -> Annotated[CallToolResult, RecallResult]:
-        """Search episodic memory with a text, an image, audio, a capture or a stored memory; any modality finds any other.
 
-        Returns the best matches with score, time, episode, stored text and source; with
-        include_thumbnails the stored screenshots come back as images."""
-        if not 1 <= k <= MAX_K:
-            raise InvalidInput(f"k is {k}: ask for 1 to {MAX_K} results")
-        store = await services.memory()
-        flt = filter_from_args(filter)
-        if memory_id is not None:
-            if any(v is not None for v in (text, path, data_base64, capture_id)):
-                raise InvalidInput("give either memory_id or one query input, not both")
-            mem = await store.get(memory_id, with_vector=True)
-            if mem is None or mem.vector is None:
-                raise NotFound(f"no memory with id {memory_id}: list_episodes or recall show the ids that exist")
-            vector, space = mem.vector, store.space
-        else:
-            item, _, _ = await one_input(services, "recall", text, path, data_base64, capture_id)
-            [emb] = await services.backend.embed([item], "query", progress=progress_reporter(ctx))
-            vector, space = emb.vector, emb.space
-        hits = await store.search(vector, k, space=space, filter=flt, min_score=min_score)
-        result = RecallResult(hits=[_hit(h) for h in hits], space=store.space)
-        content: list[Any] = []
-        if include_thumbnails:
-            budget = services.settings.capture.preview_max_bytes - 50_000
-            for h in hits:
-                stored_image = await store.get_thumbnail(h.memory.id)
-                if stored_image is None:
-                    continue
-                thumb = await anyio.to_thread.run_sync(_jpeg, stored_image, ATTACHED_THUMB_SIDE)
-                cost = len(thumb) * 4 // 3 + 200
-                if cost > budget:
-                    break
-                budget -= cost
-                content.append(image_content(thumb, "image/jpeg"))
-            result.thumbnails_attached = len(content)
-        summary = "; ".join(f"#{h.id} {h.score:.3f} {h.modality} {(h.text or '')[:60]!r}" for h in result.hits) or "no memories matched"
-        content.append(TextContent(type="text", text=summary))
-        return CallToolResult(content=content, structured_content=result.model_dump(mode="json"))
+async def recall(
+    services: Services,
+    ctx: Context,
+    text: str | None = None,
+    path: Annotated[str | None, Field(description="image/audio file")] = None,
+    data_base64: Annotated[str | None, Field(description="media as base64")] = None,
+    capture_id: str | None = None,
+    memory_id: Annotated[int | None, Field(description="find memories like this one")] = None,
+    k: Annotated[int, Field(ge=1, le=MAX_K)] = 5,
+    filter: MemoryFilterArgs | None = None,
+    min_score: Annotated[float | None, Field(ge=-1, le=1, description="drop results below this cosine")] = None,
+    include_thumbnails: Annotated[bool, Field(description="attach stored thumbnails")] = False,
+) -> Annotated[CallToolResult, RecallResult]:
+    """Search episodic memory with exactly one of text, path, data_base64, capture_id, memory_id
+    (any modality finds any other): best matches with score, time, episode, text, source."""
+    if not 1 <= k <= MAX_K:
+        raise InvalidInput(f"k is {k}: ask for 1 to {MAX_K} results")
+    store = await services.memory()
+    flt = filter_from_args(filter)
+    if memory_id is not None:
+        if any(v is not None for v in (text, path, data_base64, capture_id)):
+            raise InvalidInput("give either memory_id or one query input, not both")
+        mem = await store.get(memory_id, with_vector=True)
+        if mem is None or mem.vector is None:
+            raise NotFound(f"no memory with id {memory_id}: list_episodes or recall show the ids that exist")
+        vector, space = mem.vector, store.space
+    else:
+        item, _, _ = await one_input(services, "recall", text, path, data_base64, capture_id)
+        emb = await embed_one(services, item, "query", ctx, "recall")
+        vector, space = emb.vector, emb.space
+    hits = await store.search(vector, k, space=space, filter=flt, min_score=min_score)
+    result = RecallResult(hits=[_hit(h) for h in hits], space=store.space)
+    content: list[Any] = []
+    if include_thumbnails:
+        budget = services.settings.capture.preview_max_bytes - 50_000
+        for h in hits:
+            stored_image = await store.get_thumbnail(h.memory.id)
+            if stored_image is None:
+                continue
+            thumb = await anyio.to_thread.run_sync(_jpeg, stored_image, ATTACHED_THUMB_SIDE)
+            cost = len(thumb) * 4 // 3 + 200
+            if cost > budget:
+                break
+            budget -= cost
+            content.append(image_content(thumb, "image/jpeg"))
+        result.thumbnails_attached = len(content)
+    structured = result.model_dump(mode="json")
+    summary = "; ".join(f"#{h.id} {h.score:.3f} {h.modality} {(h.text or '')[:60]!r}" for h in result.hits) or "no memories matched"
+    # the text content carries the full result too: clients that ignore structuredContent still get it (spec: SHOULD)
+    content.append(TextContent(type="text", text=f"{summary}\n{json.dumps(structured, ensure_ascii=False)}"))
+    return CallToolResult(content=content, structured_content=structured)
 
-    @server.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False))
-    @tool_errors
-    async def forget(
-        ids: Annotated[list[int] | None, Field(description="memory ids to delete")] = None,
-        episode_id: Annotated[str | None, Field(description="delete every memory of this episode")] = None,
-        since: Annotated[datetime | None, Field(description="delete memories seen at or after this time")] = None,
-        until: Annotated[datetime | None, Field(description="delete memories seen at or before this time")] = None,
-    ) -> ForgetResult:
-        """Permanently delete memories (rows, vectors and thumbnails) by ids, episode or time range.
 
-        At least one criterion is required; several must all hold."""
-        if not any(v is not None for v in (ids, episode_id, since, until)):
-            raise InvalidInput("forget needs ids, episode_id, since or until: refusing to delete everything")
-        store = await services.memory()
-        if ids is not None and episode_id is None and since is None and until is None:
-            return ForgetResult(deleted=await store.delete(ids))
-        flt = filter_from_args(MemoryFilterArgs(ids=ids, episode_id=episode_id, since=since, until=until))
-        assert flt is not None
-        return ForgetResult(deleted=await store.delete(flt))
+async def forget(
+    services: Services,
+    ids: list[int] | None = None,
+    episode_id: Annotated[str | None, Field(description="every memory of this episode")] = None,
+    since: Annotated[datetime | None, Field(description="seen at or after")] = None,
+    until: Annotated[datetime | None, Field(description="seen at or before")] = None,
+) -> ForgetResult:
+    """Permanently delete memories by ids, episode or time range (at least one; all must hold)."""
+    if not any(v is not None for v in (ids, episode_id, since, until)):
+        raise InvalidInput("forget needs ids, episode_id, since or until: refusing to delete everything")
+    store = await services.memory()
+    if ids is not None and episode_id is None and since is None and until is None:
+        return ForgetResult(deleted=await store.delete(ids))
+    flt = filter_from_args(MemoryFilterArgs(ids=ids, episode_id=episode_id, since=since, until=until))
+    assert flt is not None
+    return ForgetResult(deleted=await store.delete(flt))
 
-    @server.tool(annotations=ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False))
-    @tool_errors
-    async def list_episodes() -> dict[str, Any]:
-        """List the episodes in memory with their counts, time span and modalities."""
-        store = await services.memory()
-        return {"episodes": [e.model_dump(mode="json") for e in await store.list_episodes()]}
 
-    @server.tool(annotations=ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False))
-    @tool_errors
-    async def memory_stats() -> dict[str, Any]:
-        """Size and health of the memory store: counts by modality, index state, disk use, space."""
-        store = await services.memory()
-        return (await store.stats()).model_dump(mode="json")
+async def list_episodes(services: Services) -> dict[str, Any]:
+    """List the episodes in memory: counts, time span, modalities."""
+    store = await services.memory()
+    return {"episodes": [e.model_dump(mode="json") for e in await store.list_episodes()]}
 
+
+async def memory_stats(services: Services) -> dict[str, Any]:
+    """Size and health of the memory store: counts by modality, index state, disk use, space."""
+    store = await services.memory()
+    return (await store.stats()).model_dump(mode="json")
+
+
+QUERY_INPUTS = ("text", "path", "data_base64", "capture_id")
+READS = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)
+
+TOOLS = (
+    ToolDef(
+        remember, "Remember", ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=True),
+        one_of=("handle_id", *QUERY_INPUTS),
+    ),
+    ToolDef(
+        recall, "Recall memories", ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=True),
+        one_of=(*QUERY_INPUTS, "memory_id"),
+    ),
+    ToolDef(forget, "Forget memories", ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False)),
+    ToolDef(list_episodes, "List episodes", READS),
+    ToolDef(memory_stats, "Memory statistics", READS),
+)
+
+
+def register(tools: ToolSet, services: Services) -> None:
+    tools.add_all(TOOLS, services)
+
+
+def register_resources(server: MCPServer, services: Services) -> None:
     @server.resource("sensorium://memory/{id}", mime_type="application/json", description="a memory's metadata")
     async def memory_resource(id: str) -> str:
         mem = await _resource_memory(services, id)

@@ -380,19 +380,24 @@ def test_broken_pdf_is_unsupported(settings: IntakeSettings) -> None:
 # -- modality -------------------------------------------------------------------------------
 
 
-def test_wrong_modality_names_the_right_tool() -> None:
+TOOLS = {Modality.IMAGE: "embed_image", Modality.AUDIO: "embed_audio", Modality.VIDEO: "embed_media", Modality.PDF: "embed_media"}
+
+
+def test_wrong_modality_names_what_takes_it_when_the_caller_says() -> None:
     wav = Media.from_bytes(wav_tone(seconds=0.1))
     with pytest.raises(UnsupportedMedia, match=r"^embed_image got audio/wav: use embed_audio$"):
-        require_modality(wav, {Modality.IMAGE}, "embed_image")
+        require_modality(wav, {Modality.IMAGE}, "embed_image", elsewhere=TOOLS)
     png = Media.from_bytes(png_bytes())
     with pytest.raises(UnsupportedMedia, match=r"^embed_media got image/png: use embed_image$"):
-        require_modality(png, {Modality.VIDEO, Modality.PDF}, "embed_media")
+        require_modality(png, {Modality.VIDEO, Modality.PDF}, "embed_media", elsewhere=TOOLS)
     with pytest.raises(UnsupportedMedia, match=r"^embed_audio got application/pdf: use embed_media$"):
-        require_modality(Media.from_bytes(pdf_with_text(["x"])), {Modality.AUDIO}, "embed_audio")
+        require_modality(Media.from_bytes(pdf_with_text(["x"])), {Modality.AUDIO}, "embed_audio", elsewhere=TOOLS)
     require_modality(png, {Modality.IMAGE}, "embed_image")  # the right one passes
+    with pytest.raises(UnsupportedMedia, match=r"^the screenshot got audio/wav: the screenshot takes image$"):
+        require_modality(wav, {Modality.IMAGE}, "the screenshot")  # intake itself knows no tool names
 
 
 def test_wrong_modality_when_the_tool_itself_is_the_suggestion() -> None:
     png = Media.from_bytes(png_bytes())
     with pytest.raises(UnsupportedMedia, match=r"^embed_image got image/png: embed_image takes audio$"):
-        require_modality(png, [Modality.AUDIO], "embed_image")
+        require_modality(png, [Modality.AUDIO], "embed_image", elsewhere=TOOLS)

@@ -92,8 +92,8 @@ async def test_memory_survives_a_server_restart(settings) -> None:
 @pytest.mark.parametrize(
     ("tool", "args", "needle"),
     [
-        ("recall", {"text": "x", "k": 0}, "ask for 1 to 100"),
-        ("recall", {"text": "x", "k": 10_000}, "ask for 1 to 100"),
+        ("recall", {"text": "x", "k": 0}, "greater than or equal to 1"),  # the range is in the schema
+        ("recall", {"text": "x", "k": 10_000}, "less than or equal to 100"),
         ("recall", {}, "exactly one input"),
         ("recall", {"text": "x", "filter": {"since": "2026-01-02T00:00:00", "until": "2026-01-01T00:00:00"}}, "is after until"),
         ("recall", {"memory_id": 987654}, "no memory with id 987654"),

@@ -175,7 +175,7 @@ async def test_embed_multimodal_makes_one_vector_from_parts(server, screenshot: 
         assert "exactly one" in error_text(
             await client.call_tool("embed_multimodal", {"parts": [{"text": "a", "path": str(screenshot)}]})
         )
-        assert "parts is empty" in error_text(await client.call_tool("embed_multimodal", {"parts": []}))
+        assert "at least 1 item" in error_text(await client.call_tool("embed_multimodal", {"parts": []}))  # minItems in the schema
         assert "capture_screen again" in error_text(
             await client.call_tool("embed_multimodal", {"parts": [{"capture_id": "cap_missing"}]})
         )

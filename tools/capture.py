@@ -59,7 +59,7 @@ class Monitor(BaseModel):
 
 
 class Region(BaseModel):
-    """A rectangle relative to a monitor's top-left corner, in real screen pixels."""
+    """A rectangle from the top-left corner (screen pixels of a monitor, or a capture's image pixels)."""
 
     left: int = Field(ge=0)
     top: int = Field(ge=0)

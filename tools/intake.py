@@ -19,7 +19,7 @@ import os
 import re
 import stat
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +30,6 @@ from .capture import CaptureStore
 from .config import IntakeSettings
 from .errors import Forbidden, InvalidInput, LimitExceeded, NotFound, UnsupportedMedia
 from .media import Media, Modality
-
-#: the tool that takes each modality, for "wrong tool" messages (the server's tool names).
-TOOL_FOR_MODALITY: dict[Modality, str] = {
-    Modality.TEXT: "embed_text",
-    Modality.IMAGE: "embed_image",
-    Modality.AUDIO: "embed_audio",
-    Modality.VIDEO: "embed_media",
-    Modality.PDF: "embed_media",
-}
 
 _DATA_URL = re.compile(r"^data:(?P<mime>[^;,]*)(?P<params>(?:;[^;,]*)*),(?P<payload>.*)$", re.DOTALL | re.IGNORECASE)
 _B64_CHARS = re.compile(r"^[A-Za-z0-9+/\-_]*={0,2}$")
@@ -298,12 +289,15 @@ def _check_duration(media: Media, settings: IntakeSettings) -> None:
 # -- which tool -----------------------------------------------------------------------------
 
 
-def require_modality(media: Media, allowed: Iterable[Modality], tool_name: str) -> None:
-    """Refuse media this tool does not take, naming the tool that does."""
+def require_modality(
+    media: Media, allowed: Iterable[Modality], label: str, *, elsewhere: Mapping[Modality, str] | None = None
+) -> None:
+    """Refuse media this caller does not take. `label` names the caller in the message (intake knows no
+    tool names); `elsewhere` maps a modality to what takes it instead (the server passes its tool names)."""
     allowed_set = set(allowed)
     if media.modality in allowed_set:
         return
-    right = TOOL_FOR_MODALITY.get(media.modality)
+    right = (elsewhere or {}).get(media.modality)
     takes = ", ".join(sorted(m.value for m in allowed_set))
-    way_out = f"use {right}" if right and right != tool_name else f"{tool_name} takes {takes}"
-    raise UnsupportedMedia(f"{tool_name} got {media.mime_type}: {way_out}")
+    way_out = f"use {right}" if right and right != label else f"{label} takes {takes}"
+    raise UnsupportedMedia(f"{label} got {media.mime_type}: {way_out}")

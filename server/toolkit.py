@@ -1,0 +1,273 @@
+"""How the tool modules' functions become MCP tools: bound to Services, strict about arguments, compact.
+
+Tool functions live at module level and take `services` as their first parameter, so a reader (or
+a test) sees them whole; `ToolDef` says how each is published (title, annotations, which inputs
+are alternatives). `ToolSet` builds the SDK's `Tool` objects from them and the server is created
+with that list (`MCPServer(tools=...)`), which lets every tool, whoever wrote it, get the same
+treatment in one place:
+
+- **Unknown arguments are refused.** The SDK builds each tool's argument model with pydantic's
+  default `extra="ignore"`, so a misspelt argument (`episode` for `episode_id`) was silently
+  dropped. `strict()` swaps in a subclass that forbids extras and names the unknown argument and
+  the valid ones, and hides input values in validation messages (base64 payloads are megabytes).
+- **The tool list is compact.** pydantic's schemas carry a `title` for every property, `default:
+  null` and `anyOf [T, null]` for every optional field: `compact_schema` drops or collapses them,
+  and descriptions are dedented. An agent pays for every character of the tool list in every turn.
+- **"Exactly one of these inputs" is in the schema**, as a root `not` (no `oneOf`/`anyOf`/`allOf`
+  at the root: Anthropic's and other providers' APIs reject tool schemas that have them there).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import textwrap
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mcp.server.mcpserver.tools import Tool
+from mcp.types import Tool as MCPTool
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic_core import PydanticCustomError
+
+from .errors import tool_errors
+
+ToolFn = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class ToolDef:
+    """How one module-level tool function is published. Its first parameter is `services`."""
+
+    fn: ToolFn
+    title: str
+    annotations: ToolAnnotations
+    one_of: tuple[str, ...] = ()
+    """Inputs that are alternatives: exactly one must be given (`optional_one_of`: at most one)."""
+    optional_one_of: bool = False
+
+
+def bind(fn: ToolFn, services: Any) -> ToolFn:
+    """`fn(services, **args)` as `tool(**args)`, with `services` out of the signature the SDK reads,
+    and every anticipated failure turned into an isError result (`tool_errors`)."""
+    sig = inspect.signature(fn, eval_str=True)
+    params = list(sig.parameters.values())
+    if not params or params[0].name != "services":
+        raise TypeError(f"tool function {fn.__name__} must take `services` as its first parameter")
+    checked = tool_errors(fn)
+
+    @functools.wraps(fn)
+    async def tool(**kwargs: Any) -> Any:
+        return await checked(services, **kwargs)
+
+    tool.__signature__ = sig.replace(parameters=params[1:])  # type: ignore[attr-defined]
+    tool.__annotations__ = {k: v for k, v in fn.__annotations__.items() if k != "services"}
+    return tool
+
+
+def description(fn: Callable[..., Any]) -> str:
+    """The docstring, dedented (inspect.getdoc), as the tool's description."""
+    return inspect.getdoc(fn) or ""
+
+
+# -- strict arguments -------------------------------------------------------------------------
+
+
+def _strict_model(model: type[BaseModel], tool_name: str) -> type[BaseModel]:
+    """`model` (the SDK's argument model) refusing unknown arguments, under the same name."""
+    valid = [f.alias or name for name, f in model.model_fields.items()]
+
+    def known_arguments(cls: type[BaseModel], data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = [k for k in data if k not in valid]
+            if unknown:
+                raise PydanticCustomError(
+                    "unknown_argument",
+                    "unknown argument{s} {unknown} for {tool}; valid arguments: {valid}",
+                    {
+                        "s": "s" if len(unknown) > 1 else "",
+                        "unknown": ", ".join(repr(k) for k in unknown),
+                        "tool": tool_name,
+                        "valid": ", ".join(valid) or "none",
+                    },
+                )
+        return data
+
+    namespace = {
+        "__module__": model.__module__,
+        "model_config": ConfigDict(extra="forbid", hide_input_in_errors=True),
+        "known_arguments": model_validator(mode="before")(classmethod(known_arguments)),  # type: ignore[arg-type]
+    }
+    return type(model.__name__, (model,), namespace)
+
+
+def strict(tool: Tool, one_of: Sequence[str] = (), *, optional: bool = False) -> Tool:
+    """The same tool, refusing unknown arguments, with a compact schema (see the module docstring)."""
+    tool.fn_metadata.arg_model = _strict_model(tool.fn_metadata.arg_model, tool.name)
+    params = drop_optional_nulls(compact_schema(tool.parameters))
+    params["additionalProperties"] = False
+    if one_of:
+        params["not"] = exclusive(one_of, optional=optional)
+    tool.parameters = params
+    if tool.fn_metadata.output_schema is not None:
+        tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema, descriptions=False)
+    tool.__dict__.pop("output_schema", None)  # a cached_property: read again from fn_metadata
+    tool.description = textwrap.dedent(tool.description).strip()
+    return tool
+
+
+def exclusive(names: Sequence[str], *, optional: bool = False) -> dict[str, Any]:
+    """A schema that matches when NOT exactly one of `names` is given (put under the root's `not`).
+
+    At most one: no pair may be present together. At least one (unless `optional`): not all absent."""
+    bad: list[dict[str, Any]] = [
+        {"required": [a, b]} for i, a in enumerate(names) for b in names[i + 1 :]
+    ]
+    if not optional:
+        bad.append({"properties": {n: False for n in names}})
+    return {"anyOf": bad} if len(bad) > 1 else bad[0]
+
+
+# -- compact schemas --------------------------------------------------------------------------
+
+_SCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties", "dependentSchemas")
+_SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SCHEMA_ONE = ("items", "additionalProperties", "not", "if", "then", "else", "contains")
+
+
+def compact_schema(schema: dict[str, Any], *, descriptions: bool = True) -> dict[str, Any]:
+    """The same constraints in fewer characters: no generated titles, no `default: null`, no
+    `additionalProperties: true` (the default), `anyOf [{type: T}, {type: null}]` as `type: [T, null]`.
+
+    `descriptions=False` for output schemas: what a result means is said once, in the tool's
+    description, and most clients never show an output schema to the model anyway."""
+    return _compact(schema, descriptions)
+
+
+def _compact(node: Any, descriptions: bool) -> Any:
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in ("title", "description") and isinstance(value, str):
+            if key == "title" or not descriptions:
+                continue  # pydantic's "Handle Id" for handle_id: the name says it already
+        if key == "default" and value is None:
+            continue
+        if key == "additionalProperties" and value is True:
+            continue
+        if key in _SCHEMA_MAPS and isinstance(value, dict):
+            out[key] = {k: _compact(v, descriptions) for k, v in value.items()}
+        elif key in _SCHEMA_LISTS and isinstance(value, list):
+            out[key] = [_compact(v, descriptions) for v in value]
+        elif key in _SCHEMA_ONE:
+            out[key] = _compact(value, descriptions)
+        else:
+            out[key] = value
+    branches = out.get("anyOf")
+    if isinstance(branches, list) and len(branches) == 2 and {"type": "null"} in branches:
+        other = next(b for b in branches if b != {"type": "null"})
+        if isinstance(other.get("type"), str) and not (set(other) & set(out) - {"anyOf"}):
+            del out["anyOf"]
+            merged = {**other, "type": [other["type"], "null"]}
+            out = {**merged, **out}
+    return out
+
+
+def drop_optional_nulls(schema: dict[str, Any]) -> dict[str, Any]:
+    """Input schemas: an optional argument is omitted, not sent as null, so `[T, "null"]` becomes `T`
+    for properties that are not required (the server still accepts an explicit null)."""
+    for node in [schema, *schema.get("$defs", {}).values()]:
+        required = set(node.get("required", []))
+        for name, prop in node.get("properties", {}).items():
+            if name in required or not isinstance(prop, dict):
+                continue
+            kind = prop.get("type")
+            if isinstance(kind, list) and "null" in kind:
+                rest = [k for k in kind if k != "null"]
+                prop["type"] = rest[0] if len(rest) == 1 else rest
+            branches = prop.get("anyOf")
+            if isinstance(branches, list) and {"type": "null"} in branches:
+                rest_b = [b for b in branches if b != {"type": "null"}]
+                del prop["anyOf"]
+                if len(rest_b) == 1:
+                    prop.update({**rest_b[0], **prop})
+                else:
+                    prop["anyOf"] = rest_b
+    return schema
+
+
+# -- the set of tools -------------------------------------------------------------------------
+
+
+class ToolSet:
+    """The tools of the server, built before it: `MCPServer(tools=toolset.finish())`."""
+
+    def __init__(self) -> None:
+        self.tools: list[Tool] = []
+
+    def finish(self) -> list[Tool]:
+        """The tools, with each output schema published in full once: a later tool returning the very
+        same result type (the 7 embed tools' handle) points at the first instead of repeating it."""
+        first: dict[str, str] = {}
+        for tool in self.tools:
+            schema = tool.fn_metadata.output_schema
+            if schema is None:
+                continue
+            key = json.dumps(schema, sort_keys=True)
+            if len(key) < 200:
+                continue  # small ones cost less than the pointer saves
+            if key in first:
+                tool.fn_metadata.output_schema = {"type": "object", "description": f"same as {first[key]}'s outputSchema"}
+                tool.__dict__.pop("output_schema", None)
+            else:
+                first[key] = tool.name
+        return self.tools
+
+    def add(self, defn: ToolDef, services: Any) -> Tool:
+        tool = Tool.from_function(
+            bind(defn.fn, services),
+            name=defn.fn.__name__,
+            title=defn.title,
+            description=description(defn.fn),
+            annotations=defn.annotations,
+        )
+        self.tools.append(strict(tool, defn.one_of, optional=defn.optional_one_of))
+        return tool
+
+    def add_all(self, defs: Iterable[ToolDef], services: Any) -> None:
+        for d in defs:
+            self.add(d, services)
+
+    def tool(
+        self, name: str | None = None, title: str | None = None, description: str | None = None,
+        annotations: ToolAnnotations | None = None, **_: Any,
+    ) -> Callable[[ToolFn], ToolFn]:
+        """`@server.tool(...)` for modules that still register closures (server/ranking_tools.py):
+        their tools get the same strict arguments and compact schemas."""
+
+        def decorate(fn: ToolFn) -> ToolFn:
+            tool = Tool.from_function(fn, name=name, title=title, description=description, annotations=annotations)
+            self.tools.append(strict(tool))
+            return fn
+
+        return decorate
+
+
+# -- measuring the tool list ------------------------------------------------------------------
+
+
+class ToolListSize(BaseModel):
+    total: int
+    per_tool: dict[str, int]
+
+
+def tool_list_size(tools: Sequence[MCPTool]) -> ToolListSize:
+    """Characters the tool list costs an agent, as a client receives it (tools/list, JSON).
+
+    `total` is `len(json.dumps([t.model_dump(mode="json", by_alias=True, exclude_none=True) ...]))`."""
+    dumps = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools]
+    return ToolListSize(total=len(json.dumps(dumps)), per_tool={t.name: len(json.dumps(d)) for t, d in zip(tools, dumps, strict=True)})
