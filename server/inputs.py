@@ -77,7 +77,7 @@ ANY_MEDIA = {Modality.IMAGE, Modality.AUDIO, Modality.VIDEO, Modality.PDF}
 
 
 class MemoryFilterArgs(BaseModel):
-    """All given criteria must hold."""
+    # no docstring: it would become the schema's description in every tool that takes a filter
 
     model_config = ConfigDict(extra="forbid")
 

@@ -164,11 +164,11 @@ async def recall(
     path: Annotated[str | None, Field(description="image/audio file")] = None,
     data_base64: Annotated[str | None, Field(description="media as base64")] = None,
     capture_id: str | None = None,
-    memory_id: Annotated[int | None, Field(description="find memories like this one")] = None,
+    memory_id: int | None = None,
     k: Annotated[int, Field(ge=1, le=MAX_K)] = 5,
     filter: MemoryFilterArgs | None = None,
     min_score: Annotated[float | None, Field(ge=-1, le=1, description="drop results below this cosine")] = None,
-    include_thumbnails: Annotated[bool, Field(description="attach stored thumbnails")] = False,
+    include_thumbnails: bool = False,
 ) -> Annotated[CallToolResult, RecallResult]:
     """Search episodic memory with exactly one of text, path, data_base64, capture_id, memory_id
     (any modality finds any other): best matches with score, time, episode, text, source."""
@@ -213,7 +213,7 @@ async def recall(
 async def forget(
     services: Services,
     ids: list[int] | None = None,
-    episode_id: Annotated[str | None, Field(description="every memory of this episode")] = None,
+    episode_id: str | None = None,
     since: Annotated[datetime | None, Field(description="seen at or after")] = None,
     until: Annotated[datetime | None, Field(description="seen at or before")] = None,
 ) -> ForgetResult:

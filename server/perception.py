@@ -50,11 +50,12 @@ class Part(BaseModel):
     capture_id: str | None = None
 
 
-IncludeVector = Annotated[bool, Field(description="also return the raw vector (large)")]
+IncludeVector = bool
+"""include_vector: the name says it; the tool descriptions say a handle comes back instead."""
 Monitor = Annotated[int, Field(ge=0, description="from list_monitors; 0 = all screens, 1 = primary")]
 Path_ = Annotated[str | None, Field(description="absolute file path inside the allowed roots")]
 Base64 = Annotated[str | None, Field(description="file contents as base64 or a data: URL")]
-RoleArg = Annotated[Literal["query", "document"], Field(description="query = what you look for; document = what is stored or ranked")]
+RoleArg = Annotated[Literal["query", "document"], Field(description="query: what you look for; document: what you store or rank")]
 
 
 def _crop_capture(cap: capture_mod.Capture, region: Region) -> Media:
@@ -158,7 +159,7 @@ async def embed_image(
     ctx: Context,
     path: Path_ = None,
     data_base64: Base64 = None,
-    caption: Annotated[str | None, Field(description="text embedded together with the image")] = None,
+    caption: Annotated[str | None, Field(description="embedded with the image")] = None,
     role: RoleArg = "document",
     include_vector: IncludeVector = False,
 ) -> EmbeddingHandle:

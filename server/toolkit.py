@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-import textwrap
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -115,7 +114,7 @@ def strict(tool: Tool, one_of: Sequence[str] = (), *, optional: bool = False) ->
     if tool.fn_metadata.output_schema is not None:
         tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema, descriptions=False)
     tool.__dict__.pop("output_schema", None)  # a cached_property: read again from fn_metadata
-    tool.description = textwrap.dedent(tool.description).strip()
+    tool.description = inspect.cleandoc(tool.description)  # docstrings keep their 4-8 spaces otherwise
     return tool
 
 
@@ -250,7 +249,9 @@ class ToolSet:
         their tools get the same strict arguments and compact schemas."""
 
         def decorate(fn: ToolFn) -> ToolFn:
-            tool = Tool.from_function(fn, name=name, title=title, description=description, annotations=annotations)
+            tool_name = name or fn.__name__
+            title_ = title or tool_name.replace("_", " ").capitalize()  # every tool has a title, even before its module gives one
+            tool = Tool.from_function(fn, name=tool_name, title=title_, description=description, annotations=annotations)
             self.tools.append(strict(tool))
             return fn
 

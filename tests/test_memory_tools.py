@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from mcp import Client
 from sensorium.server.app import build_server, build_services
+from sensorium.server.memory_tools import stored_text
+from sensorium.tools.backends.hashing import HashingBackend
 from server_support import error_text, eval_dir, make_settings
 
 
@@ -113,3 +115,46 @@ async def test_unknown_memory_resource_is_an_error(settings) -> None:
     async with Client(build_server(settings)) as client:
         with pytest.raises(Exception, match="no memory with id 5"):
             await client.read_resource("sensorium://memory/5")
+
+
+class WordsBackend(HashingBackend):
+    """Reports the words it embedded in extras["text"], as the local backend does (a text input included)."""
+
+    async def embed(self, items, role, *, progress=None):  # type: ignore[no-untyped-def]
+        out = await super().embed(items, role, progress=progress)
+        for emb, item in zip(out, items, strict=True):
+            emb.extras["text"] = "\n".join(p if isinstance(p, str) else "words read on the image" for p in item.parts)
+        return out
+
+
+async def test_remember_stores_a_text_once(settings) -> None:
+    """It used to store "X\\nX": the input's text, then the same words again as what the backend 'saw'."""
+    services = build_services(settings, backend=WordsBackend())
+    async with Client(build_server(settings, services=services)) as client:
+        r = await client.call_tool("remember", {"text": "the deploy key is in the vault", "note": "found it"})
+        assert not r.is_error, r.content
+        mem = json.loads((await client.read_resource(f"sensorium://memory/{r.structured_content['id']}")).contents[0].text)
+        assert mem["text"] == "found it\nthe deploy key is in the vault"
+        handle = (await client.call_tool("embed_text", {"text": "open the settings", "role": "document"})).structured_content
+        r = await client.call_tool("remember", {"handle_id": handle["handle_id"]})
+        mem = json.loads((await client.read_resource(f"sensorium://memory/{r.structured_content['id']}")).contents[0].text)
+        assert mem["text"] == "open the settings"
+    await services.aclose()
+
+
+def test_stored_text_keeps_what_is_new() -> None:
+    assert stored_text(None, "a caption", "a caption\nOCR words") == "a caption\nOCR words"
+    assert stored_text("note", "", "OCR words") == "note\nOCR words"
+    assert stored_text(None, "typed", "heard") == "typed\nheard"
+    assert stored_text(None, "", None) is None
+
+
+async def test_recall_text_content_carries_the_full_result(settings) -> None:
+    """Clients that ignore structuredContent still get every field (the spec says tools SHOULD)."""
+    async with Client(build_server(settings)) as client:
+        await client.call_tool("remember", {"text": "wifi password is on the fridge", "episode_id": "home"})
+        r = await client.call_tool("recall", {"text": "wifi password"})
+    [text] = [c.text for c in r.content if c.type == "text"]
+    summary, payload = text.split("\n", 1)
+    assert summary.startswith("#") and json.loads(payload) == r.structured_content
+    assert r.structured_content["hits"][0]["episode_id"] == "home"
