@@ -64,23 +64,18 @@ def build_ocr(settings: Settings) -> OcrEngine:
 
 def build_backend(settings: Settings, *, ocr: OcrEngine | None = None) -> EmbeddingBackend:
     """The configured backend behind the content-hash cache (same bytes never cost twice)."""
+    from ..tools.backends.factory import open_backend
     from ..tools.cache import CachedBackend, EmbeddingCache
 
-    name = settings.resolved_backend
-    inner: EmbeddingBackend
-    if name == "gemini":
-        from ..tools.backends.gemini import GeminiBackend
-
-        key = settings.gemini_api_key.get_secret_value() if settings.gemini_api_key else None
-        inner = GeminiBackend(key, settings.dimension, settings.gemini)
-    elif name == "local":
-        from ..tools.backends.local.backend import LocalBackend
-
-        inner = LocalBackend(settings.local, cache_dir=settings.cache_dir, ocr=ocr)
-    else:
-        from ..tools.backends.hashing import HashingBackend
-
-        inner = HashingBackend()
+    inner = open_backend(
+        settings.resolved_backend,
+        gemini_api_key=settings.gemini_api_key.get_secret_value() if settings.gemini_api_key else None,
+        dimension=settings.dimension,
+        gemini=settings.gemini,
+        local=settings.local,
+        cache_dir=settings.cache_dir,
+        ocr=ocr,
+    )
     return CachedBackend(inner, EmbeddingCache(settings.data_dir / "embedding-cache.sqlite3"))
 
 
