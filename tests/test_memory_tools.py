@@ -158,3 +158,14 @@ async def test_recall_text_content_carries_the_full_result(settings) -> None:
     summary, payload = text.split("\n", 1)
     assert summary.startswith("#") and json.loads(payload) == r.structured_content
     assert r.structured_content["hits"][0]["episode_id"] == "home"
+
+
+async def test_an_engine_that_is_not_implemented_is_an_error_result(tmp_path: Path) -> None:
+    from sensorium.memory.config import MemorySettings
+
+    settings = make_settings(tmp_path, memory=MemorySettings(engine="milvus"))
+    async with Client(build_server(settings)) as client:
+        text = error_text(await client.call_tool("remember", {"text": "x"}))
+        assert text.startswith("StoreUnavailable:") or "StoreUnavailable:" in text
+        assert "SENSORIUM_MEMORY__ENGINE" in text
+        assert not (await client.call_tool("embed_text", {"text": "still up"})).is_error

@@ -72,3 +72,12 @@ def test_memory_cli_lists_stores(tmp_path: Path) -> None:
         env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=120,
     )
     assert r.returncode == 2 and "no memory store of space 'nope@1'" in r.stderr
+
+
+def test_an_engine_that_is_not_implemented_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    """SENSORIUM_MEMORY__ENGINE=milvus used to be accepted and silently ignored."""
+    r = subprocess.run(
+        [sys.executable, "-m", "sensorium.server.cli", "memory", "stores"],
+        env=subprocess_env(tmp_path, SENSORIUM_MEMORY__ENGINE="milvus"), capture_output=True, text=True, timeout=120,
+    )
+    assert r.returncode == 2 and "SENSORIUM_MEMORY__ENGINE=milvus" in r.stderr and "Traceback" not in r.stderr
