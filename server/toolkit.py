@@ -45,8 +45,9 @@ class ToolDef:
     title: str
     annotations: ToolAnnotations
     one_of: tuple[str, ...] = ()
-    """Inputs that are alternatives: exactly one must be given (`optional_one_of`: at most one)."""
-    optional_one_of: bool = False
+    """Inputs that are alternatives: exactly one must be given."""
+    at_most_one: tuple[str, ...] = ()
+    """Another group of alternatives that may all be left out (rank_ui_elements' screenshot: none = capture now)."""
 
 
 def bind(fn: ToolFn, services: Any) -> ToolFn:
@@ -103,13 +104,13 @@ def _strict_model(model: type[BaseModel], tool_name: str) -> type[BaseModel]:
     return type(model.__name__, (model,), namespace)
 
 
-def strict(tool: Tool, one_of: Sequence[str] = (), *, optional: bool = False) -> Tool:
+def strict(tool: Tool, one_of: Sequence[str] = (), at_most_one: Sequence[str] = ()) -> Tool:
     """The same tool, refusing unknown arguments, with a compact schema (see the module docstring)."""
     tool.fn_metadata.arg_model = _strict_model(tool.fn_metadata.arg_model, tool.name)
     params = drop_optional_nulls(compact_schema(tool.parameters))
     params["additionalProperties"] = False
-    if one_of:
-        params["not"] = exclusive(one_of, optional=optional)
+    if one_of or at_most_one:
+        params["not"] = exclusive(one_of, at_most_one)
     tool.parameters = params
     if tool.fn_metadata.output_schema is not None:
         tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema, descriptions=False)
@@ -118,15 +119,14 @@ def strict(tool: Tool, one_of: Sequence[str] = (), *, optional: bool = False) ->
     return tool
 
 
-def exclusive(names: Sequence[str], *, optional: bool = False) -> dict[str, Any]:
-    """A schema that matches when NOT exactly one of `names` is given (put under the root's `not`).
-
-    At most one: no pair may be present together. At least one (unless `optional`): not all absent."""
-    bad: list[dict[str, Any]] = [
-        {"required": [a, b]} for i, a in enumerate(names) for b in names[i + 1 :]
-    ]
-    if not optional:
-        bad.append({"properties": {n: False for n in names}})
+def exclusive(one_of: Sequence[str], at_most_one: Sequence[str] = ()) -> dict[str, Any]:
+    """A schema matching the argument sets that break the rules (it goes under the root's `not`):
+    two of `one_of` together, none of `one_of`, or two of `at_most_one` together."""
+    bad: list[dict[str, Any]] = []
+    for group in (one_of, at_most_one):
+        bad += [{"required": [a, b]} for i, a in enumerate(group) for b in group[i + 1 :]]
+    if one_of:
+        bad.append({"properties": {n: False for n in one_of}})
     return {"anyOf": bad} if len(bad) > 1 else bad[0]
 
 
@@ -234,7 +234,7 @@ class ToolSet:
             description=description(defn.fn),
             annotations=defn.annotations,
         )
-        self.tools.append(strict(tool, defn.one_of, optional=defn.optional_one_of))
+        self.tools.append(strict(tool, defn.one_of, defn.at_most_one))
         return tool
 
     def add_all(self, defs: Iterable[ToolDef], services: Any) -> None:

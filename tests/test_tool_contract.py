@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from mcp import Client
 from sensorium.server.app import build_server, build_services
-from sensorium.server.toolkit import compact_schema, tool_list_size
+from sensorium.server.toolkit import compact_schema, exclusive, tool_list_size
 from sensorium.tools.backends.base import Capabilities
 from sensorium.tools.backends.hashing import HashingBackend
 from sensorium.tools.media import Modality
@@ -91,6 +91,15 @@ async def test_the_embed_result_schema_is_published_once(server) -> None:
     assert "handle_id" in tools["embed_text"].output_schema["properties"]
     for name in ("embed_image", "embed_audio", "embed_media", "embed_screenshot", "embed_region", "embed_multimodal"):
         assert tools[name].output_schema == {"type": "object", "description": "same as embed_text's outputSchema"}
+
+
+def test_exclusive_groups() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = {"type": "object", "not": exclusive(("text", "audio"), ("capture_id", "path"))}
+    v = jsonschema.Draft202012Validator(schema)
+    assert v.is_valid({"text": "x"}) and v.is_valid({"audio": "a", "path": "p"})
+    assert not v.is_valid({}) and not v.is_valid({"text": "x", "audio": "a"})
+    assert not v.is_valid({"text": "x", "capture_id": "c", "path": "p"})
 
 
 def test_compact_schema_keeps_constraints_and_property_names() -> None:
