@@ -104,7 +104,7 @@ def build_server(settings: Settings, *, services: Services | None = None) -> MCP
     tools = ToolSet()
     perception.register(tools, services)
     memory_tools.register(tools, services)
-    ranking_tools.register(tools, services)  # type: ignore[arg-type]  # closure-style: ToolSet.tool() stands in
+    ranking_tools.register(tools, services)
     server: MCPServer = MCPServer(
         "sensorium", instructions=INSTRUCTIONS, version=_version(), log_level=settings.log_level, tools=tools.finish()
     )

@@ -26,7 +26,7 @@ from ..tools.handles import StoredEmbedding
 from ..tools.media import Media, Modality
 from .app import Services
 from .inputs import MemoryFilterArgs, embed_one, filter_from_args, one_input, snippet
-from .results import image_content, text_seen
+from .results import MemorySummary, image_content, text_seen
 from .toolkit import ToolDef, ToolSet
 
 STORED_IMAGE_SIDE = 1280
@@ -47,19 +47,8 @@ class RememberResult(BaseModel):
     text_seen: str | None = None
 
 
-class RecallHit(BaseModel):
-    id: int
+class RecallHit(MemorySummary):
     score: float = Field(description="cosine similarity (1.0 = same)")
-    modality: str
-    created_at: datetime
-    last_seen: datetime
-    seen_count: int
-    episode_id: str | None
-    text: str | None = Field(description="stored note/instruction/OCR/transcript, truncated")
-    tags: list[str]
-    source: dict[str, Any]
-    metadata: dict[str, Any]
-    has_thumbnail: bool
 
 
 class RecallResult(BaseModel):
@@ -96,12 +85,7 @@ def stored_text(note: str | None, item_text: str | None, seen: str | None) -> st
 
 
 def _hit(h: Hit) -> RecallHit:
-    m = h.memory
-    return RecallHit(
-        id=m.id, score=round(h.score, 5), modality=m.modality, created_at=m.created_at, last_seen=m.last_seen,
-        seen_count=m.seen_count, episode_id=m.episode_id, text=snippet(m.text), tags=m.tags,
-        source=m.source.model_dump(exclude_none=True), metadata=m.metadata, has_thumbnail=m.has_thumbnail,
-    )
+    return RecallHit(score=round(h.score, 5), **MemorySummary.fields_of(h.memory))
 
 
 async def remember(

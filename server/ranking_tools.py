@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import anyio
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, Field
@@ -27,10 +27,10 @@ from ..tools.media import Modality
 from ..tools.ranking import marks, proposals, score, states
 from ..tools.ranking.proposals import OcrWord, Proposal, Proposals
 from .app import Services
-from .errors import tool_errors
 from .inputs import MemoryFilterArgs, capture_now, filter_from_args, media_from_args, one_input, progress_reporter, snippet
 from .perception import Monitor
-from .results import image_content, text_seen
+from .results import MemorySummary, image_content, text_seen
+from .toolkit import ToolDef, ToolSet
 
 RANKS = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=True)
 MAX_CANDIDATES = proposals.MAX_PROPOSALS
@@ -44,10 +44,10 @@ HISTORY_MIN_COSINE = 0.5
 
 
 class CandidateArg(BaseModel):
-    """A UI element you already know of (from an accessibility tree or the DOM)."""
+    """An element you know of (accessibility tree, DOM)."""
 
-    box: list[float] = Field(description="[x1, y1, x2, y2] in IMAGE pixels of the screenshot (right/bottom exclusive)")
-    label: str | None = Field(None, description="its visible text or accessible name")
+    box: list[float] = Field(description="[x1, y1, x2, y2], image pixels")
+    label: str | None = Field(None, description="visible text or accessible name")
     role: str | None = Field(None, description="button, link, textbox, ...")
 
 
@@ -78,8 +78,7 @@ class RankResult(BaseModel):
     instruction: str | None = Field(description="the instruction, or what was heard in a spoken one")
     candidates: list[RankedElement]
     total_candidates: int
-    proposed: bool = Field(description="true when the server proposed the candidates")
-    proposals: ProposalInfo | None = None
+    proposals: ProposalInfo | None = Field(None, description="set when the server proposed the candidates")
     image_width: int
     image_height: int
     capture_id: str | None = None
@@ -176,28 +175,27 @@ async def _past_actions(services: Services, query: Embedding) -> list[tuple[str,
 async def rank_ui_elements(
     services: Services,
     ctx: Context,
-    instruction: Annotated[str | None, Field(description="what to act on, e.g. 'open the settings' or Click 'Sign in'")] = None,
+    instruction: Annotated[str | None, Field(description="what to act on, e.g. 'open the settings'")] = None,
     instruction_audio_path: Annotated[str | None, Field(description="the instruction as a spoken audio file")] = None,
     instruction_audio_base64: Annotated[str | None, Field(description="the spoken instruction as base64")] = None,
-    capture_id: Annotated[str | None, Field(description="rank on this capture (boxes are mapped to screen pixels)")] = None,
-    path: Annotated[str | None, Field(description="a screenshot file inside the allowed roots")] = None,
+    capture_id: Annotated[str | None, Field(description="a capture (boxes mapped to screen pixels)")] = None,
+    path: Annotated[str | None, Field(description="a screenshot file")] = None,
     data_base64: Annotated[str | None, Field(description="a screenshot as base64")] = None,
     monitor: Monitor = 1,
     candidates: Annotated[
         list[CandidateArg] | None,
-        Field(description="known elements (max 500); omit to let the server propose them"),
+        Field(description="known elements (max 500); omit = proposed by the server"),
     ] = None,
     k: Annotated[int, Field(ge=1, le=MAX_K, description="how many to return")] = 10,
-    include_marks: Annotated[bool, Field(description="attach a Set-of-Mark image: the returned boxes numbered by rank")] = True,
-    use_history: Annotated[bool, Field(description="boost labels acted on before for similar instructions (memories tagged 'action' with metadata.label)")] = False,
+    include_marks: Annotated[bool, Field(description="attach the boxes numbered by rank on the screenshot")] = True,
+    use_history: Annotated[bool, Field(description="boost labels acted on before (memories tagged 'action', metadata.label)")] = False,
 ) -> Annotated[CallToolResult, RankResult]:
-    """Which element of a screenshot should be clicked or typed into for an instruction?
+    """Which element of a screenshot to click or type into for an instruction (text or speech)?
 
-    Screenshot: capture_id, path or data_base64; none = capture the monitor now. Instruction: text or
-    spoken audio. Candidates: your boxes (image pixels) with optional label/role, or omit them and the
-    server proposes distinct elements from one OCR read of the screen and its edges (the result says
-    how many were found and whether the list was cut). Returns the top k with score, box, a click point
-    inside the element (screen pixels for captures) and a Set-of-Mark image (numbers = ranks)."""
+    Screenshot: capture_id, path or data_base64; none = capture now. Without candidates the server
+    proposes distinct elements from one OCR read and the screen's edges (and says if it cut the list).
+    Returns the top k: score, box, a click point inside the element (screen pixels for captures),
+    and a Set-of-Mark image."""
     if not 1 <= k <= MAX_K:
         raise InvalidInput(f"k is {k}: ask for 1 to {MAX_K} candidates")
     query, said = await _instruction_query(services, instruction, instruction_audio_path, instruction_audio_base64, ctx)
@@ -235,7 +233,7 @@ async def rank_ui_elements(
             )
         )
     result = RankResult(
-        instruction=said, candidates=ranked, total_candidates=len(items), proposed=not given,
+        instruction=said, candidates=ranked, total_candidates=len(items),
         proposals=None if found is None else ProposalInfo(found=found.found, ranked=len(found.items), truncated=found.truncated, rule=found.rule),
         image_width=image.width, image_height=image.height, capture_id=cap.id if cap else None,
         scale=cap.scale if cap else None, space=services.backend.space,
@@ -256,25 +254,14 @@ async def rank_ui_elements(
 # -- rank_states -----------------------------------------------------------------------------
 
 
-class StateMatch(BaseModel):
+class StateMatch(MemorySummary):
     rank: int
-    id: int
-    score: float = Field(description="similarity plus the recency prior (when on); the ranking key")
+    score: float = Field(description="similarity + recency prior; the ranking key")
     similarity: float = Field(description="cosine, fused with the visual cue when both sides have one")
     cosine: float
     visual_similarity: float | None = None
-    recency: float | None = Field(None, description="0.5 ** (age / half_life), when recency_half_life_s is set")
+    recency: float | None = None
     age_seconds: float
-    modality: str
-    created_at: datetime
-    last_seen: datetime
-    seen_count: int
-    episode_id: str | None
-    text: str | None = Field(description="what was recorded with it (note, instruction, OCR), truncated")
-    tags: list[str]
-    metadata: dict[str, Any]
-    source: dict[str, Any]
-    has_thumbnail: bool
 
 
 class RankStatesResult(BaseModel):
@@ -288,54 +275,41 @@ class RankStatesResult(BaseModel):
 
 
 def _state_match(h: Hit, q_visual: list[float] | None, m_visual: list[float] | None, now: datetime, half_life: float | None) -> StateMatch:
-    m = h.memory
     vis = states.visual_cue(q_visual, m_visual)
     sim = states.state_similarity(h.score, vis)
-    age = max(0.0, (now - m.last_seen).total_seconds())
+    age = max(0.0, (now - h.memory.last_seen).total_seconds())
     rec = states.recency_prior(age, half_life)
     return StateMatch(
-        rank=0, id=m.id, score=round(states.state_score(sim, rec), 6), similarity=round(sim, 6), cosine=round(h.score, 6),
+        rank=0, score=round(states.state_score(sim, rec), 6), similarity=round(sim, 6), cosine=round(h.score, 6),
         visual_similarity=None if vis is None else round(vis, 6), recency=None if rec is None else round(rec, 6),
-        age_seconds=round(age, 3), modality=m.modality, created_at=m.created_at, last_seen=m.last_seen,
-        seen_count=m.seen_count, episode_id=m.episode_id, text=snippet(m.text), tags=m.tags, metadata=m.metadata,
-        source=m.source.model_dump(exclude_none=True), has_thumbnail=m.has_thumbnail,
+        age_seconds=round(age, 3), **MemorySummary.fields_of(h.memory),
     )
 
 
 async def rank_states(
     services: Services,
     ctx: Context,
-    text: Annotated[str | None, Field(description="the current instruction or a description of the screen")] = None,
-    capture_id: Annotated[str | None, Field(description="the current screen: 'have I been here before?'")] = None,
-    path: Annotated[str | None, Field(description="a screenshot or audio file to match")] = None,
+    text: Annotated[str | None, Field(description="an instruction or a description of the screen")] = None,
+    capture_id: Annotated[str | None, Field(description="the current screen")] = None,
+    path: Annotated[str | None, Field(description="a screenshot or audio file")] = None,
     data_base64: Annotated[str | None, Field(description="a screenshot or audio as base64")] = None,
-    ids: Annotated[list[int] | None, Field(description="rank only these memory ids")] = None,
-    filter: Annotated[MemoryFilterArgs | None, Field(description="restrict by time, modality, episode, app, tags, metadata")] = None,
+    filter: MemoryFilterArgs | None = None,
     k: Annotated[int, Field(ge=1, le=MAX_K, description="how many matches to return")] = 5,
-    recency_half_life_s: Annotated[
-        float | None, Field(description="recency prior: score += 0.1 * 0.5 ** (age / half_life); omit = off", gt=0)
-    ] = None,
+    recency_half_life_s: Annotated[float | None, Field(description="favour recent: score += 0.1 * 0.5 ** (age / this)", gt=0)] = None,
     threshold: Annotated[
-        float | None, Field(description="seen_before when the best similarity reaches this; default per backend (local 0.82, others 0.9)"),
+        float | None, Field(description="seen_before threshold; default per backend"),
     ] = None,
     include_thumbnail: Annotated[bool, Field(description="attach the best match's stored thumbnail")] = False,
 ) -> Annotated[CallToolResult, RankStatesResult]:
-    """Have I been here before? Rank stored memories (past screens, notes, instructions) against the current
-    screen, instruction or audio.
-
-    Returns seen_before, the best matching past state (similarity, time, episode, what was recorded with
-    it) and the next best. Restrict with ids or a filter; optionally favour recent memories. Read-only."""
+    """Have I been here before? Rank stored memories (past screens, notes, instructions) against the
+    current screen, an instruction or audio: seen_before, the best past state (similarity, time, episode,
+    what was recorded with it) and the next best. Read-only."""
     if not 1 <= k <= MAX_K:
         raise InvalidInput(f"k is {k}: ask for 1 to {MAX_K} matches")
     store = await services.memory()
-    args = filter.model_copy() if filter is not None else MemoryFilterArgs()
-    if ids is not None:
-        if not ids:
-            raise InvalidInput("ids is an empty list: omit it to rank all memories, or give at least one id")
-        args.ids = sorted(set(ids) & set(args.ids)) if args.ids else ids
-        if not args.ids:
-            raise InvalidInput("ids and filter.ids have no id in common: nothing to rank")
-    flt = filter_from_args(args)
+    if filter is not None and filter.ids is not None and not filter.ids:
+        raise InvalidInput("filter.ids is an empty list: omit it to rank all memories, or give at least one id")
+    flt = filter_from_args(filter)
     item, _, _ = await one_input(services, "rank_states", text, path, data_base64, capture_id)
     [emb] = await services.backend.embed([item], "query", progress=progress_reporter(ctx))
     pool = min(services.settings.memory.max_k, max(k, 200 if recency_half_life_s else k * 4, 20))
@@ -369,23 +343,15 @@ async def rank_states(
     return CallToolResult(content=content, structured_content=payload)
 
 
-def register(server: MCPServer, services: Services) -> None:
-    """Publish the module-level tools with `services` bound (hidden from the schema)."""
-    import functools
-    import inspect
+TOOLS = (
+    ToolDef(
+        rank_ui_elements, "Rank UI elements", RANKS,
+        one_of=("instruction", "instruction_audio_path", "instruction_audio_base64"),
+        at_most_one=("capture_id", "path", "data_base64"),
+    ),
+    ToolDef(rank_states, "Have I seen this before?", RANKS, one_of=("text", "capture_id", "path", "data_base64")),
+)
 
-    for fn, title in ((rank_ui_elements, "Rank UI elements"), (rank_states, "Have I seen this before?")):
-        sig = inspect.signature(fn, eval_str=True)
-        params = list(sig.parameters.values())[1:]
-        checked = tool_errors(fn)
 
-        def bound(checked: Any = checked) -> Any:
-            async def tool(**kwargs: Any) -> Any:
-                return await checked(services, **kwargs)
-
-            return tool
-
-        tool = functools.wraps(fn)(bound())
-        tool.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
-        tool.__annotations__ = {k: v for k, v in fn.__annotations__.items() if k != "services"}
-        server.tool(name=fn.__name__, title=title, annotations=RANKS)(tool)
+def register(tools: ToolSet, services: Services) -> None:
+    tools.add_all(TOOLS, services)

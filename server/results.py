@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 from typing import Any
 
 from mcp.types import ImageContent
 from pydantic import BaseModel, Field
 
+from ..memory.records import Memory
 from ..tools.handles import StoredEmbedding
 
 
@@ -78,3 +80,28 @@ class CaptureResult(BaseModel):
 
 def image_content(data: bytes, mime_type: str) -> ImageContent:
     return ImageContent(type="image", data=base64.b64encode(data).decode("ascii"), mime_type=mime_type)
+
+
+class MemorySummary(BaseModel):
+    """What a tool says about a stored memory (recall hits and rank_states matches alike)."""
+
+    id: int
+    modality: str
+    created_at: datetime
+    last_seen: datetime
+    seen_count: int
+    episode_id: str | None
+    text: str | None = Field(description="stored note/instruction/OCR/transcript, truncated")
+    tags: list[str]
+    source: dict[str, Any]
+    metadata: dict[str, Any]
+    has_thumbnail: bool
+
+    @staticmethod
+    def fields_of(m: Memory, max_text: int = 300) -> dict[str, Any]:
+        text = m.text if not m.text or len(m.text) <= max_text else m.text[:max_text] + "…"
+        return dict(
+            id=m.id, modality=m.modality, created_at=m.created_at, last_seen=m.last_seen, seen_count=m.seen_count,
+            episode_id=m.episode_id, text=text or None, tags=m.tags, source=m.source.model_dump(exclude_none=True),
+            metadata=m.metadata, has_thumbnail=m.has_thumbnail,
+        )

@@ -64,7 +64,7 @@ async def test_given_candidates_are_all_ranked_with_boxes_and_marks(server, tmp_
         assert not r.is_error, r.content
         res = r.structured_content
     ranked = res["candidates"]
-    assert res["total_candidates"] == n and len(ranked) == n and not res["proposed"]
+    assert res["total_candidates"] == n and len(ranked) == n and res["proposals"] is None
     assert sorted(e["index"] for e in ranked) == list(range(n))
     assert [e["rank"] for e in ranked] == list(range(1, n + 1))
     assert [e["score"] for e in ranked] == sorted((e["score"] for e in ranked), reverse=True)
@@ -102,7 +102,7 @@ async def test_proposals_from_real_ocr_find_the_quoted_label(server, tmp_path: P
         r = await client.call_tool("rank_ui_elements", {"instruction": item["instruction"], "path": str(shot), "k": 5})
         assert not r.is_error, r.content
     res = r.structured_content
-    assert res["proposed"] and res["total_candidates"] >= 5
+    assert res["proposals"] and res["total_candidates"] >= 5
     top = res["candidates"][0]
     assert top["source"] in {"ocr", "region"} and "login" in (top["label"] or "").lower(), res["candidates"]
     assert res["proposals"]["found"] >= res["proposals"]["ranked"] == res["total_candidates"]
@@ -216,7 +216,7 @@ async def test_rank_states_finds_the_same_screen_and_honours_ids_and_filters(ser
             assert [m["rank"] for m in res["matches"]] == [1, 2, 3]
             assert any(isinstance(c, ImageContent) for c in r.content)
         (id0, p0), (id1, _), (id2, _) = mem
-        r = await client.call_tool("rank_states", {"path": str(p0), "ids": [id1, id2]})
+        r = await client.call_tool("rank_states", {"path": str(p0), "filter": {"ids": [id1, id2]}})
         res = r.structured_content
         assert {m["id"] for m in res["matches"]} == {id1, id2} and not res["seen_before"]
         r = await client.call_tool("rank_states", {"path": str(p0), "filter": {"tags": ["s2"]}})
@@ -227,7 +227,7 @@ async def test_rank_states_finds_the_same_screen_and_honours_ids_and_filters(ser
         assert 0.9 < res["best"]["recency"] <= 1.0 and res["best"]["score"] == pytest.approx(res["best"]["similarity"] + 0.1 * res["best"]["recency"], abs=1e-5)
         r = await client.call_tool("rank_states", {"path": str(p0), "threshold": 1.5})
         assert not r.structured_content["seen_before"] and r.structured_content["best"]["id"] == id0
-        bad = await client.call_tool("rank_states", {"path": str(p0), "ids": []})
+        bad = await client.call_tool("rank_states", {"path": str(p0), "filter": {"ids": []}})
         assert "ids is an empty list" in error_text(bad)
         bad = await client.call_tool("rank_states", {})
         assert "needs exactly one input" in error_text(bad)

@@ -98,7 +98,7 @@ async def test_equals_and_sin_keys_are_found_and_clicked_on_a_calculator(server,
             res = r.structured_content
             top = res["candidates"][0]
             assert _inside(top["click"], box[label]), (instruction, res["candidates"][:3])
-            assert res["proposed"] and res["proposals"]["found"] >= res["proposals"]["ranked"]
+            assert res["proposals"] and res["proposals"]["found"] >= res["proposals"]["ranked"]
             # duplicates never fill the top k: no two listed boxes are the same element
             listed = [c["box"] for c in res["candidates"]]
             assert not any(_same_element(a, b) for i, a in enumerate(listed) for b in listed[i + 1 :]), listed
