@@ -13,10 +13,11 @@ from typing import Literal
 
 from platformdirs import user_cache_dir, user_data_dir
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ..memory.config import MemorySettings
 from ..tools.config import CaptureSettings, GeminiSettings, IntakeSettings, LocalSettings
+from .env_source import FriendlyEnvSource
 
 BackendName = Literal["auto", "gemini", "local", "hashing"]
 
@@ -48,6 +49,18 @@ class Settings(BaseSettings):
     gemini: GeminiSettings = Field(default_factory=GeminiSettings)
     local: LocalSettings = Field(default_factory=LocalSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Lists in the environment may be plain text (`~` or `~,/data`) as well as JSON (env_source.py)."""
+        return (init_settings, FriendlyEnvSource(settings_cls), dotenv_settings, file_secret_settings)
 
     @field_validator("dimension")
     @classmethod
