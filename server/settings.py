@@ -23,8 +23,8 @@ BackendName = Literal["auto", "gemini", "local", "hashing"]
 
 
 class HttpSettings(BaseSettings):
-    host: str = "127.0.0.1"
-    port: int = Field(8765, ge=0, le=65535)
+    host: str = Field("127.0.0.1", description="HTTP bind address; a non-loopback address requires a token")
+    port: int = Field(8765, ge=0, le=65535, description="HTTP port")
     token: SecretStr | None = Field(None, description="bearer token required on every HTTP request when set")
 
 
@@ -35,12 +35,20 @@ class Settings(BaseSettings):
 
     backend: BackendName = Field("auto", description="auto = gemini when an API key is set, else local")
     dimension: int = Field(768, description="Gemini output dimension (128-3072; 768, 1536, 3072 recommended)")
-    data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("sensorium", appauthor=False)))
-    cache_dir: Path = Field(default_factory=lambda: Path(user_cache_dir("sensorium", appauthor=False)))
+    data_dir: Path = Field(
+        default_factory=lambda: Path(user_data_dir("sensorium", appauthor=False)),
+        description="embedding cache and memory stores",
+    )
+    cache_dir: Path = Field(
+        default_factory=lambda: Path(user_cache_dir("sensorium", appauthor=False)),
+        description="downloaded models (only when downloads are enabled)",
+    )
     eval_dir: Path | None = Field(None, description="folder of evaluation sets (default: ../shared/eval if present)")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level (logs go to stderr)")
     gemini_api_key: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("SENSORIUM_GEMINI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY")
+        None,
+        validation_alias=AliasChoices("SENSORIUM_GEMINI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        description="Gemini API key: enables the Gemini backend (with backend=auto)",
     )
 
     http: HttpSettings = Field(default_factory=HttpSettings)
