@@ -101,6 +101,7 @@ async def test_spoken_instruction_is_embedded_as_the_query(server, tmp_path: Pat
     assert not any(isinstance(c, ImageContent) for c in r.content) and res["marks_bytes"] is None
 
 
+@pytest.mark.slow
 async def test_proposals_from_real_ocr_find_the_quoted_label(server, tmp_path: Path) -> None:
     item = ITEMS["login"]  # "Click 'Login'" on a small login page
     shot = _copy(tmp_path, item)

@@ -57,6 +57,7 @@ async def test_reindex_refuses_unknown_or_same_space(tmp_path: Path) -> None:
         await reindex(settings, "hashing/v1@256", HashingBackend(256))
 
 
+@pytest.mark.slow
 def test_memory_cli_lists_stores(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     store = LocalMemoryStore.open_sync(settings.data_dir, "hashing/v1@256", 256, settings.memory)

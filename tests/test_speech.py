@@ -148,6 +148,7 @@ def test_speech_in_mp4_transcribes_with_timestamps(recognizer: SpeechRecognizer,
     assert recognizer.transcribe_media(video).text == tr.text
 
 
+@pytest.mark.slow
 def test_concurrent_calls_are_serialised(recognizer: SpeechRecognizer, say) -> None:
     audio = decode_audio(say(SENTENCES[0]))
     results, errors = run_in_threads(lambda: recognizer.transcribe(audio).text, 3)

@@ -103,6 +103,7 @@ def _start_http(tmp_path: Path, *extra: str, env_extra: dict[str, str] | None = 
     raise AssertionError("HTTP server did not start within 60 s")
 
 
+@pytest.mark.slow
 async def test_http_subprocess_serves_every_tool(tmp_path: Path, xvfb_display: str, files: dict[str, Path]) -> None:
     proc, port = _start_http(tmp_path, env_extra={"DISPLAY": xvfb_display})
     try:
@@ -113,6 +114,7 @@ async def test_http_subprocess_serves_every_tool(tmp_path: Path, xvfb_display: s
         proc.wait(timeout=20)
 
 
+@pytest.mark.slow
 async def test_http_token_is_required_when_set(tmp_path: Path) -> None:
     proc, port = _start_http(tmp_path, env_extra={"SENSORIUM_HTTP__TOKEN": "s3cret"})
     try:
@@ -157,6 +159,7 @@ def test_console_script_help() -> None:
     assert r.returncode == 0 and "serve" in r.stdout and "doctor" in r.stdout
 
 
+@pytest.mark.slow
 async def test_two_stdio_servers_share_one_memory(tmp_path: Path) -> None:
     """Claude Desktop and Claude Code each spawn `sensorium serve` on the same data dir."""
     env = subprocess_env(tmp_path)
