@@ -8,16 +8,16 @@ from pydantic import BaseModel, Field
 
 
 class MemorySettings(BaseModel):
-    engine: str = Field("local", pattern="^(local|milvus)$")
-    hnsw_m: int = Field(16, ge=4, le=128)
-    hnsw_ef_construction: int = Field(200, ge=10, le=2000)
-    hnsw_ef_search: int = Field(64, ge=10, le=5000)
+    engine: str = Field("local", pattern="^(local|milvus)$", description="memory store engine (local: SQLite + HNSW files in the data dir)")
+    hnsw_m: int = Field(16, ge=4, le=128, description="HNSW graph links per node (more: better recall, more memory)")
+    hnsw_ef_construction: int = Field(200, ge=10, le=2000, description="HNSW build-time search width")
+    hnsw_ef_search: int = Field(64, ge=10, le=5000, description="HNSW query-time search width")
     exact_below: int = Field(2_000, ge=0, description="below this many vectors, search exactly with numpy")
     dedup_threshold: float = Field(0.985, ge=0.0, le=1.0, description="cosine above which a memory marked merge_near_duplicate (a screenshot) merges into the previous one of its episode")
-    excluded_apps: list[str] = Field(default_factory=list)
-    excluded_titles: list[str] = Field(default_factory=list, description="substrings of window titles never stored")
+    excluded_apps: list[str] = Field(default_factory=list, description="privacy: `remember` stores nothing whose app is one of these (case-insensitive, `.exe` ignored)")
+    excluded_titles: list[str] = Field(default_factory=list, description="privacy: `remember` stores nothing whose window title contains one of these (case-insensitive)")
     checkpoint_every: int = Field(1_000, ge=1, description="write the HNSW checkpoint after this many changes")
-    milvus_uri: str | None = None
+    milvus_uri: str | None = Field(None, description="Milvus server URI (for engine=milvus)")
     # --- added by the memory store (issue 4) ---
     checkpoint_min_seconds: float = Field(
         30.0, ge=0.0,

@@ -13,9 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from .errors import ANTICIPATED
 from .settings import Settings
+from .settings_errors import describe_settings_error
 
 log = logging.getLogger("sensorium")
 
@@ -87,8 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = _settings(args)
-    except ValidationError as exc:
-        print(f"sensorium: invalid settings:\n{exc}", file=sys.stderr)
+    except (ValidationError, SettingsError, ValueError) as exc:
+        # one line naming the variable, for every command (a traceback here told nobody what to fix)
+        print(f"sensorium: {describe_settings_error(exc)}", file=sys.stderr)
         return 2
     _setup_logging(settings.log_level)
     try:

@@ -1,8 +1,14 @@
-"""`sensorium doctor`: what works on this machine, and what to do about what does not."""
+"""`sensorium doctor`: what works on this machine, and what to do about what does not.
+
+Each check is ok, a warning or a failure. A failure means the configured server cannot do its
+main job (the backend does not load, the data dir is not writable, the online check fails, the
+Gemini backend is chosen without a key) and makes the exit code 1. No display and no API key
+are warnings: the server still runs headless (files, text, memory) and offline (local backend),
+so scripts and CI can run `sensorium doctor && ...` on such machines.
+"""
 
 from __future__ import annotations
 
-import os
 import platform
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -15,6 +21,9 @@ from ..tools.errors import SensoriumError
 from .errors import ANTICIPATED
 from .settings import Settings
 
+WARN = "warn"  # a row's status: True (ok), WARN, or False (failure: exit code 1)
+Status = bool | str
+
 PACKAGES = ("sensorium-mcp", "mcp", "google-genai", "mss", "pillow", "hnswlib", "numpy", "onnxruntime", "rapidocr", "faster-whisper")
 
 
@@ -26,9 +35,9 @@ def _version(name: str) -> str:
 
 
 async def run_doctor(settings: Settings, *, online: bool = False) -> int:
-    """Print a table of checks; exit 0 when the configured main job can run."""
+    """Print a table of checks; exit 1 when a check failed, 0 when only warnings (or nothing) came up."""
     console = Console()
-    rows: list[tuple[str, bool, str]] = []
+    rows: list[tuple[str, Status, str]] = []
 
     # display / capture
     try:
@@ -38,15 +47,17 @@ async def run_doctor(settings: Settings, *, online: bool = False) -> int:
         primary = monitors[1] if len(monitors) > 1 else monitors[0]
         rows.append(("display", True, f"{len(monitors) - 1} monitor(s), primary {primary.width}x{primary.height}"))
     except SensoriumError as exc:
-        rows.append(("display", False, str(exc)))
+        rows.append(("display", WARN, f"{exc} (capture tools fail until then; files, text and memory work)"))
 
     # backend
     backend_name = settings.resolved_backend
-    key = "set" if settings.gemini_api_key else (
-        "not set (GEMINI_API_KEY / GOOGLE_API_KEY)"
-        + ("" if backend_name == "gemini" else ": not needed, the offline local backend runs; set it for Gemini Embedding 2")
-    )
-    rows.append(("gemini api key", settings.gemini_api_key is not None or backend_name != "gemini", key))
+    if settings.gemini_api_key:
+        rows.append(("gemini api key", True, "set"))
+    elif backend_name == "gemini":
+        rows.append(("gemini api key", False, "not set: the gemini backend needs GEMINI_API_KEY (or GOOGLE_API_KEY)"))
+    else:
+        rows.append(("gemini api key", WARN, f"not set: not needed by the {backend_name} backend; "
+                     "set GEMINI_API_KEY (or GOOGLE_API_KEY) for Gemini Embedding 2"))
     ok_backend = False
     try:
         from .app import build_backend
@@ -80,10 +91,8 @@ async def run_doctor(settings: Settings, *, online: bool = False) -> int:
         probe_file.write_text("ok")
         probe_file.unlink()
         rows.append(("data dir", True, str(settings.data_dir)))
-        data_ok = True
     except OSError as exc:
         rows.append(("data dir", False, f"{settings.data_dir}: {exc.strerror}; set SENSORIUM_DATA_DIR to a writable folder"))
-        data_ok = False
 
     # memory stores: one per embedding space; others than the current one need a reindex to be used
     from ..memory.store import existing_spaces
@@ -102,15 +111,27 @@ async def run_doctor(settings: Settings, *, online: bool = False) -> int:
 
     rows.append(("python", True, f"{platform.python_version()} ({sys.executable})"))
     rows.append(("versions", True, ", ".join(f"{p} {_version(p)}" for p in PACKAGES)))
-    rows.append(("DISPLAY", bool(os.environ.get("DISPLAY")), os.environ.get("DISPLAY") or "not set"))
+    return _report(console, rows, settings.backend == "auto" and not settings.gemini_api_key)
 
+
+_SHOWN = {True: "[green]ok[/green]", WARN: "[yellow]warn[/yellow]", False: "[red]FAIL[/red]"}
+
+
+def _report(console: Console, rows: list[tuple[str, Status, str]], offline_by_default: bool) -> int:
+    """Print the table and a one-line verdict; the exit code follows the failures only."""
     table = Table(title="sensorium doctor", show_lines=False)
     table.add_column("check")
-    table.add_column("ok")
+    table.add_column("status")
     table.add_column("detail", overflow="fold")
-    for name, ok, detail in rows:
-        table.add_row(name, "[green]yes[/green]" if ok else "[red]no[/red]", detail)
+    for name, status, detail in rows:
+        table.add_row(name, _SHOWN[status], detail)
     console.print(table)
-    if not settings.gemini_api_key:
+    if offline_by_default:
         console.print("No Gemini API key: the server runs on the offline local backend (text, OCR, speech).")
-    return 0 if (ok_backend and data_ok) else 1
+    failed = [name for name, status, _ in rows if status is False]
+    warned = [name for name, status, _ in rows if status == WARN]
+    if failed:
+        console.print(f"[red]FAILED[/red]: {', '.join(failed)} (exit code 1)")
+        return 1
+    console.print("ready" + (f", with warnings: {', '.join(warned)}" if warned else ""))
+    return 0

@@ -6,6 +6,14 @@ Python that runs the tests (`python3-tk` for Debian's python3; pyenv/python.org 
 
 `xvfb_display` skips only when Xvfb is not installed AND the CI env var is unset; in CI a
 missing Xvfb (or Tk) fails, so a broken CI image can never turn display tests into green skips.
+
+Which tests run (one command everywhere, `python -m pytest -q`; the environment decides):
+- `@pytest.mark.slow` tests are skipped unless `CI` is set or `SENSORIUM_TEST_ALL=1`, so a
+  developer's default run stays short while CI runs everything.
+- `@pytest.mark.evalsets` tests read the evaluation sets (SENSORIUM_EVAL_DIR, else ../shared/eval).
+  They skip when the sets are absent, so a fresh clone runs; when `CI` is set or
+  SENSORIUM_EVAL_DIR is given explicitly, missing sets stop the run instead.
+- espeak-ng (generated speech) is treated like Xvfb: skip without it, fail in CI.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from pathlib import Path
 import pytest
 from display_support import SCREEN_SIZE, start_xvfb
 from PIL import Image
+from server_support import eval_dir
 
 # A separate process shows the image, so Tk (main-thread only, one interpreter per process)
 # never shares the test process. It exits when its stdin closes.
@@ -42,6 +51,61 @@ root.mainloop()
 
 def _in_ci() -> bool:
     return bool(os.environ.get("CI"))
+
+
+def _run_all() -> bool:
+    return _in_ci() or os.environ.get("SENSORIUM_TEST_ALL") == "1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In CI (or with SENSORIUM_EVAL_DIR set by hand) the evaluation sets must be there: fail, never skip."""
+    folder = eval_dir()
+    if (_in_ci() or os.environ.get("SENSORIUM_EVAL_DIR")) and not folder.is_dir():
+        raise pytest.UsageError(
+            f"evaluation sets not found at {folder} (CI is set or SENSORIUM_EVAL_DIR was given): "
+            "point SENSORIUM_EVAL_DIR at the folder holding ui_grounding/, icons/, ... or unset it to skip those tests"
+        )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    folder = eval_dir()
+    no_sets = None if folder.is_dir() else pytest.mark.skip(
+        reason=f"needs the evaluation sets, not found at {folder} (set SENSORIUM_EVAL_DIR or put them at ../shared/eval)"
+    )
+    slow = None if _run_all() else pytest.mark.skip(reason="slow: runs in CI, or here with SENSORIUM_TEST_ALL=1")
+    for item in items:
+        if no_sets and "evalsets" in item.keywords:
+            item.add_marker(no_sets)
+        if slow and "slow" in item.keywords:
+            item.add_marker(slow)
+
+
+@pytest.fixture(scope="session")
+def espeak() -> str:
+    """Path of espeak-ng, which speaks test sentences (Debian: espeak-ng); skip without it, fail in CI."""
+    import shutil
+
+    path = shutil.which("espeak-ng")
+    if path is None:
+        if _in_ci():
+            pytest.fail("espeak-ng is not installed but CI is set: install the Debian package `espeak-ng`")
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng); generated-speech tests need it")
+    return path
+
+
+@pytest.fixture(scope="session")
+def say(espeak: str, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], bytes]:
+    """`say("open the settings menu")` -> WAV bytes of that sentence spoken by espeak-ng (memoised)."""
+    from media_support import espeak_wav
+
+    memo: dict[str, bytes] = {}
+
+    def speak(text: str) -> bytes:
+        if text not in memo:
+            memo[text] = espeak_wav(text, espeak)
+        return memo[text]
+
+    return speak
 
 
 @pytest.fixture(scope="session")

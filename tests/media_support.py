@@ -231,3 +231,82 @@ def pdf_encrypted() -> bytes:
         encrypt,
     ]
     return _assemble_pdf(objects, b"/Encrypt 6 0 R /ID [<" + b"00" * 16 + b"> <" + b"00" * 16 + b">]")
+
+
+# ---------------------------------------------------------------------- speech
+
+
+def espeak_wav(text: str, espeak: str = "espeak-ng", voice: str = "en-us", words_per_minute: int = 150) -> bytes:
+    """WAV bytes of `text` spoken by espeak-ng (22.05 kHz mono), as the eval set's clean clips were made."""
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:  # -w writes a WAV with real sizes in its header (--stdout does not)
+        out = Path(tmp) / "speech.wav"
+        subprocess.run([espeak, "-v", voice, "-s", str(words_per_minute), "-w", str(out), text], capture_output=True, timeout=60, check=True)
+        return out.read_bytes()
+
+
+# ---------------------------------------------------------------------- screens
+
+
+def ui_screen(
+    title: str = "Sign in to start your session",
+    buttons: tuple[str, ...] = ("Login", "Register a new membership", "I forgot my password"),
+    fields: tuple[str, ...] = ("Email", "Password"),
+    size: tuple[int, int] = (1280, 800),
+    bg: str = "white",
+    accent: str = "#3c8dbc",
+) -> tuple[Image.Image, list[dict]]:
+    """A small app screen (title, labelled text fields, buttons) and its elements in the eval-set layout.
+
+    Elements are `{"box": [x1, y1, x2, y2], "name", "role", "text", "icon_only"}` like the
+    candidates of ui_grounding items, so tests written for real screenshots read these as well.
+    """
+    img = Image.new("RGB", size, bg)
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=28)
+    small = ImageFont.load_default(size=24)
+    draw.rectangle((0, 0, size[0], 64), fill=accent)
+    draw.text((32, 16), title, fill="white", font=font)
+    elements: list[dict] = []
+    y = 150
+    for name in fields:
+        draw.text((400, y), name, fill="black", font=small)
+        box = [400, y + 36, 880, y + 84]
+        draw.rectangle(box, outline="#888888", width=2)
+        elements.append({"box": box, "name": name, "role": "textbox", "text": "", "icon_only": False})
+        y += 120
+    for i, label in enumerate(buttons):
+        w = int(draw.textlength(label, font=font)) + 48
+        box = [400, y, 400 + w, y + 56]
+        draw.rectangle(box, fill=accent if i == 0 else "#eeeeee", outline="#555555")
+        draw.text((box[0] + 24, y + 12), label, fill="white" if i == 0 else "black", font=font)
+        elements.append({"box": box, "name": label, "role": "button" if i == 0 else "link", "text": label, "icon_only": False})
+        y += 90
+    return img, elements
+
+
+def ui_item(instruction: str, target: str, **screen: object) -> dict:
+    """A ui_grounding-style item on a generated screen: `image` (PIL), candidates, target index and box."""
+    img, elements = ui_screen(**screen)  # type: ignore[arg-type]
+    index = next(i for i, e in enumerate(elements) if e["name"] == target)
+    return {
+        "image": img, "width": img.width, "height": img.height, "instruction": instruction,
+        "candidates": elements, "target_index": index, "acceptable_indices": [index], "target_box": elements[index]["box"],
+    }
+
+
+def closest_sentence(heard: str, choices: list[str]) -> str:
+    """The choice whose letters best match what a recogniser heard (difflib ratio on normalised text).
+
+    Speech tests assert retrieval with this instead of exact words: Whisper tiny may hear
+    "sanding" for "settings" on one machine and not on another, but the sentence stays closest.
+    """
+    from difflib import SequenceMatcher
+
+    def norm(s: str) -> str:
+        return " ".join("".join(ch for ch in s.lower() if ch.isalnum() or ch.isspace()).split())
+
+    return max(choices, key=lambda c: SequenceMatcher(None, norm(c), norm(heard)).ratio())

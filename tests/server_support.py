@@ -15,22 +15,27 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def eval_dir() -> Path:
+    """Where the evaluation sets are (SENSORIUM_EVAL_DIR, else ../shared/eval); may not exist.
+
+    Only tests marked `evalsets` read from it, and conftest.py skips them when it is missing
+    (or fails the run, in CI). Every other test makes its own fixtures.
+    """
     env = os.environ.get("SENSORIUM_EVAL_DIR")
-    path = Path(env) if env else REPO.parent / "shared" / "eval"
-    assert path.is_dir(), f"evaluation data not found at {path}: set SENSORIUM_EVAL_DIR"
-    return path
+    return Path(env) if env else REPO.parent / "shared" / "eval"
 
 
 def shared_models_dir() -> Path:
-    """../shared/models: small model files and reference vectors (required, like the eval data)."""
-    path = REPO.parent / "shared" / "models"
-    assert path.is_dir(), f"shared model files not found at {path}: the project expects ../shared beside it"
-    return path
+    """Reference vectors beside the eval sets (../shared/models); read only by `evalsets` tests."""
+    return eval_dir().parent / "models"
+
+
+def _extra_roots() -> list[Path]:
+    return [eval_dir()] if eval_dir().is_dir() else []
 
 
 def make_settings(tmp: Path, backend: str = "hashing", **overrides: Any) -> Settings:
-    """Settings isolated in `tmp`; files are allowed from `tmp` and the eval data only."""
-    roots = [tmp, eval_dir()]
+    """Settings isolated in `tmp`; files are allowed from `tmp` and the eval data (when present) only."""
+    roots = [tmp, *_extra_roots()]
     return Settings(
         backend=backend,
         data_dir=tmp / "data",
@@ -46,7 +51,7 @@ def subprocess_env(tmp: Path, backend: str = "hashing", **extra: str) -> dict[st
         SENSORIUM_BACKEND=backend,
         SENSORIUM_DATA_DIR=str(tmp / "data"),
         SENSORIUM_CACHE_DIR=str(tmp / "cache"),
-        SENSORIUM_INTAKE__ALLOWED_ROOTS=json.dumps([str(tmp), str(eval_dir())]),
+        SENSORIUM_INTAKE__ALLOWED_ROOTS=json.dumps([str(p) for p in (tmp, *_extra_roots())]),
     )
     env.update(extra)
     return env

@@ -125,6 +125,7 @@ def test_crop_box_pads_and_clips() -> None:
 
 
 # ---------------------------------------------------------------- loaders on the real manifests
+@pytest.mark.evalsets
 def test_loaders_read_every_real_manifest() -> None:
     ui = ds.load_ui_grounding(EVAL_DIR / "ui_grounding")
     assert len(ui.items) == 166 and len({i.image for i in ui.items}) == 42
@@ -147,6 +148,7 @@ def test_loaders_read_every_real_manifest() -> None:
     assert all(i.audio.is_file() for i in [*sp.items, *snd.items])
 
 
+@pytest.mark.evalsets
 def test_set_folders_are_detected_and_resolved() -> None:
     for name in ds.SET_NAMES:
         assert ds.detect_set(EVAL_DIR / name) == name
@@ -203,6 +205,7 @@ def make_subset(parent: Path, sets: Sequence[str] = ds.SET_NAMES, *, with_meta: 
     return parent
 
 
+@pytest.mark.evalsets
 def test_a_copied_subset_loads_with_relative_paths_and_a_missing_file_is_named(tmp_path: Path) -> None:
     make_subset(tmp_path, ["ui_grounding", "icons"], with_meta=False)
     # no meta.json: the format is recognised from the manifest itself
@@ -227,6 +230,7 @@ class _NoAudioBackend(HashingBackend):
         return await super().embed(items, role, progress=progress)
 
 
+@pytest.mark.evalsets
 async def test_refusals_count_as_not_found_and_as_rejections(tmp_path: Path) -> None:
     make_subset(tmp_path, ["sound_events", "spoken_instructions"])
     calls: list[tuple[str, int, int]] = []
@@ -247,6 +251,7 @@ async def test_refusals_count_as_not_found_and_as_rejections(tmp_path: Path) -> 
     assert finals["sound_events: no-audio"][0] == finals["sound_events: no-audio"][1] == 15
 
 
+@pytest.mark.evalsets
 def test_cli_eval_all_on_a_small_folder_writes_the_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     data = make_subset(tmp_path / "eval")
     monkeypatch.setenv("SENSORIUM_DATA_DIR", str(tmp_path / "state"))  # the embedding cache lands here
@@ -291,6 +296,7 @@ def test_cli_eval_all_on_a_small_folder_writes_the_json(tmp_path: Path, monkeypa
     assert "old table" not in text and "| all | random |" in text
 
 
+@pytest.mark.evalsets
 def test_cli_eval_single_set_folder_and_bad_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = make_subset(tmp_path / "eval", ["icons"])
     monkeypatch.setenv("SENSORIUM_DATA_DIR", str(tmp_path / "state"))
@@ -309,6 +315,8 @@ def test_cli_eval_single_set_folder_and_bad_data(tmp_path: Path, monkeypatch: py
     assert main(["eval", "all", "--data", str(tmp_path / "nowhere"), "--backend", "hashing"]) == 2
 
 
+@pytest.mark.evalsets
+@pytest.mark.slow
 async def test_local_backend_rejects_sounds_and_hears_speech(tmp_path: Path) -> None:
     """The real offline backend (Whisper + VAD + MiniLM) on a few real clips."""
     from sensorium.tools.backends.local.backend import LocalBackend

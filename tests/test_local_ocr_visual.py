@@ -1,4 +1,5 @@
-"""OCR (RapidOCR 3.x, bundled PP-OCRv6) and the visual descriptor on real screenshots from ../shared/eval."""
+"""OCR (RapidOCR 3.x, bundled PP-OCRv6) and the visual descriptor on generated screens and, where
+marked `evalsets`, on real screenshots from the evaluation sets."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sensorium.tools.visual import (
     visual_descriptor,
     visual_similarity,
 )
+from media_support import ui_screen
 from server_support import eval_dir
 
 EVAL = eval_dir()
@@ -53,6 +55,8 @@ def engine() -> OcrEngine:
     return OcrEngine(max_side=1600, threads=2, cache_size=8)
 
 
+@pytest.mark.evalsets
+@pytest.mark.slow
 def test_ocr_reads_labels_inside_their_dom_boxes(engine: OcrEngine) -> None:
     img = Image.open(UI / "images/ui_dev_01.jpg").convert("RGB")
     res = engine.read(img)
@@ -67,6 +71,8 @@ def test_ocr_reads_labels_inside_their_dom_boxes(engine: OcrEngine) -> None:
     print(f"\nOCR 1280x800: {res.ms:.0f} ms, {len(res.lines)} lines")
 
 
+@pytest.mark.evalsets
+@pytest.mark.slow
 def test_downscaled_ocr_maps_boxes_back_to_original_pixels() -> None:
     small_engine = OcrEngine(max_side=1280, threads=2, cache_size=2)  # 1920x1080 is OCR'd at 1280x720
     img = Image.open(UI / "images/ui_dev_00.jpg").convert("RGB")
@@ -79,8 +85,14 @@ def test_downscaled_ocr_maps_boxes_back_to_original_pixels() -> None:
     print(f"\nOCR 1920x1080 at 1280: {res.ms:.0f} ms, {len(res.lines)} lines")
 
 
+def _menu_screen() -> Image.Image:
+    """A generated screen with a title and six labelled buttons, one per row."""
+    buttons = ("Dashboard", "Calendar", "Mailbox", "Invoices", "Reports", "Sign out")
+    return ui_screen(title="AdminLTE 3", buttons=buttons, fields=(), size=(1280, 800))[0]
+
+
 def test_reading_order_rows_then_columns(engine: OcrEngine) -> None:
-    res = engine.read(Image.open(UI / "images/ui_dev_01.jpg").convert("RGB"))
+    res = engine.read(_menu_screen())
     rows = [ln.row for ln in res.lines]
     assert rows == sorted(rows) and len(set(rows)) > 5
     for a, b in zip(res.lines, res.lines[1:]):
@@ -96,7 +108,7 @@ def test_reading_order_rows_then_columns(engine: OcrEngine) -> None:
 
 
 def test_cache_by_content_and_lru_bound(engine: OcrEngine) -> None:
-    img = Image.open(UI / "images/ui_dev_01.jpg").convert("RGB")
+    img = _menu_screen()
     first = engine.read(img)
     hits = engine.hits
     again = engine.read(img.copy())  # a different object with the same pixels
@@ -124,7 +136,7 @@ def _jsonl(path: Path) -> list[dict]:
 
 
 def test_visual_descriptor_shape_and_range() -> None:
-    img = Image.open(STATES / "images/st_dev_00_stored.jpg")
+    img = ui_screen()[0]
     d = visual_descriptor(img)
     assert d.shape == (DIMENSION,) and d.dtype == np.float32
     assert visual_similarity(d, d) == pytest.approx(1.0)
@@ -135,6 +147,7 @@ def test_visual_descriptor_shape_and_range() -> None:
     assert visual_similarity(d, white) == pytest.approx(visual_similarity(white, d))
 
 
+@pytest.mark.evalsets
 def test_screen_states_image_queries_find_their_state() -> None:
     states = _jsonl(STATES / "states.jsonl")
     queries = _jsonl(STATES / "image_queries.jsonl")
@@ -157,6 +170,8 @@ def test_screen_states_image_queries_find_their_state() -> None:
     assert float(np.mean([x for v in hits.values() for x in v])) >= 0.85
 
 
+@pytest.mark.evalsets
+@pytest.mark.slow
 def test_changed_screen_rereads_only_changed_lines() -> None:
     from PIL import ImageDraw
 

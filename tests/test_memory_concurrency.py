@@ -7,6 +7,7 @@ from pathlib import Path
 
 import anyio
 import numpy as np
+import pytest
 from memory_support import clustered
 from sensorium.memory.config import MemorySettings
 from sensorium.memory.local import LocalMemoryStore
@@ -17,6 +18,7 @@ DIM = 64
 SECONDS = 4.0
 
 
+@pytest.mark.slow
 async def test_parallel_add_search_delete_stay_consistent(tmp_path: Path) -> None:
     vectors = clustered(60_000, DIM, seed=31)
     settings = MemorySettings(

@@ -73,6 +73,7 @@ async def _assert_all_recalled(data_dir: Path, acked: dict[int, int]) -> str:
         await store.close()
 
 
+@pytest.mark.slow
 async def test_every_acknowledged_add_survives_sigkill(tmp_path: Path) -> None:
     first = _run_until_killed(tmp_path, 300, 0)
     opened = await _assert_all_recalled(tmp_path, first)

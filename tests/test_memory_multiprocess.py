@@ -202,6 +202,7 @@ def test_adds_are_seen_and_deletes_honoured_across_processes(workers, exact_belo
     b.close()
 
 
+@pytest.mark.slow
 def test_concurrent_writers_and_searchers_stay_consistent(tmp_path: Path, workers) -> None:  # type: ignore[no-untyped-def]
     # small checkpoint thresholds: both processes contend for checkpoint.lock all the time
     settings = {"exact_below": 0, "checkpoint_every": 25, "checkpoint_min_seconds": 0.0}
@@ -230,6 +231,7 @@ def test_concurrent_writers_and_searchers_stay_consistent(tmp_path: Path, worker
         store.close_sync()
 
 
+@pytest.mark.slow
 def test_a_killed_process_loses_no_acknowledged_add(tmp_path: Path, workers) -> None:  # type: ignore[no-untyped-def]
     b = workers(exact_below=0, checkpoint_every=30, checkpoint_min_seconds=0.0)
     # the crash writer of test_memory_crash: adds without pause, checkpoints every 40 changes

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 from mcp import Client
 from sensorium.server.app import build_server, build_services
+from media_support import ui_screen
 from sensorium.server.memory_tools import stored_text
 from sensorium.tools.backends.hashing import HashingBackend
-from server_support import error_text, eval_dir, make_settings
+from server_support import error_text, make_settings
 
 
 @pytest.fixture
@@ -21,11 +21,16 @@ def settings(tmp_path: Path):
 
 @pytest.fixture
 def screens(tmp_path: Path) -> list[Path]:
-    states = [json.loads(x) for x in (eval_dir() / "screen_states" / "states.jsonl").read_text().splitlines()][:3]
+    """Three different generated app screens (JPEG files)."""
+    variants = [
+        {"title": "Calendar - March", "buttons": ("Today", "New event"), "accent": "#3c8dbc"},
+        {"title": "Inbox (3 unread)", "buttons": ("Compose", "Archive", "Reply"), "accent": "#00a65a"},
+        {"title": "Settings", "buttons": ("Save changes",), "fields": ("Display name",), "accent": "#dd4b39"},
+    ]
     out = []
-    for s in states:
-        dst = tmp_path / Path(s["image"]).name
-        shutil.copy(eval_dir() / "screen_states" / s["image"], dst)
+    for i, v in enumerate(variants):
+        dst = tmp_path / f"screen_{i}.jpg"
+        ui_screen(**v)[0].save(dst, "JPEG", quality=85)  # type: ignore[arg-type]
         out.append(dst)
     return out
 

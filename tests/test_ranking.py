@@ -1,11 +1,11 @@
-"""rank_ui_elements and rank_states end to end through mcp.Client (hashing backend, real eval data, real OCR, real Xvfb)."""
+"""rank_ui_elements and rank_states end to end through mcp.Client (hashing backend, generated screens,
+real OCR, real Xvfb; the region-proposal floor is checked on a real screenshot of the eval sets)."""
 
 from __future__ import annotations
 
 import base64
 import io
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +15,21 @@ from mcp.types import ImageContent
 from PIL import Image
 from sensorium.server.app import build_server
 from sensorium.tools.ranking import proposals, score, text
+from media_support import ui_item, ui_screen, wav_tone
 from server_support import error_text, eval_dir, make_settings
 
 UI = eval_dir() / "ui_grounding"
 
+# ui_grounding-style items on generated screens (same fields as the eval set's items)
+ITEMS = {
+    "login": ui_item("Click 'Login'", "Login"),  # literal: quotes the label
+    "signup": ui_item("Sign up for a new account", "Register a new membership"),  # paraphrase
+    "login_fullhd": ui_item("Click 'Login'", "Login", size=(1920, 1080)),  # fills the 1920x1080 Xvfb screen
+}
 
-def _items() -> dict[str, dict[str, Any]]:
+
+def _eval_items() -> dict[str, dict[str, Any]]:
     return {d["id"]: d for d in (json.loads(x) for x in (UI / "items.jsonl").read_text().splitlines() if x.strip())}
-
-
-ITEMS = _items()
 
 
 @pytest.fixture
@@ -33,8 +38,8 @@ def server(tmp_path: Path):
 
 
 def _copy(tmp_path: Path, item: dict[str, Any]) -> Path:
-    dst = tmp_path / Path(item["image"]).name
-    shutil.copy(UI / item["image"], dst)
+    dst = tmp_path / "screen.png"
+    item["image"].save(dst)
     return dst
 
 
@@ -53,7 +58,7 @@ def _marks(result: Any) -> Image.Image:
 
 
 async def test_given_candidates_are_all_ranked_with_boxes_and_marks(server, tmp_path: Path) -> None:
-    item = ITEMS["ui_dev_00_3"]  # literal "Click 'Donut'" on a 1920x1080 AdminLTE page, 48 candidates
+    item = ITEMS["login"]
     shot = _copy(tmp_path, item)
     n = len(item["candidates"])
     async with Client(server) as client:
@@ -81,9 +86,10 @@ async def test_given_candidates_are_all_ranked_with_boxes_and_marks(server, tmp_
 
 
 async def test_spoken_instruction_is_embedded_as_the_query(server, tmp_path: Path) -> None:
-    item = ITEMS["ui_dev_13_2"]
+    item = ITEMS["login"]
     shot = _copy(tmp_path, item)
-    wav = sorted((eval_dir() / "spoken_instructions").glob("**/*.wav"))[0]
+    wav = tmp_path / "instruction.wav"
+    wav.write_bytes(wav_tone(440.0, 1.5))  # the hashing backend embeds bytes: any clip is a query
     async with Client(server) as client:
         r = await client.call_tool(
             "rank_ui_elements",
@@ -95,8 +101,9 @@ async def test_spoken_instruction_is_embedded_as_the_query(server, tmp_path: Pat
     assert not any(isinstance(c, ImageContent) for c in r.content) and res["marks_bytes"] is None
 
 
+@pytest.mark.slow
 async def test_proposals_from_real_ocr_find_the_quoted_label(server, tmp_path: Path) -> None:
-    item = ITEMS["ui_dev_13_2"]  # "Click 'Login'" on a small login page
+    item = ITEMS["login"]  # "Click 'Login'" on a small login page
     shot = _copy(tmp_path, item)
     async with Client(server) as client:
         r = await client.call_tool("rank_ui_elements", {"instruction": item["instruction"], "path": str(shot), "k": 5})
@@ -112,9 +119,10 @@ async def test_proposals_from_real_ocr_find_the_quoted_label(server, tmp_path: P
     _marks(r)
 
 
+@pytest.mark.evalsets
 def test_region_proposals_cover_most_targets_on_a_real_screen() -> None:
     """Sanity floor only: the coverage numbers are measured with tools/ranking/coverage.py (see report)."""
-    group = [d for d in ITEMS.values() if d["image"] == "images/ui_dev_00.jpg"]
+    group = [d for d in _eval_items().values() if d["image"] == "images/ui_dev_00.jpg"]
     image = Image.open(UI / "images/ui_dev_00.jpg").convert("RGB")
     regions = proposals.region_proposals(image)
     merged = proposals.merge([], regions, [])
@@ -133,10 +141,10 @@ def test_text_similarity_prefers_the_quoted_label() -> None:
 
 
 async def test_bad_input_is_refused_with_specific_messages(server, tmp_path: Path) -> None:
-    item = ITEMS["ui_dev_13_2"]
+    item = ITEMS["login"]
     shot = str(_copy(tmp_path, item))
-    garbage = tmp_path / "broken.jpg"
-    garbage.write_bytes((UI / item["image"]).read_bytes()[:400])  # a truncated JPEG
+    garbage = tmp_path / "broken.png"
+    garbage.write_bytes(Path(shot).read_bytes()[:400])  # a truncated image
     base = {"instruction": "Click 'Login'", "path": shot}
     cases: list[tuple[dict[str, Any], str]] = [
         ({**base, "candidates": [{"box": [10, 10, 2000, 50]}]}, "outside the image (1280x800"),
@@ -160,8 +168,8 @@ async def test_bad_input_is_refused_with_specific_messages(server, tmp_path: Pat
 
 
 async def test_capture_id_maps_boxes_to_screen_pixels(tmp_path: Path, show_image) -> None:
-    item = ITEMS["ui_dev_00_3"]  # a 1920x1080 screenshot fills the 1920x1080 Xvfb screen
-    show_image(Image.open(UI / item["image"]), 0, 0)
+    item = ITEMS["login_fullhd"]  # a 1920x1080 screen fills the 1920x1080 Xvfb screen
+    show_image(item["image"], 0, 0)
     server = build_server(make_settings(tmp_path))
     async with Client(server) as client:
         cap = await client.call_tool("capture_screen", {"monitor": 1})
@@ -190,9 +198,10 @@ async def test_capture_id_maps_boxes_to_screen_pixels(tmp_path: Path, show_image
 
 async def _remember_three(client: Client, tmp_path: Path) -> list[tuple[int, Path]]:
     out = []
-    for n, name in enumerate(("ui_dev_01.jpg", "ui_dev_03.jpg", "ui_dev_05.jpg")):
-        p = tmp_path / name
-        shutil.copy(UI / "images" / name, p)
+    titles = ("Dashboard - AdminLTE", "Inbox (3 unread)", "Project settings")
+    for n, title in enumerate(titles):
+        p = tmp_path / f"screen_{n}.jpg"
+        ui_screen(title=title, accent=("#3c8dbc", "#00a65a", "#dd4b39")[n])[0].save(p, "JPEG", quality=85)
         r = await client.call_tool(
             "remember",
             {"path": str(p), "note": f"screen {n}: clicked something", "tags": ["screen", f"s{n}"], "metadata": {"step": n}, "episode_id": f"ep{n % 2}"},
@@ -234,7 +243,7 @@ async def test_rank_states_finds_the_same_screen_and_honours_ids_and_filters(ser
 
 
 async def test_history_prior_boosts_the_label_acted_on_before(server, tmp_path: Path) -> None:
-    item = ITEMS["ui_dev_13_3"]  # "Sign up for a new account" -> "Register a new membership"
+    item = ITEMS["signup"]  # "Sign up for a new account" -> "Register a new membership"
     shot = str(_copy(tmp_path, item))
     args = {"instruction": "take me to the signup form", "path": shot, "candidates": _cands(item), "k": 10, "include_marks": False}
     async with Client(server) as client:

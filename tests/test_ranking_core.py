@@ -134,6 +134,7 @@ def test_a_busy_screen_is_covered_everywhere_and_a_cut_is_announced() -> None:
 # -- the eval scores what the tool scores ---------------------------------------------------------
 
 
+@pytest.mark.evalsets
 async def test_the_eval_and_the_tool_rank_an_item_identically(server, tmp_path: Path) -> None:
     ds = load_set("ui_grounding", eval_dir() / "ui_grounding")
     item = next(it for it in ds.items if it.id == "ui_dev_13_2")

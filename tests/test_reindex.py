@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,13 +13,14 @@ from sensorium.server.app import build_server, build_services
 from sensorium.server.reindex import reindex
 from sensorium.tools.backends.base import EmbedItem
 from sensorium.tools.backends.hashing import HashingBackend
-from server_support import eval_dir, make_settings, subprocess_env
+from media_support import ui_screen
+from server_support import make_settings, subprocess_env
 
 
 async def test_reindex_copies_every_memory_into_the_new_space(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     image = tmp_path / "screen.jpg"
-    shutil.copy(eval_dir() / "ui_grounding" / "images" / "ui_dev_07.jpg", image)
+    ui_screen()[0].save(image, "JPEG", quality=85)
     services = build_services(settings)
     async with Client(build_server(settings, services=services)) as client:
         a = await client.call_tool("remember", {"text": "the wifi password is on the fridge", "episode_id": "e", "tags": ["home"]})
@@ -57,6 +57,7 @@ async def test_reindex_refuses_unknown_or_same_space(tmp_path: Path) -> None:
         await reindex(settings, "hashing/v1@256", HashingBackend(256))
 
 
+@pytest.mark.slow
 def test_memory_cli_lists_stores(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     store = LocalMemoryStore.open_sync(settings.data_dir, "hashing/v1@256", 256, settings.memory)

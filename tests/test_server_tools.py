@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +15,8 @@ import pytest
 from mcp import Client
 from PIL import Image
 from sensorium.server.app import build_server
-from server_support import error_text, eval_dir, make_settings
+from media_support import ui_screen, wav_tone
+from server_support import error_text, make_settings
 
 EXPECTED_TOOLS = {
     "list_monitors",
@@ -46,18 +45,16 @@ def server(tmp_path: Path):
 
 @pytest.fixture
 def screenshot(tmp_path: Path) -> Path:
-    src = eval_dir() / "ui_grounding" / "images" / "ui_dev_07.jpg"
     dst = tmp_path / "screen.jpg"
-    shutil.copy(src, dst)
+    ui_screen()[0].save(dst, "JPEG", quality=85)
     return dst
 
 
 @pytest.fixture
 def speech_wav(tmp_path: Path) -> Path:
-    items = [json.loads(line) for line in (eval_dir() / "spoken_instructions" / "items.jsonl").read_text().splitlines()]
-    src = eval_dir() / "spoken_instructions" / items[0]["audio"]
+    """A WAV clip (the hashing backend embeds its bytes; what it says does not matter here)."""
     dst = tmp_path / "speech.wav"
-    shutil.copy(src, dst)
+    dst.write_bytes(wav_tone(440.0, 1.5))
     return dst
 
 

@@ -64,22 +64,15 @@ async def _exercise_every_tool(client: Client, files: dict[str, Path]) -> None:
 
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, Path]:
-    import shutil
-
-    import pypdfium2 as pdfium
-    from server_support import eval_dir
+    from media_support import pdf_with_text, ui_screen, wav_tone
 
     image = tmp_path / "screen.jpg"
-    shutil.copy(eval_dir() / "ui_grounding" / "images" / "ui_dev_07.jpg", image)
-    audio = tmp_path / "speech.wav"
-    first = (eval_dir() / "spoken_instructions" / "items.jsonl").read_text().splitlines()[0]
-    import json
-
-    shutil.copy(eval_dir() / "spoken_instructions" / json.loads(first)["audio"], audio)
-    pdf = pdfium.PdfDocument.new()
-    pdf.new_page(200, 200)
-    pdf.save(str(tmp_path / "doc.pdf"))
-    return {"image": image, "audio": audio, "pdf": tmp_path / "doc.pdf"}
+    ui_screen()[0].save(image, "JPEG", quality=85)
+    audio = tmp_path / "sound.wav"
+    audio.write_bytes(wav_tone(440.0, 1.5))  # the hashing backend embeds bytes: any clip will do
+    pdf = tmp_path / "doc.pdf"
+    pdf.write_bytes(pdf_with_text(["A one-page document"]))
+    return {"image": image, "audio": audio, "pdf": pdf}
 
 
 async def test_stdio_subprocess_serves_every_tool(tmp_path: Path, xvfb_display: str, files: dict[str, Path]) -> None:
@@ -110,6 +103,7 @@ def _start_http(tmp_path: Path, *extra: str, env_extra: dict[str, str] | None = 
     raise AssertionError("HTTP server did not start within 60 s")
 
 
+@pytest.mark.slow
 async def test_http_subprocess_serves_every_tool(tmp_path: Path, xvfb_display: str, files: dict[str, Path]) -> None:
     proc, port = _start_http(tmp_path, env_extra={"DISPLAY": xvfb_display})
     try:
@@ -120,6 +114,7 @@ async def test_http_subprocess_serves_every_tool(tmp_path: Path, xvfb_display: s
         proc.wait(timeout=20)
 
 
+@pytest.mark.slow
 async def test_http_token_is_required_when_set(tmp_path: Path) -> None:
     proc, port = _start_http(tmp_path, env_extra={"SENSORIUM_HTTP__TOKEN": "s3cret"})
     try:
@@ -164,6 +159,7 @@ def test_console_script_help() -> None:
     assert r.returncode == 0 and "serve" in r.stdout and "doctor" in r.stdout
 
 
+@pytest.mark.slow
 async def test_two_stdio_servers_share_one_memory(tmp_path: Path) -> None:
     """Claude Desktop and Claude Code each spawn `sensorium serve` on the same data dir."""
     env = subprocess_env(tmp_path)

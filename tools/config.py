@@ -14,8 +14,8 @@ from pydantic import BaseModel, Field
 
 class CaptureSettings(BaseModel):
     max_side: int = Field(1568, ge=64, le=8192, description="captures are downscaled so their longer side is at most this")
-    image_format: str = Field("jpeg", pattern="^(jpeg|png)$")
-    jpeg_quality: int = Field(85, ge=10, le=100)
+    image_format: str = Field("jpeg", pattern="^(jpeg|png)$", description="format of the preview image a capture returns")
+    jpeg_quality: int = Field(85, ge=10, le=100, description="JPEG quality of capture previews")
     cache_size: int = Field(32, ge=1, le=1024, description="captures kept in memory for later calls by capture id")
     preview_max_bytes: int = Field(900_000, ge=10_000, le=1_000_000, description="ImageContent budget (Claude Desktop rejects results over 1 MB)")
 
@@ -26,37 +26,37 @@ class IntakeSettings(BaseModel):
         description="files are read only from inside these folders (checked after resolving symlinks)",
     )
     max_file_bytes: int = Field(50_000_000, ge=1, description="largest file or base64 payload accepted")
-    max_image_bytes: int = Field(20_000_000, ge=1)
+    max_image_bytes: int = Field(20_000_000, ge=1, description="largest image file accepted")
     max_image_pixels: int = Field(50_000_000, ge=1, description="decompression-bomb guard")
-    max_audio_seconds: float = Field(600.0, gt=0)
-    max_video_seconds: float = Field(120.0, gt=0)
-    max_pdf_pages: int = Field(6, ge=1)
-    max_text_chars: int = Field(32_000, ge=1)
+    max_audio_seconds: float = Field(600.0, gt=0, description="longest audio clip accepted")
+    max_video_seconds: float = Field(120.0, gt=0, description="longest video accepted")
+    max_pdf_pages: int = Field(6, ge=1, description="most PDF pages accepted")
+    max_text_chars: int = Field(32_000, ge=1, description="longest text accepted")
 
 
 class GeminiSettings(BaseModel):
-    model: str = "gemini-embedding-2"
+    model: str = Field("gemini-embedding-2", description="Gemini embedding model name")
     max_batch: int = Field(100, ge=1, le=100, description="contents per batchEmbedContents request")
     concurrency: int = Field(4, ge=1, le=32, description="requests in flight at once for a large batch")
-    retry_attempts: int = Field(5, ge=1, le=20)
-    retry_initial_delay: float = Field(1.0, ge=0)
-    retry_max_delay: float = Field(30.0, ge=0)
-    timeout_seconds: float = Field(60.0, gt=0)
+    retry_attempts: int = Field(5, ge=1, le=20, description="tries per request on rate limits and server errors")
+    retry_initial_delay: float = Field(1.0, ge=0, description="seconds before the first retry (backing off exponentially after)")
+    retry_max_delay: float = Field(30.0, ge=0, description="longest wait between retries, in seconds")
+    timeout_seconds: float = Field(60.0, gt=0, description="timeout of one API request, in seconds")
     base_url: str | None = Field(None, description="override the API endpoint (proxies, tests)")
     # Gemini Embedding 2's documented input limits, checked before a request is sent.
     max_text_tokens: int = Field(8_192, ge=1, description="text tokens per item (estimated as UTF-8 bytes / 3, on the safe side)")
     max_images_per_item: int = Field(6, ge=1, description="images in one item (one content)")
-    max_video_seconds: float = Field(120.0, gt=0)
-    max_audio_seconds: float = Field(180.0, gt=0)
-    max_pdf_pages: int = Field(6, ge=1)
+    max_video_seconds: float = Field(120.0, gt=0, description="longest video per item (the model's limit)")
+    max_audio_seconds: float = Field(180.0, gt=0, description="longest audio per item (the model's limit)")
+    max_pdf_pages: int = Field(6, ge=1, description="most PDF pages per item (the model's limit)")
     max_request_bytes: int = Field(20_000_000, ge=100_000, description="inline (base64) payload per request; batches are split to stay below it")
 
 
 class LocalSettings(BaseModel):
     model_dir: Path | None = Field(None, description="read model files from here instead of the installed packages")
     threads: int = Field(2, ge=1, le=64, description="onnxruntime / ctranslate2 intra-op threads")
-    text_batch: int = Field(32, ge=1, le=512)
-    whisper_beam_size: int = Field(5, ge=1, le=10)
+    text_batch: int = Field(32, ge=1, le=512, description="texts per text-encoder batch")
+    whisper_beam_size: int = Field(5, ge=1, le=10, description="Whisper beam search width (1 = greedy, faster)")
     ocr_max_side: int = Field(1600, ge=320, le=8192, description="screens are OCR'd at most this large")
     ocr_cache_size: int = Field(64, ge=0, le=4096, description="OCR results kept per process, by image content hash")
     clip_model_dir: Path | None = Field(

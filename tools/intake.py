@@ -25,7 +25,6 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from . import avmedia, pdf
 from .capture import CaptureStore
 from .config import IntakeSettings
 from .errors import Forbidden, InvalidInput, LimitExceeded, NotFound, UnsupportedMedia
@@ -219,7 +218,9 @@ def check_limits(media: Media, settings: IntakeSettings) -> None:
     elif media.modality in (Modality.AUDIO, Modality.VIDEO):
         _check_duration(media, settings)
     elif media.modality is Modality.PDF:
-        pages = pdf.pdf_page_count(media.data)
+        from .pdf import pdf_page_count  # pypdfium2 loads on first use: start-up stays fast (bench_startup)
+
+        pages = pdf_page_count(media.data)
         if pages > settings.max_pdf_pages:
             raise LimitExceeded(
                 f"the PDF has {pages} pages, the limit is {settings.max_pdf_pages}: split it or pass only "
@@ -272,7 +273,9 @@ def _check_pixels(width: int, height: int, settings: IntakeSettings) -> None:
 
 
 def _check_duration(media: Media, settings: IntakeSettings) -> None:
-    seconds = avmedia.media_duration(media.data)
+    from .avmedia import media_duration  # PyAV loads on first use: start-up stays fast (bench_startup)
+
+    seconds = media_duration(media.data)
     kind = "audio" if media.modality is Modality.AUDIO else "video"
     limit = settings.max_audio_seconds if kind == "audio" else settings.max_video_seconds
     if seconds is None:
