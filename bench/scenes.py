@@ -364,8 +364,8 @@ def desktop(size: tuple[int, int] = (1920, 1080), seed: int = 0, *, typed: str =
     shows. Same arguments, same pixels (the only randomness is `random.Random(seed)`).
     """
     width, height = size
-    if width < 480 or height < 320:
-        raise ValueError(f"a desktop needs at least 480x320 pixels, got {width}x{height}")
+    if width < 640 or height < 400:
+        raise ValueError(f"a desktop needs at least 640x400 pixels, got {width}x{height}")
     r = random.Random(seed)
     img = Image.new("RGB", size)
     draw = ImageDraw.Draw(img)
@@ -386,7 +386,8 @@ def desktop(size: tuple[int, int] = (1920, 1080), seed: int = 0, *, typed: str =
         x = b[2] + 22
     clock = f"Mon 30 Nov  {r.randint(8, 20):02d}:{r.randint(0, 59):02d}"
     cw = draw.textlength(clock, font=font(14))
-    _text(draw, ((width - cw) / 2, 6), clock, font(14), (235, 235, 235))
+    if (width - cw) / 2 > x:  # centred, like GNOME's, when the menus leave room
+        _text(draw, ((width - cw) / 2, 6), clock, font(14), (235, 235, 235))
 
     # toolbar of textless icons
     tb_top, tb_h, btn = panel_h, 48, 40
@@ -394,6 +395,8 @@ def desktop(size: tuple[int, int] = (1920, 1080), seed: int = 0, *, typed: str =
     draw.line((0, tb_top + tb_h - 1, width, tb_top + tb_h - 1), fill=(190, 190, 195))
     x = 10
     for i, name in enumerate(TOOLBAR_ICONS):
+        if x + btn > width - 10:
+            break
         b = (x, tb_top + 4, x + btn, tb_top + 4 + btn)
         if name in ("search", "home"):  # one hovered, one pressed: real toolbars are not uniform
             draw.rounded_rectangle((b[0], b[1], b[2] - 1, b[3] - 1), radius=6, fill=(222, 226, 234))
