@@ -166,8 +166,8 @@ def _pip(r: random.Random) -> list[str]:
 
 def _yaml(r: random.Random) -> list[str]:
     out = [PROMPT + "cat config.yaml"]
-    out += ["server:", f"  host: 127.0.0.1", f"  port: {r.randint(8000, 9000)}", "capture:", f"  max_side: {r.choice([1280, 1568, 1920])}",
-            f"  jpeg_quality: {r.randint(70, 95)}", "local:", f"  threads: {r.choice([1, 2, 4])}", f"  ocr_max_side: 1600"]
+    out += ["server:", "  host: 127.0.0.1", f"  port: {r.randint(8000, 9000)}", "capture:", f"  max_side: {r.choice([1280, 1568, 1920])}",
+            f"  jpeg_quality: {r.randint(70, 95)}", "local:", f"  threads: {r.choice([1, 2, 4])}", "  ocr_max_side: 1600"]
     return out
 
 
