@@ -312,7 +312,9 @@ class OldPerCrop:
                 engine = b.ocr
                 break
         reader_cls = getattr(proposals, "OcrReader", None)
-        self.reader = reader_cls(engine) if reader_cls is not None else None
+        if reader_cls is None:
+            raise RuntimeError("tools/ranking/proposals.OcrReader is gone: adapt OldPerCrop to the new proposer's OCR input")
+        self.reader = reader_cls(engine)
 
     def propose(self, image: Image.Image) -> tuple[list[tuple[int, int, int, int]], list[str | None], int | None]:
         """(boxes, labels, cap) from the tool's proposer. Adapt here if the proposer is renamed."""
@@ -393,7 +395,9 @@ async def baseline_screen(old: OldPerCrop, s: Screen, k: int) -> dict[str, Any]:
         checks = []
         for instruction, label in DESKTOP_CHECKS:
             r = await old.score(prep, instruction, k)
-            checks.append({"instruction": instruction, "target": label, **judge(r, s.scene.find(label).box)})
+            target = s.scene.find(label).box
+            covered = any(inside(target, ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)) for b in prep["boxes"])
+            checks.append({"instruction": instruction, "target": label, "proposed": covered, **judge(r, target)})
         out["checks"] = checks
     return out
 
@@ -489,7 +493,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if time.perf_counter() - started > args.tool_budget:
                 row["tool"] = {"skipped": f"tool budget of {args.tool_budget:g} s spent"}
             else:
-                row["tool"] = await tool_screen(tb, s)
+                try:
+                    row["tool"] = await tool_screen(tb, s)
+                except Exception as exc:  # one broken screen must not lose the others' figures
+                    row["tool"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+                    log.print(f"[red]tool {s.name} failed:[/] {row['tool']['error']}")
+                    results["screens"].append(row)
+                    continue
                 log.print(f"tool {s.name}: cold {row['tool']['cold_s']} s / cpu {row['tool']['cold_cpu_s']}, same {row['tool']['same_capture_s']} s, "
                           f"change {row['tool']['one_change_s']} s, {row['tool']['total_candidates']} proposals")
             results["screens"].append(row)
@@ -516,22 +526,36 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     base_settings = settings.model_copy(update={"data_dir": tmp / "baseline-data"})
     base_settings.data_dir.mkdir(parents=True, exist_ok=True)
     backend = build_backend(base_settings)
-    old = OldPerCrop(backend)
-    t = time.perf_counter()
-    await old.rank(warm, "press continue", args.k)
-    results["baseline_warmup_s"] = round(time.perf_counter() - t, 2)
+    old: OldPerCrop | None = None
+    try:
+        old = OldPerCrop(backend)
+        t = time.perf_counter()
+        await old.rank(warm, "press continue", args.k)
+        results["baseline_warmup_s"] = round(time.perf_counter() - t, 2)
+    except Exception as exc:
+        results["baseline_error"] = f"{type(exc).__name__}: {exc}"[:500]
+        log.print(f"[red]old path unavailable:[/] {results['baseline_error']}")
+        old = None
     spent = 0.0
     per_kind: dict[str, int] = {}
     for row, s in zip(results["screens"], screens, strict=True):
         per_kind[s.kind] = per_kind.get(s.kind, 0) + 1
-        if per_kind[s.kind] > args.baseline_screens:
+        if old is None:
+            row["baseline"] = {"skipped": "old path unavailable: " + results["baseline_error"]}
+        elif per_kind[s.kind] > args.baseline_screens:
             row["baseline"] = {"skipped": f"baseline runs on the first {args.baseline_screens} screens of each kind"}
         elif spent > args.baseline_budget:
             row["baseline"] = {"skipped": f"baseline budget of {args.baseline_budget:g} s spent"}
         else:
             t = time.perf_counter()
-            row["baseline"] = await baseline_screen(old, s, args.k)
-            spent += time.perf_counter() - t
+            try:
+                row["baseline"] = await baseline_screen(old, s, args.k)
+            except Exception as exc:  # e.g. the proposer was renamed: keep the tool's figures, say why
+                row["baseline"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+                log.print(f"[red]old path {s.name} failed:[/] {row['baseline']['error']}")
+                continue
+            finally:
+                spent += time.perf_counter() - t
             b = row["baseline"]
             log.print(f"old  {s.name}: cold {b['cold_s']} s / cpu {b['cold_cpu_s']} (propose {b['cold_propose_s']}, crops {b['cold_embed_crops_s']}), "
                       f"same {b['same_capture_s']} s, change {b['one_change_s']} s, {b['total_candidates']} proposals")
@@ -601,7 +625,7 @@ def table(results: dict[str, Any]) -> Table:
         tool, base = r.get("tool", {}), r.get("baseline")
         base = base if base and "cold_s" in base else None
         if "cold_s" not in tool:
-            t.add_row(r["name"], r["size"], "", tool.get("skipped", ""), "", "", "", "", "", "")
+            t.add_row(r["name"], r["size"], "", tool.get("skipped") or tool.get("error", ""), "", "", "", "", "", "")
             continue
         target = TARGETS.get(r["size"], {})
         trunc = tool.get("truncated")
@@ -629,9 +653,14 @@ def checks_table(results: dict[str, Any]) -> Table | None:
     ok = {True: "yes", False: "no", None: "—"}
     for r, c, b in rows:
         t.add_row(r["name"], c["instruction"], ok[c.get("rank1_click_inside")] + (f" / {ok[b.get('rank1_click_inside')]}" if b else ""),
-                  str(c.get("first_rank_click_inside")) + (f" / {b.get('first_rank_click_inside')}" if b else ""),
+                  _rank(c) + (f" / {_rank(b)}" if b else ""),
                   (c.get("rank1_label") or "")[:50])
     return t
+
+
+def _rank(check: dict[str, Any]) -> str:
+    r = check.get("first_rank_click_inside")
+    return "—" if r is None else str(r)
 
 
 def _zip_checks(row: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
