@@ -37,6 +37,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -709,6 +710,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--baseline-budget", type=float, default=1200.0, help="start no new baseline screen after this many seconds")
     p.add_argument("--tool-budget", type=float, default=3600.0, help="start no new tool screen after this many seconds")
     p.add_argument("--cache-dir", type=Path, default=None, help="model cache dir (default: the user's, where pulled models live)")
+    p.add_argument("--keep", action="store_true", help="keep the scratch dir (screenshots, caches) for a look")
     p.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "ranking.json")
     args = p.parse_args(argv)
     args.sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
@@ -717,7 +719,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    results = asyncio.run(run(args))
+    before = set(Path(tempfile.gettempdir()).glob("sensorium-bench-ranking-*"))
+    try:
+        results = asyncio.run(run(args))
+    finally:  # the scratch dir holds copies of every screenshot and two embedding caches
+        if not args.keep:
+            for d in set(Path(tempfile.gettempdir()).glob("sensorium-bench-ranking-*")) - before:
+                shutil.rmtree(d, ignore_errors=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2, default=str))
     print_report(results, Console(width=None if sys.stdout.isatty() else 180))
