@@ -77,7 +77,7 @@ DESKTOP_CHECKS: Sequence[tuple[str, str]] = (
 )
 """(instruction, ground-truth label in the scene) checked on each generated desktop."""
 
-KNOWN_FIELDS = {"candidates", "total_candidates", "instruction", "image_width", "image_height", "capture_id", "scale", "space"}
+KNOWN_FIELDS = {"candidates", "total_candidates", "instruction", "image_width", "image_height", "capture_id", "scale", "space", "proposals", "marks_bytes"}
 
 
 # -- time ------------------------------------------------------------------------------------
@@ -256,11 +256,13 @@ class ToolBench:
 def result_fields(sc: dict[str, Any]) -> dict[str, Any]:
     """What the result says about proposals, whatever the tool version: known counts plus any new
     small field (truncated, proposals_note, ...), read with .get, never required."""
+    info = sc.get("proposals") or {}
     out: dict[str, Any] = {
         "total_candidates": sc.get("total_candidates"),
         "returned": len(sc.get("candidates") or []),
-        "truncated": sc.get("truncated"),
-        "proposals_note": sc.get("proposals_note"),
+        "found": info.get("found"),
+        "truncated": info.get("truncated"),
+        "proposals_note": info.get("rule"),
     }
     for key, value in sc.items():
         if key in KNOWN_FIELDS or key in out:
@@ -303,36 +305,22 @@ class OldPerCrop:
 
     W_TEXT = 0.5
 
-    def __init__(self, backend: Any) -> None:
-        from sensorium.tools.ranking import proposals
-
+    def __init__(self, backend: Any, ocr: Any) -> None:
         self.backend = backend
-        engine = None
-        for b in (backend, getattr(backend, "inner", None)):
-            if b is not None and hasattr(getattr(b, "ocr", None), "read"):
-                engine = b.ocr
-                break
-        reader_cls = getattr(proposals, "OcrReader", None)
-        if reader_cls is None:
-            raise RuntimeError("tools/ranking/proposals.OcrReader is gone: adapt OldPerCrop to the new proposer's OCR input")
-        self.reader = reader_cls(engine)
+        self.ocr = ocr
 
     def propose(self, image: Image.Image) -> tuple[list[tuple[int, int, int, int]], list[str | None], int | None]:
-        """(boxes, labels, cap) from the tool's proposer. Adapt here if the proposer is renamed."""
+        """(boxes, labels, cap): the tool's own proposer, so only the embedding step differs."""
         from sensorium.tools.ranking import proposals
 
-        try:
-            items, _words = proposals.propose(image, self.reader)
-        except TypeError as exc:
-            raise RuntimeError(f"tools/ranking/proposals.propose changed its signature ({exc}): adapt OldPerCrop.propose") from exc
-        cap = getattr(proposals, "MAX_PROPOSALS", None)
-        return [tuple(p.box) for p in items], [p.label for p in items], cap
+        found = proposals.propose(image, proposals.read_words(self.ocr, image))
+        return [tuple(p.box) for p in found.items], [p.label for p in found.items], proposals.MAX_PROPOSALS
 
     async def prepare(self, image: Image.Image) -> dict[str, Any]:
         import anyio
 
         from sensorium.tools.backends.base import EmbedItem
-        from sensorium.tools.ranking.score import crop_media
+        from sensorium.tools.regions import crop_media
 
         with clock() as t_prop:
             boxes, labels, cap = await anyio.to_thread.run_sync(lambda: self.propose(image))
@@ -345,7 +333,7 @@ class OldPerCrop:
 
     async def score(self, prep: dict[str, Any], instruction: str, k: int) -> list[dict[str, Any]]:
         from sensorium.tools.backends.base import EmbedItem
-        from sensorium.tools.ranking.score import text_similarity
+        from sensorium.tools.ranking.text import text_similarity
 
         [q] = await self.backend.embed([EmbedItem.of(instruction)], "query")
         if not prep["boxes"]:
@@ -466,7 +454,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "screens": [],
         "notes": [
             "tool = rank_ui_elements through an in-process MCP client (path=..., candidates not given), whatever the code under test does",
-            "baseline = the old per-crop path rebuilt in bench/ (proposals.propose, score.crop_media, one backend.embed of every crop), "
+            "baseline = the old per-crop path rebuilt in bench/ (the same proposals, regions.crop_media, one backend.embed of every crop), "
             f"only on the first {args.baseline_screens} screens of each kind and while under {args.baseline_budget:g} s in total",
             "cold = first call on a screenshot never seen, models already loaded on an unrelated image; same capture = that call again; "
             "one change = the same instruction on the screenshot after one small change (desktops: one character typed at a prompt; "
@@ -522,14 +510,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             log.print(f"embed_screenshot {big.name}: {results['embed_screenshot']}")
 
     # the old path, with its own backend (own OCR and embedding caches: nothing the tool saw is warm)
-    from sensorium.server.app import build_backend
+    from sensorium.server.app import build_backend, build_ocr
 
     base_settings = settings.model_copy(update={"data_dir": tmp / "baseline-data"})
     base_settings.data_dir.mkdir(parents=True, exist_ok=True)
-    backend = build_backend(base_settings)
+    base_ocr = build_ocr(base_settings)
+    backend = build_backend(base_settings, ocr=base_ocr)
     old: OldPerCrop | None = None
     try:
-        old = OldPerCrop(backend)
+        old = OldPerCrop(backend, base_ocr)
         t = time.perf_counter()
         await old.rank(warm, "press continue", args.k)
         results["baseline_warmup_s"] = round(time.perf_counter() - t, 2)
