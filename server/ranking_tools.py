@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from ..memory.records import Filter, Hit
 from ..tools import capture as capture_mod
+from ..tools import intake
 from ..tools.backends.base import Embedding, EmbedItem
 from ..tools.errors import InvalidInput, LimitExceeded, NotFound, UnsupportedMedia
 from ..tools.media import Modality
@@ -153,14 +154,19 @@ async def _instruction_query(
 
 async def _screenshot(
     services: Services, capture_id: str | None, path: str | None, data_base64: str | None, monitor: int
-) -> tuple[Image.Image, capture_mod.Capture | None]:
+) -> tuple[Image.Image, str, capture_mod.Capture | None]:
+    """The screenshot decoded from the same bytes `embed_screenshot`/`embed_image` see, and the OCR
+    cache key they use, so embedding a screen and ranking on it read it once."""
     if sum(x is not None for x in (capture_id, path, data_base64)) > 1:
         raise InvalidInput("give at most one screenshot: capture_id, path or data_base64 (none = capture now)")
+    cap: capture_mod.Capture | None = None
     if path is not None or data_base64 is not None:
         media = await media_from_args(services, path, data_base64, {Modality.IMAGE}, "rank_ui_elements")
-        return await anyio.to_thread.run_sync(_open_image, media.data), None
-    cap = services.captures.get(capture_id) if capture_id else await capture_now(services, monitor, None)
-    return cap.image.convert("RGB"), cap
+    else:
+        cap = services.captures.get(capture_id) if capture_id else await capture_now(services, monitor, None)
+        media = intake.media_from_capture(cap.id, services.captures)
+    image = await anyio.to_thread.run_sync(_open_image, media.data)
+    return image, f"media:{media.sha256}", cap
 
 
 async def _past_actions(services: Services, query: Embedding) -> list[tuple[str, float]]:
@@ -199,7 +205,7 @@ async def rank_ui_elements(
     if not 1 <= k <= MAX_K:
         raise InvalidInput(f"k is {k}: ask for 1 to {MAX_K} candidates")
     query, said = await _instruction_query(services, instruction, instruction_audio_path, instruction_audio_base64, ctx)
-    image, cap = await _screenshot(services, capture_id, path, data_base64, monitor)
+    image, ocr_key, cap = await _screenshot(services, capture_id, path, data_base64, monitor)
     given = candidates is not None
     items = _check_candidates(candidates, image.size) if candidates is not None else None
     words: list[OcrWord] | None = None
@@ -207,7 +213,7 @@ async def rank_ui_elements(
     if items is None or any(c.label is None for c in items):
         if ctx is not None:
             await ctx.report_progress(0, None, "reading the screen (OCR)")
-        words = await anyio.to_thread.run_sync(proposals.read_words, services.ocr, image)
+        words = await anyio.to_thread.run_sync(lambda: proposals.read_words(services.ocr, image, key=ocr_key))
     if items is None:
         found = await anyio.to_thread.run_sync(proposals.propose, image, words or [])
         items = found.items

@@ -170,3 +170,24 @@ def test_the_marks_image_fits_the_budget_counted_in_base64() -> None:
     for budget in (1_000_000, 200_000):
         data = marks.marks_image(busy, boxes, budget)
         assert len(base64.b64encode(data)) <= budget
+
+
+@pytest.mark.slow
+async def test_embedding_a_capture_and_ranking_on_it_read_the_screen_once(tmp_path: Path) -> None:
+    from sensorium.server.app import build_services
+    from sensorium.tools import capture
+
+    settings = make_settings(tmp_path, backend="local")
+    services = build_services(settings)
+    server = build_server(settings, services=services)
+    img, keys = calculator_screen()
+    cap = capture.from_image(img, settings.capture)
+    services.captures.put(cap)
+    async with Client(server) as client:
+        e = await client.call_tool("embed_screenshot", {"capture_id": cap.id})
+        assert not e.is_error, e.content
+        r = await client.call_tool("rank_ui_elements", {"instruction": "press the sin key", "capture_id": cap.id, "include_marks": False})
+        assert not r.is_error, r.content
+    assert services.ocr.misses == 1 and services.ocr.hits >= 1
+    top = r.structured_content["candidates"][0]
+    assert "sin" in (top["words"] or "").lower(), r.structured_content["candidates"][:3]

@@ -183,10 +183,11 @@ def split_line(grey: np.ndarray, text: str, box: Box, score: float) -> list[OcrW
     return out
 
 
-def read_words(engine: OcrEngine, image: Image.Image) -> list[OcrWord]:
-    """One OCR read of the screenshot (cached by the engine), as text elements. Blocking."""
+def read_words(engine: OcrEngine, image: Image.Image, *, key: str | None = None) -> list[OcrWord]:
+    """One OCR read of the screenshot (cached by the engine under `key`, else by its pixels), as
+    text elements. Blocking."""
     rgb = image if image.mode == "RGB" else image.convert("RGB")
-    result = engine.read(rgb)
+    result = engine.read(rgb, key=key)
     grey = np.asarray(rgb.convert("L"))
     words: list[OcrWord] = []
     for line in result.lines:
