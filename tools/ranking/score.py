@@ -81,6 +81,12 @@ def image_text_cosines(query: Embedding, docs: Sequence[Embedding]) -> np.ndarra
     return out
 
 
+def _icon_words(extras: dict[str, Any]) -> str | None:
+    """What a backend's icon reader saw in a textless element, for display ('icon: gear settings')."""
+    words = extras.get("icon_words")
+    return "icon: " + " ".join(words) if words else None
+
+
 def history_boost(labels: Sequence[str | None], past: Sequence[tuple[str, float]]) -> np.ndarray:
     """Per candidate, the best cosine of a past action on the same label (0 when none)."""
     out = np.zeros(len(labels), dtype=np.float64)
@@ -170,7 +176,7 @@ async def rank_elements(
             cosine=float(cosines[i]),
             text_match=float(matches[i]),
             history=None if history is None else float(history[i]),
-            words=texts[i],
+            words=texts[i] or _icon_words(docs[i].extras),
             extras=docs[i].extras,
         )
         for i in order
