@@ -27,6 +27,9 @@ import torch
 from torch.nn import functional as F
 
 from .model import IconNet
+from .sources import PACKAGES
+
+PINNED = {p.key for p in PACKAGES}
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +37,21 @@ log = logging.getLogger(__name__)
 class Data:
     def __init__(self, data_dir: Path) -> None:
         c = data_dir / "cache"
-        self.concepts = json.loads((c / "concepts.json").read_text())
-        self.images = np.load(c / "images.npy")
-        self.image_concept = np.load(c / "image_concept.npy")
+        concepts = json.loads((c / "concepts.json").read_text())
+        images = np.load(c / "images.npy")
+        image_concept = np.load(c / "image_concept.npy")
+        text_emb = np.load(c / "text_emb.npy").astype(np.float32)
+        text_concept = np.load(c / "text_concept.npy")
+        # only sets still pinned in sources.PACKAGES (a cache built before a set was dropped keeps it out)
+        keep = np.array([cc["set"] in PINNED for cc in concepts])
+        remap = np.cumsum(keep) - 1
+        self.concepts = [cc for cc, k in zip(concepts, keep) if k]
+        im_keep, tx_keep = keep[image_concept], keep[text_concept]
+        self.images = images[im_keep]
+        self.image_concept = remap[image_concept[im_keep]].astype(np.int32)
+        self.text_emb = text_emb[tx_keep]
+        self.text_concept = remap[text_concept[tx_keep]].astype(np.int32)
         self.negatives = np.load(c / "negatives.npy")
-        self.text_emb = np.load(c / "text_emb.npy").astype(np.float32)
-        self.text_concept = np.load(c / "text_concept.npy")
         n = len(self.concepts)
         self.role = np.array([c["role"] == "train" for c in self.concepts])
         self.texts_of: list[list[int]] = [[] for _ in range(n)]
@@ -115,7 +127,7 @@ def fit(data_dir: Path, *, minutes: float = 20.0, threads: int = 2, seed: int = 
     rng = np.random.default_rng(seed)
     data = Data(data_dir)
     log.info("train concepts %d, val concepts %d, images %d", len(data.train_concepts), len(data.val_concepts), len(data.images))
-    model = IconNet()
+    model = IconNet().to(memory_format=torch.channels_last)  # ~1.5x faster convs on CPU
     logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07)))
     params = list(model.parameters()) + [logit_scale]
     opt = torch.optim.AdamW(params, lr=2e-3, weight_decay=1e-4)
@@ -136,7 +148,7 @@ def fit(data_dir: Path, *, minutes: float = 20.0, threads: int = 2, seed: int = 
         ts = [data.texts_of[c][rng.integers(len(data.texts_of[c]))] for c in cs]
         negs = rng.integers(0, len(data.negatives), size=negatives)
         x = np.concatenate([data.images[ims], data.negatives[negs]])
-        x = augment(torch.from_numpy(x).float().div(255).unsqueeze(1), gen)
+        x = augment(torch.from_numpy(x).float().div(255).unsqueeze(1), gen).contiguous(memory_format=torch.channels_last)
         z, icon_logit = model(x)
         zi, t = z[:n_icons], text_emb[ts]
         scale = logit_scale.exp().clamp(max=100)
@@ -159,7 +171,7 @@ def fit(data_dir: Path, *, minutes: float = 20.0, threads: int = 2, seed: int = 
             last_log = time.time()
             m = np.mean(losses[-50:], axis=0)
             log.info("step %d  %.1f min  lr %.2e  nce %.3f  pull %.3f  conf %.3f  T %.1f", step, (last_log - start) / 60, lr, *m, scale.item())
-        if step % 1500 == 0:
+        if step % 400 == 0:
             log.info("val clean %s | ui %s", evaluate(model, data, data.val_concepts, 0), evaluate(model, data, data.val_concepts, 1))
             torch.save({"model": model.state_dict(), "widths": model.widths}, out)
     clean, ui = evaluate(model, data, data.val_concepts, 0), evaluate(model, data, data.val_concepts, 1)
