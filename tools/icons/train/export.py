@@ -44,8 +44,8 @@ def vocabulary(concepts: list[dict], size: int = VOCAB_SIZE) -> list[str]:
             continue
         terms = {c["name"]} | {w.strip().lower() for w in c["words"]}
         for t in terms:
-            t = re.sub(r"\s+", " ", t)
-            if not t or t in _STOP or len(t) > 24 or len(t.split()) > 2 or not re.search(r"[a-z]", t):
+            t = re.sub(r"[\s_-]+", " ", t).strip()
+            if len(t) < 2 or t in _STOP or len(t) > 24 or len(t.split()) > 2 or not re.search(r"[a-z]", t):
                 continue
             if re.fullmatch(r"[a-z]?\d+[a-z]?", t):
                 continue
@@ -78,7 +78,11 @@ def export(data_dir: Path, out: Path | None, *, threads: int = 2) -> Path:
     )
     data = Data(data_dir)
     rng = np.random.default_rng(1)
-    calib = data.images[rng.choice(np.flatnonzero(data.role[data.image_concept]), size=512, replace=False)]
+    # icons AND non-icons: the icon logit's int8 range must cover negative values too
+    calib = np.concatenate([
+        data.images[rng.choice(np.flatnonzero(data.role[data.image_concept]), size=448, replace=False)],
+        data.negatives[rng.choice(len(data.negatives), size=64, replace=False)],
+    ])[rng.permutation(512)]
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
