@@ -120,7 +120,11 @@ def evaluate(model: IconNet, data: Data, concepts: np.ndarray, variant: int, *, 
     return {"hit@1": float(np.mean(hits1)), "hit@5": float(np.mean(hits5)), "mrr": float(np.mean(mrr))}
 
 
-def fit(data_dir: Path, *, minutes: float = 20.0, threads: int = 2, seed: int = 0, batch: int = 256, negatives: int = 24) -> Path:
+def fit(
+    data_dir: Path, *, minutes: float = 20.0, steps: int | None = None, threads: int = 2, seed: int = 0, batch: int = 256, negatives: int = 24
+) -> Path:
+    """Train for a number of steps (reproducible) or, without `steps`, for a time budget (the
+    learning-rate schedule then follows the clock, so the step count depends on machine load)."""
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -137,8 +141,8 @@ def fit(data_dir: Path, *, minutes: float = 20.0, threads: int = 2, seed: int = 
     start = time.time()
     step, last_log, losses = 0, start, []
     out = data_dir / "model.pt"
-    while (elapsed := time.time() - start) < budget:
-        frac = elapsed / budget
+    while (elapsed := time.time() - start) < budget if steps is None else step < steps:
+        frac = elapsed / budget if steps is None else step / steps
         lr = 2e-3 * min(1.0, (step + 1) / 200) * (0.5 * (1 + math.cos(math.pi * frac)) * 0.97 + 0.03)
         for gparam in opt.param_groups:
             gparam["lr"] = lr
@@ -176,6 +180,6 @@ def fit(data_dir: Path, *, minutes: float = 20.0, threads: int = 2, seed: int = 
             torch.save({"model": model.state_dict(), "widths": model.widths}, out)
     clean, ui = evaluate(model, data, data.val_concepts, 0), evaluate(model, data, data.val_concepts, 1)
     log.info("done: %d steps in %.1f min; held-out sets name->image (200-way): clean %s | ui %s", step, (time.time() - start) / 60, clean, ui)
-    torch.save({"model": model.state_dict(), "widths": model.widths, "steps": step, "minutes": (time.time() - start) / 60,
+    torch.save({"model": model.state_dict(), "widths": model.widths, "steps": step, "seed": seed, "minutes": (time.time() - start) / 60,
                 "val_clean": clean, "val_ui": ui}, out)
     return out
