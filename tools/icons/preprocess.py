@@ -10,7 +10,6 @@ full-strength, crop to the inked area with a small margin, and resize that squar
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from PIL import Image
 
@@ -53,6 +52,8 @@ def preprocess(image: Image.Image) -> np.ndarray:
     A crop with no ink at all (blank) comes back all zeros; the model is trained to give it a
     low confidence.
     """
+    import cv2  # here, not at module import: importing the package stays cheap for server start-up
+
     if image.width < 1 or image.height < 1:
         return np.zeros((SIZE, SIZE), dtype=np.float32)
     ink = _ink(image)
