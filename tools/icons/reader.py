@@ -1,0 +1,174 @@
+"""Icon reader: a textless crop -> a vector in the MiniLM text space + the words for it.
+
+WHY: the offline backend reads screens with OCR, so every crop without text (an icon) used to
+get the same vector. This small CNN, trained by this project on public icon sets
+(docs/ICON_READER.md), maps a crop into `local/minilm-l6@384`, the space the TextEncoder puts
+queries in, so "trash (delete, bin)" finds the trash icon. Words come from a shipped
+vocabulary of icon names/tags (nearest terms by cosine), and a confidence says how icon-like
+the crop is (a blank patch or a photo fragment should not claim a match).
+
+Files (package data in assets/, or `model_dir`): icon_reader.onnx, vocab.json, vocab.npy and
+manifest.json holding their sha256; each file is hashed before first use so a corrupt copy
+fails here with a message naming the file, not deep inside onnxruntime. Nothing loads before
+the first `read`; loading is guarded by a lock and `InferenceSession.run` is thread-safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+from pydantic import BaseModel, ConfigDict
+
+from ..errors import BackendUnavailable, InvalidInput
+from .preprocess import SIZE, preprocess
+
+if TYPE_CHECKING:
+    import onnxruntime
+
+__all__ = ["ASSETS", "IconReader", "IconReading", "preprocess"]
+
+log = logging.getLogger(__name__)
+
+ASSETS = Path(__file__).parent / "assets"
+DIMENSION = 384
+MAX_WORDS = 5
+_BATCH = 64
+_FILES = ("icon_reader.onnx", "vocab.json", "vocab.npy")
+_FIX = "reinstall sensorium-mcp (`pip install --force-reinstall sensorium-mcp`) or pass a model_dir holding a good copy"
+
+
+class IconReading(BaseModel):
+    """What the reader makes of one crop."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    vector: np.ndarray
+    """(384,) float32, L2-normalised, in the MiniLM text space (`local/minilm-l6@384`)."""
+    words: list[str]
+    """Up to 5 vocabulary terms nearest to the vector, best first."""
+    confidence: float
+    """0..1: how sure the crop is an icon (low for blank patches, borders, photo fragments)."""
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class _Loaded:
+    def __init__(self, session: onnxruntime.InferenceSession, terms: list[str], vocab: np.ndarray) -> None:
+        self.session = session
+        self.terms = terms
+        self.vocab = vocab
+
+
+class IconReader:
+    """Crops -> IconReadings; blocking (call it via anyio.to_thread), batched, thread-safe."""
+
+    dimension = DIMENSION
+
+    def __init__(self, *, threads: int = 2, model_dir: Path | None = None) -> None:
+        if threads < 1:
+            raise InvalidInput(f"threads must be >= 1, got {threads}")
+        self.threads = threads
+        self.model_dir = Path(model_dir) if model_dir is not None else ASSETS
+        self._loaded: _Loaded | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded is not None
+
+    def load(self) -> None:
+        """Load now (warm-up, bench) instead of on the first read."""
+        self._ensure_loaded()
+
+    def _verified(self) -> dict[str, Path]:
+        root = self.model_dir
+        manifest_path = root / "manifest.json"
+        if not manifest_path.is_file():
+            raise BackendUnavailable(f"icon reader: {manifest_path} is missing; {_FIX}")
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            expected = {f: manifest["files"][f]["sha256"] for f in _FILES}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BackendUnavailable(f"icon reader: {manifest_path} is unreadable ({exc}); {_FIX}") from exc
+        paths = {}
+        for name, sha in expected.items():
+            p = root / name
+            if not p.is_file():
+                raise BackendUnavailable(f"icon reader: model file {p} is missing (expected sha256 {sha}); {_FIX}")
+            actual = _sha256(p)
+            if actual != sha:
+                raise BackendUnavailable(f"icon reader: model file {p} is corrupt (sha256 {actual}, expected {sha}); {_FIX}")
+            paths[name] = p
+        return paths
+
+    def _ensure_loaded(self) -> _Loaded:
+        if self._loaded is not None:
+            return self._loaded
+        with self._lock:
+            if self._loaded is None:
+                import onnxruntime as ort
+
+                paths = self._verified()
+                opts = ort.SessionOptions()
+                opts.intra_op_num_threads = self.threads
+                opts.inter_op_num_threads = 1
+                opts.log_severity_level = 3
+                try:
+                    session = ort.InferenceSession(str(paths["icon_reader.onnx"]), sess_options=opts, providers=["CPUExecutionProvider"])
+                    terms = json.loads(paths["vocab.json"].read_text())
+                    vocab = np.load(paths["vocab.npy"], allow_pickle=False).astype(np.float32)
+                except Exception as exc:  # onnxruntime/numpy raise their own types for bad bytes
+                    raise BackendUnavailable(f"icon reader: files in {self.model_dir} do not load ({exc}); {_FIX}") from exc
+                if vocab.shape != (len(terms), DIMENSION):
+                    raise BackendUnavailable(f"icon reader: vocab.npy {vocab.shape} does not match {len(terms)} terms; {_FIX}")
+                self._loaded = _Loaded(session, terms, vocab)
+                log.info("loaded icon reader from %s (%d vocabulary terms)", self.model_dir, len(terms))
+        assert self._loaded is not None
+        return self._loaded
+
+    def read(self, images: Sequence[Image.Image]) -> list[IconReading]:
+        """One reading per crop, in order; an empty sequence gives []."""
+        if isinstance(images, Image.Image):
+            raise InvalidInput("read takes a sequence of images, not one image")
+        if not images:
+            return []
+        for i, im in enumerate(images):
+            if not isinstance(im, Image.Image):
+                raise InvalidInput(f"read: item {i} is {type(im).__name__}, expected a PIL.Image.Image")
+        m = self._ensure_loaded()
+        out: list[IconReading] = []
+        for start in range(0, len(images), _BATCH):
+            batch = np.stack([preprocess(im) for im in images[start : start + _BATCH]])[:, None].astype(np.float32)
+            emb, logit = m.session.run(["embedding", "icon_logit"], {"image": batch})
+            emb = emb.astype(np.float32)
+            emb /= np.clip(np.linalg.norm(emb, axis=1, keepdims=True), 1e-9, None)
+            sims = emb @ m.vocab.T
+            conf = 1.0 / (1.0 + np.exp(-np.asarray(logit, dtype=np.float64).reshape(-1)))
+            blank = batch.reshape(len(batch), -1).max(axis=1) <= 0.0  # nothing inked at all
+            for k in range(len(batch)):
+                top = np.argsort(-sims[k])[:MAX_WORDS]
+                out.append(
+                    IconReading(
+                        vector=emb[k],
+                        words=[m.terms[j] for j in top],
+                        confidence=0.0 if blank[k] else float(conf[k]),
+                    )
+                )
+        return out
+
+
+assert SIZE == 32

@@ -1,0 +1,40 @@
+"""Reproduce the icon reader: fetch pinned npm icon sets, render, embed texts, train, export.
+
+    python -m sensorium.tools.icons.train all --data /work/icon-data --steps 2400 --threads 1
+    python -m sensorium.tools.icons.train data|fit|export|evaluate --data DIR
+
+Needs the `train` extra (torch, resvg-py, onnx) and `npm` on PATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sensorium.tools.icons.train", description=__doc__)
+    ap.add_argument("step", choices=["data", "fit", "export", "all"])
+    ap.add_argument("--data", type=Path, default=Path("/work/icon-data"), help="data folder (outside the repo)")
+    ap.add_argument("--out", type=Path, default=None, help="asset folder to export into (default: the package's assets/)")
+    ap.add_argument("--minutes", type=float, default=25.0, help="training time budget (used when --steps is not given)")
+    ap.add_argument("--steps", type=int, default=None, help="train exactly this many steps (reproducible; overrides --minutes)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    from .data import build
+
+    if args.step in ("data", "all"):
+        build(args.data, workers=args.threads, threads=args.threads, seed=args.seed)
+    if args.step in ("fit", "all"):
+        from .fit import fit
+
+        fit(args.data, minutes=args.minutes, steps=args.steps, threads=args.threads, seed=args.seed)
+    if args.step in ("export", "all"):
+        from .export import export
+
+        export(args.data, args.out, threads=args.threads)
+    return 0
