@@ -191,3 +191,37 @@ async def test_embedding_a_capture_and_ranking_on_it_read_the_screen_once(tmp_pa
     assert services.ocr.misses == 1 and services.ocr.hits >= 1
     top = r.structured_content["candidates"][0]
     assert "sin" in (top["words"] or "").lower(), r.structured_content["candidates"][:3]
+
+
+def test_weak_ocr_text_goes_to_the_icon_reader() -> None:
+    from sensorium.tools.backends.local.backend import weak_text
+
+    assert weak_text("B") and weak_text("丼") and weak_text("+") and weak_text("9:")
+    assert not weak_text("AD") and not weak_text("Save") and not weak_text("") and not weak_text("sin")
+
+
+@pytest.mark.slow
+async def test_textless_icons_on_a_toolbar_are_found_by_what_they_do(tmp_path: Path) -> None:
+    """Icons from a set the icon reader never saw (tests/fixtures/icons), on a toolbar with no words."""
+    fixtures = Path(__file__).parent / "fixtures" / "icons"
+    names = ["trash", "search", "settings", "printer", "home", "bell", "lock", "camera"]
+    screen = Image.new("RGB", (900, 300), (245, 246, 248))
+    boxes = {}
+    for n, name in enumerate(names):
+        icon = Image.open(fixtures / f"{name}.png").convert("RGB").resize((32, 32))
+        x, y = 40 + n * 100, 120
+        screen.paste(icon, (x, y))
+        boxes[name] = (x - 6, y - 6, x + 38, y + 38)
+    path = tmp_path / "toolbar.png"
+    screen.save(path)
+    server = build_server(make_settings(tmp_path, backend="local"))
+    found = 0
+    async with Client(server) as client:
+        for name, instruction in (("trash", "delete it"), ("search", "search for a file"), ("settings", "open the settings"), ("printer", "print this page")):
+            r = await client.call_tool("rank_ui_elements", {"instruction": instruction, "path": str(path), "k": 3, "include_marks": False})
+            assert not r.is_error, r.content
+            top = r.structured_content["candidates"][0]
+            found += _inside(top["click"], boxes[name])
+            print(instruction, "->", top["click"], top["words"], top["score"])
+            assert top["words"] and "icon:" in top["words"], top  # what the reader saw is shown
+    assert found >= 3, found

@@ -176,7 +176,7 @@ async def rank_elements(
             cosine=float(cosines[i]),
             text_match=float(matches[i]),
             history=None if history is None else float(history[i]),
-            words=texts[i] or _icon_words(docs[i].extras),
+            words=" | ".join(w for w in (texts[i], _icon_words(docs[i].extras)) if w) or None,
             extras=docs[i].extras,
         )
         for i in order

@@ -18,91 +18,16 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
+from ..symbols import SYMBOL_WORDS, spelled_out
+
+__all__ = ["SYMBOL_WORDS", "spelled_out", "text_similarity", "instruction_terms", "same_label", "normalise"]
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 _QUOTED = re.compile(r"[\"'“‘«]([^\"'”’»]{1,200})[\"'”’»]")
 _STOP = frozenset(
     "a an the to on in of for and or my me your this that it is be please click tap press hit select choose open "
     "go button link icon field menu item page tab type enter into with from at by up key".split()
 )
-
-SYMBOL_WORDS: dict[str, str] = {
-    "=": "equals",
-    "+": "plus add",
-    "-": "minus subtract",
-    "−": "minus subtract",
-    "*": "times multiply",
-    "÷": "divide",
-    "/": "divide slash",
-    "%": "percent",
-    "±": "plus minus sign",
-    "√": "square root",
-    "^": "power",
-    ".": "point decimal",
-    "⌫": "backspace delete",
-    "←": "left arrow back",
-    "→": "right arrow forward",
-    "↑": "up arrow",
-    "↓": "down arrow",
-    "<": "back previous",
-    ">": "next forward",
-    "«": "first back",
-    "»": "next forward",
-    "‹": "back previous",
-    "›": "next forward",
-    "…": "more options",
-    "⋯": "more options",
-    "⋮": "more options menu",
-    "☰": "menu",
-    "≡": "menu",
-    "✕": "close",
-    "✖": "close",
-    "✗": "close",
-    "x": "close times multiply",
-    "×": "times multiply close",
-    "✓": "check ok done",
-    "✔": "check ok done",
-    "?": "help",
-    "!": "warning",
-    "@": "at mention",
-    "#": "number hash",
-    "&": "and",
-    "$": "dollar",
-    "€": "euro",
-    "£": "pound",
-    "★": "star favourite",
-    "☆": "star favourite",
-    "♥": "heart like",
-    "♡": "heart like",
-    "⚙": "settings gear",
-    "🔍": "search",
-    "🗑": "delete trash",
-    "▶": "play",
-    "►": "play",
-    "⏸": "pause",
-    "■": "stop",
-    "⏹": "stop",
-    "↻": "refresh reload",
-    "⟳": "refresh reload",
-    "↺": "undo",
-    "⎘": "copy",
-}
-"""What people call the symbols OCR reads as characters (calculator keys, close boxes, pagers, arrows)."""
-
-
-def spelled_out(text: str) -> str:
-    """`text` plus the words for the symbols it is made of: '=' -> '= equals', '<' -> '< back previous'.
-
-    Only short texts that are symbols are spelled out (a key, a pager arrow, a close box): in a
-    sentence "x" or "-" is not a button.
-    """
-    stripped = text.strip()
-    if not stripped or len(stripped) > 3:
-        return text
-    words = SYMBOL_WORDS.get(stripped) or SYMBOL_WORDS.get(stripped.lower())
-    if words is None and len(stripped) > 1 and all(ch in SYMBOL_WORDS and not ch.isalnum() for ch in stripped):
-        words = " ".join(SYMBOL_WORDS[ch] for ch in stripped)
-    return f"{stripped} {words}" if words else text
-
 
 def normalise(text: str) -> list[str]:
     return _WORD.findall(text.lower())

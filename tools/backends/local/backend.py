@@ -50,6 +50,8 @@ from PIL import Image
 from ...config import LocalSettings
 from ...errors import BackendUnavailable, ModalityNotSupported, SensoriumError, UnsupportedMedia
 from ...media import Media, Modality
+from ...icons.reader import IconReader
+from ...symbols import SYMBOL_WORDS, spelled_out
 from ...regions import RegionItem, crop
 from ..base import ALL_MODALITIES, BackendStatus, Capabilities, EmbedItem, Embedding, ProgressCallback, Role, l2_normalise
 from .models import MINILM, WHISPER, ModelStore
@@ -71,6 +73,8 @@ VIDEO_MIN_CHANGE = 0.01
 """Mean 32x32-thumbnail change that makes a new keyframe. Low on purpose: in a screen recording
 a new line of text on the same background moves the thumbnail by only ~0.01-0.02."""
 PDF_OCR_DPI = 150
+ICON_MIN_CONFIDENCE = 0.5
+"""Below this the icon reader's guess is not used (a blank patch, a border, a photo): untuned default."""
 TEXT_CACHE_SIZE = 8192
 """Element texts kept as vectors (~1.5 KB each): a few busy screens' worth of words."""
 
@@ -83,6 +87,8 @@ class Perceived:
     extras: dict[str, Any] = field(default_factory=dict)
     clip_images: list[Image.Image] = field(default_factory=list)
     """Images for the optional image-text model, encoded in one batch after perception."""
+    icon: np.ndarray | None = None
+    """The icon reader's vector for an image with no readable text (MiniLM space)."""
 
     @property
     def text(self) -> str:
@@ -114,6 +120,37 @@ def chunk_text(text: str, max_words: int = CHUNK_WORDS) -> list[tuple[str, int]]
     return chunks
 
 
+def weak_text(text: str) -> bool:
+    """OCR output too thin to stand alone: at most 3 characters with at most one ASCII letter or digit.
+
+    OCR "reads" icons as a letter or a glyph ('B' for a bitcoin logo, '丼' for a bridge, '+' for
+    clipboard-plus), and a sentence encoder's vector of one character says next to nothing, so such
+    an image or element is also shown to the icon reader (see `_icon_mix`).
+    """
+    t = "".join(text.split())
+    return 0 < len(t) <= 3 and sum(ch.isascii() and ch.isalnum() for ch in t) <= 1
+
+
+def _icon_mix(text_vector: np.ndarray, text: str, icon: np.ndarray) -> np.ndarray:
+    """A weak text's vector with a confident icon reading: summed when the text is a symbol with
+    words ('+', '=', '&': spelled out, they mean something), the icon alone otherwise ('B', '丼')."""
+    if spelled_out(text.strip()) != text.strip() or text.strip() in SYMBOL_WORDS:
+        return l2_normalise(text_vector + icon)
+    return icon.astype(np.float32)
+
+
+def _with_icon(vector: np.ndarray, p: Perceived) -> np.ndarray:
+    """An item's vector with its icon's: the icon alone when no words were found, mixed by
+    `_icon_mix` when the only words were OCR's weak reading of the image."""
+    if p.icon is None:
+        return vector
+    if not p.text.strip():
+        return p.icon.astype(np.float32)
+    if weak_text(p.text):
+        return _icon_mix(vector, p.text, p.icon)
+    return l2_normalise(vector + p.icon)
+
+
 def _open_image(data: bytes) -> Image.Image:
     try:
         img = Image.open(io.BytesIO(data))
@@ -126,7 +163,7 @@ def _open_image(data: bytes) -> Image.Image:
 class LocalBackend:
     """EmbeddingBackend for `local/minilm-l6@384`: OCR + speech + MiniLM, offline."""
 
-    perception_version = "2"
+    perception_version = "3"
     """Bump when what the backend reads from media changes (OCR/ASR settings): the cache keys on it."""
 
     name = "local"
@@ -148,6 +185,8 @@ class LocalBackend:
             max_side=self.settings.ocr_max_side, threads=self.settings.threads, cache_size=self.settings.ocr_cache_size
         )
         self._speech: Any = None  # SpeechRecognizer, created on the first audio item
+        self.icons = IconReader(threads=self.settings.threads)
+        """What a textless image or element shows (a project-trained model, docs/ICON_READER.md)."""
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._text_cache_lock = threading.Lock()
         self._speech_lock = threading.Lock()
@@ -182,6 +221,7 @@ class LocalBackend:
             if progress is not None and n + 1 < total:
                 await progress(n + 1, total, f"perceived {item.modality} item {n + 1} of {total}")
         vectors = await anyio.to_thread.run_sync(self._encode_items, [p.text for p in perceived])
+        vectors = [_with_icon(v, p) for v, p in zip(vectors, perceived, strict=True)]
         if self._clip_wanted:
             await anyio.to_thread.run_sync(self._clip_extras, items, perceived, role)
         if progress is not None:
@@ -208,6 +248,14 @@ class LocalBackend:
         vectors = await anyio.to_thread.run_sync(self._encode_cached, texts)
         extras: list[dict[str, Any]] = [{"text": t, "text_found": t != NO_TEXT_MARKER} for t in texts]
         textless = [i for i, t in enumerate(texts) if t == NO_TEXT_MARKER]
+        looked_at = [i for i, t in enumerate(texts) if t == NO_TEXT_MARKER or weak_text(t)]
+        if looked_at:
+            readings = await anyio.to_thread.run_sync(self.icons.read, [crop(image, regions[i].box) for i in looked_at])
+            for i, reading in zip(looked_at, readings, strict=True):
+                if reading.confidence >= ICON_MIN_CONFIDENCE:
+                    icon = reading.vector.astype(np.float32)
+                    vectors[i] = icon if i in textless else _icon_mix(vectors[i], regions[i].text or "", icon)
+                    extras[i].update(icon_words=reading.words, icon_confidence=round(reading.confidence, 4))
         if textless and self._clip_wanted:
             await anyio.to_thread.run_sync(self._clip_regions, image, [regions[i] for i in textless], [extras[i] for i in textless])
         if progress is not None:
@@ -291,7 +339,7 @@ class LocalBackend:
                 self._perceive_pdf(m, p)
             else:
                 raise UnsupportedMedia(f"the local backend cannot embed {m.mime_type}")
-        if not p.text.strip():
+        if not p.text.strip() and p.icon is None:
             p.texts.append(NO_TEXT_MARKER)
         return p
 
@@ -305,6 +353,12 @@ class LocalBackend:
         p.extras.setdefault("visual", [round(float(x), 4) for x in visual_descriptor(img)])
         p.extras["text_found"] = bool(p.extras.get("text_found")) or bool(res.lines)
         p.extras.setdefault("image_size", [img.width, img.height])
+        if (not res.lines or weak_text(res.text)) and "icon_words" not in p.extras:  # what does it show? (the first such image)
+            [reading] = self.icons.read([img])
+            if reading.confidence >= ICON_MIN_CONFIDENCE:
+                p.icon = reading.vector
+                p.extras["icon_words"] = reading.words
+                p.extras["icon_confidence"] = round(reading.confidence, 4)
         if self._clip_wanted and not p.clip_images:  # several images: the first, like visual
             p.clip_images.append(img)
 
