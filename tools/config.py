@@ -59,5 +59,20 @@ class LocalSettings(BaseModel):
     whisper_beam_size: int = Field(5, ge=1, le=10)
     ocr_max_side: int = Field(1600, ge=320, le=8192, description="screens are OCR'd at most this large")
     ocr_cache_size: int = Field(64, ge=0, le=4096, description="OCR results kept per process, by image content hash")
+    ocr_rec_batch: int = Field(
+        2, ge=1, le=64,
+        description="text-line crops recognised per onnxruntime call; each batch is padded to its widest crop, so small batches pad less",
+    )
+    ocr_mem_arena: bool = Field(
+        True, description="onnxruntime's CPU memory arena for the OCR models (RapidOCR ships it off; on, a cold read took ~0.9x the time)"
+    )
+    ocr_history: int = Field(
+        4, ge=0, le=64,
+        description="recent full-screen reads kept so a capture that changed in a few rows re-detects only a band around them (0 = always whole)",
+    )
+    ocr_max_changed: float = Field(
+        0.35, ge=0.0, le=1.0,
+        description="largest share of a screen's rows a band re-read may cover; more changed than this and the screen is read whole",
+    )
     clip_model_dir: Path | None = Field(None, description="optional image-text ONNX model (CLIP/SigLIP layout)")
     allow_download: bool = Field(False, description="fetch missing models from the Hugging Face hub into the cache dir")

@@ -11,8 +11,15 @@ text lines), so
 - the angle classifier is off: screens are upright, and it cost ~15 % for nothing;
 - results are cached by image content (a bounded LRU owned by the engine), so the same
   screenshot, or the same page embedded as query and document, is OCR'd once;
-- below that, recognised text is cached per detected line crop, so a screen that changed in
-  one place re-reads only the lines whose pixels changed (detection still runs on the whole).
+- a capture of the same size as one of the last few reads that differs from it in a few rows
+  (a typed character, a ticking clock) is re-detected only in a full-width band around those
+  rows; lines elsewhere are kept from the earlier read (`_read_bands` says how lines at the band
+  edge are owned). The result agrees with a full read of the new screen to within the 1-3 px the
+  detector itself moves boxes by when any pixel changes (it has global-pooling blocks);
+- below that, recognised text is cached per detected line crop, so only lines whose pixels
+  changed are recognised again;
+- onnxruntime's memory arena is on and recognition batches are small (see LocalSettings):
+  measured A/B against RapidOCR's defaults in bench/bench_ocr.py.
 
 RapidOCR's engine is created lazily (first call) under a lock and called under that lock;
 its own logger writes to stderr only (never stdout, the MCP stdio channel) and is kept at
@@ -239,6 +246,14 @@ class OcrEngine:
             engine = self._load()
             engine._load_det_model()  # both sessions now, so the first read pays no model load
             engine._load_rec_model()
+
+    def clear(self) -> None:
+        """Forget every cached result, line text and remembered read (the models stay loaded):
+        the next read is cold. For benchmarks and for callers that know the screen is gone."""
+        with self._lock:
+            self._cache.clear()
+            self._lines.clear()
+            self._reads.clear()
 
     def read(self, image: Image.Image, *, key: str | None = None) -> OcrResult:
         """Lines of text with boxes in `image`'s pixels, in reading order (cached by content)."""
@@ -507,11 +522,32 @@ class OcrEngine:
                     continue
                 if lo <= centre(q) < hi and not any(_iou(q, ln[0]) > 0.5 for ln in kept):
                     found.append(q)
-        if not found:
-            return kept
-        quads = np.stack(found)
+        # a re-detected line whose pixels did not change is the old line: keep it whole (its box
+        # and text), so unchanged text neither jitters nor costs a recognition
+        dropped = [ln for ln in prev.lines if all(ln is not k for k in kept)]
+        same: list[_Raw] = []
+        todo: list[np.ndarray] = []
+        for q in found:
+            match = max(dropped, key=lambda ln: _iou(q, ln[0]), default=None)
+            if match is not None and _iou(q, match[0]) >= 0.7 and _unchanged(prev.work, bgr, q, match[0]):
+                same.append(match)
+                dropped = [ln for ln in dropped if ln is not match]
+            else:
+                todo.append(q)
+        if not todo:
+            return kept + same
+        quads = np.stack(todo)
         texts = self._texts(engine, bgr, quads)
-        return kept + [(quads[i], t, s) for i, (t, s) in enumerate(texts)]
+        return kept + same + [(quads[i], t, s) for i, (t, s) in enumerate(texts)]
+
+
+def _unchanged(a: np.ndarray, b: np.ndarray, *quads: np.ndarray, pad: int = 2) -> bool:
+    """Whether the pixels under the hull of `quads` (plus `pad`) are the same in `a` and `b`."""
+    pts = np.concatenate([np.asarray(q).reshape(-1, 2) for q in quads])
+    h, w = a.shape[:2]
+    x1, y1 = int(max(0, np.floor(pts[:, 0].min()) - pad)), int(max(0, np.floor(pts[:, 1].min()) - pad))
+    x2, y2 = int(min(w, np.ceil(pts[:, 0].max()) + pad + 1)), int(min(h, np.ceil(pts[:, 1].max()) + pad + 1))
+    return bool(np.array_equal(a[y1:y2, x1:x2], b[y1:y2, x1:x2]))
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
