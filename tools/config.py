@@ -60,7 +60,7 @@ class LocalSettings(BaseModel):
     ocr_max_side: int = Field(1600, ge=320, le=8192, description="screens are OCR'd at most this large")
     ocr_cache_size: int = Field(64, ge=0, le=4096, description="OCR results kept per process, by image content hash")
     ocr_rec_batch: int = Field(
-        2, ge=1, le=64,
+        3, ge=1, le=64,
         description="text-line crops recognised per onnxruntime call; each batch is padded to its widest crop, so small batches pad less",
     )
     ocr_mem_arena: bool = Field(

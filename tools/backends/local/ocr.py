@@ -19,7 +19,10 @@ text lines), so
 - below that, recognised text is cached per detected line crop, so only lines whose pixels
   changed are recognised again;
 - onnxruntime's memory arena is on and recognition batches are small (see LocalSettings):
-  measured A/B against RapidOCR's defaults in bench/bench_ocr.py.
+  measured A/B against RapidOCR's defaults in bench/bench_ocr.py. Tried and rejected (issue 14):
+  int8 dynamic quantisation of the recogniser (MatMul only, or MatMul+Conv) was slower, 0.9-2.2x;
+  static QDQ int8 (calibrated on PIL-rendered text, not on eval data) cost 0.82x CPU but only
+  86.9 % of lines stayed identical on 4 dev screenshots, below the 98 % bar.
 
 RapidOCR's engine is created lazily (first call) under a lock and called under that lock;
 its own logger writes to stderr only (never stdout, the MCP stdio channel) and is kept at
@@ -167,7 +170,7 @@ class OcrEngine:
         cache_size: int = 64,
         line_cache_size: int = 4096,
         min_score: float = 0.5,
-        rec_batch: int = 2,
+        rec_batch: int = 3,
         mem_arena: bool = True,
         history: int = 4,
         max_changed: float = 0.35,
