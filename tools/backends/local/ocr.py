@@ -503,8 +503,14 @@ class OcrEngine:
         def centre(q: np.ndarray) -> float:
             return float(q[:, 1].min() + q[:, 1].max()) / 2
 
-        owned = [interior(y0, y1, 0.0) for y0, y1 in bands]
-        kept = [ln for ln in prev.lines if not any(lo <= centre(ln[0]) < hi for lo, hi in owned)]
+        hulls = _hulls([ln[0] for ln in prev.lines])
+        centres = (hulls[:, 1] + hulls[:, 3]) / 2
+        owned = np.zeros(len(prev.lines), dtype=bool)
+        for y0, y1 in bands:
+            lo, hi = interior(y0, y1, 0.0)
+            owned |= (centres >= lo) & (centres < hi)
+        kept = [ln for ln, o in zip(prev.lines, owned) if not o]
+        kept_hulls = hulls[~owned]
         if any(touches_change(ln[0]) for ln in kept):
             return None
         det_model = engine._load_det_model()
@@ -523,18 +529,21 @@ class OcrEngine:
                     if touches_change(q):
                         return None
                     continue
-                if lo <= centre(q) < hi and not any(_iou(q, ln[0]) > 0.5 for ln in kept):
+                if lo <= centre(q) < hi and not (_ious(q, kept_hulls) > 0.5).any():
                     found.append(q)
         # a re-detected line whose pixels did not change is the old line: keep it whole (its box
         # and text), so unchanged text neither jitters nor costs a recognition
-        dropped = [ln for ln in prev.lines if all(ln is not k for k in kept)]
+        dropped = [ln for ln, o in zip(prev.lines, owned) if o]
+        dropped_hulls = hulls[owned]
+        free = np.ones(len(dropped), dtype=bool)
         same: list[_Raw] = []
         todo: list[np.ndarray] = []
         for q in found:
-            match = max(dropped, key=lambda ln: _iou(q, ln[0]), default=None)
-            if match is not None and _iou(q, match[0]) >= 0.7 and _unchanged(prev.work, bgr, q, match[0]):
-                same.append(match)
-                dropped = [ln for ln in dropped if ln is not match]
+            ious = np.where(free, _ious(q, dropped_hulls), 0.0)
+            j = int(np.argmax(ious)) if len(ious) else -1
+            if j >= 0 and ious[j] >= 0.7 and _unchanged(prev.work, bgr, q, dropped[j][0]):
+                same.append(dropped[j])
+                free[j] = False
             else:
                 todo.append(q)
         if not todo:
@@ -544,6 +553,26 @@ class OcrEngine:
         return kept + same + [(quads[i], t, s) for i, (t, s) in enumerate(texts)]
 
 
+def _hulls(quads: list[np.ndarray]) -> np.ndarray:
+    """(n, 4) axis-aligned hulls x1, y1, x2, y2 of quads."""
+    if not quads:
+        return np.zeros((0, 4), dtype=np.float64)
+    q = np.stack([np.asarray(x, dtype=np.float64).reshape(-1, 2) for x in quads])
+    return np.concatenate([q.min(axis=1), q.max(axis=1)], axis=1)
+
+
+def _ious(quad: np.ndarray, hulls: np.ndarray) -> np.ndarray:
+    """Overlap (IoU) of one quad's hull with each of `hulls`."""
+    if not len(hulls):
+        return np.zeros(0)
+    h = _hulls([quad])[0]
+    iw = np.clip(np.minimum(h[2], hulls[:, 2]) - np.maximum(h[0], hulls[:, 0]), 0, None)
+    ih = np.clip(np.minimum(h[3], hulls[:, 3]) - np.maximum(h[1], hulls[:, 1]), 0, None)
+    inter = iw * ih
+    union = (h[2] - h[0]) * (h[3] - h[1]) + (hulls[:, 2] - hulls[:, 0]) * (hulls[:, 3] - hulls[:, 1]) - inter
+    return inter / np.maximum(union, 1e-9)
+
+
 def _unchanged(a: np.ndarray, b: np.ndarray, *quads: np.ndarray, pad: int = 2) -> bool:
     """Whether the pixels under the hull of `quads` (plus `pad`) are the same in `a` and `b`."""
     pts = np.concatenate([np.asarray(q).reshape(-1, 2) for q in quads])
@@ -551,14 +580,3 @@ def _unchanged(a: np.ndarray, b: np.ndarray, *quads: np.ndarray, pad: int = 2) -
     x1, y1 = int(max(0, np.floor(pts[:, 0].min()) - pad)), int(max(0, np.floor(pts[:, 1].min()) - pad))
     x2, y2 = int(min(w, np.ceil(pts[:, 0].max()) + pad + 1)), int(min(h, np.ceil(pts[:, 1].max()) + pad + 1))
     return bool(np.array_equal(a[y1:y2, x1:x2], b[y1:y2, x1:x2]))
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Overlap of the axis-aligned hulls of two quads."""
-    ax1, ay1, ax2, ay2 = a[:, 0].min(), a[:, 1].min(), a[:, 0].max(), a[:, 1].max()
-    bx1, by1, bx2, by2 = b[:, 0].min(), b[:, 1].min(), b[:, 0].max(), b[:, 1].max()
-    iw, ih = min(ax2, bx2) - max(ax1, bx1), min(ay2, by2) - max(ay1, by1)
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    return float(inter / ((ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter))
