@@ -19,7 +19,9 @@ text lines), so
 - below that, recognised text is cached per detected line crop, so only lines whose pixels
   changed are recognised again;
 - onnxruntime's memory arena is on and recognition batches are small (see LocalSettings):
-  measured A/B against RapidOCR's defaults in bench/bench_ocr.py. Tried and rejected (issue 14):
+  issue 14 measured 0.88-0.90x (arena) and 0.86-0.90x (batch 1-3) on a quiet machine; bench/bench_ocr.py
+  compares them with RapidOCR's defaults, but on a loaded machine (load 6-12 on 2 cores) its cold
+  ratios stayed within noise (0.94-1.10x). Tried and rejected (issue 14):
   int8 dynamic quantisation of the recogniser (MatMul only, or MatMul+Conv) was slower, 0.9-2.2x;
   static QDQ int8 (calibrated on PIL-rendered text, not on eval data) cost 0.82x CPU but only
   86.9 % of lines stayed identical on 4 dev screenshots, below the 98 % bar.
