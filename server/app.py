@@ -59,7 +59,10 @@ class Services:
 
 def build_ocr(settings: Settings) -> OcrEngine:
     local = settings.local
-    return OcrEngine(max_side=local.ocr_max_side, threads=local.threads, cache_size=local.ocr_cache_size)
+    return OcrEngine(
+        max_side=local.ocr_max_side, threads=local.threads, cache_size=local.ocr_cache_size, rec_batch=local.ocr_rec_batch,
+        mem_arena=local.ocr_mem_arena, history=local.ocr_history, max_changed=local.ocr_max_changed,
+    )
 
 
 def build_backend(settings: Settings, *, ocr: OcrEngine | None = None) -> EmbeddingBackend:

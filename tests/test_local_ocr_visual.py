@@ -192,7 +192,10 @@ def test_changed_screen_rereads_only_changed_lines() -> None:
     assert 1 <= reread <= max(8, len(second.lines) // 5), f"re-recognised {reread} of {len(second.lines)} lines"
     assert any("4711" in ln.text for ln in second.lines)
     reference = fresh.read(changed)
-    assert [ln.box for ln in second.lines] == [ln.box for ln in reference.lines]  # same detection
+    # same detection, within the 1-3 px the detector's global-pooling blocks move boxes by when
+    # any pixel on the screen changes (two full reads differ as much)
+    assert len(second.lines) == len(reference.lines)
+    assert all(max(abs(p - q) for p, q in zip(a.box, b.box)) <= 3 for a, b in zip(second.lines, reference.lines))
     # recognition depends a little on which crops share a batch (padding), so a half-covered,
     # unreadable line may come out differently; every readable line must agree
     same = sum(a.text == b.text for a, b in zip(second.lines, reference.lines))

@@ -59,6 +59,21 @@ class LocalSettings(BaseModel):
     whisper_beam_size: int = Field(5, ge=1, le=10, description="Whisper beam search width (1 = greedy, faster)")
     ocr_max_side: int = Field(1600, ge=320, le=8192, description="screens are OCR'd at most this large")
     ocr_cache_size: int = Field(64, ge=0, le=4096, description="OCR results kept per process, by image content hash")
+    ocr_rec_batch: int = Field(
+        3, ge=1, le=64,
+        description="text-line crops recognised per onnxruntime call; each batch is padded to its widest crop, so small batches pad less",
+    )
+    ocr_mem_arena: bool = Field(
+        True, description="onnxruntime's CPU memory arena for the OCR models (RapidOCR ships it off; issue 14 measured a cold read at 0.88-0.90x the time with it on)"
+    )
+    ocr_history: int = Field(
+        4, ge=0, le=64,
+        description="recent full-screen reads kept so a capture that changed in a few rows re-detects only a band around them (0 = always whole)",
+    )
+    ocr_max_changed: float = Field(
+        0.35, ge=0.0, le=1.0,
+        description="largest share of a screen's rows a band re-read may cover; more changed than this and the screen is read whole",
+    )
     clip_model_dir: Path | None = Field(
         None, description="a folder holding an image-text ONNX model (CLIP/SigLIP layout); wins over clip_model"
     )

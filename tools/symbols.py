@@ -37,6 +37,7 @@ SYMBOL_WORDS: dict[str, str] = {
     "⋮": "more options menu",
     "☰": "menu",
     "≡": "menu",
+    "三": "menu",  # PP-OCR (a Chinese/English model) reads a hamburger icon as the ideograph for three
     "✕": "close",
     "✖": "close",
     "✗": "close",

@@ -125,16 +125,18 @@ def weak_text(text: str) -> bool:
 
     OCR "reads" icons as a letter or a glyph ('B' for a bitcoin logo, '丼' for a bridge, '+' for
     clipboard-plus), and a sentence encoder's vector of one character says next to nothing, so such
-    an image or element is also shown to the icon reader (see `_icon_mix`).
+    an image or element is also shown to the icon reader (see `_icon_mix`); so is a short number
+    (a badge counter on an icon, a key).
     """
     t = "".join(text.split())
-    return 0 < len(t) <= 3 and sum(ch.isascii() and ch.isalnum() for ch in t) <= 1
+    return 0 < len(t) <= 3 and (sum(ch.isascii() and ch.isalnum() for ch in t) <= 1 or t.isdigit())
 
 
 def _icon_mix(text_vector: np.ndarray, text: str, icon: np.ndarray) -> np.ndarray:
     """A weak text's vector with a confident icon reading: summed when the text is a symbol with
-    words ('+', '=', '&': spelled out, they mean something), the icon alone otherwise ('B', '丼')."""
-    if spelled_out(text.strip()) != text.strip() or text.strip() in SYMBOL_WORDS:
+    words ('+', '=', '&': spelled out, they mean something) or a number (a key, a badge counter on a
+    bell), the icon alone otherwise ('B', '丼')."""
+    if spelled_out(text.strip()) != text.strip() or text.strip() in SYMBOL_WORDS or text.strip().isdigit():
         return l2_normalise(text_vector + icon)
     return icon.astype(np.float32)
 
@@ -182,7 +184,9 @@ class LocalBackend:
             lambda: self.models.path(MINILM), threads=self.settings.threads, batch_size=self.settings.text_batch
         )
         self.ocr = ocr or OcrEngine(
-            max_side=self.settings.ocr_max_side, threads=self.settings.threads, cache_size=self.settings.ocr_cache_size
+            max_side=self.settings.ocr_max_side, threads=self.settings.threads, cache_size=self.settings.ocr_cache_size,
+            rec_batch=self.settings.ocr_rec_batch, mem_arena=self.settings.ocr_mem_arena, history=self.settings.ocr_history,
+            max_changed=self.settings.ocr_max_changed,
         )
         self._speech: Any = None  # SpeechRecognizer, created on the first audio item
         self.icons = IconReader(threads=self.settings.threads)

@@ -11,8 +11,20 @@ text lines), so
 - the angle classifier is off: screens are upright, and it cost ~15 % for nothing;
 - results are cached by image content (a bounded LRU owned by the engine), so the same
   screenshot, or the same page embedded as query and document, is OCR'd once;
-- below that, recognised text is cached per detected line crop, so a screen that changed in
-  one place re-reads only the lines whose pixels changed (detection still runs on the whole).
+- a capture of the same size as one of the last few reads that differs from it in a few rows
+  (a typed character, a ticking clock) is re-detected only in a full-width band around those
+  rows; lines elsewhere are kept from the earlier read (`_read_bands` says how lines at the band
+  edge are owned). The result agrees with a full read of the new screen to within the 1-3 px the
+  detector itself moves boxes by when any pixel changes (it has global-pooling blocks);
+- below that, recognised text is cached per detected line crop, so only lines whose pixels
+  changed are recognised again;
+- onnxruntime's memory arena is on and recognition batches are small (see LocalSettings):
+  issue 14 measured 0.88-0.90x (arena) and 0.86-0.90x (batch 1-3) on a quiet machine; bench/bench_ocr.py
+  compares them with RapidOCR's defaults, but on a loaded machine (load 6-12 on 2 cores) its cold
+  ratios stayed within noise (0.94-1.10x). Tried and rejected (issue 14):
+  int8 dynamic quantisation of the recogniser (MatMul only, or MatMul+Conv) was slower, 0.9-2.2x;
+  static QDQ int8 (calibrated on PIL-rendered text, not on eval data) cost 0.82x CPU but only
+  86.9 % of lines stayed identical on 4 dev screenshots, below the 98 % bar.
 
 RapidOCR's engine is created lazily (first call) under a lock and called under that lock;
 its own logger writes to stderr only (never stdout, the MCP stdio channel) and is kept at
@@ -113,29 +125,86 @@ def image_key(image: Image.Image) -> str:
 MIN_DETECT_SIDE = 64
 """Crops shorter than this are enlarged to it before detection (the detector works on a 32 px grid)."""
 
+GRID = 32
+"""The detector's stride: its input sides are multiples of this, and a band cut on this grid sees the
+same pixels at the same phase as the full read did."""
+
+BAND_MARGIN = 32
+"""Rows of context kept above and below changed rows when re-detecting a band (work pixels): more
+than the detector's box growth (unclip) for screen text, so a changed line never touches the band edge."""
+
+BAND_EDGE = 12
+"""A line belongs to a re-detected band when its centre is at least this far inside a cut edge
+(work pixels); lines nearer the edge were seen whole only by the previous read, which keeps them."""
+
+BAND_SLACK = 3
+"""New lines are accepted this much nearer the edge than old ones are dropped, so a box that jitters by
+a pixel across the ownership line is found twice (and de-duplicated), never lost."""
+
+_Raw = tuple[np.ndarray, str, float]
+"""One detected line in work-image pixels: its quadrilateral (4x2), text, score (before filtering)."""
+
+
+class _Read:
+    """A full-screen read kept so the next capture of the same screen re-detects only what changed."""
+
+    __slots__ = ("work", "lines")
+
+    def __init__(self, work: np.ndarray, lines: list[_Raw]) -> None:
+        self.work = work
+        self.lines = lines
+
 
 class OcrEngine:
-    """RapidOCR behind a lock and an LRU cache; blocking (call through anyio.to_thread)."""
+    """RapidOCR behind a lock and an LRU cache; blocking (call through anyio.to_thread).
+
+    Three layers of reuse, cheapest first: the same pixels return the cached result; a capture of
+    the same size that differs from a recent one in a few rows re-detects and re-reads only a
+    full-width band around those rows (old lines elsewhere are kept); any detected line whose
+    pixels were read before takes its text from the line cache.
+    """
 
     def __init__(
-        self, *, max_side: int = 1600, threads: int = 2, cache_size: int = 64, line_cache_size: int = 4096, min_score: float = 0.5
+        self,
+        *,
+        max_side: int = 1600,
+        threads: int = 2,
+        cache_size: int = 64,
+        line_cache_size: int = 4096,
+        min_score: float = 0.5,
+        rec_batch: int = 3,
+        mem_arena: bool = True,
+        history: int = 4,
+        max_changed: float = 0.35,
     ) -> None:
-        if max_side < 32 or threads < 1 or cache_size < 0:
-            raise InvalidInput(f"bad OCR settings: max_side={max_side}, threads={threads}, cache_size={cache_size}")
+        if max_side < 32 or threads < 1 or cache_size < 0 or rec_batch < 1 or history < 0 or not 0 <= max_changed <= 1:
+            raise InvalidInput(
+                f"bad OCR settings: max_side={max_side}, threads={threads}, cache_size={cache_size}, "
+                f"rec_batch={rec_batch}, history={history}, max_changed={max_changed}"
+            )
         self.max_side = max_side
         self.threads = threads
         self.cache_size = cache_size
         self.min_score = min_score
+        self.rec_batch = rec_batch
+        self.mem_arena = mem_arena
+        self.history = history
+        self.max_changed = max_changed
         self._engine: RapidOCR | None = None
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, OcrResult] = OrderedDict()
         self._lines: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
+        self._reads: list[_Read] = []
         self.line_cache_size = line_cache_size
         self._incremental = True
         self.hits = 0
         self.misses = 0
         self.lines_recognised = 0
         self.lines_reused = 0
+        self.reads_full = 0
+        self.reads_banded = 0
+        self.reads_unchanged = 0
+        self.rows_redetected = 0
 
     @property
     def loaded(self) -> bool:
@@ -154,14 +223,22 @@ class OcrEngine:
                         "Global.log_level": "error",  # "no text detected" is a WARNING there, and normal here
                         "Global.use_cls": False,
                         "Global.text_score": self.min_score,
+                        # its own pre-shrink (2000 px) must never touch what we already sized
+                        "Global.max_side_len": max(2000, self.max_side + GRID),
                         # RapidOCR's default ("min", 736) blows every small crop up to 736 px on its
                         # short side: a 40x120 button became 2208x736 and took seconds. Capping the long
                         # side instead leaves screens as they are (we downscale them to max_side already)
-                        # and small crops small; _run enlarges only crops too small to detect.
+                        # and small crops small; _work_image enlarges only crops too small to detect.
                         "Det.limit_type": "max",
-                        "Det.limit_side_len": self.max_side,
+                        "Det.limit_side_len": self.max_side + GRID,
                         "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
                         "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+                        # RapidOCR ships the arena off; on, a cold screen read took 0.88-0.90x the time
+                        # (allocations of the variable-sized activations are reused instead of malloc'd)
+                        "EngineConfig.onnxruntime.enable_cpu_mem_arena": self.mem_arena,
+                        # crops are sorted by aspect and padded to the widest of their batch: smaller
+                        # batches pad less (measured in bench/bench_ocr.py and the module docstring)
+                        "Rec.rec_batch_num": self.rec_batch,
                     }
                 )
             except Exception as exc:  # its model files are checked and loaded here
@@ -171,7 +248,17 @@ class OcrEngine:
 
     def load(self) -> None:
         with self._lock:
-            self._load()
+            engine = self._load()
+            engine._load_det_model()  # both sessions now, so the first read pays no model load
+            engine._load_rec_model()
+
+    def clear(self) -> None:
+        """Forget every cached result, line text and remembered read (the models stay loaded):
+        the next read is cold. For benchmarks and for callers that know the screen is gone."""
+        with self._lock:
+            self._cache.clear()
+            self._lines.clear()
+            self._reads.clear()
 
     def read(self, image: Image.Image, *, key: str | None = None) -> OcrResult:
         """Lines of text with boxes in `image`'s pixels, in reading order (cached by content)."""
@@ -195,15 +282,34 @@ class OcrEngine:
                     self._cache.popitem(last=False)
         return result
 
-    def _run(self, rgb: Image.Image) -> OcrResult:
+    def _work_image(self, rgb: Image.Image) -> Image.Image:
+        """The image detection runs on: at most max_side, at least MIN_DETECT_SIDE, on the 32 px grid.
+
+        The detector resizes every input to multiples of 32 anyway (a 1600x900 screen became
+        1600x896); doing it here, once, means the band of a later re-read is cut from exactly the
+        pixels the full read saw. Only near-grid sizes are snapped (<= 2 % per side, i.e. screens);
+        small crops keep their aspect.
+        """
         w, h = rgb.size
-        work = rgb
+        scale = 1.0
         if max(w, h) > self.max_side:
             scale = self.max_side / max(w, h)
-            work = rgb.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR)
         elif min(w, h) < MIN_DETECT_SIDE:
             scale = min(MIN_DETECT_SIDE / min(w, h), self.max_side / max(w, h))
-            work = rgb.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BICUBIC)
+        tw, th = max(1, round(w * scale)), max(1, round(h * scale))
+        gw, gh = (max(GRID, round(v / GRID) * GRID) for v in (tw, th))
+        gw = gw if gw <= self.max_side else gw - GRID
+        gh = gh if gh <= self.max_side else gh - GRID
+        if abs(gw - tw) <= 0.02 * tw and abs(gh - th) <= 0.02 * th and gw >= GRID and gh >= GRID:
+            tw, th = gw, gh
+        if (tw, th) == (w, h):
+            return rgb
+        method = Image.Resampling.BILINEAR if scale <= 1 else Image.Resampling.BICUBIC
+        return rgb.resize((tw, th), method)
+
+    def _run(self, rgb: Image.Image) -> OcrResult:
+        w, h = rgb.size
+        work = self._work_image(rgb)
         bgr = np.ascontiguousarray(np.asarray(work)[:, :, ::-1])  # RapidOCR takes arrays as BGR (OpenCV order)
         t0 = time.perf_counter()
         with self._lock:
@@ -225,15 +331,13 @@ class OcrEngine:
         log.debug("OCR %dx%d (run at %dx%d): %d lines in %.0f ms", w, h, work.width, work.height, len(lines), ms)
         return OcrResult(lines=reading_order(lines), width=w, height=h, ms=round(ms, 1))
 
-    def _recognise(self, engine: RapidOCR, bgr: np.ndarray) -> list[tuple[Any, str, float]]:
-        """(quad, text, score) per detected line; the caller holds the lock.
+    def _recognise(self, engine: RapidOCR, bgr: np.ndarray) -> list[_Raw]:
+        """(quad, text, score) per detected line, quads in `bgr`'s pixels; the caller holds the lock.
 
-        Detection runs on the whole image; recognition (~80 % of the time on a busy screen)
-        runs only for line crops whose pixels were not recognised before. A re-capture of a
-        screen where a clock ticked or a field got a character re-reads one or two lines, not
-        eighty: the "only the tiles that changed" saving, without needing to know which
-        capture came before. Uses RapidOCR's pipeline steps; if a future 3.x renames them,
-        this falls back to the plain one-call pipeline (same results, no line reuse).
+        Uses RapidOCR's pipeline steps (detector, crops, recogniser) so that work can be skipped:
+        unchanged lines take their text from the line cache, and a capture that differs from a
+        recent one in a few rows is re-detected only there (`_read_bands`). If a future 3.x renames
+        those steps, this falls back to the plain one-call pipeline (same results, no reuse).
         """
         if self._incremental:
             try:
@@ -247,6 +351,69 @@ class OcrEngine:
             return []
         self.lines_recognised += len(txts)
         return list(zip(boxes, txts, scores or [1.0] * len(txts), strict=False))
+
+    def _recognise_incremental(self, engine: RapidOCR, bgr: np.ndarray) -> list[_Raw]:
+        prev, changed = self._closest_read(bgr)
+        if prev is not None:
+            if not len(changed):
+                self.reads_unchanged += 1
+                return list(prev.lines)
+            raw = self._read_bands(engine, bgr, prev, changed)
+            if raw is not None:
+                self.reads_banded += 1
+                self._remember(bgr, raw)
+                return raw
+        raw, exact = self._read_full(engine, bgr)
+        self.reads_full += 1
+        if exact:
+            self._remember(bgr, raw)
+        return raw
+
+    # -- full read --------------------------------------------------------------------------------
+    def _read_full(self, engine: RapidOCR, bgr: np.ndarray) -> tuple[list[_Raw], bool]:
+        """Detect on the whole image; the flag says whether the detector saw `bgr` itself (no
+        padding or resize by RapidOCR), which a later band read relies on."""
+        from rapidocr.utils.process_img import apply_vertical_padding, map_boxes_to_original
+
+        img, op_record = engine.preprocess_img(bgr)
+        if engine.cfg.Global.use_vertical_padding:
+            img, op_record = apply_vertical_padding(img, op_record, engine.width_height_ratio, engine.min_height)
+        else:
+            op_record["padding_1"] = {"top": 0, "left": 0}
+        pre = op_record.get("preprocess", {})
+        pad = op_record.get("padding_1", {})
+        exact = (
+            img.shape == bgr.shape and pre.get("ratio_h", 1.0) == 1.0 and pre.get("ratio_w", 1.0) == 1.0
+            and not pad.get("top") and not pad.get("left") and bgr.shape[0] % GRID == 0 and bgr.shape[1] % GRID == 0
+        )
+        det = engine._load_det_model()(img)
+        if det.boxes is None or len(det.boxes) == 0:
+            return [], exact
+        quads = np.asarray(det.boxes, dtype=np.float32)
+        texts = self._texts(engine, img, quads)
+        quads = map_boxes_to_original(quads.copy(), op_record, bgr.shape[0], bgr.shape[1])
+        return [(quads[i], t, s) for i, (t, s) in enumerate(texts)], exact
+
+    def _texts(self, engine: RapidOCR, img: np.ndarray, quads: np.ndarray) -> list[tuple[str, float]]:
+        """Text and score per quad (in `img`'s pixels), recognising only crops not read before."""
+        keys = [self._line_key(img, quad) for quad in quads]
+        todo = [i for i, k in enumerate(keys) if k not in self._lines]
+        if todo:
+            crops = engine.crop_text_regions(img, [quads[i].copy() for i in todo])
+            rec = engine.recognize_txt(crops)
+            for i, txt, score in zip(todo, rec.txts or (), rec.scores or (), strict=False):
+                self._lines[keys[i]] = (str(txt), float(score))
+            self.lines_recognised += len(todo)
+        self.lines_reused += len(keys) - len(todo)
+        out = []
+        for k in keys:
+            got = self._lines.get(k)
+            if got is not None:
+                self._lines.move_to_end(k)
+            out.append(got or ("", 0.0))
+        while len(self._lines) > self.line_cache_size:
+            self._lines.popitem(last=False)
+        return out
 
     @staticmethod
     def _line_key(img: np.ndarray, quad: Any, grid: int = 8) -> bytes:
@@ -265,34 +432,153 @@ class OcrEngine:
         region = np.ascontiguousarray(img[y1:y2, x1:x2])
         return hashlib.blake2b(f"{x1},{y1},{x2},{y2}".encode() + region.tobytes(), digest_size=16).digest()
 
-    def _recognise_incremental(self, engine: RapidOCR, bgr: np.ndarray) -> list[tuple[Any, str, float]]:
-        from rapidocr.utils.process_img import apply_vertical_padding, map_boxes_to_original
+    # -- incremental re-read ----------------------------------------------------------------------
+    def _remember(self, bgr: np.ndarray, raw: list[_Raw]) -> None:
+        if not self.history:
+            return
+        self._reads = [r for r in self._reads if r.work.shape != bgr.shape or not np.array_equal(r.work, bgr)]
+        self._reads.append(_Read(bgr, raw))
+        del self._reads[: -self.history]
 
-        ori = engine.load_img(bgr)
-        img, op_record = engine.preprocess_img(ori)
-        if engine.cfg.Global.use_vertical_padding:
-            img, op_record = apply_vertical_padding(img, op_record, engine.width_height_ratio, engine.min_height)
-        else:
-            op_record["padding_1"] = {"top": 0, "left": 0}
-        det = engine._load_det_model()(img)
-        if det.boxes is None or len(det.boxes) == 0:
-            return []
-        keys = [self._line_key(img, quad) for quad in det.boxes]
-        todo = [i for i, k in enumerate(keys) if k not in self._lines]
-        if todo:
-            crops = engine.crop_text_regions(img, [det.boxes[i] for i in todo])
-            rec = engine.recognize_txt(crops)
-            for i, txt, score in zip(todo, rec.txts or (), rec.scores or (), strict=False):
-                self._lines[keys[i]] = (str(txt), float(score))
-            self.lines_recognised += len(todo)
-        self.lines_reused += len(keys) - len(todo)
-        boxes = map_boxes_to_original(det.boxes, op_record, ori.shape[0], ori.shape[1])
-        out = []
-        for i, k in enumerate(keys):
-            txt, score = self._lines.get(k, ("", 0.0))
-            if k in self._lines:
-                self._lines.move_to_end(k)
-            out.append((boxes[i], txt, score))
-        while len(self._lines) > self.line_cache_size:
-            self._lines.popitem(last=False)
-        return out
+    def _closest_read(self, bgr: np.ndarray) -> tuple[_Read | None, np.ndarray]:
+        """The remembered read of this size with the fewest changed rows, and those rows
+        (None when none is close enough for a band read to pay)."""
+        best: _Read | None = None
+        best_rows = np.empty(0, dtype=np.int64)
+        limit = self.max_changed * bgr.shape[0]
+        for prev in reversed(self._reads):
+            if prev.work.shape != bgr.shape:
+                continue
+            rows = np.flatnonzero((prev.work != bgr).any(axis=(1, 2)))
+            if len(rows) <= limit and (best is None or len(rows) < len(best_rows)):
+                best, best_rows = prev, rows
+                if not len(rows):
+                    break
+        return best, best_rows
+
+    def _bands(self, changed: np.ndarray, height: int) -> list[tuple[int, int]]:
+        """Full-width row bands [y0, y1) on the 32 px grid: the changed rows plus BAND_MARGIN of
+        context each side (runs of change closer than that share a band)."""
+        spans: list[list[int]] = []
+        for y in changed.tolist():
+            if spans and y <= spans[-1][1] + 2 * BAND_MARGIN:
+                spans[-1][1] = y + 1
+            else:
+                spans.append([y, y + 1])
+        bands: list[tuple[int, int]] = []
+        for a, b in spans:
+            y0 = max(0, (a - BAND_MARGIN) // GRID * GRID)
+            y1 = min(height, -(-(b + BAND_MARGIN) // GRID) * GRID)
+            if bands and y0 <= bands[-1][1]:
+                bands[-1] = (bands[-1][0], y1)
+            else:
+                bands.append((y0, y1))
+        return bands
+
+    def _read_bands(self, engine: RapidOCR, bgr: np.ndarray, prev: _Read, changed: np.ndarray) -> list[_Raw] | None:
+        """Re-detect and re-read only full-width bands around the changed rows; None = do a full read.
+
+        Full width because a text line is a horizontal thing: a band never cuts one sideways, and
+        the detector's cost is proportional to the band's area anyway. Dense text (terminals) has
+        lines whose boxes overlap their neighbours', so "grow the band until no line straddles its
+        edge" would grow it over the whole screen; instead each line is owned by whoever saw it
+        whole: lines centred in the band's interior (EDGE px in from a cut edge) come from the new
+        detection, all others stay as they were, and a new line that duplicates a kept one is
+        dropped. If a line touching a cut edge overlaps the changed rows (text taller than the
+        margin), the band cannot be trusted and the read falls back to the whole image.
+        """
+        height = bgr.shape[0]
+        bands = self._bands(changed, height)
+        if sum(y1 - y0 for y0, y1 in bands) > self.max_changed * height:
+            return None
+        is_changed = np.zeros(height + 1, dtype=bool)
+        is_changed[changed] = True
+        cum = np.concatenate([[0], np.cumsum(is_changed)])
+
+        def touches_change(q: np.ndarray) -> bool:
+            top, bottom = int(max(0, np.floor(q[:, 1].min()))), int(min(height, np.ceil(q[:, 1].max()) + 1))
+            return bool(cum[bottom] - cum[top])
+
+        def interior(y0: int, y1: int, slack: float) -> tuple[float, float]:
+            return (0.0 if y0 == 0 else y0 + BAND_EDGE - slack, float(height) if y1 == height else y1 - BAND_EDGE + slack)
+
+        def centre(q: np.ndarray) -> float:
+            return float(q[:, 1].min() + q[:, 1].max()) / 2
+
+        hulls = _hulls([ln[0] for ln in prev.lines])
+        centres = (hulls[:, 1] + hulls[:, 3]) / 2
+        owned = np.zeros(len(prev.lines), dtype=bool)
+        for y0, y1 in bands:
+            lo, hi = interior(y0, y1, 0.0)
+            owned |= (centres >= lo) & (centres < hi)
+        kept = [ln for ln, o in zip(prev.lines, owned) if not o]
+        kept_hulls = hulls[~owned]
+        if any(touches_change(ln[0]) for ln in kept):
+            return None
+        det_model = engine._load_det_model()
+        found: list[np.ndarray] = []
+        for y0, y1 in bands:
+            det = det_model(np.ascontiguousarray(bgr[y0:y1]))
+            self.rows_redetected += y1 - y0
+            if det.boxes is None or len(det.boxes) == 0:
+                continue
+            lo, hi = interior(y0, y1, BAND_SLACK)
+            for quad in np.asarray(det.boxes, dtype=np.float32):
+                q = quad.copy()
+                q[:, 1] += y0
+                cut = (y0 > 0 and q[:, 1].min() <= y0 + 1) or (y1 < height and q[:, 1].max() >= y1 - 1)
+                if cut:
+                    if touches_change(q):
+                        return None
+                    continue
+                if lo <= centre(q) < hi and not (_ious(q, kept_hulls) > 0.5).any():
+                    found.append(q)
+        # a re-detected line whose pixels did not change is the old line: keep it whole (its box
+        # and text), so unchanged text neither jitters nor costs a recognition
+        dropped = [ln for ln, o in zip(prev.lines, owned) if o]
+        dropped_hulls = hulls[owned]
+        free = np.ones(len(dropped), dtype=bool)
+        same: list[_Raw] = []
+        todo: list[np.ndarray] = []
+        for q in found:
+            ious = np.where(free, _ious(q, dropped_hulls), 0.0)
+            j = int(np.argmax(ious)) if len(ious) else -1
+            if j >= 0 and ious[j] >= 0.7 and _unchanged(prev.work, bgr, q, dropped[j][0]):
+                same.append(dropped[j])
+                free[j] = False
+            else:
+                todo.append(q)
+        if not todo:
+            return kept + same
+        quads = np.stack(todo)
+        texts = self._texts(engine, bgr, quads)
+        return kept + same + [(quads[i], t, s) for i, (t, s) in enumerate(texts)]
+
+
+def _hulls(quads: list[np.ndarray]) -> np.ndarray:
+    """(n, 4) axis-aligned hulls x1, y1, x2, y2 of quads."""
+    if not quads:
+        return np.zeros((0, 4), dtype=np.float64)
+    q = np.stack([np.asarray(x, dtype=np.float64).reshape(-1, 2) for x in quads])
+    return np.concatenate([q.min(axis=1), q.max(axis=1)], axis=1)
+
+
+def _ious(quad: np.ndarray, hulls: np.ndarray) -> np.ndarray:
+    """Overlap (IoU) of one quad's hull with each of `hulls`."""
+    if not len(hulls):
+        return np.zeros(0)
+    h = _hulls([quad])[0]
+    iw = np.clip(np.minimum(h[2], hulls[:, 2]) - np.maximum(h[0], hulls[:, 0]), 0, None)
+    ih = np.clip(np.minimum(h[3], hulls[:, 3]) - np.maximum(h[1], hulls[:, 1]), 0, None)
+    inter = iw * ih
+    union = (h[2] - h[0]) * (h[3] - h[1]) + (hulls[:, 2] - hulls[:, 0]) * (hulls[:, 3] - hulls[:, 1]) - inter
+    return inter / np.maximum(union, 1e-9)
+
+
+def _unchanged(a: np.ndarray, b: np.ndarray, *quads: np.ndarray, pad: int = 2) -> bool:
+    """Whether the pixels under the hull of `quads` (plus `pad`) are the same in `a` and `b`."""
+    pts = np.concatenate([np.asarray(q).reshape(-1, 2) for q in quads])
+    h, w = a.shape[:2]
+    x1, y1 = int(max(0, np.floor(pts[:, 0].min()) - pad)), int(max(0, np.floor(pts[:, 1].min()) - pad))
+    x2, y2 = int(min(w, np.ceil(pts[:, 0].max()) + pad + 1)), int(min(h, np.ceil(pts[:, 1].max()) + pad + 1))
+    return bool(np.array_equal(a[y1:y2, x1:x2], b[y1:y2, x1:x2]))
