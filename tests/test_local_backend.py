@@ -266,7 +266,7 @@ def test_missing_model_with_download_disabled_explains_how_to_enable(tmp_path: P
 
 def test_other_export_is_accepted_with_its_sidecar_hash(tmp_path: Path) -> None:
     """A user's own export (or a hub download) carries `<file>.sha256`; it is held to that hash."""
-    from sensorium.tools.backends.local.models import sha256_file
+    from sensorium.tools.checksums import sha256_file
 
     bad = _corrupt_copy(tmp_path)  # stands in for "different bytes than the packaged file"
     store = ModelStore(LocalSettings(model_dir=tmp_path / "models"), cache_dir=tmp_path / "cache")

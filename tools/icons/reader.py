@@ -15,7 +15,6 @@ the first `read`; loading is guarded by a lock and `InferenceSession.run` is thr
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
@@ -27,6 +26,7 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
+from ..checksums import sha256_file
 from ..errors import BackendUnavailable, InvalidInput
 from .preprocess import SIZE, preprocess
 
@@ -56,14 +56,6 @@ class IconReading(BaseModel):
     """Up to 5 vocabulary terms nearest to the vector, best first."""
     confidence: float
     """0..1: how sure the crop is an icon (low for blank patches, borders, photo fragments)."""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class _Loaded:
@@ -109,7 +101,7 @@ class IconReader:
             p = root / name
             if not p.is_file():
                 raise BackendUnavailable(f"icon reader: model file {p} is missing (expected sha256 {sha}); {_FIX}")
-            actual = _sha256(p)
+            actual = sha256_file(p)
             if actual != sha:
                 raise BackendUnavailable(f"icon reader: model file {p} is corrupt (sha256 {actual}, expected {sha}); {_FIX}")
             paths[name] = p

@@ -142,7 +142,7 @@ class InstalledStatus(BaseModel):
 
 def installed_status(entry: ClipModelEntry, cache_dir: Path, *, verify: bool = True) -> InstalledStatus:
     """Present = pulled (manifest written); verified = every file hashes as expected now."""
-    from .models import sha256_file
+    from ...checksums import sha256_file
 
     folder = clip_root(cache_dir) / entry.name
     pinned = not entry.unpinned

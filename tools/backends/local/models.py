@@ -42,6 +42,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from ...config import LocalSettings
+from ...checksums import sha256_file
 from ...errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
@@ -116,14 +117,6 @@ WHISPER = ModelSpec(
 )
 
 SPECS: tuple[ModelSpec, ...] = (MINILM, WHISPER)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _sidecar(path: Path) -> Path:

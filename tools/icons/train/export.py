@@ -17,7 +17,6 @@ frequent first, capped so the shipped matrix stays small.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -26,14 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ...checksums import sha256_file
+
 log = logging.getLogger(__name__)
 
 VOCAB_SIZE = 4000
 _STOP = frozenset("a an and or of the to for with in on at by from up down is it as be this that".split())
-
-
-def _sha256(p: Path) -> str:
-    return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
 def vocabulary(concepts: list[dict], size: int = VOCAB_SIZE) -> list[str]:
@@ -115,7 +112,7 @@ def export(data_dir: Path, out: Path | None, *, threads: int = 2) -> Path:
     np.save(out / "vocab.npy", vecs)
     files = ["icon_reader.onnx", "vocab.json", "vocab.npy"]
     manifest = {
-        "files": {f: {"sha256": _sha256(out / f), "bytes": (out / f).stat().st_size} for f in files},
+        "files": {f: {"sha256": sha256_file(out / f), "bytes": (out / f).stat().st_size} for f in files},
         "input_size": 32,
         "quantised": chosen is int8,
         "held_out_hit1_fp32": s32,
