@@ -162,3 +162,9 @@ def test_concurrent_reads_agree(reader: IconReader) -> None:
     assert not errors
     for got in results:
         np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_version_names_the_pinned_model_without_loading_it(tmp_path: Path) -> None:
+    shipped = IconReader()
+    assert len(shipped.version) == 12 and not shipped.loaded
+    assert IconReader(model_dir=tmp_path).version == "missing"  # no manifest: a version that matches nothing

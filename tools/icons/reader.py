@@ -79,6 +79,16 @@ class IconReader:
         self._lock = threading.Lock()
 
     @property
+    def version(self) -> str:
+        """The model's identity (first 12 hex of its pinned sha256, or 'missing'), without loading it:
+        embedding caches key on it, so a retrained model is never served stale vectors."""
+        try:
+            manifest = json.loads((self.model_dir / "manifest.json").read_text())
+            return str(manifest["files"]["icon_reader.onnx"]["sha256"])[:12]
+        except (OSError, ValueError, KeyError, TypeError):
+            return "missing"
+
+    @property
     def loaded(self) -> bool:
         return self._loaded is not None
 

@@ -191,6 +191,8 @@ class LocalBackend:
         self._speech: Any = None  # SpeechRecognizer, created on the first audio item
         self.icons = IconReader(threads=self.settings.threads)
         """What a textless image or element shows (a project-trained model, docs/ICON_READER.md)."""
+        # a retrained icon reader changes what images are embedded as: the cache must not serve old vectors
+        self.perception_version = f"{type(self).perception_version}+icons-{self.icons.version}"
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._text_cache_lock = threading.Lock()
         self._speech_lock = threading.Lock()
@@ -453,7 +455,7 @@ class LocalBackend:
         except BackendUnavailable as exc:
             self._clip_error = str(exc)
         if self._clip_active is not None:
-            self.perception_version = f"{type(self).perception_version}+clip-{self._clip_active.name}"
+            self.perception_version = f"{self.perception_version}+clip-{self._clip_active.name}"
         self._clip_wanted = self._clip_active is not None or self._clip_error is not None
 
     def _clip_encoder(self) -> Any:
