@@ -11,7 +11,7 @@ from mcp.server.mcpserver import MCPServer
 
 from ..memory.store import MemoryStore, open_store
 from ..tools.backends.base import EmbeddingBackend
-from ..tools.backends.local.ocr import OcrEngine
+from ..tools.backends.local.ocr import OcrEngine, engine_from_settings
 from ..tools.capture import CaptureStore
 from ..tools.handles import HandleStore
 from .settings import Settings
@@ -58,11 +58,7 @@ class Services:
 
 
 def build_ocr(settings: Settings) -> OcrEngine:
-    local = settings.local
-    return OcrEngine(
-        max_side=local.ocr_max_side, threads=local.threads, cache_size=local.ocr_cache_size, rec_batch=local.ocr_rec_batch,
-        mem_arena=local.ocr_mem_arena, history=local.ocr_history, max_changed=local.ocr_max_changed,
-    )
+    return engine_from_settings(settings.local)
 
 
 def build_backend(settings: Settings, *, ocr: OcrEngine | None = None) -> EmbeddingBackend:

@@ -202,8 +202,6 @@ async def rank_ui_elements(
     proposes distinct elements from one OCR read and the screen's edges (and says if it cut the list).
     Returns the top k: score, box, a click point inside the element (screen pixels for captures),
     and a Set-of-Mark image."""
-    if not 1 <= k <= MAX_K:
-        raise InvalidInput(f"k is {k}: ask for 1 to {MAX_K} candidates")
     query, said = await _instruction_query(services, instruction, instruction_audio_path, instruction_audio_base64, ctx)
     image, ocr_key, cap = await _screenshot(services, capture_id, path, data_base64, monitor)
     given = candidates is not None
@@ -310,8 +308,6 @@ async def rank_states(
     """Have I been here before? Rank stored memories (past screens, notes, instructions) against the
     current screen, an instruction or audio: seen_before, the best past state (similarity, time, episode,
     what was recorded with it) and the next best. Read-only."""
-    if not 1 <= k <= MAX_K:
-        raise InvalidInput(f"k is {k}: ask for 1 to {MAX_K} matches")
     store = await services.memory()
     if filter is not None and filter.ids is not None and not filter.ids:
         raise InvalidInput("filter.ids is an empty list: omit it to rank all memories, or give at least one id")

@@ -30,7 +30,8 @@ from pydantic import BaseModel, Field
 from ..backends.base import Embedding, EmbeddingBackend, EmbedItem, Role
 from ..errors import ModalityNotSupported, UnsupportedMedia
 from ..media import Media
-from ..backends.local.ocr import OcrEngine
+from ..backends.local.ocr import OcrEngine, engine_from_settings
+from ..config import LocalSettings
 from ..ranking.proposals import OcrWord, Proposal, click_point, propose, read_words
 from ..ranking.score import rank_elements
 from ..regions import Box
@@ -268,7 +269,7 @@ async def eval_ui_grounding(
     tool's own proposals, correct when the click point lies inside an acceptable box.
     """
     t0 = time.perf_counter()
-    reader = ocr if ocr is not None else OcrEngine()
+    reader = ocr if ocr is not None else engine_from_settings(LocalSettings())
     by_image: dict[Path, list[int]] = defaultdict(list)
     for i, item in enumerate(ds.items):
         by_image[item.image].append(i)

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..backends.local.ocr import OcrEngine
+from ..backends.local.ocr import engine_from_settings
+from ..config import LocalSettings
 from .proposals import OcrWord, coverage, iou, merge, read_words, region_proposals, text_proposals
 
 
@@ -25,7 +26,7 @@ def run(eval_dir: Path, cache: Path | None = None) -> dict[str, object]:
     folder = eval_dir / "ui_grounding"
     items = [json.loads(line) for line in (folder / "items.jsonl").read_text().splitlines() if line.strip()]
     cached: dict[str, list[dict]] = json.loads(cache.read_text()) if cache and cache.exists() else {}
-    reader = OcrEngine()
+    reader = engine_from_settings(LocalSettings())
     by_image: dict[str, list[dict]] = defaultdict(list)
     for it in items:
         by_image[it["image"]].append(it)

@@ -51,11 +51,11 @@ from ...config import LocalSettings
 from ...errors import BackendUnavailable, ModalityNotSupported, SensoriumError, UnsupportedMedia
 from ...media import Media, Modality
 from ...icons.reader import IconReader
-from ...symbols import SYMBOL_WORDS, spelled_out
+from ...symbols import spelled_out
 from ...regions import RegionItem, crop
 from ..base import ALL_MODALITIES, BackendStatus, Capabilities, EmbedItem, Embedding, ProgressCallback, Role, l2_normalise
 from .models import MINILM, WHISPER, ModelStore
-from .ocr import OcrEngine
+from .ocr import OcrEngine, engine_from_settings
 from .text_encoder import DIMENSION, SPACE, TextEncoder
 from ...visual import visual_descriptor
 
@@ -136,7 +136,8 @@ def _icon_mix(text_vector: np.ndarray, text: str, icon: np.ndarray) -> np.ndarra
     """A weak text's vector with a confident icon reading: summed when the text is a symbol with
     words ('+', '=', '&': spelled out, they mean something) or a number (a key, a badge counter on a
     bell), the icon alone otherwise ('B', '丼')."""
-    if spelled_out(text.strip()) != text.strip() or text.strip() in SYMBOL_WORDS or text.strip().isdigit():
+    t = text.strip()
+    if spelled_out(t) != t or t.isdigit():
         return l2_normalise(text_vector + icon)
     return icon.astype(np.float32)
 
@@ -183,11 +184,7 @@ class LocalBackend:
         self.encoder = TextEncoder(
             lambda: self.models.path(MINILM), threads=self.settings.threads, batch_size=self.settings.text_batch
         )
-        self.ocr = ocr or OcrEngine(
-            max_side=self.settings.ocr_max_side, threads=self.settings.threads, cache_size=self.settings.ocr_cache_size,
-            rec_batch=self.settings.ocr_rec_batch, mem_arena=self.settings.ocr_mem_arena, history=self.settings.ocr_history,
-            max_changed=self.settings.ocr_max_changed,
-        )
+        self.ocr = ocr or engine_from_settings(self.settings)
         self._speech: Any = None  # SpeechRecognizer, created on the first audio item
         self.icons = IconReader(threads=self.settings.threads)
         """What a textless image or element shows (a project-trained model, docs/ICON_READER.md)."""

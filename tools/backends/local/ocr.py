@@ -44,6 +44,7 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
+from ...config import LocalSettings
 from ...errors import BackendUnavailable, InvalidInput
 
 if TYPE_CHECKING:
@@ -153,6 +154,15 @@ class _Read:
     def __init__(self, work: np.ndarray, lines: list[_Raw]) -> None:
         self.work = work
         self.lines = lines
+
+
+def engine_from_settings(settings: LocalSettings) -> OcrEngine:
+    """The engine as LocalSettings configure it: one place for the server, the local backend and the eval."""
+    return OcrEngine(
+        max_side=settings.ocr_max_side, threads=settings.threads, cache_size=settings.ocr_cache_size,
+        rec_batch=settings.ocr_rec_batch, mem_arena=settings.ocr_mem_arena, history=settings.ocr_history,
+        max_changed=settings.ocr_max_changed,
+    )
 
 
 class OcrEngine:
