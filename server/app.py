@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import threading
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from mcp.server.mcpserver import MCPServer
 
-from ..memory.store import MemoryStore, open_store
-from ..tools.backends.base import EmbeddingBackend
-from ..tools.backends.local.ocr import OcrEngine, engine_from_settings
-from ..tools.capture import CaptureStore
-from ..tools.handles import HandleStore
 from .settings import Settings
+
+if TYPE_CHECKING:  # the concrete modules load numpy, PIL and mss: on first use, not at start (issue 17)
+    from ..memory.store import MemoryStore
+    from ..tools.backends.base import EmbeddingBackend
+    from ..tools.backends.local.ocr import OcrEngine
+    from ..tools.capture import CaptureStore
+    from ..tools.handles import HandleStore
 
 log = logging.getLogger(__name__)
 
@@ -27,37 +30,88 @@ for include_vector=true.
 """
 
 
-@dataclass
 class Services:
-    """Everything a tool needs, built once from Settings and passed to the tool modules."""
+    """Everything a tool needs, built from Settings and passed to the tool modules.
 
-    settings: Settings
-    backend: EmbeddingBackend
-    captures: CaptureStore
-    ocr: OcrEngine
-    """The one screen reader: the local backend reads images with it and ranking proposes elements
-    from it (whatever the backend), so a screenshot is OCR'd once and both share its cache."""
-    handles: HandleStore = field(default_factory=HandleStore)
-    _memory: MemoryStore | None = None
-    _memory_lock: anyio.Lock = field(default_factory=anyio.Lock)
+    Each part is built on first use, not with the server: the first `tools/list` is what a
+    client waits for at start, and the backend, the screen reader and the stores import numpy,
+    PIL, mss and the backend's own libraries (issue 17 measured them at about a third of the
+    start-up). A part passed in (tests inject a faked Gemini) is used as given.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        backend: EmbeddingBackend | None = None,
+        captures: CaptureStore | None = None,
+        ocr: OcrEngine | None = None,
+        handles: HandleStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self._backend = backend
+        self._captures = captures
+        self._ocr = ocr
+        self._handles = handles
+        self._build_lock = threading.RLock()  # tools build parts from worker threads too
+        self._memory: MemoryStore | None = None
+        self._memory_lock = anyio.Lock()
+
+    @property
+    def ocr(self) -> OcrEngine:
+        """The one screen reader: the local backend reads images with it and ranking proposes elements
+        from it (whatever the backend), so a screenshot is OCR'd once and both share its cache."""
+        with self._build_lock:
+            if self._ocr is None:
+                self._ocr = build_ocr(self.settings)
+            return self._ocr
+
+    @property
+    def backend(self) -> EmbeddingBackend:
+        with self._build_lock:
+            if self._backend is None:
+                self._backend = build_backend(self.settings, ocr=self.ocr)
+            return self._backend
+
+    @property
+    def captures(self) -> CaptureStore:
+        with self._build_lock:
+            if self._captures is None:
+                from ..tools.capture import CaptureStore
+
+                self._captures = CaptureStore(self.settings.capture.cache_size)
+            return self._captures
+
+    @property
+    def handles(self) -> HandleStore:
+        with self._build_lock:
+            if self._handles is None:
+                from ..tools.handles import HandleStore
+
+                self._handles = HandleStore()
+            return self._handles
 
     async def memory(self) -> MemoryStore:
         """The store for the backend's space, opened on first use (opening may rebuild an index)."""
+        from ..memory.store import open_store
+
         async with self._memory_lock:
             if self._memory is None:
-                self._memory = await open_store(
-                    self.settings.memory, self.settings.data_dir, self.backend.space, self.backend.dimension
-                )
+                backend = self.backend
+                self._memory = await open_store(self.settings.memory, self.settings.data_dir, backend.space, backend.dimension)
             return self._memory
 
     async def aclose(self) -> None:
         if self._memory is not None:
             await self._memory.close()
             self._memory = None
-        await self.backend.aclose()
+        if self._backend is not None:  # never built: nothing to close
+            await self._backend.aclose()
 
 
 def build_ocr(settings: Settings) -> OcrEngine:
+    from ..tools.backends.local.ocr import engine_from_settings
+
     return engine_from_settings(settings.local)
 
 
@@ -79,14 +133,13 @@ def build_backend(settings: Settings, *, ocr: OcrEngine | None = None) -> Embedd
 
 
 def build_services(settings: Settings, backend: EmbeddingBackend | None = None) -> Services:
+    """Services whose parts are built on first use (`backend` is used as given when passed)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    ocr = build_ocr(settings)
-    return Services(
-        settings=settings,
-        backend=backend if backend is not None else build_backend(settings, ocr=ocr),
-        captures=CaptureStore(settings.capture.cache_size),
-        ocr=ocr,
-    )
+    return Services(settings, backend=backend)
+
+
+TOOL_MODULES = tuple(f"{__package__}.{m}" for m in ("perception", "memory_tools", "ranking_tools"))
+"""The modules whose `TOOLS` the server publishes, in this order."""
 
 
 def build_server(settings: Settings, *, services: Services | None = None) -> MCPServer:
@@ -96,20 +149,37 @@ def build_server(settings: Settings, *, services: Services | None = None) -> MCP
     `async with`), so their lifetime is the process's (the caller that built them closes them with
     `Services.aclose`; the `serve` command leaves that to process exit), not a session lifespan.
     """
-    from . import memory_tools, perception, prompts, ranking_tools
-    from .toolkit import ToolSet
+    from . import prompts, resources
 
     services = services if services is not None else build_services(settings)
-    tools = ToolSet()
-    perception.register(tools, services)
-    memory_tools.register(tools, services)
-    ranking_tools.register(tools, services)
     server: MCPServer = MCPServer(
-        "sensorium", instructions=INSTRUCTIONS, version=_version(), log_level=settings.log_level, tools=tools.finish()
+        "sensorium", instructions=INSTRUCTIONS, version=_version(), log_level=settings.log_level,
+        tools=build_tools(settings, services),
     )
-    memory_tools.register_resources(server, services)
+    resources.register(server, services)
     prompts.register(server)
     return server
+
+
+def build_tools(settings: Settings, services: Services) -> list[Any]:
+    """The tools: from the tool-schema cache when it matches this source (tool_cache.py), else built
+    from the tool modules and cached for the next start."""
+    from . import tool_cache
+    from .toolkit import DeferredTool, ToolLoader, ToolSet, entries
+
+    fp = tool_cache.fingerprint()
+    cached = tool_cache.load(settings.cache_dir, fp)
+    if cached is not None and [e["module"] for e in cached if e["module"] not in TOOL_MODULES] == []:
+        loader = ToolLoader(services)
+        return [DeferredTool.from_entry(e, loader) for e in cached]
+    import importlib
+
+    tools = ToolSet()
+    for module in TOOL_MODULES:
+        tools.add_all(importlib.import_module(module).TOOLS, services)
+    built = tools.finish()
+    tool_cache.store(settings.cache_dir, fp, entries(built))
+    return built
 
 
 def _version() -> str:

@@ -14,8 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import anyio
-from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError
+from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from PIL import Image
 from pydantic import BaseModel, Field, ValidationError
@@ -244,27 +243,3 @@ TOOLS = (
 
 def register(tools: ToolSet, services: Services) -> None:
     tools.add_all(TOOLS, services)
-
-
-def register_resources(server: MCPServer, services: Services) -> None:
-    @server.resource("sensorium://memory/{id}", mime_type="application/json", description="a memory's metadata")
-    async def memory_resource(id: str) -> str:
-        mem = await _resource_memory(services, id)
-        return json.dumps(mem.model_dump(mode="json"), indent=2)
-
-    @server.resource("sensorium://memory/{id}/image", mime_type="image/jpeg", description="a memory's stored thumbnail")
-    async def memory_image(id: str) -> bytes:
-        mem = await _resource_memory(services, id)
-        thumb = await (await services.memory()).get_thumbnail(mem.id)
-        if thumb is None:
-            raise ResourceError(f"memory {mem.id} has no thumbnail (only image memories keep one)")
-        return thumb
-
-
-async def _resource_memory(services: Services, id: str):  # type: ignore[no-untyped-def]
-    if not id.isdigit():
-        raise ResourceError(f"memory id must be a number, got {id!r}")
-    mem = await (await services.memory()).get(int(id))
-    if mem is None:
-        raise ResourceError(f"no memory with id {id}")
-    return mem

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     )
     cache_dir: Path = Field(
         default_factory=lambda: Path(user_cache_dir("sensorium", appauthor=False)),
-        description="downloaded models (only when downloads are enabled)",
+        description="downloaded models, and the tool list kept between starts (tool-schema cache)",
     )
     eval_dir: Path | None = Field(None, description="folder of evaluation sets (default: ../shared/eval if present)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level (logs go to stderr)")

@@ -15,17 +15,23 @@ treatment in one place:
   and descriptions are dedented. An agent pays for every character of the tool list in every turn.
 - **"Exactly one of these inputs" is in the schema**, as a root `not` (no `oneOf`/`anyOf`/`allOf`
   at the root: Anthropic's and other providers' APIs reject tool schemas that have them there).
+- **A start does not build the tools.** `entries()` turns the built tools into plain JSON that
+  `tool_cache.py` keeps on disk; `DeferredTool`s publish those entries and build the real tool
+  (module import, strict argument model) on their first call, through `ToolLoader`.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import json
+import threading
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import Tool as MCPTool
 from mcp.types import ToolAnnotations
@@ -256,6 +262,93 @@ class ToolSet:
             return fn
 
         return decorate
+
+
+# -- tools published from cached entries ------------------------------------------------------
+
+
+def entries(tools: Sequence[Tool]) -> list[dict[str, Any]]:
+    """What `tools/list` publishes of each built tool, plus its module, as JSON (see tool_cache.py)."""
+    out = []
+    for tool in tools:
+        fn = inspect.unwrap(tool.fn)
+        out.append({
+            "module": fn.__module__,
+            "name": tool.name,
+            "title": tool.title,
+            "description": tool.description,
+            "inputSchema": tool.parameters,
+            "outputSchema": tool.output_schema,
+            "annotations": tool.annotations.model_dump(mode="json", by_alias=True, exclude_none=True) if tool.annotations else None,
+        })
+    return out
+
+
+class ToolLoader:
+    """Builds the real tools of one module at a time, on the first call of any of them.
+
+    The module's `TOOLS` are built exactly as at a first start (`ToolSet.add`: bound to services,
+    strict arguments), so a deferred tool validates and answers as a built one does."""
+
+    def __init__(self, services: Any) -> None:
+        self._services = services
+        self._built: dict[str, Tool] = {}
+        self._lock = threading.Lock()
+
+    def get(self, module: str, name: str) -> Tool:
+        """Blocking (imports the module): call from a worker thread."""
+        with self._lock:
+            if name not in self._built:
+                defs = importlib.import_module(module).TOOLS
+                tools = ToolSet()
+                tools.add_all(defs, self._services)
+                self._built.update({t.name: t for t in tools.tools})
+            try:
+                return self._built[name]
+            except KeyError:  # the cache fingerprints the source, so only a broken install gets here
+                raise LookupError(f"tool {name} is no longer defined in {module}; delete the tool-schema cache") from None
+
+
+class DeferredTool(Tool):
+    """A tool published from a cached entry; its module is imported and the real tool built on first call."""
+
+    cached_output_schema: dict[str, Any] | None = None
+    module: str = ""
+    loader: Any = None
+    built: Any = None
+
+    @property  # type: ignore[override]
+    def output_schema(self) -> dict[str, Any] | None:  # the base class reads fn_metadata, which is built later
+        return self.cached_output_schema
+
+    @classmethod
+    def from_entry(cls, entry: dict[str, Any], loader: ToolLoader) -> DeferredTool:
+        def not_built(**_: Any) -> Any:  # pragma: no cover - run() never calls fn
+            raise RuntimeError("a deferred tool runs through run()")
+
+        return cls.model_construct(
+            fn=not_built,
+            name=entry["name"],
+            title=entry["title"],
+            description=entry["description"],
+            parameters=entry["inputSchema"],
+            is_async=True,
+            context_kwarg=None,
+            resolved_params={},
+            resolver_plans={},
+            annotations=ToolAnnotations.model_validate(entry["annotations"]) if entry["annotations"] is not None else None,
+            icons=None,
+            meta=None,
+            cached_output_schema=entry["outputSchema"],
+            module=entry["module"],
+            loader=loader,
+        )
+
+    async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
+        real = self.built
+        if real is None:
+            real = self.built = await anyio.to_thread.run_sync(self.loader.get, self.module, self.name)
+        return await real.run(arguments, context, convert_result=convert_result)
 
 
 # -- measuring the tool list ------------------------------------------------------------------

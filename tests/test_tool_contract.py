@@ -20,9 +20,14 @@ TOOL_LIST_BUDGET = 25_000
 """Characters of tools/list (JSON) an agent pays for in every turn; Playwright MCP's 25 tools cost 20.3k."""
 
 
-@pytest.fixture
-def server(tmp_path: Path):
-    return build_server(make_settings(tmp_path))
+@pytest.fixture(params=["built", "from-cache"])
+def server(request: pytest.FixtureRequest, tmp_path: Path):
+    """Both ways a server gets its tools: built at a first start, or published from the tool-schema
+    cache a first start wrote and built on first call (server/tool_cache.py): the contract is the same."""
+    settings = make_settings(tmp_path)
+    if request.param == "from-cache":
+        build_server(settings)
+    return build_server(settings)
 
 
 async def test_tool_list_is_under_budget_and_every_tool_has_a_title(server) -> None:
