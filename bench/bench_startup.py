@@ -64,7 +64,7 @@ async def first_tools_list(params: StdioServerParameters) -> tuple[float, int]:
 
 
 def _env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENSORIUM_", "GEMINI_", "GOOGLE_API"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENSORIUM_", "GEMINI_", "GOOGLE_"))}
     env["SENSORIUM_DATA_DIR"] = str(data_dir / "data")
     env["SENSORIUM_CACHE_DIR"] = str(data_dir / "cache")
     env["SENSORIUM_LOG_LEVEL"] = "WARNING"  # its start-up INFO line would interleave with the table

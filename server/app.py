@@ -128,6 +128,7 @@ def build_backend(settings: Settings, *, ocr: OcrEngine | None = None) -> Embedd
         local=settings.local,
         cache_dir=settings.cache_dir,
         ocr=ocr,
+        vertex=settings.vertex_access,
     )
     return CachedBackend(inner, EmbeddingCache(settings.data_dir / "embedding-cache.sqlite3"))
 

@@ -49,15 +49,9 @@ async def run_doctor(settings: Settings, *, online: bool = False) -> int:
     except SensoriumError as exc:
         rows.append(("display", WARN, f"{exc} (capture tools fail until then; files, text and memory work)"))
 
-    # backend
+    # backend, and for Gemini which service it reaches (Gemini API or Vertex AI) and why
     backend_name = settings.resolved_backend
-    if settings.gemini_api_key:
-        rows.append(("gemini api key", True, "set"))
-    elif backend_name == "gemini":
-        rows.append(("gemini api key", False, "not set: the gemini backend needs GEMINI_API_KEY (or GOOGLE_API_KEY)"))
-    else:
-        rows.append(("gemini api key", WARN, f"not set: not needed by the {backend_name} backend; "
-                     "set GEMINI_API_KEY (or GOOGLE_API_KEY) for Gemini Embedding 2"))
+    rows += gemini_route_rows(settings, backend_name)
     ok_backend = False
     try:
         from .app import build_backend
@@ -111,7 +105,31 @@ async def run_doctor(settings: Settings, *, online: bool = False) -> int:
 
     rows.append(("python", True, f"{platform.python_version()} ({sys.executable})"))
     rows.append(("versions", True, ", ".join(f"{p} {_version(p)}" for p in PACKAGES)))
-    return _report(console, rows, settings.backend == "auto" and not settings.gemini_api_key)
+    return _report(console, rows, settings.backend == "auto" and settings.resolved_backend == "local")
+
+
+def gemini_route_rows(settings: Settings, backend_name: str) -> list[tuple[str, Status, str]]:
+    """The Gemini rows: Vertex AI (with project, region and credentials, each with its source) or
+    the Gemini API key, and the setting that made the choice."""
+    vertex = settings.vertex_access
+    if vertex is not None:
+        project = f"project {vertex.project} ({vertex.project_source})" if vertex.project else "project from the credentials"
+        creds = (f"key file {vertex.credentials_file} ({vertex.credentials_source})" if vertex.credentials_file
+                 else "Application Default Credentials (gcloud auth application-default login, or the metadata server)")
+        rows: list[tuple[str, Status, str]] = [("gemini route", True, f"Vertex AI, because {vertex.reason}: {project}, "
+                                                 f"location {vertex.location} ({vertex.location_source}), credentials: {creds}")]
+        if vertex.credentials_file is not None and not vertex.credentials_file.is_file():
+            rows.append(("vertex credentials", False, f"{vertex.credentials_file} does not exist; set {vertex.credentials_source} to a service-account key JSON"))
+        return rows
+    switch = "SENSORIUM_GEMINI__VERTEXAI / GOOGLE_GENAI_USE_VERTEXAI"
+    if settings.gemini_api_key:
+        return [("gemini api key", True, "set"),
+                ("gemini route", True, f"Gemini API with the API key, because no Vertex AI switch is on ({switch})")]
+    if backend_name == "gemini":
+        return [("gemini api key", False, "not set: the gemini backend needs GEMINI_API_KEY (or GOOGLE_API_KEY), "
+                 f"or Vertex AI ({switch}=true with GOOGLE_CLOUD_PROJECT)")]
+    return [("gemini api key", WARN, f"not set: not needed by the {backend_name} backend; "
+             "set GEMINI_API_KEY (or GOOGLE_API_KEY) for Gemini Embedding 2, or GOOGLE_GENAI_USE_VERTEXAI=true for it on Vertex AI")]
 
 
 _SHOWN = {True: "[green]ok[/green]", WARN: "[yellow]warn[/yellow]", False: "[red]FAIL[/red]"}

@@ -16,7 +16,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ..memory.config import MemorySettings
-from ..tools.config import CaptureSettings, GeminiSettings, IntakeSettings, LocalSettings
+from ..tools.config import CaptureSettings, GeminiSettings, IntakeSettings, LocalSettings, VertexAccess
 from .env_source import FriendlyEnvSource
 
 BackendName = Literal["auto", "gemini", "local", "hashing"]
@@ -51,6 +51,23 @@ class Settings(BaseSettings):
         description="Gemini API key: enables the Gemini backend (with backend=auto)",
     )
 
+    # Google's own environment variables, read as google-genai reads them (docs/GEMINI.md);
+    # SENSORIUM_GEMINI__VERTEXAI / __PROJECT / __LOCATION / __CREDENTIALS_FILE win over them.
+    google_genai_use_vertexai: bool | None = Field(
+        None, validation_alias=AliasChoices("GOOGLE_GENAI_USE_VERTEXAI"),
+        description="Google's switch to Vertex AI (true/false), used when SENSORIUM_GEMINI__VERTEXAI is unset",
+    )
+    google_cloud_project: str | None = Field(
+        None, validation_alias=AliasChoices("GOOGLE_CLOUD_PROJECT"), description="Vertex AI project, used when SENSORIUM_GEMINI__PROJECT is unset"
+    )
+    google_cloud_location: str | None = Field(
+        None, validation_alias=AliasChoices("GOOGLE_CLOUD_LOCATION"), description="Vertex AI region, used when SENSORIUM_GEMINI__LOCATION is unset"
+    )
+    google_application_credentials: Path | None = Field(
+        None, validation_alias=AliasChoices("GOOGLE_APPLICATION_CREDENTIALS"),
+        description="service-account key JSON for Vertex AI, used when SENSORIUM_GEMINI__CREDENTIALS_FILE is unset",
+    )
+
     http: HttpSettings = Field(default_factory=HttpSettings)
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
@@ -80,8 +97,36 @@ class Settings(BaseSettings):
     @property
     def resolved_backend(self) -> Literal["gemini", "local", "hashing"]:
         if self.backend == "auto":
-            return "gemini" if self.gemini_api_key else "local"
+            return "gemini" if self.gemini_api_key or self.vertex_access is not None else "local"
         return self.backend
+
+    @property
+    def vertex_access(self) -> VertexAccess | None:
+        """Vertex AI's project, region and credentials when Gemini is to be reached through it, else None
+        (the Gemini API with a key). Explicit SENSORIUM_GEMINI__* settings win over Google's variables."""
+        g = self.gemini
+        if g.vertexai is not None:
+            use, reason = g.vertexai, f"SENSORIUM_GEMINI__VERTEXAI={str(g.vertexai).lower()}"
+        elif self.google_genai_use_vertexai is not None:
+            use, reason = self.google_genai_use_vertexai, f"GOOGLE_GENAI_USE_VERTEXAI={str(self.google_genai_use_vertexai).lower()}"
+        else:
+            return None
+        if not use:
+            return None
+        access = VertexAccess(reason=reason)
+        if g.project:
+            access.project, access.project_source = g.project, "SENSORIUM_GEMINI__PROJECT"
+        elif self.google_cloud_project:
+            access.project, access.project_source = self.google_cloud_project, "GOOGLE_CLOUD_PROJECT"
+        if g.location:
+            access.location, access.location_source = g.location, "SENSORIUM_GEMINI__LOCATION"
+        elif self.google_cloud_location:
+            access.location, access.location_source = self.google_cloud_location, "GOOGLE_CLOUD_LOCATION"
+        if g.credentials_file:
+            access.credentials_file, access.credentials_source = g.credentials_file, "SENSORIUM_GEMINI__CREDENTIALS_FILE"
+        elif self.google_application_credentials:
+            access.credentials_file, access.credentials_source = self.google_application_credentials, "GOOGLE_APPLICATION_CREDENTIALS"
+        return access
 
     def resolved_eval_dir(self) -> Path | None:
         if self.eval_dir is not None:

@@ -80,7 +80,8 @@ def _names(field: FieldInfo, env: str) -> tuple[str, ...]:
     alias = field.validation_alias
     if isinstance(alias, AliasChoices):
         names = tuple(str(c).upper() for c in alias.choices)
-        return names if env in names else (env, *names)
+        # Google's own variables (GOOGLE_CLOUD_PROJECT...) are read under their names only
+        return names if env in names or not any(n.startswith("SENSORIUM_") for n in names) else (env, *names)
     return (env,)
 
 

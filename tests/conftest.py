@@ -201,3 +201,11 @@ def _wait_until_shown(image: Image.Image, left: int, top: int, timeout: float = 
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the image did not appear on screen at +{left}+{top} within {timeout} s")
             time.sleep(0.05)
+
+
+@pytest.fixture(autouse=True)
+def _no_vertex_variables_from_the_developer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Google's Vertex AI variables on a developer's machine would turn backend=auto into Vertex AI;
+    tests that want them set them."""
+    for name in ("GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION", "GOOGLE_APPLICATION_CREDENTIALS"):
+        monkeypatch.delenv(name, raising=False)

@@ -21,6 +21,15 @@ Usage::
 
     fake = FakeGemini()
     backend = GeminiBackend("test-key", 768, settings, transport=fake.transport())
+
+Vertex AI (`FakeGemini(vertex_project="p", vertex_location="us-central1")`): what google-genai
+sends there, also measured with the SDK: `POST https://{location}-aiplatform.googleapis.com`
+(`aiplatform.googleapis.com` for `global`) `/v1beta1/projects/{p}/locations/{location}/publishers/
+google/models/<model>:embedContent` for one content, body `{"content": {...}, "embedContentConfig":
+{"outputDimensionality": N}}`, answered `{"embedding": {"values": [...]}}`; `:batchEmbedContents` for
+several, body `{"requests": [{"content", "embedContentConfig"}, ...]}` (no per-request model),
+answered `{"embeddings": [...]}`; `Authorization: Bearer <token>` instead of the key; inline media
+as `inlineData`.
 """
 
 from __future__ import annotations
@@ -93,6 +102,8 @@ class Recorded:
 
     @property
     def requests(self) -> list[dict[str, Any]]:
+        if isinstance(self.body, dict) and "content" in self.body:  # Vertex AI's embedContent: one content
+            return [self.body]
         return list(self.body.get("requests", [])) if isinstance(self.body, dict) else []
 
     def texts(self) -> list[list[str]]:
@@ -169,7 +180,7 @@ def content_vector(parts: list[dict[str, Any]]) -> np.ndarray:
         if "text" in p:
             v += text_vector(p["text"])
         else:
-            v += media_vector(decode_inline(p["inline_data"]["data"]))
+            v += media_vector(decode_inline((p.get("inline_data") or p["inlineData"])["data"]))
     n = np.linalg.norm(v)
     return v / n if n else v
 
@@ -184,6 +195,11 @@ class FakeGemini:
     """Seconds every answer takes (lets tests observe requests in flight)."""
     always: Action | None = None
     """When set, every request gets this action (after the script runs out)."""
+    vertex_project: str | None = None
+    """When set, the fake is Vertex AI for this project (see the module docstring), not the Gemini API."""
+    vertex_location: str = "us-central1"
+    vertex_token: str = "ya29.test-token"
+    """The bearer token Vertex AI accepts (what the credentials must have obtained)."""
 
     requests: list[Recorded] = field(default_factory=list)
     shape_errors: list[str] = field(default_factory=list)
@@ -279,17 +295,80 @@ class FakeGemini:
             return httpx2.Response(200, json={"embeddings": [{} for _ in vectors]})
         if isinstance(action, WrongCount):
             vectors = vectors[: len(vectors) + action.delta] if action.delta < 0 else vectors + vectors[: action.delta]
+        if self.vertex_project is not None and rec.path.endswith(":embedContent"):
+            return httpx2.Response(200, json={"embedding": {"values": vectors[0]} if vectors else {}})
         return httpx2.Response(200, json={"embeddings": [{"values": v} for v in vectors]})
 
     def _vector(self, req: dict[str, Any]) -> list[float]:
-        dim = int(req.get("outputDimensionality") or NATIVE_DIM)
+        dim = int(req.get("outputDimensionality") or req.get("embedContentConfig", {}).get("outputDimensionality") or NATIVE_DIM)
         return [float(x) for x in content_vector(req["content"]["parts"])[:dim]]
 
     def _shape(self, message: str) -> httpx2.Response:
         self.shape_errors.append(message)
         return google_error(400, message)
 
+    def _validate_vertex(self, rec: Recorded) -> httpx2.Response | None:
+        loc = self.vertex_location
+        host = "aiplatform.googleapis.com" if loc == "global" else f"{loc}-aiplatform.googleapis.com"
+        base = f"/v1beta1/projects/{self.vertex_project}/locations/{loc}/publishers/google/models/{self.model}"
+        if rec.method != "POST":
+            return self._shape(f"method {rec.method}, expected POST")
+        got_host = rec.url.split("/")[2]
+        if got_host != host or rec.path not in (base + ":embedContent", base + ":batchEmbedContents"):
+            self.shape_errors.append(f"url {rec.url}, expected https://{host}{base}:embedContent or :batchEmbedContents")
+            return google_error(404, f"Publisher Model `{rec.path}` was not found or your project does not have access to it.")
+        if "x-goog-api-key" in rec.headers:
+            return self._shape("Vertex AI with a project is called with a bearer token, not an API key")
+        if rec.headers.get("authorization") != f"Bearer {self.vertex_token}":
+            return google_error(401, "Request had invalid authentication credentials. Expected OAuth 2 access token.")
+        body = rec.body
+        if rec.path.endswith(":embedContent"):
+            if not isinstance(body, dict) or set(body) - {"content", "embedContentConfig"}:
+                return self._shape(f"embedContent body has fields {sorted(body) if isinstance(body, dict) else body!r}, expected content, embedContentConfig")
+            requests = [body]
+        else:
+            if not isinstance(body, dict) or not isinstance(body.get("requests"), list) or not body["requests"]:
+                return self._shape("batchEmbedContents body must be {'requests': [...]} with at least one request")
+            if len(body["requests"]) > self.max_requests_per_batch:
+                return self._shape(f"at most {self.max_requests_per_batch} requests can be in one batch, got {len(body['requests'])}")
+            requests = body["requests"]
+        for n, req in enumerate(requests):
+            where = f"requests[{n}]"
+            if set(req) - {"content", "embedContentConfig"}:
+                return self._shape(f"{where} has fields {sorted(req)}, expected content and embedContentConfig")
+            dim = req.get("embedContentConfig", {}).get("outputDimensionality")
+            if dim is not None and (not isinstance(dim, int) or not 128 <= dim <= NATIVE_DIM):
+                return self._shape(f"{where}.embedContentConfig.outputDimensionality {dim!r} is outside 128-{NATIVE_DIM}")
+            problem = self._validate_parts(req, where, inline_key="inlineData")
+            if problem is not None:
+                return problem
+        return None
+
+    def _validate_parts(self, req: dict[str, Any], where: str, inline_key: str) -> httpx2.Response | None:
+        content = req.get("content")
+        parts = content.get("parts") if isinstance(content, dict) else None
+        if not isinstance(parts, list) or not parts:
+            return self._shape(f"{where}.content.parts must be a non-empty list")
+        for k, part in enumerate(parts):
+            keys = set(part) - {"thought", "thoughtSignature"}
+            if keys == {"text"}:
+                if not isinstance(part["text"], str) or not part["text"]:
+                    return self._shape(f"{where}.content.parts[{k}].text must be a non-empty string")
+            elif keys == {inline_key}:
+                blob = part[inline_key]
+                if not isinstance(blob, dict) or not blob.get("mime_type") or "data" not in blob:
+                    return self._shape(f"{where}.content.parts[{k}].{inline_key} needs data and mime_type")
+                try:
+                    decode_inline(blob["data"])
+                except (binascii.Error, ValueError, TypeError):
+                    return self._shape(f"{where}.content.parts[{k}].{inline_key}.data is not base64")
+            else:
+                return self._shape(f"{where}.content.parts[{k}] has fields {sorted(part)}, expected text or {inline_key}")
+        return None
+
     def _validate(self, rec: Recorded) -> httpx2.Response | None:
+        if self.vertex_project is not None:
+            return self._validate_vertex(rec)
         expected_path = f"/{self.api_version}/models/{self.model}:batchEmbedContents"
         if rec.method != "POST":
             return self._shape(f"method {rec.method}, expected POST")

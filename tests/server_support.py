@@ -33,6 +33,10 @@ def _extra_roots() -> list[Path]:
     return [eval_dir()] if eval_dir().is_dir() else []
 
 
+GOOGLE_VARIABLES = ("GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION", "GOOGLE_APPLICATION_CREDENTIALS")
+"""Google's variables that choose the Gemini backend's route: a developer's own must not steer the tests."""
+
+
 def make_settings(tmp: Path, backend: str = "hashing", **overrides: Any) -> Settings:
     """Settings isolated in `tmp`; files are allowed from `tmp` and the eval data (when present) only."""
     roots = [tmp, *_extra_roots()]
@@ -46,7 +50,7 @@ def make_settings(tmp: Path, backend: str = "hashing", **overrides: Any) -> Sett
 
 
 def subprocess_env(tmp: Path, backend: str = "hashing", **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENSORIUM_", "GEMINI_", "GOOGLE_API"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENSORIUM_", "GEMINI_", *GOOGLE_VARIABLES))}
     env.update(
         SENSORIUM_BACKEND=backend,
         SENSORIUM_DATA_DIR=str(tmp / "data"),

@@ -50,6 +50,30 @@ class GeminiSettings(BaseModel):
     max_audio_seconds: float = Field(180.0, gt=0, description="longest audio per item (the model's limit)")
     max_pdf_pages: int = Field(6, ge=1, description="most PDF pages per item (the model's limit)")
     max_request_bytes: int = Field(20_000_000, ge=100_000, description="inline (base64) payload per request; batches are split to stay below it")
+    # Vertex AI (docs/GEMINI.md): the same model from a Google Cloud project instead of an API key.
+    vertexai: bool | None = Field(
+        None, description="true: reach Gemini Embedding 2 through Vertex AI; false: the Gemini API; unset: GOOGLE_GENAI_USE_VERTEXAI decides"
+    )
+    project: str | None = Field(None, description="Vertex AI: Google Cloud project (else GOOGLE_CLOUD_PROJECT, else the credentials' project)")
+    location: str | None = Field(None, description="Vertex AI: region such as us-central1 (else GOOGLE_CLOUD_LOCATION, else global)")
+    credentials_file: Path | None = Field(
+        None, description="Vertex AI: service-account key JSON (else GOOGLE_APPLICATION_CREDENTIALS, else Application Default Credentials)"
+    )
+
+
+class VertexAccess(BaseModel):
+    """Where and as whom the Gemini backend calls Vertex AI, each value with the setting it came from.
+
+    Resolved by the server's Settings (which read the environment); `sensorium doctor` and the
+    backend's status show the sources, so a user sees why Vertex AI is used and with what."""
+
+    reason: str
+    project: str | None = None
+    project_source: str = "the credentials"
+    location: str = "global"
+    location_source: str = "default"
+    credentials_file: Path | None = None
+    credentials_source: str = "Application Default Credentials"
 
 
 class LocalSettings(BaseModel):

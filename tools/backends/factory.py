@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from ..config import GeminiSettings, LocalSettings
+from ..config import GeminiSettings, LocalSettings, VertexAccess
 from .base import EmbeddingBackend
 
 if TYPE_CHECKING:
@@ -27,13 +27,15 @@ def open_backend(
     local: LocalSettings | None = None,
     cache_dir: Path | None = None,
     ocr: OcrEngine | None = None,
+    vertex: VertexAccess | None = None,
 ) -> EmbeddingBackend:
     """A backend by name. `dimension` is Gemini's output dimension (the others have a fixed one);
-    `ocr` is the server's one screen reader, shared with ranking (the local backend reads with it)."""
+    `ocr` is the server's one screen reader, shared with ranking (the local backend reads with it);
+    `vertex` sends Gemini's requests to Vertex AI instead of the Gemini API (the key is then unused)."""
     if kind == "gemini":
         from .gemini import GeminiBackend
 
-        return GeminiBackend(gemini_api_key, dimension, gemini or GeminiSettings())
+        return GeminiBackend(gemini_api_key, dimension, gemini or GeminiSettings(), vertex=vertex)
     if kind == "local":
         from .local.backend import LocalBackend
 

@@ -31,6 +31,13 @@ Why each piece is here:
   refusal from Google after an upload is slower and vaguer than one from here.
 * **Retries in the SDK.** `HttpRetryOptions` retries 408/429/500/502/503/504 and transient
   connection errors with exponential backoff; the SDK retries nothing unless told to.
+* **Two ways in: the Gemini API (an API key) or Vertex AI** (a Google Cloud project, a region
+  and credentials found the way Google's libraries find them: a service-account key file, else
+  Application Default Credentials). The SDK then posts to
+  `https://{location}-aiplatform.googleapis.com/v1beta1/projects/{project}/locations/{location}/publishers/google/models/{model}:embedContent`
+  for one content (`aiplatform.googleapis.com` for `global`) and `:batchEmbedContents` for
+  several, with `Authorization: Bearer <token>`; the vectors, prompts and limits are the same,
+  so both share one embedding space and one memory.
 """
 
 from __future__ import annotations
@@ -54,7 +61,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from ..config import GeminiSettings
+from ..config import GeminiSettings, VertexAccess
 from ..errors import (
     BackendError,
     BackendUnavailable,
@@ -68,6 +75,7 @@ from ..regions import RegionItem, embed_crops
 from .base import ALL_MODALITIES, BackendStatus, Capabilities, EmbedItem, Embedding, ProgressCallback, Role, l2_normalise, space_id
 
 if TYPE_CHECKING:
+    import google.auth.credentials
     from PIL import Image
 
 log = logging.getLogger(__name__)
@@ -76,6 +84,9 @@ QUERY_PREFIX = "task: search result | query: "
 """Documented query prompt for retrieval (the query side of search)."""
 
 RETRYABLE_STATUS: tuple[int, ...] = (408, 429, 500, 502, 503, 504)
+
+CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+"""The OAuth scope Vertex AI calls need (the one google-genai asks ADC for)."""
 
 BYTES_PER_TOKEN = 3
 """Token estimate = UTF-8 bytes / 3: English runs ~4 bytes a token and CJK ~3, so this
@@ -320,7 +331,11 @@ class GeminiBackend:
         *,
         transport: httpx2.AsyncBaseTransport | None = None,
         sync_transport: httpx2.BaseTransport | None = None,
+        vertex: VertexAccess | None = None,
+        credentials: google.auth.credentials.Credentials | None = None,
     ) -> None:
+        """`vertex` reaches the model through Vertex AI (the key is then unused); `credentials`
+        replaces the service-account file / Application Default Credentials lookup (tests)."""
         if not 128 <= dimension <= 3072:
             raise InvalidInput(f"dimension {dimension} is outside 128-3072 (Gemini Embedding 2's range; 768 is the default)")
         self._api_key = api_key or None
@@ -328,6 +343,8 @@ class GeminiBackend:
         self._settings = settings
         self._transport = transport
         self._sync_transport = sync_transport
+        self._vertex = vertex
+        self._credentials = credentials
         self._client: genai.Client | None = None
         self._client_lock = threading.Lock()
 
@@ -350,7 +367,7 @@ class GeminiBackend:
     ) -> list[Embedding]:
         if role not in ("query", "document"):
             raise InvalidInput(f"role must be 'query' or 'document', not {role!r}")
-        client = self._require_client()
+        client = await self._client_async()
         items = list(items)
         if not items:
             return []
@@ -396,8 +413,25 @@ class GeminiBackend:
     ) -> list[Embedding]:
         return await embed_crops(self, image, regions, progress)
 
+    @property
+    def route(self) -> str:
+        """Which service the requests go to, and why (doctor shows it)."""
+        v = self._vertex
+        if v is None:
+            return "Gemini API (API key; no Vertex AI switch set: SENSORIUM_GEMINI__VERTEXAI / GOOGLE_GENAI_USE_VERTEXAI)"
+        project = f"project {v.project} ({v.project_source})" if v.project else "project from the credentials"
+        creds = f"{v.credentials_file} ({v.credentials_source})" if v.credentials_file else "Application Default Credentials"
+        if self._credentials is not None:
+            creds = "credentials given in code"
+        return f"Vertex AI ({v.reason}): {project}, location {v.location} ({v.location_source}), credentials: {creds}"
+
     async def status(self) -> BackendStatus:
-        """Key present or not; deliberately no API call (doctor --online uses `probe`)."""
+        """Key (or Vertex AI settings) present or not; deliberately no API call (doctor --online uses `probe`)."""
+        if self._vertex is not None:
+            return BackendStatus(
+                name=self.name, space=self.space, ready=True,
+                detail=f"{self.route}; model {self._settings.model} at {self._dimension} dimensions (not contacted)",
+            )
         if self._api_key is None:
             return BackendStatus(name=self.name, space=self.space, ready=False, detail=_NO_KEY)
         return BackendStatus(
@@ -408,13 +442,13 @@ class GeminiBackend:
         )
 
     async def probe(self) -> BackendStatus:
-        """One tiny embed call with no retries: is the model reachable with this key?"""
-        if self._api_key is None:
+        """One tiny embed call with no retries: is the model reachable with this key (or these credentials)?"""
+        if self._api_key is None and self._vertex is None:
             return BackendStatus(name=self.name, space=self.space, ready=False, detail=_NO_KEY)
         content = types.Content(parts=[types.Part(text=QUERY_PREFIX + "ping")])
         once = types.HttpOptions(retry_options=types.HttpRetryOptions(attempts=1))
         try:
-            matrix = await self._request(self._require_client(), [content], http_options=once, attempts=1)
+            matrix = await self._request(await self._client_async(), [content], http_options=once, attempts=1)
         except (BackendUnavailable, BackendError, InvalidInput) as exc:
             return BackendStatus(
                 name=self.name, space=self.space, ready=False, detail=f"model {self._settings.model} not reachable: {exc}"
@@ -434,15 +468,43 @@ class GeminiBackend:
 
     # -- internals -----------------------------------------------------------------
 
+    async def _client_async(self) -> genai.Client:
+        """The client; building a Vertex AI one reads credential files (blocking), so off the loop."""
+        if self._client is not None:
+            return self._client
+        if self._vertex is None:
+            return self._require_client()
+        return await anyio.to_thread.run_sync(self._require_client)
+
     def _require_client(self) -> genai.Client:
-        if self._api_key is None:
+        if self._api_key is None and self._vertex is None:
             raise BackendUnavailable(_NO_KEY)
         with self._client_lock:
             if self._client is None:
                 self._client = self._build_client(self._api_key)
             return self._client
 
-    def _build_client(self, api_key: str) -> genai.Client:
+    def _vertex_credentials(self, v: VertexAccess) -> tuple[google.auth.credentials.Credentials, str | None]:
+        """Credentials and the project they name, found as Google's libraries find them. Blocking."""
+        import google.auth
+        import google.auth.exceptions
+
+        if self._credentials is not None:
+            return self._credentials, None
+        if v.credentials_file is not None:
+            found = _credentials_from_file(v)
+            if found is not None:
+                return found
+        try:
+            creds, project = google.auth.default(scopes=[CLOUD_PLATFORM])
+        except google.auth.exceptions.GoogleAuthError as exc:
+            raise BackendUnavailable(
+                f"no Google Cloud credentials for Vertex AI ({_short(str(exc))}): run `gcloud auth application-default login`, "
+                "or set GOOGLE_APPLICATION_CREDENTIALS (or SENSORIUM_GEMINI__CREDENTIALS_FILE) to a service-account key file"
+            ) from exc
+        return creds, project
+
+    def _build_client(self, api_key: str | None) -> genai.Client:
         s = self._settings
         retry = types.HttpRetryOptions(
             attempts=s.retry_attempts,
@@ -458,7 +520,17 @@ class GeminiBackend:
             client_args={"transport": self._sync_transport} if self._sync_transport is not None else None,
             async_client_args={"transport": self._transport} if self._transport is not None else None,
         )
-        return genai.Client(api_key=api_key, http_options=options)
+        v = self._vertex
+        if v is None:
+            return genai.Client(api_key=api_key, http_options=options)
+        creds, found_project = self._vertex_credentials(v)
+        project = v.project or found_project
+        if not project:
+            raise BackendUnavailable(
+                "Vertex AI needs a Google Cloud project: set GOOGLE_CLOUD_PROJECT (or SENSORIUM_GEMINI__PROJECT); "
+                "the credentials name none"
+            )
+        return genai.Client(vertexai=True, project=project, location=v.location, credentials=creds, http_options=options)
 
     @property
     def _deadline_seconds(self) -> float:
@@ -499,6 +571,11 @@ class GeminiBackend:
             ) from exc
         except genai_errors.APIError as exc:
             raise self._map_api_error(exc, attempts) from exc
+        except _auth_errors() as exc:  # a Vertex AI token could not be had (refresh refused, no route to the token URL)
+            raise BackendUnavailable(
+                f"Google refused or could not issue a token for Vertex AI ({type(exc).__name__}: {_short(str(exc))}): "
+                "check the service-account key or run `gcloud auth application-default login` again"
+            ) from exc
         except httpx2.TimeoutException as exc:
             raise BackendError(
                 f"the Gemini API timed out ({s.timeout_seconds:g} s per attempt, {attempts} attempt(s)): "
@@ -558,6 +635,11 @@ class GeminiBackend:
                 advice = "Google's service is failing or overloaded: retry later, or use SENSORIUM_BACKEND=local"
             return BackendError(f"Gemini API answered {label} after {attempts} attempt(s): {message} — {advice}")
         details = str(exc.details)
+        if code in (401, 403) and self._vertex is not None:
+            return BackendUnavailable(
+                f"Vertex AI refused the credentials ({label}): {message} — the account needs the Vertex AI User role "
+                f"(roles/aiplatform.user) in project {self._vertex.project or '(from the credentials)'}, with the Vertex AI API enabled"
+            )
         if code in (401, 403) or "API_KEY_INVALID" in details or "API key not valid" in message:
             return BackendUnavailable(
                 f"Gemini API refused the API key ({label}): {message} — set a valid GEMINI_API_KEY "
@@ -576,6 +658,43 @@ _NO_KEY = (
     "no Gemini API key: set GEMINI_API_KEY (or GOOGLE_API_KEY / SENSORIUM_GEMINI_API_KEY) "
     "or use SENSORIUM_BACKEND=local"
 )
+
+
+def _credentials_from_file(v: VertexAccess) -> tuple[google.auth.credentials.Credentials, str | None] | None:
+    """A service-account key or gcloud user credentials from the file, loaded by the loader of its own
+    type (google-auth warns against loading any type blindly). Another type (workload identity
+    federation) named by GOOGLE_APPLICATION_CREDENTIALS: None, and Application Default Credentials,
+    which read that same variable, load it. Blocking."""
+    path = v.credentials_file
+    assert path is not None
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        kind = info.get("type") if isinstance(info, dict) else None
+        if kind == "service_account":
+            from google.oauth2 import service_account
+
+            return service_account.Credentials.from_service_account_info(info, scopes=[CLOUD_PLATFORM]), info.get("project_id")
+        if kind == "authorized_user":
+            from google.oauth2 import credentials as user_credentials
+
+            return user_credentials.Credentials.from_authorized_user_info(info, scopes=[CLOUD_PLATFORM]), info.get("quota_project_id")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise BackendUnavailable(
+            f"Vertex AI credentials file {path} ({v.credentials_source}) could not be used: {_short(str(exc))} "
+            "— point it at a service-account key JSON from the Google Cloud console"
+        ) from exc
+    if v.credentials_source == "GOOGLE_APPLICATION_CREDENTIALS":
+        return None
+    raise BackendUnavailable(
+        f"Vertex AI credentials file {path} ({v.credentials_source}) is of type {kind!r}; this setting takes a service-account "
+        "key or gcloud user credentials: for other kinds set GOOGLE_APPLICATION_CREDENTIALS instead (Application Default Credentials)"
+    )
+
+
+def _auth_errors() -> tuple[type[BaseException], ...]:
+    import google.auth.exceptions
+
+    return (google.auth.exceptions.GoogleAuthError,)
 
 
 def _short(text: str, limit: int = 500) -> str:
