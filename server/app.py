@@ -37,7 +37,7 @@ class Services:
     ocr: OcrEngine
     """The one screen reader: the local backend reads images with it and ranking proposes elements
     from it (whatever the backend), so a screenshot is OCR'd once and both share its cache."""
-    handles: HandleStore = field(default_factory=HandleStore)
+    handles: HandleStore
     _memory: MemoryStore | None = None
     _memory_lock: anyio.Lock = field(default_factory=anyio.Lock)
 
@@ -86,6 +86,7 @@ def build_services(settings: Settings, backend: EmbeddingBackend | None = None) 
         backend=backend if backend is not None else build_backend(settings, ocr=ocr),
         captures=CaptureStore(settings.capture.cache_size),
         ocr=ocr,
+        handles=HandleStore(settings.intake.handle_cache_bytes),
     )
 
 
@@ -97,10 +98,11 @@ def build_server(settings: Settings, *, services: Services | None = None) -> MCP
     `Services.aclose`; the `serve` command leaves that to process exit), not a session lifespan.
     """
     from . import memory_tools, perception, prompts, ranking_tools
+    from .arglimits import ArgLimits
     from .toolkit import ToolSet
 
     services = services if services is not None else build_services(settings)
-    tools = ToolSet()
+    tools = ToolSet(ArgLimits.from_settings(settings.intake))
     perception.register(tools, services)
     memory_tools.register(tools, services)
     ranking_tools.register(tools, services)
