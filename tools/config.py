@@ -49,6 +49,10 @@ class IntakeSettings(BaseModel):
     max_audio_samples: int = Field(
         64_000_000, ge=1, description="most audio samples accepted (seconds x rate x channels; 600 s of 48 kHz stereo is 57.6 million)"
     )
+    max_work_pixels: int = Field(
+        8_300_000, ge=100_000,
+        description="screenshots over this many pixels (4K is 8.3 million) are downscaled before rank_ui_elements reads them; boxes are mapped back",
+    )
     handle_cache_bytes: int = Field(
         128_000_000, ge=1_000_000,
         description="memory for embedding handles (vectors, read text, images downscaled); the oldest expire first",
