@@ -10,6 +10,9 @@ treatment in one place:
   default `extra="ignore"`, so a misspelt argument (`episode` for `episode_id`) was silently
   dropped. `strict()` swaps in a subclass that forbids extras and names the unknown argument and
   the valid ones, and hides input values in validation messages (base64 payloads are megabytes).
+- **Arguments are bounded** (`arglimits.py`): every string has a length cap from the settings (the
+  texts' caps are published as `maxLength`), numbers must be finite and fit in 64 bits, nesting is
+  limited, and a validation error lists a few problems, never one line per bad item of a huge list.
 - **The tool list is compact.** pydantic's schemas carry a `title` for every property, `default:
   null` and `anyOf [T, null]` for every optional field: `compact_schema` drops or collapses them,
   and descriptions are dedented. An agent pays for every character of the tool list in every turn.
