@@ -165,7 +165,7 @@ def compile_filter(flt: Filter | None) -> tuple[str, list[Any]]:
     if flt.ids is not None:
         parts.append("m.id IN (SELECT value FROM json_each(?))")
         params.append(_json_ids(flt.ids))
-    return " AND ".join(parts), params
+    return (" AND ".join(parts) or "1"), params  # `tags: []` alone adds no clause: an empty WHERE was a syntax error
 
 
 class LocalMemoryStore:

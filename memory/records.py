@@ -19,6 +19,32 @@ _META_KEY = re.compile(r"^[A-Za-z0-9_.\- ]{1,64}$")
 MetaValue = str | int | float | bool | None
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _key(key: str) -> str:
+    return repr(key) if len(key) <= 70 else repr(key[:64]) + "…"
+
+
+def _json_value(value: Any, where: str, depth: int = 0) -> None:
+    """Refuse what JSON or SQLite cannot keep faithfully: NaN/Infinity (JSON has none; they became
+    null) and integers beyond 64 bits (SQLite raised OverflowError on a filter, issue 18)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{where} is {value}: numbers must be finite (JSON has no NaN or Infinity)")
+    elif isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError(f"{where} is outside the 64-bit integer range (±9.2e18): store it as a string")
+    elif isinstance(value, (list, tuple, dict)):
+        if depth > 16:
+            raise ValueError(f"{where} is nested more than 16 levels deep")
+        children = value.values() if isinstance(value, dict) else value
+        for child in children:
+            _json_value(child, where, depth + 1)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -100,9 +126,10 @@ class NewMemory(BaseModel):
     @field_validator("metadata")
     @classmethod
     def _metadata(cls, md: dict[str, Any]) -> dict[str, Any]:
-        for key in md:
+        for key, value in md.items():
             if not _META_KEY.match(key):
-                raise ValueError(f"metadata key {key!r} must be 1-64 letters, digits, '_', '.', '-' or spaces")
+                raise ValueError(f"metadata key {_key(key)} must be 1-64 letters, digits, '_', '.', '-' or spaces")
+            _json_value(value, f"metadata[{key!r}]")
         return md
 
     @field_validator("created_at")
@@ -179,9 +206,8 @@ class Filter(BaseModel):
     def _keys(cls, md: dict[str, MetaValue] | None) -> dict[str, MetaValue] | None:
         for key, value in (md or {}).items():
             if not _META_KEY.match(key):
-                raise ValueError(f"metadata key {key!r} must be 1-64 letters, digits, '_', '.', '-' or spaces")
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError(f"metadata value for {key!r} must be finite")
+                raise ValueError(f"metadata key {_key(key)} must be 1-64 letters, digits, '_', '.', '-' or spaces")
+            _json_value(value, f"metadata value for {key!r}")
         return md
 
     @model_validator(mode="after")

@@ -88,7 +88,7 @@ class Services:
             if self._handles is None:
                 from ..tools.handles import HandleStore
 
-                self._handles = HandleStore()
+                self._handles = HandleStore(self.settings.intake.handle_cache_bytes)
             return self._handles
 
     async def memory(self) -> MemoryStore:
@@ -166,16 +166,18 @@ def build_tools(settings: Settings, services: Services) -> list[Any]:
     """The tools: from the tool-schema cache when it matches this source (tool_cache.py), else built
     from the tool modules and cached for the next start."""
     from . import tool_cache
+    from .arglimits import ArgLimits
     from .toolkit import DeferredTool, ToolLoader, ToolSet, entries
 
-    fp = tool_cache.fingerprint()
+    limits = ArgLimits.from_settings(settings.intake)
+    fp = tool_cache.fingerprint(limits)
     cached = tool_cache.load(settings.cache_dir, fp)
     if cached is not None and [e["module"] for e in cached if e["module"] not in TOOL_MODULES] == []:
-        loader = ToolLoader(services)
+        loader = ToolLoader(services, limits)
         return [DeferredTool.from_entry(e, loader) for e in cached]
     import importlib
 
-    tools = ToolSet()
+    tools = ToolSet(limits)
     for module in TOOL_MODULES:
         tools.add_all(importlib.import_module(module).TOOLS, services)
     built = tools.finish()

@@ -94,6 +94,11 @@ class MemoryFilterArgs(BaseModel):
 def filter_from_args(args: MemoryFilterArgs | None) -> Filter | None:
     if args is None:
         return None
+    for name in ("tags", "metadata", "modalities"):
+        value = getattr(args, name)
+        if value is not None and len(value) == 0:
+            empty = "{}" if name == "metadata" else "[]"
+            raise InvalidInput(f"filter.{name} is empty ({empty}): omit it, or give at least one to match")
     try:
         flt = Filter(**args.model_dump(exclude_none=True))
     except ValidationError as exc:

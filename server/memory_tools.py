@@ -105,6 +105,12 @@ async def remember(
     """Store exactly one of handle_id, text, path, data_base64, capture_id in episodic memory.
     A near-identical screenshot merges into the previous one of its episode (seen_count grows);
     excluded apps/titles are skipped. Durable on return."""
+    max_meta = services.settings.intake.max_metadata_bytes
+    if metadata and len(json.dumps(metadata, ensure_ascii=False, default=str)) > max_meta:
+        raise InvalidInput(
+            f"metadata is over {max_meta:,} bytes as JSON (SENSORIUM_INTAKE__MAX_METADATA_BYTES): keep a few "
+            "filterable fields there and put long text in 'note'"
+        )
     stored: StoredEmbedding | None = None
     if handle_id is not None:
         if any(v is not None for v in (text, path, data_base64, capture_id)):
@@ -112,7 +118,7 @@ async def remember(
         stored = services.handles.get(handle_id)
         embedding, media, source_info = stored.embedding, stored.media, stored.source
         item_text = stored.text
-        modality = stored.item.modality
+        modality = stored.modality
     else:
         item, media, source_info = await one_input(services, "remember", text, path, data_base64, capture_id)
         embedding = await embed_one(services, item, "document", ctx, "remember")
@@ -124,7 +130,7 @@ async def remember(
     try:
         record = NewMemory(
             vector=embedding.vector, space=embedding.space, modality=modality,
-            content_hash=None if stored is None else stored.item.content_hash, source=source, episode_id=episode_id,
+            content_hash=None if stored is None else stored.content_hash, source=source, episode_id=episode_id,
             text=stored_text(note, item_text, seen), tags=tags or [], metadata=metadata or {},
             thumbnail=await anyio.to_thread.run_sync(_stored_image, media),
             visual=embedding.extras.get("visual") if isinstance(embedding.extras.get("visual"), list) else None,

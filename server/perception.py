@@ -72,7 +72,9 @@ async def _handle(
     services: Services, item: EmbedItem, role: Role, source: dict[str, Any], include_vector: bool, ctx: Context | None, tool: str
 ) -> EmbeddingHandle:
     embedding = await embed_one(services, item, role, ctx, tool)
-    return EmbeddingHandle.of(services.handles.put(embedding, item, role, source), include_vector)
+    # off the loop: hashing the input and downscaling a kept image take time on large inputs
+    stored = await anyio.to_thread.run_sync(lambda: services.handles.put(embedding, item, role, source))
+    return EmbeddingHandle.of(stored, include_vector)
 
 
 def _file_source(kind: str, path: str | None) -> dict[str, Any]:

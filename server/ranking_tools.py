@@ -119,12 +119,33 @@ def _check_candidates(cands: list[CandidateArg], size: tuple[int, int]) -> list[
     return out
 
 
-def _open_image(data: bytes) -> Image.Image:
+def _open_image(data: bytes, max_pixels: int) -> tuple[Image.Image, tuple[int, int]]:
+    """The screenshot as RGB, downscaled before conversion when it has over `max_pixels` pixels, and
+    its full size. Reading and ranking a 7000x7000 PNG at full size peaked at 1.9 GB (issue 18);
+    results are mapped back to the full size's pixels, so the caller sees no difference."""
     try:
         with Image.open(io.BytesIO(data)) as img:
-            return img.convert("RGB")
+            full = img.size
+            w, h = full
+            if w * h <= max_pixels:
+                return img.convert("RGB"), full
+            ratio = math.sqrt(max_pixels / (w * h))
+            target = (max(1, int(w * ratio)), max(1, int(h * ratio)))
+            img.draft("RGB", target)  # JPEG: decode at 1/2, 1/4 or 1/8 of the size
+            work = img if img.mode in ("L", "RGB", "RGBA", "LA") else img.convert("RGBA")
+            step = min(work.width // target[0], work.height // target[1])
+            if step >= 2:
+                work = work.reduce(step)  # cheap box filter first, on the decoded mode (1 byte/px for L)
+            return work.resize(target, Image.Resampling.LANCZOS).convert("RGB"), full
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise UnsupportedMedia(f"the screenshot does not decode as an image ({exc}): send a PNG or JPEG") from exc
+
+
+def _scaled_box(box: tuple[int, int, int, int] | list[int], factor: float, limit: tuple[int, int]) -> tuple[int, int, int, int]:
+    """A box multiplied by `factor` (working <-> full pixels), whole pixels, inside `limit`, at least 1 px."""
+    x1, y1 = min(limit[0] - 1, math.floor(box[0] * factor)), min(limit[1] - 1, math.floor(box[1] * factor))
+    x2, y2 = min(limit[0], math.ceil(box[2] * factor)), min(limit[1], math.ceil(box[3] * factor))
+    return (x1, y1, max(x1 + 1, x2), max(y1 + 1, y2))
 
 
 def _pixel_box(b: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
@@ -154,9 +175,10 @@ async def _instruction_query(
 
 async def _screenshot(
     services: Services, capture_id: str | None, path: str | None, data_base64: str | None, monitor: int
-) -> tuple[Image.Image, str, capture_mod.Capture | None]:
+) -> tuple[Image.Image, str, capture_mod.Capture | None, tuple[int, int]]:
     """The screenshot decoded from the same bytes `embed_screenshot`/`embed_image` see, and the OCR
-    cache key they use, so embedding a screen and ranking on it read it once."""
+    cache key they use, so embedding a screen and ranking on it read it once; and its full size
+    (the image is downscaled when it is over intake.max_work_pixels, the key then names the size)."""
     if sum(x is not None for x in (capture_id, path, data_base64)) > 1:
         raise InvalidInput("give at most one screenshot: capture_id, path or data_base64 (none = capture now)")
     cap: capture_mod.Capture | None = None
@@ -165,8 +187,9 @@ async def _screenshot(
     else:
         cap = services.captures.get(capture_id) if capture_id else await capture_now(services, monitor, None)
         media = intake.media_from_capture(cap.id, services.captures)
-    image = await anyio.to_thread.run_sync(_open_image, media.data)
-    return image, f"media:{media.sha256}", cap
+    image, full = await anyio.to_thread.run_sync(_open_image, media.data, services.settings.intake.max_work_pixels)
+    key = f"media:{media.sha256}" if image.size == full else f"media:{media.sha256}@{image.width}x{image.height}"
+    return image, key, cap, full
 
 
 async def _past_actions(services: Services, query: Embedding) -> list[tuple[str, float]]:
@@ -203,9 +226,12 @@ async def rank_ui_elements(
     Returns the top k: score, box, a click point inside the element (screen pixels for captures),
     and a Set-of-Mark image."""
     query, said = await _instruction_query(services, instruction, instruction_audio_path, instruction_audio_base64, ctx)
-    image, ocr_key, cap = await _screenshot(services, capture_id, path, data_base64, monitor)
+    image, ocr_key, cap, full = await _screenshot(services, capture_id, path, data_base64, monitor)
+    up = full[0] / image.width  # full-size pixels per working pixel (1.0 unless downscaled)
     given = candidates is not None
-    items = _check_candidates(candidates, image.size) if candidates is not None else None
+    items = _check_candidates(candidates, full) if candidates is not None else None
+    if items is not None and up != 1.0:
+        items = [p.model_copy(update={"box": _scaled_box(p.box, 1 / up, image.size)}) for p in items]
     words: list[OcrWord] | None = None
     found: Proposals | None = None
     if items is None or any(c.label is None for c in items):
@@ -223,29 +249,32 @@ async def rank_ui_elements(
         progress=progress_reporter(ctx),
     )
     ranked: list[RankedElement] = []
+    work_boxes: list[tuple[int, int, int, int]] = []
     for r, s in enumerate(scored[:k], start=1):
         p = items[s.index]
-        cx, cy = proposals.click_point(p.box)
-        screen_box = list(cap.to_screen(p.box)) if cap is not None else None
+        box = p.box if up == 1.0 else _scaled_box(p.box, up, full)
+        work_boxes.append(p.box)
+        cx, cy = proposals.click_point(box)
+        screen_box = list(cap.to_screen(box)) if cap is not None else None
         click = list(cap.to_screen_point(cx, cy)) if cap is not None else [cx, cy]
         ranked.append(
             RankedElement(
                 rank=r, index=s.index if given else None, score=round(s.score, 5), cosine=round(s.cosine, 5),
                 text_match=round(s.text_match, 4), history=None if s.history is None else round(s.history, 4),
-                box=list(p.box), screen_box=screen_box, click=click, label=p.label, words=snippet(s.words, 200),
+                box=list(box), screen_box=screen_box, click=click, label=p.label, words=snippet(s.words, 200),
                 role=p.role, source=p.source,
             )
         )
     result = RankResult(
         instruction=said, candidates=ranked, total_candidates=len(items),
         proposals=None if found is None else ProposalInfo(found=found.found, ranked=len(found.items), truncated=found.truncated, rule=found.rule),
-        image_width=image.width, image_height=image.height, capture_id=cap.id if cap else None,
+        image_width=full[0], image_height=full[1], capture_id=cap.id if cap else None,
         scale=cap.scale if cap else None, space=services.backend.space,
     )
     content: list[Any] = []
     if include_marks and ranked:
         budget = services.settings.capture.preview_max_bytes
-        data = await anyio.to_thread.run_sync(lambda: marks.marks_image(image, [e.box for e in ranked], budget))
+        data = await anyio.to_thread.run_sync(lambda: marks.marks_image(image, work_boxes, budget))
         result.marks_bytes = len(data)
         content.append(image_content(data, "image/jpeg"))
     cut = f" (cut from {found.found}: {found.rule})" if found is not None and found.truncated else ""

@@ -37,11 +37,12 @@ def _package_dirs() -> list[Path]:
     return [Path(p) for pkg in (server, tools, memory) for p in pkg.__path__]
 
 
-def fingerprint() -> str:
-    """sha256 over the package's source files (by relative path) and the schema-making libraries' versions."""
+def fingerprint(limits: object = None) -> str:
+    """sha256 over the package's source files (by relative path), the schema-making libraries' versions
+    and the argument limits (settings put them into the schemas as maxLength)."""
     import pydantic
 
-    h = hashlib.sha256(f"format {FORMAT}\n".encode())
+    h = hashlib.sha256(f"format {FORMAT}\nlimits {limits!r}\n".encode())
     try:
         mcp_version = version("mcp")
     except PackageNotFoundError:  # pragma: no cover - mcp is a dependency

@@ -10,6 +10,9 @@ treatment in one place:
   default `extra="ignore"`, so a misspelt argument (`episode` for `episode_id`) was silently
   dropped. `strict()` swaps in a subclass that forbids extras and names the unknown argument and
   the valid ones, and hides input values in validation messages (base64 payloads are megabytes).
+- **Arguments are bounded** (`arglimits.py`): every string has a length cap from the settings (the
+  texts' caps are published as `maxLength`), numbers must be finite and fit in 64 bits, nesting is
+  limited, and a validation error lists a few problems, never one line per bad item of a huge list.
 - **The tool list is compact.** pydantic's schemas carry a `title` for every property, `default:
   null` and `anyOf [T, null]` for every optional field: `compact_schema` drops or collapses them,
   and descriptions are dedented. An agent pays for every character of the tool list in every turn.
@@ -35,9 +38,10 @@ import anyio
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import Tool as MCPTool
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
+from .arglimits import MAX_REPORTED_ERRORS, ArgLimits, short_validation_error
 from .errors import tool_errors
 
 ToolFn = Callable[..., Awaitable[Any]]
@@ -82,38 +86,54 @@ def description(fn: Callable[..., Any]) -> str:
 # -- strict arguments -------------------------------------------------------------------------
 
 
-def _strict_model(model: type[BaseModel], tool_name: str) -> type[BaseModel]:
-    """`model` (the SDK's argument model) refusing unknown arguments, under the same name."""
+def _strict_model(model: type[BaseModel], tool_name: str, limits: ArgLimits) -> type[BaseModel]:
+    """`model` (the SDK's argument model) refusing unknown arguments and arguments over the bounds
+    of `limits` (string lengths, non-finite numbers, nesting), under the same name; its
+    validation errors list a few problems, never one line per bad item of a huge list."""
     valid = [f.alias or name for name, f in model.model_fields.items()]
 
     def known_arguments(cls: type[BaseModel], data: Any) -> Any:
         if isinstance(data, dict):
             unknown = [k for k in data if k not in valid]
             if unknown:
+                shown = [repr(k if len(str(k)) <= 40 else str(k)[:40] + "…") for k in unknown[:5]]
                 raise PydanticCustomError(
                     "unknown_argument",
                     "unknown argument{s} {unknown} for {tool}; valid arguments: {valid}",
                     {
                         "s": "s" if len(unknown) > 1 else "",
-                        "unknown": ", ".join(repr(k) for k in unknown),
+                        "unknown": ", ".join(shown) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""),
                         "tool": tool_name,
                         "valid": ", ".join(valid) or "none",
                     },
                 )
+            limits.check(data)
         return data
+
+    def model_validate(cls: type[BaseModel], obj: Any, **kwargs: Any) -> BaseModel:
+        try:
+            return BaseModel.model_validate.__func__(cls, obj, **kwargs)  # type: ignore[attr-defined,no-any-return]
+        except ValidationError as exc:
+            if exc.error_count() <= MAX_REPORTED_ERRORS:
+                raise
+            raise short_validation_error(exc, cls.__name__) from None
 
     namespace = {
         "__module__": model.__module__,
-        "model_config": ConfigDict(extra="forbid", hide_input_in_errors=True),
+        "model_config": ConfigDict(extra="forbid", hide_input_in_errors=True, allow_inf_nan=False),
         "known_arguments": model_validator(mode="before")(classmethod(known_arguments)),  # type: ignore[arg-type]
+        "model_validate": classmethod(model_validate),
     }
     return type(model.__name__, (model,), namespace)
 
 
-def strict(tool: Tool, one_of: Sequence[str] = (), at_most_one: Sequence[str] = ()) -> Tool:
+def strict(
+    tool: Tool, one_of: Sequence[str] = (), at_most_one: Sequence[str] = (), limits: ArgLimits | None = None
+) -> Tool:
     """The same tool, refusing unknown arguments, with a compact schema (see the module docstring)."""
-    tool.fn_metadata.arg_model = _strict_model(tool.fn_metadata.arg_model, tool.name)
-    params = drop_optional_nulls(compact_schema(tool.parameters))
+    limits = limits or ArgLimits()
+    tool.fn_metadata.arg_model = _strict_model(tool.fn_metadata.arg_model, tool.name, limits)
+    params = limits.annotate_schema(drop_optional_nulls(compact_schema(tool.parameters)))
     params["additionalProperties"] = False
     if one_of or at_most_one:
         params["not"] = exclusive(one_of, at_most_one)
@@ -211,8 +231,9 @@ def drop_optional_nulls(schema: dict[str, Any]) -> dict[str, Any]:
 class ToolSet:
     """The tools of the server, built before it: `MCPServer(tools=toolset.finish())`."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: ArgLimits | None = None) -> None:
         self.tools: list[Tool] = []
+        self.limits = limits or ArgLimits()
 
     def finish(self) -> list[Tool]:
         """The tools, with each output schema published in full once: a later tool returning the very
@@ -240,7 +261,7 @@ class ToolSet:
             description=description(defn.fn),
             annotations=defn.annotations,
         )
-        self.tools.append(strict(tool, defn.one_of, defn.at_most_one))
+        self.tools.append(strict(tool, defn.one_of, defn.at_most_one, self.limits))
         return tool
 
     def add_all(self, defs: Iterable[ToolDef], services: Any) -> None:
@@ -258,7 +279,7 @@ class ToolSet:
             tool_name = name or fn.__name__
             title_ = title or tool_name.replace("_", " ").capitalize()  # every tool has a title, even before its module gives one
             tool = Tool.from_function(fn, name=tool_name, title=title_, description=description, annotations=annotations)
-            self.tools.append(strict(tool))
+            self.tools.append(strict(tool, limits=self.limits))
             return fn
 
         return decorate
@@ -290,8 +311,9 @@ class ToolLoader:
     The module's `TOOLS` are built exactly as at a first start (`ToolSet.add`: bound to services,
     strict arguments), so a deferred tool validates and answers as a built one does."""
 
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Any, limits: ArgLimits | None = None) -> None:
         self._services = services
+        self._limits = limits
         self._built: dict[str, Tool] = {}
         self._lock = threading.Lock()
 
@@ -300,7 +322,7 @@ class ToolLoader:
         with self._lock:
             if name not in self._built:
                 defs = importlib.import_module(module).TOOLS
-                tools = ToolSet()
+                tools = ToolSet(self._limits)
                 tools.add_all(defs, self._services)
                 self._built.update({t.name: t for t in tools.tools})
             try:

@@ -305,5 +305,9 @@ async def test_too_large_file_names_the_limit(tmp_path: Path, screenshot: Path) 
         text = error_text(await client.call_tool("embed_image", {"path": str(screenshot)}))
         assert "LimitExceeded" in text and "the limit is 10.0 KB" in text and "smaller file" in text, text
         big = base64.b64encode(screenshot.read_bytes()).decode()
-        assert "LimitExceeded" in error_text(await client.call_tool("embed_image", {"data_base64": big}))
+        # over twice the limit, the argument cap refuses the string before intake decodes it (issue 18)
+        text = error_text(await client.call_tool("embed_image", {"data_base64": big}))
+        assert "SENSORIUM_INTAKE__MAX_FILE_BYTES" in text and "smaller file" in text, text
+        half = base64.b64encode(screenshot.read_bytes()[:14_000]).decode()
+        assert "LimitExceeded" in error_text(await client.call_tool("embed_image", {"data_base64": half}))
         assert not (await client.call_tool("embed_text", {"text": "still answering"})).is_error

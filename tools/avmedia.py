@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -37,6 +38,9 @@ class MediaInfo(BaseModel):
     width: int | None = None
     height: int | None = None
     audio_sample_rate: int | None = None
+    audio_channels: int | None = None
+    video_frames: int | None = None
+    """Frames of the video stream: from its header, else duration x average frame rate (None = unknown)."""
 
 
 @contextmanager
@@ -69,21 +73,49 @@ def _container_duration(container: av.container.InputContainer) -> float | None:
 
 
 def probe_media(data: bytes) -> MediaInfo:
-    """Duration and streams of audio/video bytes, for intake limits checked before any decoding."""
+    """Duration and streams of audio/video bytes, for intake limits checked before any decoding.
+
+    Damaged headers leave PyAV objects half-built (a stream with no codec context: a bit-flipped
+    MOV, a WAV with 0 bits per sample); those are reported as UnsupportedMedia, not as the
+    AttributeError they would raise (issue 18)."""
     with _open(data) as container:
-        video = container.streams.video[0] if container.streams.video else None
-        audio = container.streams.audio[0] if container.streams.audio else None
-        duration = _container_duration(container)
-        if duration is None:
-            duration = _duration_by_decoding(container)
-        return MediaInfo(
-            duration_s=duration,
-            has_audio=audio is not None,
-            has_video=video is not None,
-            width=video.codec_context.width if video is not None else None,
-            height=video.codec_context.height if video is not None else None,
-            audio_sample_rate=audio.codec_context.sample_rate if audio is not None else None,
+        try:
+            return _probe(container)
+        except (AttributeError, TypeError, ValueError, ZeroDivisionError, OverflowError, av.FFmpegError) as exc:
+            raise UnsupportedMedia(
+                f"the audio/video headers are damaged ({exc.__class__.__name__}: {exc}); the file may be truncated "
+                "or corrupt: re-encode it (e.g. to WAV/MP3 or MP4)"
+            ) from exc
+
+
+def _probe(container: av.container.InputContainer) -> MediaInfo:
+    video = container.streams.video[0] if container.streams.video else None
+    audio = container.streams.audio[0] if container.streams.audio else None
+    vctx = video.codec_context if video is not None else None
+    actx = audio.codec_context if audio is not None else None
+    if (video is not None and vctx is None) or (audio is not None and actx is None):
+        raise UnsupportedMedia(
+            "a stream of this media has no usable codec parameters (damaged headers, e.g. 0 bits per sample); "
+            "re-encode it (e.g. to WAV/MP3 or MP4)"
         )
+    duration = _container_duration(container)
+    if duration is None:
+        duration = _duration_by_decoding(container)
+    frames: int | None = None
+    if video is not None:
+        frames = int(video.frames) if video.frames else None
+        if frames is None and duration is not None and video.average_rate:
+            frames = int(math.ceil(duration * float(video.average_rate)))
+    return MediaInfo(
+        duration_s=duration,
+        has_audio=audio is not None,
+        has_video=video is not None,
+        width=vctx.width if vctx is not None else None,
+        height=vctx.height if vctx is not None else None,
+        audio_sample_rate=actx.sample_rate if actx is not None else None,
+        audio_channels=actx.channels if actx is not None else None,
+        video_frames=frames,
+    )
 
 
 def _duration_by_decoding(container: av.container.InputContainer) -> float | None:
@@ -167,6 +199,16 @@ def decode_audio(data: bytes, sample_rate: int = 16000, *, max_seconds: float | 
     return samples
 
 
+def _downscaled(frame: av.VideoFrame, max_side: int) -> av.VideoFrame:
+    """The frame at most `max_side` on its longer side, scaled by FFmpeg before it becomes an RGB
+    image: 32 kept 4K frames were 1.6 GB as full-size images (issue 18); readers downscale anyway."""
+    w, h = frame.width, frame.height
+    if max(w, h) <= max_side:
+        return frame
+    scale = max_side / max(w, h)
+    return frame.reformat(width=max(2, round(w * scale)), height=max(2, round(h * scale)))
+
+
 def _thumb(frame: av.VideoFrame) -> np.ndarray:
     small = frame.reformat(width=_THUMB, height=_THUMB, format="gray")
     return small.to_ndarray().astype(np.float32) / 255.0
@@ -178,6 +220,7 @@ def sample_keyframes(
     max_frames: int = 32,
     min_change: float = 0.08,
     min_interval_s: float = 1.0,
+    max_side: int = 1600,
 ) -> list[tuple[float, Image.Image]]:
     """Frames where the picture changed, each with its timestamp in seconds; the first is always kept.
 
@@ -185,6 +228,7 @@ def sample_keyframes(
     same text hundreds of times. A frame is kept when the mean absolute difference between
     32x32 grayscale thumbnails of it and the last kept frame exceeds `min_change` (0..1), and
     at least `min_interval_s` has passed since that frame. Decoding stops at `max_frames`.
+    Kept frames are downscaled to `max_side` (the OCR reads at most 1600 px anyway).
     """
     if max_frames < 1:
         raise InvalidInput(f"max_frames must be at least 1, got {max_frames}")
@@ -212,7 +256,7 @@ def sample_keyframes(
                 thumb = _thumb(frame)
                 if last_thumb is not None and float(np.mean(np.abs(thumb - last_thumb))) <= min_change:
                     continue
-                kept.append((max(0.0, float(t)), frame.to_image()))
+                kept.append((max(0.0, float(t)), _downscaled(frame, max_side).to_image()))
                 last_thumb, last_t = thumb, t
                 if len(kept) >= max_frames:
                     break

@@ -249,7 +249,8 @@ class CachedBackend:
         # ASR model) bumps `perception_version`, so stale extras and vectors are not served
         version = self.inner.perception_version
         role_key = f"{role}@{version}" if version else role
-        keys: list[CacheKey] = [(item.content_hash, role_key, space) for item in items]
+        # content hashes read every byte of every part (50 MB files): off the event loop
+        keys: list[CacheKey] = await anyio.to_thread.run_sync(lambda: [(item.content_hash, role_key, space) for item in items])
         try:
             found = await self.cache.get_many(keys)
         except (sqlite3.Error, OSError) as exc:  # a broken or unwritable cache must not break embedding

@@ -27,7 +27,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from .config import CaptureSettings
-from .errors import CaptureUnavailable, InvalidInput, NotFound
+from .errors import CaptureUnavailable, InvalidInput, NotFound, echo
 from .jpeg import base64_size, fit_jpeg
 from .regions import Box
 
@@ -399,7 +399,7 @@ class CaptureStore:
                 self._items.move_to_end(capture_id)
                 return capture
         raise NotFound(
-            f"capture {capture_id!r} is not available: only the last {self._cache_size} captures are kept, "
+            f"capture {echo(capture_id)} is not available: only the last {self._cache_size} captures are kept, "
             "in memory, until the server restarts; call capture_screen again and use the new capture id"
         )
 

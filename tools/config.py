@@ -31,7 +31,32 @@ class IntakeSettings(BaseModel):
     max_audio_seconds: float = Field(600.0, gt=0, description="longest audio clip accepted")
     max_video_seconds: float = Field(120.0, gt=0, description="longest video accepted")
     max_pdf_pages: int = Field(6, ge=1, description="most PDF pages accepted")
-    max_text_chars: int = Field(32_000, ge=1, description="longest text accepted")
+    max_text_chars: int = Field(32_000, ge=1, description="longest text accepted (text, instruction, note, caption)")
+    max_label_chars: int = Field(
+        1_000, ge=16, description="longest short string accepted: ids, titles, app, tags, labels, metadata strings"
+    )
+    max_path_chars: int = Field(4_096, ge=64, description="longest file path accepted")
+    max_metadata_bytes: int = Field(16_000, ge=256, description="largest `metadata` of a memory, as JSON")
+    max_image_side: int = Field(
+        16_384, ge=64, description="longest image side accepted (read from the header, before decoding)"
+    )
+    max_video_frame_pixels: int = Field(
+        8_900_000, ge=1, description="largest video frame accepted (4096x2160 is 8.8 million), from the stream header"
+    )
+    max_video_frames: int = Field(
+        7_200, ge=1, description="most video frames accepted (120 s at 60 fps), from the stream header"
+    )
+    max_audio_samples: int = Field(
+        64_000_000, ge=1, description="most audio samples accepted (seconds x rate x channels; 600 s of 48 kHz stereo is 57.6 million)"
+    )
+    max_work_pixels: int = Field(
+        8_300_000, ge=100_000,
+        description="screenshots over this many pixels (4K is 8.3 million) are downscaled before rank_ui_elements reads them; boxes are mapped back",
+    )
+    handle_cache_bytes: int = Field(
+        128_000_000, ge=1_000_000,
+        description="memory for embedding handles (vectors, read text, images downscaled); the oldest expire first",
+    )
 
 
 class GeminiSettings(BaseModel):

@@ -46,3 +46,13 @@ class BackendError(SensoriumError):
 
 class ModalityNotSupported(SensoriumError):
     """This backend cannot embed this kind of input (e.g. non-speech audio on the local backend)."""
+
+
+def echo(value: object, limit: int = 60) -> str:
+    """A caller's value quoted for an error message, cut to `limit` characters: an error must not
+    repeat a 10 MB id back (issue 18), and the start is enough to recognise it."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= limit:
+        return repr(text) if isinstance(value, str) else text
+    cut = text[:limit]
+    return (repr(cut) if isinstance(value, str) else cut) + f"… ({len(text):,} characters)"

@@ -28,6 +28,7 @@ from PIL import Image, UnidentifiedImageError
 from .capture import CaptureStore
 from .config import IntakeSettings
 from .errors import Forbidden, InvalidInput, LimitExceeded, NotFound, UnsupportedMedia
+from .limits import check_image_size
 from .media import Media, Modality
 
 _DATA_URL = re.compile(r"^data:(?P<mime>[^;,]*)(?P<params>(?:;[^;,]*)*),(?P<payload>.*)$", re.DOTALL | re.IGNORECASE)
@@ -218,9 +219,9 @@ def check_limits(media: Media, settings: IntakeSettings) -> None:
     elif media.modality in (Modality.AUDIO, Modality.VIDEO):
         _check_duration(media, settings)
     elif media.modality is Modality.PDF:
-        from .pdf import pdf_page_count  # pypdfium2 loads on first use: start-up stays fast (bench_startup)
+        from .pdf import check_pdf_pages  # pypdfium2 loads on first use: start-up stays fast (bench_startup)
 
-        pages = pdf_page_count(media.data)
+        pages = check_pdf_pages(media.data, settings.max_pdf_pages)
         if pages > settings.max_pdf_pages:
             raise LimitExceeded(
                 f"the PDF has {pages} pages, the limit is {settings.max_pdf_pages}: split it or pass only "
@@ -240,9 +241,9 @@ def _check_image(media: Media, settings: IntakeSettings) -> None:
             # Pillow warns (and past 2x its own limit raises) on huge images; our own limit,
             # checked from the header before any pixel is decoded, is the one that applies.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(media.data)) as img:
+            with Image.open(io.BytesIO(media.data)) as img:  # reads the header only
                 width, height = img.size
-                _check_pixels(width, height, settings)
+                check_image_size(width, height, settings)
                 img.load()
     except Image.DecompressionBombError as exc:
         dims = re.search(r"\((\d+) pixels\)", str(exc))
@@ -264,18 +265,12 @@ def _pixels(n: int) -> str:
     return f"{n / 1e6:.1f} megapixels" if n >= 1_000_000 else f"{n:,} pixels"
 
 
-def _check_pixels(width: int, height: int, settings: IntakeSettings) -> None:
-    if width * height > settings.max_image_pixels:
-        raise LimitExceeded(
-            f"image is {width}x{height} ({_pixels(width * height)}), the limit is "
-            f"{_pixels(settings.max_image_pixels)}: downscale it or pass a region"
-        )
-
-
 def _check_duration(media: Media, settings: IntakeSettings) -> None:
-    from .avmedia import media_duration  # PyAV loads on first use: start-up stays fast (bench_startup)
+    from .avmedia import probe_media  # PyAV loads on first use: start-up stays fast (bench_startup)
+    from .limits import check_streams
 
-    seconds = media_duration(media.data)
+    info = probe_media(media.data)
+    seconds = info.duration_s
     kind = "audio" if media.modality is Modality.AUDIO else "video"
     limit = settings.max_audio_seconds if kind == "audio" else settings.max_video_seconds
     if seconds is None:
@@ -287,6 +282,7 @@ def _check_duration(media: Media, settings: IntakeSettings) -> None:
         raise LimitExceeded(
             f"{kind} is {seconds:.1f} s, the limit is {limit:g} s: trim it or pass a shorter clip"
         )
+    check_streams(info, settings)
 
 
 # -- which tool -----------------------------------------------------------------------------

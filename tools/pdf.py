@@ -50,6 +50,12 @@ def _document(data: bytes) -> Iterator[pdfium.PdfDocument]:
             ) from exc
         try:
             yield doc
+        except pdfium.PdfiumError as exc:
+            # a page that will not load (a bit-flipped object, a page tree that loops back on itself)
+            raise UnsupportedMedia(
+                f"the PDF is broken ({exc}): a page cannot be loaded; the file may be truncated or corrupt, "
+                "re-save or print it to a new PDF"
+            ) from exc
         finally:
             doc.close()
 
@@ -58,6 +64,16 @@ def pdf_page_count(data: bytes) -> int:
     """Number of pages, the figure that page limits (e.g. Gemini's 6 pages) are checked against."""
     with _document(data) as doc:
         return len(doc)
+
+
+def check_pdf_pages(data: bytes, max_pages: int) -> int:
+    """The page count, after loading each page (up to `max_pages + 1`): a PDF whose page tree is
+    broken or loops is refused at intake with UnsupportedMedia, not deep inside a backend."""
+    with _document(data) as doc:
+        n = len(doc)
+        for i in range(min(n, max_pages + 1)):
+            doc[i].close()
+        return n
 
 
 def _page_text(doc: pdfium.PdfDocument, index: int) -> str:

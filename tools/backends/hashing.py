@@ -13,6 +13,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 
+import anyio
 import numpy as np
 from PIL import Image
 
@@ -68,15 +69,21 @@ class HashingBackend:
     ) -> list[Embedding]:
         out: list[Embedding] = []
         for n, item in enumerate(items):
-            v = np.zeros(self._dimension, dtype=np.float32)
-            for part in item.parts:
-                v += self._text_vector(part) if isinstance(part, str) else self._media_vector(part)
-            if item.title:
-                v += 0.5 * self._text_vector(item.title)
-            out.append(Embedding(vector=l2_normalise(v), space=self.space))
+            # in a worker thread: hashing a long text or a large file is CPU work that would stall
+            # the event loop (a 10 MB caption left pings unanswered, issue 18)
+            vector = await anyio.to_thread.run_sync(self._item_vector, item)
+            out.append(Embedding(vector=vector, space=self.space))
             if progress is not None:
                 await progress(n + 1, len(items), None)
         return out
+
+    def _item_vector(self, item: EmbedItem) -> np.ndarray:
+        v = np.zeros(self._dimension, dtype=np.float32)
+        for part in item.parts:
+            v += self._text_vector(part) if isinstance(part, str) else self._media_vector(part)
+        if item.title:
+            v += 0.5 * self._text_vector(item.title)
+        return l2_normalise(v)
 
     region_embedding = "crops"
 
