@@ -40,6 +40,7 @@ class Services:
     handles: HandleStore = field(default_factory=HandleStore)
     _memory: MemoryStore | None = None
     _memory_lock: anyio.Lock = field(default_factory=anyio.Lock)
+    _closed: bool = False
 
     async def memory(self) -> MemoryStore:
         """The store for the backend's space, opened on first use (opening may rebuild an index)."""
@@ -51,6 +52,10 @@ class Services:
             return self._memory
 
     async def aclose(self) -> None:
+        """Close the memory store (it writes its index checkpoint) and the backend; a second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         if self._memory is not None:
             await self._memory.close()
             self._memory = None
@@ -94,7 +99,7 @@ def build_server(settings: Settings, *, services: Services | None = None) -> MCP
 
     Services outlive MCP sessions (an HTTP server has many; an in-process client opens one per
     `async with`), so their lifetime is the process's (the caller that built them closes them with
-    `Services.aclose`; the `serve` command leaves that to process exit), not a session lifespan.
+    `Services.aclose`; `serve` does on every way out: serving.py), not a session lifespan.
     """
     from . import memory_tools, perception, prompts, ranking_tools
     from .toolkit import ToolSet
@@ -104,7 +109,9 @@ def build_server(settings: Settings, *, services: Services | None = None) -> MCP
     perception.register(tools, services)
     memory_tools.register(tools, services)
     ranking_tools.register(tools, services)
-    server: MCPServer = MCPServer(
+    from .protocol_errors import SensoriumServer
+
+    server: MCPServer = SensoriumServer(
         "sensorium", instructions=INSTRUCTIONS, version=_version(), log_level=settings.log_level, tools=tools.finish()
     )
     memory_tools.register_resources(server, services)

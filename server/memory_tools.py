@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from PIL import Image
 from pydantic import BaseModel, Field, ValidationError
@@ -26,6 +25,7 @@ from ..tools.handles import StoredEmbedding
 from ..tools.media import Media, Modality
 from .app import Services
 from .inputs import MemoryFilterArgs, embed_one, filter_from_args, one_input, snippet
+from .protocol_errors import resource_not_found
 from .results import MemorySummary, image_content, text_seen
 from .toolkit import ToolDef, ToolSet
 
@@ -248,23 +248,25 @@ def register(tools: ToolSet, services: Services) -> None:
 
 def register_resources(server: MCPServer, services: Services) -> None:
     @server.resource("sensorium://memory/{id}", mime_type="application/json", description="a memory's metadata")
-    async def memory_resource(id: str) -> str:
-        mem = await _resource_memory(services, id)
+    async def memory_resource(id: str, ctx: Context) -> str:
+        mem = await _resource_memory(services, id, ctx, f"sensorium://memory/{id}")
         return json.dumps(mem.model_dump(mode="json"), indent=2)
 
     @server.resource("sensorium://memory/{id}/image", mime_type="image/jpeg", description="a memory's stored thumbnail")
-    async def memory_image(id: str) -> bytes:
-        mem = await _resource_memory(services, id)
+    async def memory_image(id: str, ctx: Context) -> bytes:
+        uri = f"sensorium://memory/{id}/image"
+        mem = await _resource_memory(services, id, ctx, uri)
         thumb = await (await services.memory()).get_thumbnail(mem.id)
         if thumb is None:
-            raise ResourceError(f"memory {mem.id} has no thumbnail (only image memories keep one)")
+            resource_not_found(ctx, uri, f"memory {mem.id} has no thumbnail (only image memories keep one)")
         return thumb
 
 
-async def _resource_memory(services: Services, id: str):  # type: ignore[no-untyped-def]
-    if not id.isdigit():
-        raise ResourceError(f"memory id must be a number, got {id!r}")
+async def _resource_memory(services: Services, id: str, ctx: Context, uri: str):  # type: ignore[no-untyped-def]
+    """The memory a resource URI names; a missing one is "resource not found" (protocol_errors.py), not a crash."""
+    if not id.isdigit() or len(id) > 18:
+        resource_not_found(ctx, uri, f"no such memory: the id in {uri[:80]!r} must be a number (from remember or recall)")
     mem = await (await services.memory()).get(int(id))
     if mem is None:
-        raise ResourceError(f"no memory with id {id}")
+        resource_not_found(ctx, uri, f"no memory with id {id} (it may have been forgotten)")
     return mem
