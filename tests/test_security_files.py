@@ -105,7 +105,7 @@ def test_a_parent_folder_swapped_for_a_link_is_never_followed(layout) -> None:  
     link.symlink_to(outside)
 
     def swap(i: int) -> None:  # folder <-> link, by two renames each way
-        if i % 2:
+        if i % 2 == 0:
             os.rename(folder, parked)
             os.rename(link, folder)
         else:
