@@ -83,3 +83,41 @@ def test_every_way_out_writes_the_index_checkpoint(tmp_path: Path, stop: str, co
     assert list((tmp_path / "data").rglob("hnsw-*.bin")), "no index checkpoint was written on the way out"
     log = _next_start_log(tmp_path)
     assert "no index checkpoint" not in log and "rebuilding" not in log and "caught up" not in log, log
+
+
+@pytest.mark.slow
+async def test_http_sigterm_writes_the_index_checkpoint(tmp_path: Path) -> None:
+    """The same over HTTP: uvicorn's graceful shutdown runs the lifespan end, which closes the services."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx2
+    from mcp import Client
+    from server_support import free_port, subprocess_env
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sensorium.server.cli", "serve", "--transport", "http", "--port", str(port)],
+        env=subprocess_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/mcp"
+        deadline = time.monotonic() + 120  # a hang guard for start-up, not a timing assertion
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+            try:
+                httpx2.get(url, timeout=1)
+                break
+            except httpx2.TransportError:
+                time.sleep(0.2)
+        async with Client(url) as client:
+            r = await client.call_tool("remember", {"text": "closed the laptop lid", "episode_id": "http"})
+            assert not r.is_error, r.content
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+    assert list((tmp_path / "data").rglob("hnsw-*.bin")), "no index checkpoint was written on SIGTERM"
