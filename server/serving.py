@@ -58,7 +58,8 @@ async def _serve_stdio(server: MCPServer, services: Services) -> int:
     session_scope = anyio.CancelScope()
     session_over = anyio.Event()
     async with anyio.create_task_group() as tg:
-        tg.start_soon(_close_on_signal, session_scope, session_over, services)
+        if sys.platform != "win32":  # no asyncio signal handlers there; Ctrl-C ends the process as before
+            tg.start_soon(_close_on_signal, session_scope, session_over, services)
         try:
             await run_stdio(server, session_scope=session_scope, on_session_end=session_over.set)
         finally:
