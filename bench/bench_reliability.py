@@ -434,7 +434,7 @@ async def bad_run(url: str, outside: str, seed: int, want: int, call_timeout: fl
 def write_wav(path: Path, megabytes: float) -> float:
     """A 48 kHz stereo 16-bit WAV of about `megabytes` MB (noise); returns its duration in seconds."""
     rate, channels = 48_000, 2
-    n_bytes = int(megabytes * 1_000_000) // 4 * 4
+    n_bytes = (int(megabytes * 1_000_000) - 44) // 4 * 4  # the whole file, header included, within the MB
     header = b"RIFF" + struct.pack("<I", 36 + n_bytes) + b"WAVEfmt " + struct.pack(
         "<IHHIIHH", 16, 1, channels, rate, rate * channels * 2, channels * 2, 16) + b"data" + struct.pack("<I", n_bytes)
     with path.open("wb") as f:

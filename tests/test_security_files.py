@@ -151,3 +151,13 @@ def test_a_refusal_never_names_where_a_link_points(layout) -> None:  # type: ign
     msg = str(err.value)
     assert "outside the allowed folders" in msg and str(link) in msg
     assert "/proc" not in msg and str(os.getpid()) not in msg and "resolves" not in msg
+
+
+def test_a_file_just_over_the_limit_says_by_how_much(layout) -> None:  # type: ignore[no-untyped-def]
+    root, _, _ = layout
+    f = root / "big.png"
+    head = png_bytes((8, 8))
+    f.write_bytes(head + b"\0" * (50_000 - len(head)))  # 50.0 KB, one byte over a limit that also rounds to 50.0 KB
+    with pytest.raises(SensoriumError) as err:
+        media_from_path(str(f), IntakeSettings(allowed_roots=[root], max_file_bytes=49_999))
+    assert "50,000 bytes" in str(err.value) and "49,999 bytes" in str(err.value)

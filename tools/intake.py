@@ -189,10 +189,10 @@ def media_from_path(path: str | os.PathLike[str], settings: IntakeSettings) -> M
     fd, st = _open_verified(real, raw, settings)
     try:
         if st.st_size > settings.max_file_bytes:
-            raise LimitExceeded(
-                f"{raw} is {human_bytes(st.st_size)}, the limit is {human_bytes(settings.max_file_bytes)}: "
-                "pass a smaller file (crop, compress or trim it)"
-            )
+            size, limit = human_bytes(st.st_size), human_bytes(settings.max_file_bytes)
+            if size == limit:  # "50.0 MB, the limit is 50.0 MB" told nobody anything
+                size, limit = f"{st.st_size:,} bytes", f"{settings.max_file_bytes:,} bytes"
+            raise LimitExceeded(f"{raw} is {size}, the limit is {limit}: pass a smaller file (crop, compress or trim it)")
         if st.st_size == 0:
             raise UnsupportedMedia(f"{raw} is empty (0 bytes)")
         try:
