@@ -546,7 +546,8 @@ def _bars(out: dict[str, Any]) -> dict[str, Any]:
         "bad_inputs_at_least_500": None if not bad else bad["inputs"] >= 500,
         "bad_inputs_all_clean": None if not bad else (bad["internal_error"] == 0 and bad["transport_error"] == 0),
         "bad_inputs_none_unanswered": None if not bad else bad["unanswered"] == 0,
-        "rss_growth_within_300_mb": None if not rss else rss["growth_mb"] <= 300,
+        "rss_embeds_all_succeeded": None if not rss else rss["error_count"] == 0,
+        "rss_growth_within_300_mb": None if not rss else (rss["error_count"] == 0 and rss["growth_mb"] <= 300),
     }
 
 
