@@ -56,6 +56,7 @@ class Services:
         self._build_lock = threading.RLock()  # tools build parts from worker threads too
         self._memory: MemoryStore | None = None
         self._memory_lock = anyio.Lock()
+        self._closed = False
 
     @property
     def ocr(self) -> OcrEngine:
@@ -102,6 +103,10 @@ class Services:
             return self._memory
 
     async def aclose(self) -> None:
+        """Close the memory store (it writes its index checkpoint) and the backend; a second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         if self._memory is not None:
             await self._memory.close()
             self._memory = None
@@ -148,12 +153,14 @@ def build_server(settings: Settings, *, services: Services | None = None) -> MCP
 
     Services outlive MCP sessions (an HTTP server has many; an in-process client opens one per
     `async with`), so their lifetime is the process's (the caller that built them closes them with
-    `Services.aclose`; the `serve` command leaves that to process exit), not a session lifespan.
+    `Services.aclose`; `serve` does on every way out: serving.py), not a session lifespan.
     """
     from . import prompts, resources
 
     services = services if services is not None else build_services(settings)
-    server: MCPServer = MCPServer(
+    from .protocol_errors import SensoriumServer
+
+    server: MCPServer = SensoriumServer(
         "sensorium", instructions=INSTRUCTIONS, version=_version(), log_level=settings.log_level,
         tools=build_tools(settings, services),
     )

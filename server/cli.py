@@ -151,22 +151,16 @@ async def _memory(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from .app import build_server
+    from .serving import serve
 
     if args.transport == "http":
-        from .transports import check_bind, serve_http
+        from .transports import check_bind
 
         host = args.host or settings.http.host
         port = args.port if args.port is not None else settings.http.port
-        token = settings.http.token.get_secret_value() if settings.http.token else None
-        check_bind(host, token)
-        server = build_server(settings)
-        serve_http(server, host, port, token)
-    else:
-        server = build_server(settings)
-        log.info("serving MCP over stdio (backend: %s)", settings.resolved_backend)
-        server.run()
-    return 0
+        check_bind(host, settings.http.token.get_secret_value() if settings.http.token else None)
+        return serve(settings, "http", host, port)
+    return serve(settings, "stdio")
 
 
 def _eval(settings: Settings, args: argparse.Namespace) -> int:

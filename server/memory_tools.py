@@ -25,6 +25,7 @@ from ..tools.handles import StoredEmbedding
 from ..tools.media import Media, Modality
 from .app import Services
 from .inputs import MemoryFilterArgs, embed_one, filter_from_args, one_input, snippet
+from .protocol_errors import resource_not_found
 from .results import MemorySummary, image_content, text_seen
 from .toolkit import ToolDef, ToolSet
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError
+from mcp.server.mcpserver import Context, MCPServer
+
+from .protocol_errors import resource_not_found
 
 if TYPE_CHECKING:
     from ..memory.records import Memory
@@ -19,23 +20,25 @@ if TYPE_CHECKING:
 
 def register(server: MCPServer, services: Services) -> None:
     @server.resource("sensorium://memory/{id}", mime_type="application/json", description="a memory's metadata")
-    async def memory_resource(id: str) -> str:
-        mem = await _resource_memory(services, id)
+    async def memory_resource(id: str, ctx: Context) -> str:
+        mem = await _resource_memory(services, id, ctx, f"sensorium://memory/{id}")
         return json.dumps(mem.model_dump(mode="json"), indent=2)
 
     @server.resource("sensorium://memory/{id}/image", mime_type="image/jpeg", description="a memory's stored thumbnail")
-    async def memory_image(id: str) -> bytes:
-        mem = await _resource_memory(services, id)
+    async def memory_image(id: str, ctx: Context) -> bytes:
+        uri = f"sensorium://memory/{id}/image"
+        mem = await _resource_memory(services, id, ctx, uri)
         thumb = await (await services.memory()).get_thumbnail(mem.id)
         if thumb is None:
-            raise ResourceError(f"memory {mem.id} has no thumbnail (only image memories keep one)")
+            resource_not_found(ctx, uri, f"memory {mem.id} has no thumbnail (only image memories keep one)")
         return thumb
 
 
-async def _resource_memory(services: Services, id: str) -> Memory:
-    if not id.isdigit():
-        raise ResourceError(f"memory id must be a number, got {id!r}")
+async def _resource_memory(services: Services, id: str, ctx: Context, uri: str) -> Memory:
+    """The memory a resource URI names; a missing one is "resource not found" (protocol_errors.py), not a crash."""
+    if not id.isdigit() or len(id) > 18:
+        resource_not_found(ctx, uri, f"no such memory: the id in {uri[:80]!r} must be a number (from remember or recall)")
     mem = await (await services.memory()).get(int(id))
     if mem is None:
-        raise ResourceError(f"no memory with id {id}")
+        resource_not_found(ctx, uri, f"no memory with id {id} (it may have been forgotten)")
     return mem

@@ -8,11 +8,12 @@ top-level fields and `SENSORIUM_<SECTION>__<FIELD>` for a section's (e.g.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_cache_dir, user_data_dir
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ..memory.config import MemorySettings
@@ -22,10 +23,59 @@ from .env_source import FriendlyEnvSource
 BackendName = Literal["auto", "gemini", "local", "hashing"]
 
 
-class HttpSettings(BaseSettings):
+MIN_TOKEN_CHARS = 16
+"""A bearer token shorter than this (or of fewer than MIN_TOKEN_DISTINCT different characters) is refused:
+the token is the only thing between the network and this screen, and `secrets.token_urlsafe(32)` costs nothing."""
+MIN_TOKEN_DISTINCT = 6
+_TOKEN_CHARS = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII: what an Authorization header can carry
+
+
+class HttpSettings(BaseModel):
+    """A section model, not a BaseSettings: only `SENSORIUM_HTTP__*` may set it. (As a BaseSettings with no
+    prefix it also read bare `HOST`, `PORT` and `TOKEN`, which other software sets: issue 18.)"""
+
     host: str = Field("127.0.0.1", description="HTTP bind address; a non-loopback address requires a token")
     port: int = Field(8765, ge=0, le=65535, description="HTTP port")
-    token: SecretStr | None = Field(None, description="bearer token required on every HTTP request when set")
+    token: SecretStr | None = Field(
+        None,
+        description=(
+            f"bearer token required on every HTTP request when set: at least {MIN_TOKEN_CHARS} visible ASCII "
+            "characters, no spaces (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        ),
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description=(
+            "extra Host names (or IPs) clients may use to reach the server, besides the bind address, loopback "
+            "names and this machine's hostname; requests naming any other host are refused (DNS rebinding)"
+        ),
+    )
+    max_body_bytes: int = Field(
+        4 * 1024 * 1024, ge=65_536, le=200_000_000,
+        description=(
+            "largest HTTP request body; base64 grows a file by 4/3, so the default (4 MiB) carries files up to "
+            "~3 MB inline: send a path for larger ones, or raise this"
+        ),
+    )
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _token_strength(cls, v: object) -> object:
+        raw = v.get_secret_value() if isinstance(v, SecretStr) else v
+        if raw is None or (isinstance(raw, str) and raw == ""):
+            return None
+        if not isinstance(raw, str):
+            return v
+        if not raw.strip():
+            raise ValueError("the token is only whitespace: set a real secret or unset it")
+        if not _TOKEN_CHARS.match(raw):
+            raise ValueError("the token may hold only visible ASCII characters (no spaces, tabs or newlines)")
+        if len(raw) < MIN_TOKEN_CHARS or len(set(raw)) < MIN_TOKEN_DISTINCT:
+            raise ValueError(
+                f"the token is too weak: use at least {MIN_TOKEN_CHARS} characters, {MIN_TOKEN_DISTINCT} of them "
+                "different (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return v
 
 
 class Settings(BaseSettings):

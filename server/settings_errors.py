@@ -16,6 +16,8 @@ from pydantic_settings import SettingsError
 PREFIX = "SENSORIUM_"
 DELIMITER = "__"
 _ALIASES = {"gemini_api_key": "GEMINI_API_KEY"}
+_SECRETS = ("token", "api_key")
+"""Fields whose value is never echoed in an error (a too-weak token is still someone's token)."""
 
 
 def env_name(loc: tuple[int | str, ...]) -> str:
@@ -42,7 +44,8 @@ def describe_settings_error(exc: Exception, environ: Mapping[str, str] | None = 
         for err in exc.errors(include_url=False):
             msg = err["msg"].removeprefix("Value error, ")
             value = err.get("input")
-            shown = f"={value!r}" if isinstance(value, str | int | float) else ""
+            secret = any(str(p).endswith(_SECRETS) for p in err["loc"])
+            shown = f"={value!r}" if isinstance(value, str | int | float) and not secret else ""
             problems.append(f"{env_name(tuple(err['loc']))}{shown}: {msg}")
         return "invalid settings: " + "; ".join(problems)
     if isinstance(exc, SettingsError):

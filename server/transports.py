@@ -6,15 +6,17 @@ read files, so an open port would hand the desktop to the network.
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
-from starlette.types import ASGIApp, Receive, Scope, Send
+from mcp.server.transport_security import TransportSecuritySettings
 
 from ..tools.errors import Forbidden
+from .http_guard import HostPolicy, HttpGuard
+from .settings import HttpSettings
 
 log = logging.getLogger(__name__)
 
@@ -36,35 +38,41 @@ def check_bind(host: str, token: str | None) -> None:
         )
 
 
-class BearerTokenMiddleware:
-    """Reject every HTTP request that lacks `Authorization: Bearer <token>` (constant-time compare)."""
-
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app = app
-        self._expected = f"Bearer {token}".encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            headers = dict(scope.get("headers") or [])
-            got = headers.get(b"authorization", b"")
-            if not hmac.compare_digest(got, self._expected):
-                body = b'{"error": "missing or wrong bearer token (Authorization: Bearer <SENSORIUM_HTTP__TOKEN>)"}'
-                await send({"type": "http.response.start", "status": 401, "headers": [
-                    (b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
-
-
-def http_app(server: MCPServer, host: str, token: str | None) -> Any:
-    app: Any = server.streamable_http_app(host=host)
-    return BearerTokenMiddleware(app, token) if token else app
+def http_app(
+    server: MCPServer,
+    http: HttpSettings,
+    host: str,
+    token: str | None,
+    on_shutdown: Callable[[], Awaitable[None]] | None = None,
+) -> Any:
+    """The SDK's streamable HTTP app behind our guard (http_guard.py): Host/Origin on every bind, the token,
+    the body limit. The SDK's own Host check is switched off: it covers only three literal bind addresses."""
+    app: Any = server.streamable_http_app(
+        host=host,
+        max_request_body_size=http.max_body_bytes,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
+    return HttpGuard(
+        app,
+        policy=HostPolicy(host, http.allowed_hosts),
+        token=token,
+        max_body_bytes=http.max_body_bytes,
+        on_shutdown=on_shutdown,
+    )
 
 
-def serve_http(server: MCPServer, host: str, port: int, token: str | None) -> None:
+def serve_http(
+    server: MCPServer,
+    http: HttpSettings,
+    host: str,
+    port: int,
+    token: str | None,
+    on_shutdown: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Serve until SIGINT/SIGTERM; uvicorn then runs the lifespan shutdown, which calls `on_shutdown`."""
     import uvicorn
 
     check_bind(host, token)
-    app = http_app(server, host, token)
-    log.info("serving MCP streamable HTTP on http://%s:%d/mcp", host, port)
+    app = http_app(server, http, host, token, on_shutdown)
+    log.info("serving MCP streamable HTTP on http://%s:%d/mcp", f"[{host}]" if ":" in host else host, port)
     uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on")

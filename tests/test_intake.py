@@ -89,7 +89,7 @@ def test_symlink_inside_root_pointing_outside_is_forbidden(tmp_path: Path, root:
     with pytest.raises(Forbidden) as e:
         media_from_path(str(link), settings)
     msg = str(e.value)
-    assert "outside the allowed folders" in msg and f"resolves to {secret}" in msg
+    assert "outside the allowed folders" in msg and str(secret) not in msg and "resolves to" not in msg
     assert "SENSORIUM_INTAKE__ALLOWED_ROOTS" in msg
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from mcp import Client
 from sensorium.server import tool_cache
+from sensorium.server.arglimits import ArgLimits
 from sensorium.server.app import build_server
 from sensorium.server.toolkit import DeferredTool
 from server_support import error_text, make_settings
@@ -52,7 +53,7 @@ async def test_another_fingerprint_rebuilds_and_replaces_the_cached_list(tmp_pat
     settings = make_settings(tmp_path)
     build_server(settings)
     [old] = _cache_files(settings.cache_dir)
-    monkeypatch.setattr(tool_cache, "fingerprint", lambda: "f" * 64)  # as after an edit or an upgrade
+    monkeypatch.setattr(tool_cache, "fingerprint", lambda limits=None: "f" * 64)  # as after an edit or an upgrade
     server = build_server(settings)
     assert not any(isinstance(t, DeferredTool) for t in server._tool_manager.list_tools())
     [new] = _cache_files(settings.cache_dir)
@@ -63,7 +64,7 @@ async def test_a_damaged_or_foreign_cache_file_is_ignored(tmp_path: Path) -> Non
     settings = make_settings(tmp_path)
     reference = await _listed(build_server(settings))
     [path] = _cache_files(settings.cache_dir)
-    for damage in ("{not json", json.dumps({"fingerprint": "other", "tools": []}), json.dumps({"fingerprint": tool_cache.fingerprint(), "tools": [{"name": "x"}]})):
+    for damage in ("{not json", json.dumps({"fingerprint": "other", "tools": []}), json.dumps({"fingerprint": tool_cache.fingerprint(ArgLimits.from_settings(settings.intake)), "tools": [{"name": "x"}]})):
         path.write_text(damage)
         server = build_server(settings)
         assert not any(isinstance(t, DeferredTool) for t in server._tool_manager.list_tools())

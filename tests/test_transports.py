@@ -116,7 +116,7 @@ async def test_http_subprocess_serves_every_tool(tmp_path: Path, xvfb_display: s
 
 @pytest.mark.slow
 async def test_http_token_is_required_when_set(tmp_path: Path) -> None:
-    proc, port = _start_http(tmp_path, env_extra={"SENSORIUM_HTTP__TOKEN": "s3cret"})
+    proc, port = _start_http(tmp_path, env_extra={"SENSORIUM_HTTP__TOKEN": "k7Qd-2vR9_xLp0ZmWc4T"})
     try:
         url = f"http://127.0.0.1:{port}/mcp"
         r = httpx2.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, timeout=5)
@@ -125,7 +125,7 @@ async def test_http_token_is_required_when_set(tmp_path: Path) -> None:
         with pytest.raises(Exception):
             async with Client(streamable_http_client(url, http_client=wrong)) as client:
                 await client.list_tools()
-        good = httpx2.AsyncClient(headers={"Authorization": "Bearer s3cret"})
+        good = httpx2.AsyncClient(headers={"Authorization": "Bearer k7Qd-2vR9_xLp0ZmWc4T"})
         async with Client(streamable_http_client(url, http_client=good)) as client:
             await _exercise(client)
     finally:

@@ -25,7 +25,7 @@ class IntakeSettings(BaseModel):
         default_factory=lambda: [Path.home()],
         description="files are read only from inside these folders (checked after resolving symlinks)",
     )
-    max_file_bytes: int = Field(50_000_000, ge=1, description="largest file or base64 payload accepted")
+    max_file_bytes: int = Field(50_000_000, ge=1, description="largest file or base64 payload accepted (over HTTP, base64 is also bound by SENSORIUM_HTTP__MAX_BODY_BYTES)")
     max_image_bytes: int = Field(20_000_000, ge=1, description="largest image file accepted")
     max_image_pixels: int = Field(50_000_000, ge=1, description="decompression-bomb guard")
     max_audio_seconds: float = Field(600.0, gt=0, description="longest audio clip accepted")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import io
 import os
 import re
@@ -22,6 +23,11 @@ import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 from PIL import Image, UnidentifiedImageError
 
@@ -50,11 +56,27 @@ def _roots(settings: IntakeSettings) -> list[Path]:
     return [Path(os.path.expanduser(r)).resolve() for r in settings.allowed_roots]
 
 
+def _inside(real: Path, roots: list[Path]) -> bool:
+    return any(real == root or real.is_relative_to(root) for root in roots)
+
+
+def _outside(raw: str, roots: list[Path]) -> Forbidden:
+    """The one refusal for a path outside the roots. It never says where a symlink points: the target
+    (say /proc/<pid>/environ) is none of the caller's business, and naming it lets a caller map the disk."""
+    shown = ", ".join(str(r) for r in roots) or "(none configured)"
+    return Forbidden(
+        f"{raw} is outside the allowed folders (allowed: {shown}). Move or copy the file into one of "
+        "them, or add its folder to SENSORIUM_INTAKE__ALLOWED_ROOTS"
+    )
+
+
 def resolve_allowed(path: str | os.PathLike[str], settings: IntakeSettings) -> Path:
     """The real path (symlinks resolved) if it lies inside an allowed root, else Forbidden.
 
     The check runs on the resolved path so a symlink inside a root that points outside it is
     refused, and it runs before the existence check so probing outside the roots learns nothing.
+    This is a check on a *name*: `media_from_path` checks the opened file again (a name can be
+    swapped between check and open).
     """
     raw = os.fspath(path)
     if not raw.strip():
@@ -69,62 +91,126 @@ def resolve_allowed(path: str | os.PathLike[str], settings: IntakeSettings) -> P
         )
     try:
         real = candidate.resolve(strict=False)
-    except (OSError, RuntimeError) as exc:  # symlink loops
-        raise InvalidInput(f"cannot resolve {raw!r}: {exc}") from exc
+    except RuntimeError as exc:  # symlink loops (Python 3.11 raises RuntimeError)
+        raise InvalidInput(f"cannot resolve {raw!r}: a loop of symbolic links") from exc
+    except OSError as exc:
+        raise InvalidInput(f"cannot resolve {raw!r}: {exc.strerror or 'error'}") from exc
     roots = _roots(settings)
-    if not any(real == root or real.is_relative_to(root) for root in roots):
-        shown = ", ".join(str(r) for r in roots) or "(none configured)"
-        via = f" (it resolves to {real})" if str(real) != os.path.normpath(str(candidate)) else ""
-        raise Forbidden(
-            f"{raw} is outside the allowed folders{via}; allowed: {shown}. Move or copy the file into one of "
-            "them, or add its folder to SENSORIUM_INTAKE__ALLOWED_ROOTS"
-        )
+    if not _inside(real, roots):
+        raise _outside(raw, roots)
     return real
+
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+"""O_NOFOLLOW: a last component swapped for a symlink after the check fails to open (ELOOP) instead of
+being followed. O_NONBLOCK: a FIFO swapped in opens at once (and is refused by fstat) instead of
+blocking the call for ever waiting for a writer. It has no effect on reads of regular files."""
+
+
+def _descriptor_path(fd: int) -> Path | None:
+    """Where the opened file really is (Linux /proc, macOS F_GETPATH); None where neither exists."""
+    try:
+        return Path(os.readlink(f"/proc/self/fd/{fd}"))
+    except OSError:
+        pass
+    f_getpath = getattr(fcntl, "F_GETPATH", None) if fcntl is not None else None
+    if f_getpath is not None:  # pragma: no cover - macOS
+        try:
+            raw = fcntl.fcntl(fd, f_getpath, b"\0" * 1024)
+            return Path(os.fsdecode(raw.rstrip(b"\0")))
+        except OSError:
+            return None
+    return None  # pragma: no cover
+
+
+def _open_verified(real: Path, raw: str, settings: IntakeSettings) -> tuple[int, os.stat_result]:
+    """Open once, then judge the *descriptor*: its type (fstat) and its real path (the roots again).
+
+    Everything after this reads from the descriptor, so a swap of the name after the check (a
+    symlink to an outside file, a FIFO, a parent folder replaced by a link) can never make us read
+    anything but what was checked here. Hard links cannot be caught by any path check: a hard link
+    inside a root to an outside file *is* a file inside the root (docs/SECURITY.md).
+    """
+    try:
+        fd = os.open(real, _OPEN_FLAGS)
+    except FileNotFoundError:
+        raise NotFound(f"no such file: {raw}; check the path (it must be absolute)") from None
+    except PermissionError as exc:
+        raise Forbidden(f"cannot read {raw}: permission denied; make it readable by the user running Sensorium") from exc
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # the checked name became a symlink between check and open
+            raise _outside(raw, _roots(settings)) from None
+        if exc.errno == errno.ENXIO:  # a FIFO/socket with no peer (O_NONBLOCK on a write-only open)
+            raise InvalidInput(f"{raw} is not a regular file (a pipe, socket or device): pass a normal file") from None
+        raise InvalidInput(f"cannot read {raw}: {exc.strerror or exc}") from exc
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise InvalidInput(f"{raw} is a directory: pass the path of one file inside it")
+        if not stat.S_ISREG(st.st_mode):
+            raise InvalidInput(f"{raw} is not a regular file (a pipe, socket or device): pass a normal file")
+        where = _descriptor_path(fd)
+        roots = _roots(settings)
+        if where is not None and not _inside(where, roots):
+            raise _outside(raw, roots)
+        if where is None:  # pragma: no cover - no /proc and no F_GETPATH: compare with the checked name
+            try:
+                again = os.stat(real, follow_symlinks=False)
+            except OSError:
+                raise _outside(raw, roots) from None
+            if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino):
+                raise _outside(raw, roots)
+        return fd, st
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _read_fd(fd: int, limit: int) -> bytes:
+    """Up to `limit` bytes from the descriptor (one more tells that the file grew past it)."""
+    chunks: list[bytes] = []
+    got = 0
+    while got < limit:
+        chunk = os.read(fd, min(1 << 20, limit - got))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
 
 
 def media_from_path(path: str | os.PathLike[str], settings: IntakeSettings) -> Media:
     """Read a file inside the allowed roots into Media (MIME sniffed from the bytes), size-checked.
 
-    Content limits (pixels, duration, pages) are left to `check_limits`, see the module docstring.
+    Opened once (`_open_verified`) and read from that descriptor. Content limits (pixels,
+    duration, pages) are left to `check_limits`, see the module docstring.
     """
+    raw = os.fspath(path)
     real = resolve_allowed(path, settings)
+    fd, st = _open_verified(real, raw, settings)
     try:
-        st = real.stat()
-    except FileNotFoundError:
-        raise NotFound(f"no such file: {os.fspath(path)}; check the path (it must be absolute)") from None
-    except PermissionError as exc:
-        raise Forbidden(f"cannot read {os.fspath(path)}: permission denied ({exc.strerror})") from exc
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {os.fspath(path)}: {exc.strerror or exc}") from exc
-    if stat.S_ISDIR(st.st_mode):
-        raise InvalidInput(f"{os.fspath(path)} is a directory: pass the path of one file inside it")
-    if not stat.S_ISREG(st.st_mode):
-        raise InvalidInput(f"{os.fspath(path)} is not a regular file (a pipe, socket or device): pass a normal file")
-    if st.st_size > settings.max_file_bytes:
-        raise LimitExceeded(
-            f"{os.fspath(path)} is {human_bytes(st.st_size)}, the limit is {human_bytes(settings.max_file_bytes)}: "
-            "pass a smaller file (crop, compress or trim it)"
-        )
-    if st.st_size == 0:
-        raise UnsupportedMedia(f"{os.fspath(path)} is empty (0 bytes)")
-    try:
-        with open(real, "rb") as fh:
-            data = fh.read(settings.max_file_bytes + 1)
-    except PermissionError as exc:
-        raise Forbidden(
-            f"cannot read {os.fspath(path)}: permission denied; make it readable by the user running Sensorium"
-        ) from exc
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {os.fspath(path)}: {exc.strerror or exc}") from exc
-    if len(data) > settings.max_file_bytes:  # grew between stat and read
-        raise LimitExceeded(
-            f"{os.fspath(path)} is over the limit of {human_bytes(settings.max_file_bytes)}: pass a smaller file"
-        )
+        if st.st_size > settings.max_file_bytes:
+            size, limit = human_bytes(st.st_size), human_bytes(settings.max_file_bytes)
+            if size == limit:  # "50.0 MB, the limit is 50.0 MB" told nobody anything
+                size, limit = f"{st.st_size:,} bytes", f"{settings.max_file_bytes:,} bytes"
+            raise LimitExceeded(f"{raw} is {size}, the limit is {limit}: pass a smaller file (crop, compress or trim it)")
+        if st.st_size == 0:
+            raise UnsupportedMedia(f"{raw} is empty (0 bytes)")
+        try:
+            data = _read_fd(fd, settings.max_file_bytes + 1)
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {raw}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+    if len(data) > settings.max_file_bytes:  # grew between fstat and read
+        raise LimitExceeded(f"{raw} is over the limit of {human_bytes(settings.max_file_bytes)}: pass a smaller file")
+    if not data:
+        raise UnsupportedMedia(f"{raw} is empty (0 bytes)")
     source = {"kind": "file", "path": str(real), "name": real.name, "bytes": len(data)}
     try:
         media = Media.from_bytes(data, source=source)
     except UnsupportedMedia as exc:
-        raise UnsupportedMedia(f"{os.fspath(path)}: {exc}") from exc
+        raise UnsupportedMedia(f"{raw}: {exc}") from exc
     return media
 
 
