@@ -96,13 +96,14 @@ def build_server(settings: Settings, *, services: Services | None = None) -> MCP
     `async with`), so their lifetime is the process's (the caller that built them closes them with
     `Services.aclose`; the `serve` command leaves that to process exit), not a session lifespan.
     """
-    from . import memory_tools, perception, prompts, ranking_tools
+    from . import media_tools, memory_tools, perception, prompts, ranking_tools
     from .toolkit import ToolSet
 
     services = services if services is not None else build_services(settings)
     tools = ToolSet()
     perception.register(tools, services)
     memory_tools.register(tools, services)
+    media_tools.register(tools, services)
     ranking_tools.register(tools, services)
     server: MCPServer = MCPServer(
         "sensorium", instructions=INSTRUCTIONS, version=_version(), log_level=settings.log_level, tools=tools.finish()

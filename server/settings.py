@@ -16,7 +16,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ..memory.config import MemorySettings
-from ..tools.config import CaptureSettings, GeminiSettings, IntakeSettings, LocalSettings
+from ..tools.config import CaptureSettings, GeminiSettings, IndexSettings, IntakeSettings, LocalSettings
 from .env_source import FriendlyEnvSource
 
 BackendName = Literal["auto", "gemini", "local", "hashing"]
@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
     gemini: GeminiSettings = Field(default_factory=GeminiSettings)
     local: LocalSettings = Field(default_factory=LocalSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
