@@ -144,7 +144,7 @@ def build_services(settings: Settings, backend: EmbeddingBackend | None = None) 
     return Services(settings, backend=backend)
 
 
-TOOL_MODULES = tuple(f"{__package__}.{m}" for m in ("perception", "memory_tools", "ranking_tools"))
+TOOL_MODULES = tuple(f"{__package__}.{m}" for m in ("perception", "memory_tools", "media_tools", "ranking_tools"))
 """The modules whose `TOOLS` the server publishes, in this order."""
 
 

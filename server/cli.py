@@ -58,6 +58,13 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", type=Path, default=None, dest="json_path", help="write the full results as JSON here")
     ev.add_argument("--markdown", type=Path, default=None, help="rewrite the results table between the eval-results markers of this file (e.g. docs/EVAL.md)")
 
+    index = sub.add_parser("index", help="make a long video, audio or PDF searchable by window/page (as the index_media tool)")
+    index.add_argument("path", help="the file (inside the allowed folders)")
+    index.add_argument("--episode", default=None, help="episode id (default: one per file)")
+    index.add_argument("--window", type=float, default=None, help="window length in seconds (default: SENSORIUM_INDEX__WINDOW_SECONDS)")
+    index.add_argument("--overlap", type=float, default=None, help="overlap in seconds (default: SENSORIUM_INDEX__OVERLAP_SECONDS)")
+    index.add_argument("--backend", choices=["auto", "gemini", "local", "hashing"], default=None)
+
     memory = sub.add_parser("memory", help="inspect or migrate the episodic memory stores")
     msub = memory.add_subparsers(dest="memory_command", required=True)
     msub.add_parser("stores", help="list the stores (one per embedding space) in the data dir")
@@ -105,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_memory(settings, args))
         if args.command == "eval":
             return _eval(settings, args)
+        if args.command == "index":
+            return asyncio.run(_index(settings, args))
         if args.command == "models":
             from .models_cli import models_command
 
@@ -147,6 +156,33 @@ async def _memory(settings: Settings, args: argparse.Namespace) -> int:
         print(report.model_dump_json(indent=2))
         return 0
     finally:
+        await services.aclose()
+
+
+async def _index(settings: Settings, args: argparse.Namespace) -> int:
+    import anyio
+    from rich.progress import Progress
+
+    from .app import build_services
+    from .indexing import index_file, open_media_file
+
+    services = build_services(settings)
+    fh, real = await anyio.to_thread.run_sync(open_media_file, str(Path(args.path).expanduser().absolute()), settings.intake)
+    try:
+        with Progress(transient=True) as bar:
+            task = bar.add_task(f"indexing {real.name}", total=None)
+
+            async def advance(done: float, total: float | None, message: str | None) -> None:
+                bar.update(task, completed=done, total=total, description=message or real.name)
+
+            report = await index_file(
+                services.backend, await services.memory(), fh, real, settings.index, episode_id=args.episode,
+                window_seconds=args.window, overlap_seconds=args.overlap, progress=advance,
+            )
+        print(report.model_dump_json(indent=2))
+        return 0
+    finally:
+        fh.close()
         await services.aclose()
 
 

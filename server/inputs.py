@@ -18,7 +18,7 @@ from ..tools import capture as capture_mod
 from ..tools import intake
 from ..tools.backends.base import EmbedItem, Embedding, ProgressCallback, Role, require_capabilities
 from ..tools.capture import Region
-from ..tools.errors import InvalidInput
+from ..tools.errors import InvalidInput, LimitExceeded
 from ..tools.media import Media, Modality
 from .app import Services
 
@@ -30,6 +30,7 @@ TOOL_FOR_MODALITY: dict[Modality, str] = {
     Modality.PDF: "embed_media",
 }
 """The tool that takes each modality, for intake's "wrong tool" messages (intake knows no tool names)."""
+LONG_MEDIA = {Modality.AUDIO, Modality.VIDEO, Modality.PDF}
 
 
 def progress_reporter(ctx: Context | None) -> ProgressCallback | None:
@@ -53,7 +54,12 @@ async def media_from_args(
     def load() -> Media:
         media = intake.media_from_path(path, settings) if path is not None else intake.media_from_base64(data_base64 or "", settings)
         intake.require_modality(media, allowed, tool, elsewhere=TOOL_FOR_MODALITY)
-        intake.check_limits(media, settings)
+        try:
+            intake.check_limits(media, settings)
+        except LimitExceeded as exc:
+            if media.modality in LONG_MEDIA and path is not None:
+                raise LimitExceeded(f"{exc}; or index the whole file with index_media (one memory per window or page)") from exc
+            raise
         return media
 
     return await anyio.to_thread.run_sync(load)
@@ -81,8 +87,8 @@ class MemoryFilterArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    since: datetime | None = Field(None, description="ISO time; seen at or after")
-    until: datetime | None = Field(None, description="ISO time; seen at or before")
+    since: datetime | None = Field(None, description="seen at/after")
+    until: datetime | None = Field(None, description="seen at/before")
     modalities: list[str] | None = Field(None, description="e.g. ['image']")
     episode_id: str | None = None
     app: str | None = None

@@ -24,6 +24,7 @@ from ..tools.errors import InvalidInput, NotFound
 from ..tools.handles import StoredEmbedding
 from ..tools.media import Media, Modality
 from .app import Services
+from .indexing import MediaMoment, group_media_hits
 from .inputs import MemoryFilterArgs, embed_one, filter_from_args, one_input, snippet
 from .protocol_errors import resource_not_found
 from .results import MemorySummary, image_content, text_seen
@@ -49,6 +50,7 @@ class RememberResult(BaseModel):
 
 class RecallHit(MemorySummary):
     score: float = Field(description="cosine similarity (1.0 = same)")
+    media: MediaMoment | None = Field(None, description="for a window of index_media: the file, time range or page")
 
 
 class RecallResult(BaseModel):
@@ -84,8 +86,19 @@ def stored_text(note: str | None, item_text: str | None, seen: str | None) -> st
     return "\n".join(t for t in (note, said) if t) or None
 
 
-def _hit(h: Hit) -> RecallHit:
-    return RecallHit(score=round(h.score, 5), **MemorySummary.fields_of(h.memory))
+def _hit(h: Hit, media: MediaMoment | None = None) -> RecallHit:
+    return RecallHit(score=round(h.score, 5), media=media, **MemorySummary.fields_of(h.memory))
+
+
+GROUPING_OVERSAMPLE = 3
+"""recall asks the store for k x this many hits, so k distinct moments remain after the windows
+of one long file are grouped (index_media)."""
+
+
+def grouped_hits(hits: list[Hit], k: int) -> list[RecallHit]:
+    kept, moments = group_media_hits([(h.memory.id, h.memory.metadata, h.memory.source.path) for h in hits])
+    by_id = {h.memory.id: h for h in hits}
+    return [_hit(by_id[i], moments.get(i)) for i in kept[:k]]
 
 
 async def remember(
@@ -103,9 +116,8 @@ async def remember(
     app: str | None = None,
     window_title: str | None = None,
 ) -> RememberResult:
-    """Store exactly one of handle_id, text, path, data_base64, capture_id in episodic memory.
-    A near-identical screenshot merges into the previous one of its episode (seen_count grows);
-    excluded apps/titles are skipped. Durable on return."""
+    """Store one input (or an embed_* handle) in episodic memory. A near-identical screenshot merges
+    into the previous one of its episode (seen_count grows); excluded apps/titles are skipped. Durable."""
     max_meta = services.settings.intake.max_metadata_bytes
     if metadata and len(json.dumps(metadata, ensure_ascii=False, default=str)) > max_meta:
         raise InvalidInput(
@@ -177,8 +189,10 @@ async def recall(
         item, _, _ = await one_input(services, "recall", text, path, data_base64, capture_id)
         emb = await embed_one(services, item, "query", ctx, "recall")
         vector, space = emb.vector, emb.space
-    hits = await store.search(vector, k, space=space, filter=flt, min_score=min_score)
-    result = RecallResult(hits=[_hit(h) for h in hits], space=store.space)
+    found = await store.search(vector, min(k * GROUPING_OVERSAMPLE, MAX_K * GROUPING_OVERSAMPLE), space=space, filter=flt, min_score=min_score)
+    result = RecallResult(hits=grouped_hits(found, k), space=store.space)
+    by_id = {h.memory.id: h for h in found}
+    hits = [by_id[h.id] for h in result.hits]
     content: list[Any] = []
     if include_thumbnails:
         budget = services.settings.capture.preview_max_bytes - 50_000

@@ -34,7 +34,8 @@ PART_INPUTS = ("text", "path", "data_base64", "capture_id")
 
 
 class Part(BaseModel):
-    """One part: exactly one of text, path, data_base64, capture_id."""
+    # one part: exactly one of text, path, data_base64, capture_id (the schema's `not` says so; a
+    # docstring would repeat it as the schema's description in the tool list)
 
     model_config = ConfigDict(
         extra="forbid",

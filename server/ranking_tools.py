@@ -220,11 +220,9 @@ async def rank_ui_elements(
     use_history: Annotated[bool, Field(description="boost labels acted on before (memories tagged 'action', metadata.label)")] = False,
 ) -> Annotated[CallToolResult, RankResult]:
     """Which element of a screenshot to click or type into for an instruction (text or speech)?
-
-    Screenshot: capture_id, path or data_base64; none = capture now. Without candidates the server
-    proposes distinct elements from one OCR read and the screen's edges (and says if it cut the list).
-    Returns the top k: score, box, a click point inside the element (screen pixels for captures),
-    and a Set-of-Mark image."""
+    Screenshot: capture_id, path or data_base64 (none = capture now). Without candidates, distinct
+    elements are proposed from one read of the screen (a cut list is reported). Returns the top k:
+    score, box, a click point inside the element (screen pixels for captures), a Set-of-Mark image."""
     query, said = await _instruction_query(services, instruction, instruction_audio_path, instruction_audio_base64, ctx)
     image, ocr_key, cap, full = await _screenshot(services, capture_id, path, data_base64, monitor)
     up = full[0] / image.width  # full-size pixels per working pixel (1.0 unless downscaled)
@@ -334,9 +332,8 @@ async def rank_states(
     ] = None,
     include_thumbnail: Annotated[bool, Field(description="attach the best match's stored thumbnail")] = False,
 ) -> Annotated[CallToolResult, RankStatesResult]:
-    """Have I been here before? Rank stored memories (past screens, notes, instructions) against the
-    current screen, an instruction or audio: seen_before, the best past state (similarity, time, episode,
-    what was recorded with it) and the next best. Read-only."""
+    """Have I been here before? Ranks stored memories (past screens, notes, instructions) against the
+    current screen, an instruction or audio: seen_before, the best past state and the next best."""
     store = await services.memory()
     if filter is not None and filter.ids is not None and not filter.ids:
         raise InvalidInput("filter.ids is an empty list: omit it to rank all memories, or give at least one id")

@@ -17,7 +17,7 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ..memory.config import MemorySettings
-from ..tools.config import CaptureSettings, GeminiSettings, IntakeSettings, LocalSettings, VertexAccess
+from ..tools.config import CaptureSettings, GeminiSettings, IndexSettings, IntakeSettings, LocalSettings, VertexAccess
 from .env_source import FriendlyEnvSource
 
 BackendName = Literal["auto", "gemini", "local", "hashing"]
@@ -121,6 +121,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
     gemini: GeminiSettings = Field(default_factory=GeminiSettings)
     local: LocalSettings = Field(default_factory=LocalSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)

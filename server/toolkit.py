@@ -168,8 +168,17 @@ def compact_schema(schema: dict[str, Any], *, descriptions: bool = True) -> dict
     `additionalProperties: true` (the default), `anyOf [{type: T}, {type: null}]` as `type: [T, null]`.
 
     `descriptions=False` for output schemas: what a result means is said once, in the tool's
-    description, and most clients never show an output schema to the model anyway."""
-    return _compact(schema, descriptions)
+    description, and most clients never show an output schema to the model anyway. For the same
+    reason output schemas drop `required` and string `format`s (the server always sends every field;
+    a client checking types still can): ~1.3k characters an agent pays in every turn for nothing it uses."""
+    out = _compact(schema, descriptions)
+    if not descriptions:
+        for node in [out, *out.get("$defs", {}).values()]:
+            node.pop("required", None)
+            for prop in node.get("properties", {}).values():
+                if isinstance(prop, dict):
+                    prop.pop("format", None)
+    return out
 
 
 def _compact(node: Any, descriptions: bool) -> Any:

@@ -27,6 +27,7 @@ EXPECTED_TOOLS = {
     "embed_image",
     "embed_audio",
     "embed_media",
+    "index_media",
     "embed_multimodal",
     "remember",
     "recall",
@@ -65,7 +66,7 @@ async def test_tool_list_is_pinned_with_descriptions_and_schemas(server) -> None
     for tool in tools.values():
         assert tool.description and len(tool.description) > 40, tool.name
         assert tool.annotations is not None, tool.name
-        assert tool.annotations.read_only_hint is (tool.name not in {"remember", "forget"}), tool.name
+        assert tool.annotations.read_only_hint is (tool.name not in {"remember", "forget", "index_media"}), tool.name
         assert tool.output_schema is not None, tool.name
     assert "include_vector" in tools["embed_text"].input_schema["properties"]
     assert tools["embed_text"].input_schema["required"] == ["text"]

@@ -59,7 +59,7 @@ class Monitor(BaseModel):
 
 
 class Region(BaseModel):
-    """A rectangle from the top-left corner (screen pixels of a monitor, or a capture's image pixels)."""
+    """Screen pixels of a monitor, or a capture's image pixels."""
 
     left: int = Field(ge=0)
     top: int = Field(ge=0)

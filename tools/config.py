@@ -59,6 +59,19 @@ class IntakeSettings(BaseModel):
     )
 
 
+class IndexSettings(BaseModel):
+    """Long media (`index_media`): how a file is cut into windows, and how big a file may be."""
+
+    window_seconds: float = Field(30.0, ge=2, le=120, description="length of one video/audio window (each is one memory)")
+    overlap_seconds: float = Field(5.0, ge=0, le=60, description="overlap of neighbouring windows, so a phrase at a cut is whole in one")
+    pdf_pages_per_window: int = Field(1, ge=1, le=6, description="PDF pages per memory (1 = hits name the page)")
+    video_fps: float = Field(1.0, gt=0, le=4, description="frames per second kept from a video window")
+    video_max_side: int = Field(1280, ge=160, le=3840, description="video frames are downscaled to at most this side")
+    max_file_bytes: int = Field(20_000_000_000, ge=1, description="largest file index_media accepts")
+    max_seconds: float = Field(43_200.0, gt=0, description="longest recording index_media accepts (12 h)")
+    max_pages: int = Field(2_000, ge=1, description="most PDF pages index_media accepts")
+
+
 class GeminiSettings(BaseModel):
     model: str = Field("gemini-embedding-2", description="Gemini embedding model name")
     max_batch: int = Field(100, ge=1, le=100, description="contents per batchEmbedContents request")
