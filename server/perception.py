@@ -53,10 +53,10 @@ class Part(BaseModel):
 
 IncludeVector = bool
 """include_vector: the name says it; the tool descriptions say a handle comes back instead."""
-Monitor = Annotated[int, Field(ge=0, description="from list_monitors; 0 = all screens, 1 = primary")]
+Monitor = Annotated[int, Field(ge=0, description="0 = all screens, 1 = primary")]
 Path_ = Annotated[str | None, Field(description="absolute file path inside the allowed roots")]
 Base64 = Annotated[str | None, Field(description="file contents as base64 or a data: URL")]
-RoleArg = Annotated[Literal["query", "document"], Field(description="query: what you look for; document: what you store or rank")]
+RoleArg = Annotated[Literal["query", "document"], Field(description="query: looked for; document: stored or ranked")]
 
 
 def _crop_capture(cap: capture_mod.Capture, region: Region) -> Media:

@@ -216,7 +216,7 @@ async def rank_ui_elements(
         Field(description="known elements (max 500); omit = proposed by the server"),
     ] = None,
     k: Annotated[int, Field(ge=1, le=MAX_K, description="how many to return")] = 10,
-    include_marks: Annotated[bool, Field(description="attach the boxes numbered by rank on the screenshot")] = True,
+    include_marks: Annotated[bool, Field(description="attach a Set-of-Mark image")] = True,
     use_history: Annotated[bool, Field(description="boost labels acted on before (memories tagged 'action', metadata.label)")] = False,
 ) -> Annotated[CallToolResult, RankResult]:
     """Which element of a screenshot to click or type into for an instruction (text or speech)?

@@ -83,7 +83,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
 
 TOOLS = [
     "list_monitors", "capture_screen", "embed_text", "embed_screenshot", "embed_region", "embed_image", "embed_audio",
-    "embed_media", "embed_multimodal", "remember", "recall", "forget", "list_episodes", "memory_stats",
+    "embed_media", "embed_multimodal", "remember", "recall", "forget", "list_episodes", "memory_stats", "index_media",
     "rank_ui_elements", "rank_states",
 ]
 
