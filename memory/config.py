@@ -44,3 +44,19 @@ class MemorySettings(BaseModel):
     max_thumbnail_bytes: int = Field(
         1_000_000, ge=1_000, description="largest thumbnail kept (it is served as ImageContent, whose budget is 1 MB)"
     )
+
+
+def privacy_exclusion(settings: MemorySettings, app: str | None, title: str | None) -> str | None:
+    """Why nothing may be stored for this app/window title (None: allowed). The one privacy rule:
+    stores apply it on add, and watch mode before a frame is even embedded."""
+    if app:
+        name = app.casefold().removesuffix(".exe")
+        for ex in settings.excluded_apps:
+            if name == ex.casefold().removesuffix(".exe"):
+                return f"app {app!r} is in memory.excluded_apps: nothing was stored"
+    if title:
+        folded = title.casefold()
+        for ex in settings.excluded_titles:
+            if ex and ex.casefold() in folded:
+                return f"window title contains {ex!r} (memory.excluded_titles): nothing was stored"
+    return None

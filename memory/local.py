@@ -50,7 +50,7 @@ from typing import Any
 import anyio
 import numpy as np
 
-from .config import MemorySettings
+from .config import MemorySettings, privacy_exclusion
 from .errors import InvalidRequest, SpaceMismatch, StoreCorrupt, StoreUnavailable
 from .index import CheckpointInfo, HnswIndex, IndexCorrupt
 from .records import (
@@ -484,18 +484,7 @@ class LocalMemoryStore:
             )
 
     def _excluded(self, source: Source) -> str | None:
-        s = self._settings
-        if source.app:
-            app = source.app.casefold().removesuffix(".exe")
-            for ex in s.excluded_apps:
-                if app == ex.casefold().removesuffix(".exe"):
-                    return f"app {source.app!r} is in memory.excluded_apps: nothing was stored"
-        if source.window_title:
-            title = source.window_title.casefold()
-            for ex in s.excluded_titles:
-                if ex and ex.casefold() in title:
-                    return f"window title contains {ex!r} (memory.excluded_titles): nothing was stored"
-        return None
+        return privacy_exclusion(self._settings, source.app, source.window_title)
 
     def _row_to_memory(self, row: tuple[Any, ...], vec: bytes | None = None, visual: bytes | None = None) -> Memory:
         (id_, created, last, seen, modality, chash, episode, source, text, tags, metadata, thumb) = row[:12]

@@ -57,6 +57,7 @@ class Services:
         self._memory: MemoryStore | None = None
         self._memory_lock = anyio.Lock()
         self._closed = False
+        self._watcher: Any = None
 
     @property
     def ocr(self) -> OcrEngine:
@@ -102,11 +103,24 @@ class Services:
                 self._memory = await open_store(self.settings.memory, self.settings.data_dir, backend.space, backend.dimension)
             return self._memory
 
+    @property
+    def watcher(self) -> Any:
+        """The watch-mode loop (server/watcher.py), created on first use; one per process."""
+        with self._build_lock:
+            if self._watcher is None:
+                from .watcher import Watcher
+
+                self._watcher = Watcher(self, self.settings.watch)
+            return self._watcher
+
     async def aclose(self) -> None:
-        """Close the memory store (it writes its index checkpoint) and the backend; a second call does nothing."""
+        """Stop watching, close the memory store (it writes its index checkpoint) and the backend; a second
+        call does nothing."""
         if self._closed:
             return
         self._closed = True
+        if self._watcher is not None:
+            await self._watcher.stop()
         if self._memory is not None:
             await self._memory.close()
             self._memory = None
@@ -144,8 +158,15 @@ def build_services(settings: Settings, backend: EmbeddingBackend | None = None) 
     return Services(settings, backend=backend)
 
 
-TOOL_MODULES = tuple(f"{__package__}.{m}" for m in ("perception", "memory_tools", "media_tools", "ranking_tools"))
-"""The modules whose `TOOLS` the server publishes, in this order."""
+TOOL_MODULES = tuple(f"{__package__}.{m}" for m in ("perception", "memory_tools", "media_tools", "watch_tools", "ranking_tools"))
+"""The modules whose `TOOLS` the server may publish, in this order (`tool_modules` picks)."""
+
+
+def tool_modules(settings: Settings) -> tuple[str, ...]:
+    """The watch tool is published only when the user lets agents start screen recording
+    (`SENSORIUM_WATCH__AGENT_TOOL=true`): a passive recorder is the user's decision, made once
+    with `sensorium watch` or this setting, not something any connected agent may switch on."""
+    return tuple(m for m in TOOL_MODULES if settings.watch.agent_tool or not m.endswith(".watch_tools"))
 
 
 def build_server(settings: Settings, *, services: Services | None = None) -> MCPServer:
@@ -177,15 +198,16 @@ def build_tools(settings: Settings, services: Services) -> list[Any]:
     from .toolkit import DeferredTool, ToolLoader, ToolSet, entries
 
     limits = ArgLimits.from_settings(settings.intake)
-    fp = tool_cache.fingerprint(limits)
+    modules = tool_modules(settings)
+    fp = tool_cache.fingerprint((limits, modules))
     cached = tool_cache.load(settings.cache_dir, fp)
-    if cached is not None and [e["module"] for e in cached if e["module"] not in TOOL_MODULES] == []:
+    if cached is not None and [e["module"] for e in cached if e["module"] not in modules] == []:
         loader = ToolLoader(services, limits)
         return [DeferredTool.from_entry(e, loader) for e in cached]
     import importlib
 
     tools = ToolSet(limits)
-    for module in TOOL_MODULES:
+    for module in modules:
         tools.add_all(importlib.import_module(module).TOOLS, services)
     built = tools.finish()
     tool_cache.store(settings.cache_dir, fp, entries(built))

@@ -65,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument("--overlap", type=float, default=None, help="overlap in seconds (default: SENSORIUM_INDEX__OVERLAP_SECONDS)")
     index.add_argument("--backend", choices=["auto", "gemini", "local", "hashing"], default=None)
 
+    watch = sub.add_parser("watch", help="remember the screen every few seconds (privacy settings apply; Ctrl-C stops)")
+    watch.add_argument("--interval", type=float, default=None, help="seconds between frames (default: SENSORIUM_WATCH__INTERVAL_S)")
+    watch.add_argument("--monitor", type=int, default=None, help="monitor (default: SENSORIUM_WATCH__MONITOR)")
+    watch.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C / SIGTERM)")
+    watch.add_argument("--backend", choices=["auto", "gemini", "local", "hashing"], default=None)
+
     memory = sub.add_parser("memory", help="inspect or migrate the episodic memory stores")
     msub = memory.add_subparsers(dest="memory_command", required=True)
     msub.add_parser("stores", help="list the stores (one per embedding space) in the data dir")
@@ -112,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_memory(settings, args))
         if args.command == "eval":
             return _eval(settings, args)
+        if args.command == "watch":
+            return asyncio.run(_watch(settings, args))
         if args.command == "index":
             return asyncio.run(_index(settings, args))
         if args.command == "models":
@@ -154,6 +162,30 @@ async def _memory(settings: Settings, args: argparse.Namespace) -> int:
 
             report = await reindex(settings, args.from_space, services.backend, progress=advance)
         print(report.model_dump_json(indent=2))
+        return 0
+    finally:
+        await services.aclose()
+
+
+async def _watch(settings: Settings, args: argparse.Namespace) -> int:
+    import signal
+
+    from .app import build_services
+
+    services = build_services(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        status = await services.watcher.start(args.interval, args.monitor)
+        where = "frames are sent to Google (Gemini)" if status.frames_leave_machine else "nothing leaves this machine"
+        log.info("watching monitor %s every %gs into episode %s; %s", status.monitor, status.interval_s, status.episode_id, where)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=args.duration)
+        except TimeoutError:
+            pass
+        print((await services.watcher.stop()).model_dump_json(indent=2))
         return 0
     finally:
         await services.aclose()

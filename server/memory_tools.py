@@ -71,7 +71,7 @@ def _jpeg(data: bytes, side: int) -> bytes:
     return buf.getvalue()
 
 
-def _stored_image(media: Media | None) -> bytes | None:
+def stored_image(media: Media | None) -> bytes | None:
     if media is None or media.modality is not Modality.IMAGE:
         return None
     return _jpeg(media.data, STORED_IMAGE_SIDE)
@@ -145,7 +145,7 @@ async def remember(
             vector=embedding.vector, space=embedding.space, modality=modality,
             content_hash=None if stored is None else stored.content_hash, source=source, episode_id=episode_id,
             text=stored_text(note, item_text, seen), tags=tags or [], metadata=metadata or {},
-            thumbnail=await anyio.to_thread.run_sync(_stored_image, media),
+            thumbnail=await anyio.to_thread.run_sync(stored_image, media),
             visual=embedding.extras.get("visual") if isinstance(embedding.extras.get("visual"), list) else None,
             merge_near_duplicate=modality in MERGEABLE_MODALITIES,
         )
