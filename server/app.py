@@ -170,7 +170,7 @@ def build_tools(settings: Settings, services: Services) -> list[Any]:
 
     fp = tool_cache.fingerprint()
     cached = tool_cache.load(settings.cache_dir, fp)
-    if cached is not None and [e["module"] for e in cached if e["module"] not in TOOL_MODULES] == []:
+    if cached is not None and all(e["module"] in TOOL_MODULES for e in cached):
         loader = ToolLoader(services)
         return [DeferredTool.from_entry(e, loader) for e in cached]
     import importlib
