@@ -201,7 +201,7 @@ def build_tools(settings: Settings, services: Services) -> list[Any]:
     modules = tool_modules(settings)
     fp = tool_cache.fingerprint((limits, modules))
     cached = tool_cache.load(settings.cache_dir, fp)
-    if cached is not None and [e["module"] for e in cached if e["module"] not in modules] == []:
+    if cached is not None and all(e["module"] in modules for e in cached):
         loader = ToolLoader(services, limits)
         return [DeferredTool.from_entry(e, loader) for e in cached]
     import importlib

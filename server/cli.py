@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("set", choices=["ui_grounding", "icons", "spoken_instructions", "screen_states", "sound_events", "all"])
     ev.add_argument("--data", type=Path, default=None, help="a set folder or the folder holding the sets (default: SENSORIUM_EVAL_DIR, else ../shared/eval)")
     ev.add_argument("--backend", choices=["auto", "gemini", "local", "hashing"], default=None,
-                    help="evaluate only this backend (default: local, plus gemini when an API key is set)")
+                    help="evaluate only this backend (default: local, plus gemini when an API key or Vertex AI is set)")
     ev.add_argument("--json", type=Path, default=None, dest="json_path", help="write the full results as JSON here")
     ev.add_argument("--markdown", type=Path, default=None, help="rewrite the results table between the eval-results markers of this file (e.g. docs/EVAL.md)")
 
@@ -239,7 +239,7 @@ def _eval(settings: Settings, args: argparse.Namespace) -> int:
     if data is None:
         print("sensorium: no evaluation data found: pass --data DIR or set SENSORIUM_EVAL_DIR", file=sys.stderr)
         return 2
-    names = [settings.resolved_backend] if args.backend else ["local"] + (["gemini"] if settings.gemini_api_key else [])
+    names = [settings.resolved_backend] if args.backend else ["local"] + (["gemini"] if settings.gemini_api_key or settings.vertex_access else [])
     ocr = build_ocr(settings)  # one screen reader for every backend, as in the server
     backends = [build_backend(settings.model_copy(update={"backend": n}), ocr=ocr) for n in names]
     asyncio.run(eval_command(args.set, data, backends, json_path=args.json_path, markdown_path=args.markdown, ocr=ocr))

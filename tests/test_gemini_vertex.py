@@ -29,7 +29,7 @@ from sensorium.tools.backends.base import EmbedItem
 from sensorium.tools.backends.factory import open_backend
 from sensorium.tools.backends.gemini import QUERY_PREFIX, GeminiBackend
 from sensorium.tools.config import GeminiSettings, VertexAccess
-from sensorium.tools.errors import BackendUnavailable
+from sensorium.tools.errors import BackendError, BackendUnavailable
 from sensorium.tools.media import Media
 from server_support import subprocess_env
 
@@ -138,6 +138,18 @@ async def test_vertex_refusing_the_account_says_which_role_it_needs() -> None:
                            credentials=TokenCredentials(token="stale"))
     with pytest.raises(BackendUnavailable, match="Vertex AI refused the credentials"):
         await wrong.embed([EmbedItem.of("x")], "query")
+
+
+async def test_errors_name_vertex_ai_and_what_to_check_there() -> None:
+    fake = FakeGemini(vertex_project="proj-1", vertex_location="us-central1").script(429, 429)
+    backend = vertex_backend(fake, VertexAccess(reason="test", project="proj-1", location="us-central1"),
+                             credentials=TokenCredentials(token=fake.vertex_token))
+    with pytest.raises(BackendError, match=r"Vertex AI answered 429 RESOURCE_EXHAUSTED after 2 attempt.*Google Cloud console"):
+        await backend.embed([EmbedItem.of("x")], "query")
+    elsewhere = vertex_backend(fake, VertexAccess(reason="test", project="proj-1", location="asia-south1", location_source="GOOGLE_CLOUD_LOCATION"),
+                               credentials=TokenCredentials(token=fake.vertex_token))
+    with pytest.raises(BackendError, match=r"Vertex AI does not know model 'gemini-embedding-2'.*location asia-south1 \(GOOGLE_CLOUD_LOCATION"):
+        await elsewhere.embed([EmbedItem.of("x")], "query")
 
 
 # --------------------------------------------------------------------------- credentials

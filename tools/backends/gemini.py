@@ -468,6 +468,15 @@ class GeminiBackend:
 
     # -- internals -----------------------------------------------------------------
 
+    @property
+    def _service(self) -> str:
+        """Who answered, for error messages: "the Gemini API" or "Vertex AI"."""
+        return "the Gemini API" if self._vertex is None else "Vertex AI"
+
+    @property
+    def _service_title(self) -> str:
+        return "Gemini API" if self._vertex is None else "Vertex AI"
+
     async def _client_async(self) -> genai.Client:
         """The client; building a Vertex AI one reads credential files (blocking), so off the loop."""
         if self._client is not None:
@@ -566,7 +575,7 @@ class GeminiBackend:
                 response = await client.aio.models.embed_content(model=s.model, contents=contents, config=config)
         except TimeoutError as exc:
             raise BackendError(
-                f"the Gemini API did not answer within {self._deadline_seconds:.0f} s (timed out); retry later, "
+                f"{self._service} did not answer within {self._deadline_seconds:.0f} s (timed out); retry later, "
                 "raise SENSORIUM_GEMINI__TIMEOUT_SECONDS, or send fewer or smaller items"
             ) from exc
         except genai_errors.APIError as exc:
@@ -578,19 +587,19 @@ class GeminiBackend:
             ) from exc
         except httpx2.TimeoutException as exc:
             raise BackendError(
-                f"the Gemini API timed out ({s.timeout_seconds:g} s per attempt, {attempts} attempt(s)): "
+                f"{self._service} timed out ({s.timeout_seconds:g} s per attempt, {attempts} attempt(s)): "
                 "retry later, raise SENSORIUM_GEMINI__TIMEOUT_SECONDS, or send fewer or smaller items"
             ) from exc
         except httpx2.TransportError as exc:
             raise BackendError(
-                f"could not reach the Gemini API ({type(exc).__name__}: {exc}): check the network or proxy "
+                f"could not reach {self._service} ({type(exc).__name__}: {exc}): check the network or proxy "
                 "(SENSORIUM_GEMINI__BASE_URL), or use SENSORIUM_BACKEND=local"
             ) from exc
         except (genai_errors.UnknownApiResponseError, pydantic.ValidationError, json.JSONDecodeError) as exc:
-            raise BackendError(f"the Gemini API sent a malformed answer: {_short(str(exc))}") from exc
+            raise BackendError(f"{self._service} sent a malformed answer: {_short(str(exc))}") from exc
         except Exception as exc:  # anything else from the SDK: say so instead of a traceback
-            log.exception("unexpected failure calling the Gemini API")
-            raise BackendError(f"unexpected failure calling the Gemini API: {type(exc).__name__}: {_short(str(exc))}") from exc
+            log.exception("unexpected failure calling %s", self._service)
+            raise BackendError(f"unexpected failure calling {self._service}: {type(exc).__name__}: {_short(str(exc))}") from exc
         return self._vectors(response, len(contents))
 
     def _vectors(self, response: types.EmbedContentResponse, sent: int) -> np.ndarray:
@@ -598,26 +607,26 @@ class GeminiBackend:
         got = 0 if embeddings is None else len(embeddings)
         if embeddings is None or got != sent:
             raise BackendError(
-                f"the Gemini API returned {got} embeddings for {sent} items; refusing to guess which vector "
+                f"{self._service} returned {got} embeddings for {sent} items; refusing to guess which vector "
                 "belongs to which item (retry; if it persists, report it)"
             )
         rows = []
         for n, emb in enumerate(embeddings):
             values = emb.values
             if not values:
-                raise BackendError(f"the Gemini API sent a malformed answer: embedding {n} has no values")
+                raise BackendError(f"{self._service} sent a malformed answer: embedding {n} has no values")
             v = np.asarray(values, dtype=np.float32)
             if v.ndim != 1 or v.shape[0] < self._dimension:
                 raise BackendError(
-                    f"the Gemini API sent a malformed answer: embedding {n} has {v.shape[0]} values, "
+                    f"{self._service} sent a malformed answer: embedding {n} has {v.shape[0]} values, "
                     f"{self._dimension} were asked for"
                 )
             if not np.isfinite(v).all():
-                raise BackendError(f"the Gemini API sent a malformed answer: embedding {n} has non-finite values")
+                raise BackendError(f"{self._service} sent a malformed answer: embedding {n} has non-finite values")
             rows.append(v[: self._dimension])  # Matryoshka: the leading dimensions are the smaller embedding
         matrix = np.stack(rows)
         if (np.linalg.norm(matrix, axis=1) == 0).any():
-            raise BackendError("the Gemini API sent a malformed answer: a zero vector")
+            raise BackendError(f"{self._service} sent a malformed answer: a zero vector")
         return l2_normalise(matrix)  # truncated MRL vectors are not unit length: re-normalise, always
 
     def _map_api_error(self, exc: genai_errors.APIError, attempts: int) -> SensoriumError:
@@ -630,10 +639,13 @@ class GeminiBackend:
                 advice = (
                     "the request rate or quota of this key is exhausted: wait a minute, lower "
                     "SENSORIUM_GEMINI__CONCURRENCY, or check the key's quota in Google AI Studio"
+                ) if self._vertex is None else (
+                    "the project's Vertex AI quota is exhausted: wait a minute, lower "
+                    "SENSORIUM_GEMINI__CONCURRENCY, or check the quota in the Google Cloud console"
                 )
             else:
                 advice = "Google's service is failing or overloaded: retry later, or use SENSORIUM_BACKEND=local"
-            return BackendError(f"Gemini API answered {label} after {attempts} attempt(s): {message} — {advice}")
+            return BackendError(f"{self._service_title} answered {label} after {attempts} attempt(s): {message} — {advice}")
         details = str(exc.details)
         if code in (401, 403) and self._vertex is not None:
             return BackendUnavailable(
@@ -646,12 +658,15 @@ class GeminiBackend:
                 "or use SENSORIUM_BACKEND=local"
             )
         if code == 400:
-            return InvalidInput(f"Gemini API refused the input ({label}): {message}")
+            return InvalidInput(f"{self._service_title} refused the input ({label}): {message}")
         if code == 404:
             return BackendError(
-                f"Gemini API does not know model '{self._settings.model}' ({label}): {message} — check SENSORIUM_GEMINI__MODEL"
+                f"{self._service_title} does not know model '{self._settings.model}' ({label}): {message} — check SENSORIUM_GEMINI__MODEL"
+                + ("" if self._vertex is None else
+                   f", and that project {self._vertex.project or '(from the credentials)'} can use it in location {self._vertex.location} "
+                   f"({self._vertex.location_source}; see the model's page on Vertex AI for its locations)")
             )
-        return BackendError(f"Gemini API answered {label}: {message}")
+        return BackendError(f"{self._service_title} answered {label}: {message}")
 
 
 _NO_KEY = (
