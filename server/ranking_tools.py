@@ -187,8 +187,12 @@ async def _screenshot(
     else:
         cap = services.captures.get(capture_id) if capture_id else await capture_now(services, monitor, None)
         media = intake.media_from_capture(cap.id, services.captures)
-    image, full = await anyio.to_thread.run_sync(_open_image, media.data, services.settings.intake.max_work_pixels)
-    key = f"media:{media.sha256}" if image.size == full else f"media:{media.sha256}@{image.width}x{image.height}"
+    def decode() -> tuple[Image.Image, tuple[int, int], str]:  # decoding and hashing megabytes: off the loop
+        image, full = _open_image(media.data, services.settings.intake.max_work_pixels)
+        return image, full, media.sha256
+
+    image, full, sha = await anyio.to_thread.run_sync(decode)
+    key = f"media:{sha}" if image.size == full else f"media:{sha}@{image.width}x{image.height}"
     return image, key, cap, full
 
 

@@ -27,7 +27,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .capture import CaptureStore
 from .config import IntakeSettings
-from .errors import Forbidden, InvalidInput, LimitExceeded, NotFound, UnsupportedMedia
+from .errors import Forbidden, InvalidInput, LimitExceeded, NotFound, UnsupportedMedia, echo
 from .limits import check_image_size
 from .media import Media, Modality
 
@@ -64,13 +64,13 @@ def resolve_allowed(path: str | os.PathLike[str], settings: IntakeSettings) -> P
     candidate = Path(os.path.expanduser(raw))
     if not candidate.is_absolute():
         raise InvalidInput(
-            f"the file path {raw!r} is relative: pass an absolute path (the server's working directory "
+            f"the file path {echo(raw, 200)} is relative: pass an absolute path (the server's working directory "
             "is not the caller's)"
         )
     try:
         real = candidate.resolve(strict=False)
     except (OSError, RuntimeError) as exc:  # symlink loops
-        raise InvalidInput(f"cannot resolve {raw!r}: {exc}") from exc
+        raise InvalidInput(f"cannot resolve {echo(raw, 200)}: {exc}") from exc
     roots = _roots(settings)
     if not any(real == root or real.is_relative_to(root) for root in roots):
         shown = ", ".join(str(r) for r in roots) or "(none configured)"
