@@ -192,8 +192,8 @@ class Filter(BaseModel):
     modalities: list[str] | None = None
     episode_id: str | None = None
     app: str | None = None
-    tags: list[str] | None = Field(None, description="all of these tags")
-    metadata: dict[str, MetaValue] | None = Field(None, description="equality on top-level metadata keys")
+    tags: list[str] | None = Field(None, description="all of these tags", max_length=64)
+    metadata: dict[str, MetaValue] | None = Field(None, description="equality on top-level metadata keys", max_length=64)
     ids: list[int] | None = None
 
     @field_validator("since", "until")

@@ -80,6 +80,9 @@ async def capture_now(services: Services, monitor: int, region: Region | None) -
 
 
 ANY_MEDIA = {Modality.IMAGE, Modality.AUDIO, Modality.VIDEO, Modality.PDF}
+FILTER_SIZES = {"tags": 32, "metadata": 32, "modalities": 8, "ids": 10_000}
+"""Most entries a filter field takes: each tag or metadata key becomes a SQL term, and 1,000 tags
+overflowed SQLite. Checked here rather than published as maxItems, to keep the tool list short."""
 
 
 class MemoryFilterArgs(BaseModel):
@@ -100,11 +103,13 @@ class MemoryFilterArgs(BaseModel):
 def filter_from_args(args: MemoryFilterArgs | None) -> Filter | None:
     if args is None:
         return None
-    for name in ("tags", "metadata", "modalities"):
+    for name, most in FILTER_SIZES.items():
         value = getattr(args, name)
-        if value is not None and len(value) == 0:
+        if value is not None and len(value) == 0 and name != "ids":
             empty = "{}" if name == "metadata" else "[]"
             raise InvalidInput(f"filter.{name} is empty ({empty}): omit it, or give at least one to match")
+        if value is not None and len(value) > most:
+            raise InvalidInput(f"filter.{name} has {len(value)} entries, at most {most} are taken: narrow the filter")
     try:
         flt = Filter(**args.model_dump(exclude_none=True))
     except ValidationError as exc:

@@ -25,8 +25,7 @@ from ..tools.handles import StoredEmbedding
 from ..tools.media import Media, Modality
 from .app import Services
 from .indexing import MediaMoment, group_media_hits
-from .inputs import MemoryFilterArgs, embed_one, filter_from_args, one_input, snippet
-from .protocol_errors import resource_not_found
+from .inputs import FILTER_SIZES, MemoryFilterArgs, embed_one, filter_from_args, one_input, snippet
 from .results import MemorySummary, image_content, text_seen
 from .toolkit import ToolDef, ToolSet
 
@@ -224,6 +223,8 @@ async def forget(
     """Permanently delete memories by ids, episode or time range (at least one; all must hold)."""
     if not any(v is not None for v in (ids, episode_id, since, until)):
         raise InvalidInput("forget needs ids, episode_id, since or until: refusing to delete everything")
+    if ids is not None and len(ids) > FILTER_SIZES["ids"]:
+        raise InvalidInput(f"ids has {len(ids)} entries, at most {FILTER_SIZES['ids']} per call: forget in batches")
     store = await services.memory()
     if ids is not None and episode_id is None and since is None and until is None:
         return ForgetResult(deleted=await store.delete(ids))

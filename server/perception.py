@@ -19,6 +19,7 @@ from ..tools import intake
 from ..tools.backends.base import EmbedItem, Role
 from ..tools.capture import Region
 from ..tools.errors import InvalidInput
+from ..tools.limits import check_total_pixels
 from ..tools.media import Media, Modality
 from .app import Services
 from .inputs import ANY_MEDIA, capture_now, embed_one, media_from_args
@@ -150,7 +151,8 @@ async def embed_region(
 ) -> EmbeddingHandle:
     """Embed one rectangle of the screen (a dialog, a button, a panel)."""
     if capture_id:
-        media = _crop_capture(services.captures.get(capture_id), region)
+        cap = services.captures.get(capture_id)
+        media = await anyio.to_thread.run_sync(_crop_capture, cap, region)  # crop + PNG encode: off the loop
     else:
         media = intake.media_from_capture((await capture_now(services, monitor, region)).id, services.captures)
     source = {"kind": "region", "region": region.model_dump(), "capture_id": media.source.get("capture_id")}
@@ -224,6 +226,9 @@ async def embed_multimodal(
         else:
             items.append(await media_from_args(services, part.path, part.data_base64, ANY_MEDIA, "embed_multimodal"))
         kinds.append(given[0])
+    pictures = [m.data for m in items if isinstance(m, Media) and m.modality is Modality.IMAGE]
+    if len(pictures) > 1:
+        await anyio.to_thread.run_sync(check_total_pixels, pictures, services.settings.intake)
     source = {"kind": "multimodal", "parts": kinds}
     return await _handle(services, EmbedItem.of(*items), role, source, include_vector, ctx, "embed_multimodal")
 

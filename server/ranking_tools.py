@@ -141,10 +141,13 @@ def _open_image(data: bytes, max_pixels: int) -> tuple[Image.Image, tuple[int, i
         raise UnsupportedMedia(f"the screenshot does not decode as an image ({exc}): send a PNG or JPEG") from exc
 
 
-def _scaled_box(box: tuple[int, int, int, int] | list[int], factor: float, limit: tuple[int, int]) -> tuple[int, int, int, int]:
-    """A box multiplied by `factor` (working <-> full pixels), whole pixels, inside `limit`, at least 1 px."""
-    x1, y1 = min(limit[0] - 1, math.floor(box[0] * factor)), min(limit[1] - 1, math.floor(box[1] * factor))
-    x2, y2 = min(limit[0], math.ceil(box[2] * factor)), min(limit[1], math.ceil(box[3] * factor))
+def _scaled_box(
+    box: tuple[int, int, int, int] | list[int], frm: tuple[int, int], to: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """A box in an image of size `frm` mapped to the same image at size `to`: whole pixels, inside it, at least 1 px."""
+    fx, fy = to[0] / frm[0], to[1] / frm[1]
+    x1, y1 = min(to[0] - 1, math.floor(box[0] * fx)), min(to[1] - 1, math.floor(box[1] * fy))
+    x2, y2 = min(to[0], math.ceil(box[2] * fx)), min(to[1], math.ceil(box[3] * fy))
     return (x1, y1, max(x1 + 1, x2), max(y1 + 1, y2))
 
 
@@ -187,8 +190,13 @@ async def _screenshot(
     else:
         cap = services.captures.get(capture_id) if capture_id else await capture_now(services, monitor, None)
         media = intake.media_from_capture(cap.id, services.captures)
-    image, full = await anyio.to_thread.run_sync(_open_image, media.data, services.settings.intake.max_work_pixels)
-    key = f"media:{media.sha256}" if image.size == full else f"media:{media.sha256}@{image.width}x{image.height}"
+
+    def decode() -> tuple[Image.Image, tuple[int, int], str]:  # decoding and hashing megabytes: off the loop
+        image, full = _open_image(media.data, services.settings.intake.max_work_pixels)
+        return image, full, media.sha256
+
+    image, full, sha = await anyio.to_thread.run_sync(decode)
+    key = f"media:{sha}" if image.size == full else f"media:{sha}@{image.width}x{image.height}"
     return image, key, cap, full
 
 
@@ -225,11 +233,11 @@ async def rank_ui_elements(
     score, box, a click point inside the element (screen pixels for captures), a Set-of-Mark image."""
     query, said = await _instruction_query(services, instruction, instruction_audio_path, instruction_audio_base64, ctx)
     image, ocr_key, cap, full = await _screenshot(services, capture_id, path, data_base64, monitor)
-    up = full[0] / image.width  # full-size pixels per working pixel (1.0 unless downscaled)
+    scaled = image.size != full  # working on a downscaled copy: boxes in, boxes out are mapped
     given = candidates is not None
     items = _check_candidates(candidates, full) if candidates is not None else None
-    if items is not None and up != 1.0:
-        items = [p.model_copy(update={"box": _scaled_box(p.box, 1 / up, image.size)}) for p in items]
+    if items is not None and scaled:
+        items = [p.model_copy(update={"box": _scaled_box(p.box, full, image.size)}) for p in items]
     words: list[OcrWord] | None = None
     found: Proposals | None = None
     if items is None or any(c.label is None for c in items):
@@ -250,7 +258,7 @@ async def rank_ui_elements(
     work_boxes: list[tuple[int, int, int, int]] = []
     for r, s in enumerate(scored[:k], start=1):
         p = items[s.index]
-        box = p.box if up == 1.0 else _scaled_box(p.box, up, full)
+        box = _scaled_box(p.box, image.size, full) if scaled else p.box
         work_boxes.append(p.box)
         cx, cy = proposals.click_point(box)
         screen_box = list(cap.to_screen(box)) if cap is not None else None

@@ -87,8 +87,32 @@ def object_args(schema: dict[str, Any], defs: dict[str, Any], depth: int = 0) ->
     return st.fixed_dictionaries({k: from_schema(props[k], defs, depth) for k in required}, optional=optional)
 
 
+def exclusive_group(input_schema: dict[str, Any]) -> list[str]:
+    """The "exactly one of" inputs the root `not` names (`{"properties": {name: false, ...}}`)."""
+    branches = input_schema.get("not", {})
+    for branch in branches.get("anyOf", [branches]):
+        props = branch.get("properties", {}) if isinstance(branch, dict) else {}
+        if props and all(v is False for v in props.values()):
+            return list(props)
+    return []
+
+
 def schema_args(input_schema: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
-    return object_args(input_schema, input_schema.get("$defs", {}))
+    """Arguments shaped by the schema; for tools with "exactly one of" inputs, mostly with exactly one
+    of them, so the calls get past that check to the code behind it (filters, limits, the store)."""
+    defs = input_schema.get("$defs", {})
+    group = exclusive_group(input_schema)
+    anything = object_args(input_schema, defs)
+    if not group:
+        return anything
+    props = input_schema.get("properties", {})
+
+    def with_one(chosen: str) -> st.SearchStrategy[dict[str, Any]]:
+        rest = {k: v for k, v in props.items() if k not in group}
+        schema = {"properties": {**rest, chosen: props[chosen]}, "required": [*input_schema.get("required", []), chosen]}
+        return object_args(schema, defs)
+
+    return st.one_of(st.sampled_from(group).flatmap(with_one), st.sampled_from(group).flatmap(with_one), anything)
 
 
 def junk_args(input_schema: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:

@@ -169,6 +169,21 @@ async def test_frame_and_sample_counts_are_limited(tmp_path: Path) -> None:
         assert "16,000 samples" in text and "MAX_AUDIO_SAMPLES" in text, text
 
 
+async def test_total_pixels_are_limited_per_video_and_per_call(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    settings.intake.max_video_pixels = 1_000_000  # 10 frames of 640x360 = 2.3 million
+    settings.intake.max_total_pixels = 300_000
+    img = tmp_path / "img.png"
+    img.write_bytes(png_of_size(400, 400))  # 160,000 pixels: one fits, two do not
+    async with Client(build_server(settings)) as client:
+        video = mp4_with_text(["a", "b"], seconds_per_slide=1.0, fps=5, with_audio=False)
+        text = error_text(await client.call_tool("embed_media", {"data_base64": _b64(video)}))
+        assert "billion pixels" in text and "MAX_VIDEO_PIXELS" in text, text
+        assert not (await client.call_tool("embed_multimodal", {"parts": [{"path": str(img)}, {"text": "a caption"}]})).is_error
+        text = error_text(await client.call_tool("embed_multimodal", {"parts": [{"path": str(img)}, {"path": str(img)}]}))
+        assert "MAX_TOTAL_PIXELS" in text, text
+
+
 # -- defect 6: damaged media are clear errors, never internal ones -------------------------------
 
 

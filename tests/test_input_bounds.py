@@ -178,6 +178,18 @@ async def test_bad_filters_are_clear_errors(tmp_path: Path, flt: dict, needle: s
         assert needle in text and "InternalError" not in text, text
 
 
+@pytest.mark.parametrize(
+    ("flt", "needle"),
+    [({"tags": [str(n) for n in range(1_000)]}, "filter.tags"), ({"metadata": {f"k{n}": n for n in range(2_000)}}, "filter.metadata")],
+)
+async def test_filters_are_bounded_in_size(tmp_path: Path, flt: dict, needle: str) -> None:
+    """1,000 tags or 2,000 metadata keys became as many SQL terms and overflowed SQLite (an internal error)."""
+    async with Client(build_server(make_settings(tmp_path))) as client:
+        await client.call_tool("remember", {"text": "a memory", "tags": ["a"]})
+        text = error_text(await client.call_tool("recall", {"text": "x", "filter": flt}))
+        assert needle in text and "at most 32" in text and "InternalError" not in text, text
+
+
 def test_the_store_layer_refuses_what_sqlite_cannot_bind() -> None:
     assert compile_filter(Filter(tags=[])) == ("1", [])
     with pytest.raises(ValueError, match="64-bit"):

@@ -46,6 +46,13 @@ class IntakeSettings(BaseModel):
     max_video_frames: int = Field(
         7_200, ge=1, description="most video frames accepted (120 s at 60 fps), from the stream header"
     )
+    max_video_pixels: int = Field(
+        8_000_000_000, ge=1,
+        description="most decoded pixels of a whole video, frames x frame size (2 minutes of 1080p at 30 fps is 7.5 billion)",
+    )
+    max_total_pixels: int = Field(
+        100_000_000, ge=1, description="most image pixels in one call, summed over its parts (embed_multimodal)"
+    )
     max_audio_samples: int = Field(
         64_000_000, ge=1, description="most audio samples accepted (seconds x rate x channels; 600 s of 48 kHz stereo is 57.6 million)"
     )

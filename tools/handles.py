@@ -8,8 +8,8 @@ The store is capped by BYTES, not by count, and keeps what a handle is used for,
 input: `remember(handle_id=...)` needs the vector, the item's modality, content hash and
 text, and (for an image) the picture to make its thumbnail from. Audio, video and PDF bytes
 are dropped at `put`: keeping them made 30 embeds of a 50 MB WAV cost 1.4 GB of RAM that was
-never given back (issue 18). An image is kept downscaled to `KEPT_IMAGE_SIDE` when it is
-larger, so a 20 MB photo costs a few hundred KB here.
+never given back (issue 18). An image over `KEPT_IMAGE_BYTES` is kept downscaled to
+`KEPT_IMAGE_SIDE`, so a 20 MB photo costs a few hundred KB here.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from .media import Media, Modality
 
 KEPT_IMAGE_SIDE = 1280
 """An image handle keeps its picture at most this large: what memory stores as a thumbnail anyway."""
+KEPT_IMAGE_BYTES = 1_500_000
+"""Images up to this size are kept as they are; larger ones are downscaled to KEPT_IMAGE_SIDE."""
 _EVICTED_REMEMBERED = 4096
 """Ids of evicted handles remembered (a few bytes each) so a late caller is told "expired", not "unknown"."""
 _OVERHEAD = 1024
@@ -79,6 +81,8 @@ def kept_media(item: EmbedItem) -> Media | None:
 def _small_image(media: Media) -> Media | None:
     from PIL import Image
 
+    if len(media.data) <= KEPT_IMAGE_BYTES:
+        return media  # a screenshot or photo of ordinary size: kept as is, no work per embed
     try:
         with Image.open(io.BytesIO(media.data)) as img:
             if max(img.size) <= KEPT_IMAGE_SIDE:

@@ -33,7 +33,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .capture import CaptureStore
 from .config import IntakeSettings
-from .errors import Forbidden, InvalidInput, LimitExceeded, NotFound, UnsupportedMedia
+from .errors import Forbidden, InvalidInput, LimitExceeded, NotFound, UnsupportedMedia, echo
 from .limits import check_image_size
 from .media import Media, Modality
 
@@ -86,15 +86,15 @@ def resolve_allowed(path: str | os.PathLike[str], settings: IntakeSettings) -> P
     candidate = Path(os.path.expanduser(raw))
     if not candidate.is_absolute():
         raise InvalidInput(
-            f"the file path {raw!r} is relative: pass an absolute path (the server's working directory "
+            f"the file path {echo(raw, 200)} is relative: pass an absolute path (the server's working directory "
             "is not the caller's)"
         )
     try:
         real = candidate.resolve(strict=False)
     except RuntimeError as exc:  # symlink loops (Python 3.11 raises RuntimeError)
-        raise InvalidInput(f"cannot resolve {raw!r}: a loop of symbolic links") from exc
+        raise InvalidInput(f"cannot resolve {echo(raw, 200)}: a loop of symbolic links") from exc
     except OSError as exc:
-        raise InvalidInput(f"cannot resolve {raw!r}: {exc.strerror or 'error'}") from exc
+        raise InvalidInput(f"cannot resolve {echo(raw, 200)}: {exc.strerror or 'error'}") from exc
     roots = _roots(settings)
     if not _inside(real, roots):
         raise _outside(raw, roots)

@@ -51,6 +51,14 @@ def check_streams(info: MediaInfo, settings: IntakeSettings) -> None:
             f"the video has {info.video_frames:,} frames, the limit is {settings.max_video_frames:,} "
             "(SENSORIUM_INTAKE__MAX_VIDEO_FRAMES): trim it or lower its frame rate"
         )
+    if info.has_video and info.video_frames and info.width and info.height:
+        total = info.video_frames * info.width * info.height
+        if total > settings.max_video_pixels:
+            raise LimitExceeded(
+                f"the video decodes to {total / 1e9:.1f} billion pixels ({info.video_frames:,} frames of "
+                f"{info.width}x{info.height}), the limit is {settings.max_video_pixels / 1e9:g} billion "
+                "(SENSORIUM_INTAKE__MAX_VIDEO_PIXELS): trim it, or lower its resolution or frame rate"
+            )
     if info.has_audio and info.duration_s and info.audio_sample_rate:
         samples = int(info.duration_s * info.audio_sample_rate * max(1, info.audio_channels or 1))
         if samples > settings.max_audio_samples:
@@ -59,3 +67,26 @@ def check_streams(info: MediaInfo, settings: IntakeSettings) -> None:
                 f"{info.audio_channels or 1} channels), the limit is {settings.max_audio_samples:,} "
                 "(SENSORIUM_INTAKE__MAX_AUDIO_SAMPLES): trim it or resample it (16 kHz mono is enough for speech)"
             )
+
+
+def image_pixels(data: bytes) -> int:
+    """Pixels an image will decode to, from its header (0 when the header does not say)."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return int(img.size[0]) * int(img.size[1])
+    except (OSError, ValueError):
+        return 0
+
+
+def check_total_pixels(images: list[bytes], settings: IntakeSettings) -> None:
+    """Image pixels summed over the parts of one call: 16 parts of 50 megapixels each would decode to 2.4 GB."""
+    total = sum(image_pixels(d) for d in images)
+    if total > settings.max_total_pixels:
+        raise LimitExceeded(
+            f"the images of this call have {_pixels(total)} in all, the limit is {_pixels(settings.max_total_pixels)} "
+            "(SENSORIUM_INTAKE__MAX_TOTAL_PIXELS): send fewer or smaller images"
+        )
