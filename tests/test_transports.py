@@ -58,6 +58,8 @@ async def _exercise_every_tool(client: Client, files: dict[str, Path]) -> None:
     assert states["best"]["id"] == mem["id"]
     await call("list_episodes", {})
     await call("memory_stats", {})
+    indexed = await call("index_media", {"path": str(files["pdf"])})
+    assert indexed["stored"] == indexed["windows"] >= 1
     await call("forget", {"ids": [mem["id"]]})
     assert called == {t.name for t in (await client.list_tools()).tools}
 
