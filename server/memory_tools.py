@@ -25,9 +25,9 @@ from ..tools.handles import StoredEmbedding
 from ..tools.media import Media, Modality
 from .app import Services
 from .inputs import MemoryFilterArgs, embed_one, filter_from_args, one_input, snippet
+from .protocol_errors import resource_not_found
 from .results import MemorySummary, image_content, text_seen
 from .toolkit import ToolDef, ToolSet
-from .protocol_errors import resource_not_found  # noqa: I001 - kept apart from the line above for merges
 
 STORED_IMAGE_SIDE = 1280
 """Images are kept at up to this size: large enough to OCR again on `memory reindex`."""
