@@ -157,7 +157,7 @@ def test_the_model_setting_defaults_to_base_and_takes_tiny(monkeypatch: pytest.M
 
 def test_tiny_is_the_active_model_when_chosen(tmp_path: Path) -> None:
     ok, detail = describe("tiny.en", ModelStore(LocalSettings(whisper_model="tiny.en"), cache_dir=tmp_path))
-    assert ok and "tiny.en is active" in detail and "WHISPER_MODEL=tiny.en" in detail
+    assert ok and detail.startswith("Whisper tiny.en") and "is active" in detail and "WHISPER_MODEL=tiny.en" in detail
 
 
 # -- spoken queries through the tools ----------------------------------------------------------
