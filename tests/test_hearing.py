@@ -173,16 +173,17 @@ def _blank_png(path: Path) -> Path:
 async def test_spoken_queries_find_their_text_in_recall_rank_states_and_rank_ui_elements(
     tmp_path: Path, say, model: str
 ) -> None:
-    """'click the sign in button' spoken by espeak-ng: Whisper base hears 'Simon' on the dev voices;
-    whatever it hears here, the right note, state and element must come first."""
+    """'open the settings menu' spoken by espeak-ng: tiny.en hears 'Open the sanding menu.' on this
+    project's machines (its 3rd hypothesis is right), elsewhere it may not; whatever is heard, the
+    right note, state and element must come first."""
     settings = make_settings(tmp_path, backend="local")
     settings.local.whisper_model = model  # type: ignore[assignment]
     spoken = tmp_path / "instruction.wav"
-    spoken.write_bytes(say("click the sign in button"))
+    spoken.write_bytes(say("open the settings menu"))
     shot = _blank_png(tmp_path / "screen.png")
-    labels = ["Settings", "Search", "Sign up", "Submit", "Sign in", "Send"]
-    notes = ["click the settings button", "click the search button", "click the sign up link",
-             "click the submit button", "click the sign in button", "click the send button"]
+    labels = ["Main menu", "Search", "Sound", "Settings", "Sign in", "Save"]
+    notes = ["open the main menu", "open the search page", "open the sound panel", "open the settings menu",
+             "click the sign in button", "save the file"]
     async with Client(build_server(settings)) as client:
         for note in notes:
             r = await client.call_tool("remember", {"text": note, "episode_id": "e"})
@@ -190,16 +191,17 @@ async def test_spoken_queries_find_their_text_in_recall_rank_states_and_rank_ui_
         rec = await client.call_tool("recall", {"path": str(spoken), "k": 3})
         assert not rec.is_error, rec.content
         top = rec.structured_content["hits"][0]
-        assert top["text"] == "click the sign in button", rec.structured_content
+        assert top["text"] == "open the settings menu", rec.structured_content
         assert top["sound_match"] is not None
         st = await client.call_tool("rank_states", {"path": str(spoken), "k": 3})
         assert not st.is_error, st.content
-        assert st.structured_content["best"]["text"] == "click the sign in button", st.structured_content
+        assert st.structured_content["best"]["text"] == "open the settings menu", st.structured_content
+        print(model, "heard", st.structured_content["query_text"])
         ui = await client.call_tool("rank_ui_elements", {
             "instruction_audio_path": str(spoken), "path": str(shot), "include_marks": False,
             "candidates": [{"box": [10, 10 + 40 * i, 200, 40 + 40 * i], "label": lab} for i, lab in enumerate(labels)],
         })
         assert not ui.is_error, ui.content
-        assert ui.structured_content["candidates"][0]["label"] == "Sign in", (
+        assert ui.structured_content["candidates"][0]["label"] == "Settings", (
             ui.structured_content["instruction"], ui.structured_content["candidates"][:3]
         )

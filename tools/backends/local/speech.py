@@ -199,8 +199,15 @@ class SpeechRecognizer:
         if self._model is None:
             if self._verify is not None:
                 self._verify(self.model_dir)
-            else:
-                verify_whisper_files(self.model_dir, self._store)
+            else:  # the chosen model's own hashes (tiny.en's are not base's)
+                from .whisper_models import MODELS
+
+                files = MODELS[self.name].files if self.name in MODELS else WHISPER_FILES
+                for fname, sha in files.items():
+                    if self._store is not None:
+                        self._store.verify(self.model_dir / fname, sha, f"Whisper {self.name}")
+                    else:
+                        verify_model_file(self.model_dir / fname, sha, f"Whisper {self.name}", fix=WHISPER.reinstall_hint)
             try:
                 from faster_whisper import WhisperModel
                 from faster_whisper.tokenizer import Tokenizer
