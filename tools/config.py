@@ -67,8 +67,11 @@ class LocalSettings(BaseModel):
         description="n-best hypotheses kept per spoken clip (at most the beam size): spoken queries are matched by each, by meaning and by sound",
     )
     whisper_window_s: float = Field(
-        30.0, ge=5.0, le=30.0,
-        description="a short clip's speech is padded to this many seconds before Whisper's encoder (30 = Whisper's own window; less is faster and less accurate)",
+        10.0, ge=5.0, le=30.0,
+        description=(
+            "a short clip's speech is padded to this many seconds, not Whisper's 30, before the encoder "
+            "(dev set, base: WER 0.282 at 10 vs 0.284 at 30, ~1/5 of the time; 30 = Whisper's own window)"
+        ),
     )
     ocr_max_side: int = Field(1600, ge=320, le=8192, description="screens are OCR'd at most this large")
     ocr_cache_size: int = Field(64, ge=0, le=4096, description="OCR results kept per process, by image content hash")
