@@ -5,8 +5,8 @@
 For Whisper tiny.en and base, on the dev set's spoken instructions of 2 s or more (all are < 3 s):
 - `baseline`: faster-whisper's `transcribe` (beam 5, VAD, 30-s window): the path before issue 15;
 - `short-w30`: this project's short-clip path (VAD-trimmed speech, one decode without timestamps,
-  the beam's n-best kept) in Whisper's own 30-s window: the default;
-- `short-w10`: the same with the speech padded to a 10-s window (SENSORIUM_LOCAL__WHISPER_WINDOW_S=10);
+  the beam's n-best kept) in Whisper's own 30-s window (SENSORIUM_LOCAL__WHISPER_WINDOW_S=30);
+- `short-w10`: the same with the speech padded to a 10-s window: the default;
 - `batch4-w30`: four clips through `transcribe_many` at once (per-clip time).
 Every figure is "transcribed and embedded": the MiniLM vector of the text is part of the time.
 Clips are visited round-robin across configurations, so a load spike hits all of them alike;
