@@ -205,3 +205,29 @@ async def test_spoken_queries_find_their_text_in_recall_rank_states_and_rank_ui_
         assert ui.structured_content["candidates"][0]["label"] == "Settings", (
             ui.structured_content["instruction"], ui.structured_content["candidates"][:3]
         )
+
+
+# -- real recordings: quiet, clipped, silence around, faint noise ---------------------------------
+@pytest.mark.slow
+def test_quiet_clipped_and_padded_speech_is_heard_and_faint_noise_is_still_refused(say) -> None:
+    import numpy as np
+    from media_support import closest_sentence
+    from sensorium.tools.avmedia import decode_audio
+    from sensorium.tools.backends.local.speech import SpeechRecognizer
+    from sensorium.tools.errors import ModalityNotSupported
+
+    rec = SpeechRecognizer(whisper_dir("tiny.en", ModelStore(LocalSettings())), threads=2, name="tiny.en", window_s=10)
+    speech = decode_audio(say(INSTRUCTIONS[4]))  # "press enter to submit the form"
+    speech = speech / np.abs(speech).max() * 0.7
+    variants = {
+        "-55 dBFS": speech * 0.0025,  # VAD alone misses this (measured); raised to a normal level first
+        "clipped": np.clip(speech * 8, -1, 1),
+        "silence around": np.concatenate([np.zeros(48000, np.float32), speech, np.zeros(48000, np.float32)]),
+    }
+    for name, audio in variants.items():
+        heard = rec.transcribe(audio.astype(np.float32))
+        assert closest_sentence(heard.text, INSTRUCTIONS) == INSTRUCTIONS[4], (name, heard.text)
+    rng = np.random.default_rng(0)
+    for faint in (rng.normal(0, 0.0005, 48000), np.zeros(48000)):
+        with pytest.raises(ModalityNotSupported, match="no speech"):
+            rec.transcribe(faint.astype(np.float32))
