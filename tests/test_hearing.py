@@ -231,3 +231,17 @@ def test_quiet_clipped_and_padded_speech_is_heard_and_faint_noise_is_still_refus
     for faint in (rng.normal(0, 0.0005, 48000), np.zeros(48000)):
         with pytest.raises(ModalityNotSupported, match="no speech"):
             rec.transcribe(faint.astype(np.float32))
+
+
+@pytest.mark.parametrize("model", ["tiny.en", "base"])
+def test_doctor_names_the_active_speech_model(tmp_path: Path, model: str) -> None:
+    import subprocess
+    import sys
+
+    from server_support import subprocess_env
+
+    env = subprocess_env(tmp_path, backend="local", COLUMNS="400", SENSORIUM_LOCAL__WHISPER_MODEL=model)
+    env.pop("DISPLAY", None)
+    r = subprocess.run([sys.executable, "-m", "sensorium.server.cli", "doctor"], env=env, capture_output=True, text=True, timeout=300)
+    row = next(line for line in r.stdout.splitlines() if "speech model" in line)
+    assert "│ ok" in row and f"Whisper {model}" in row and f"WHISPER_MODEL={model}" in row, row
