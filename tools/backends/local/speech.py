@@ -118,6 +118,14 @@ def _audible(samples: np.ndarray) -> np.ndarray:
     return samples
 
 
+def _repeats(text: str) -> bool:
+    """The whole text is one phrase said twice or more ("2 next press shipping 2 next press shipping"):
+    a decoding loop too short for the compression-ratio test to catch."""
+    words = re.findall(r"\w+", text.lower())
+    n = len(words)
+    return n >= 4 and any(n % p == 0 and words == words[:p] * (n // p) for p in range(1, n // 2 + 1))
+
+
 def _words_key(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.lower()))
 
@@ -315,7 +323,7 @@ class SpeechRecognizer:
             best_ids = r.sequences_ids[0]
             avg_logprob = r.scores[0] * len(best_ids) / (len(best_ids) + 1)
             own_budget = int(TOKENS_PER_S * x.size / SAMPLE_RATE) + 10
-            if len(best_ids) >= own_budget or _compression_ratio(texts[0]) > COMPRESSION_RATIO_MAX:
+            if len(best_ids) >= own_budget or _compression_ratio(texts[0]) > COMPRESSION_RATIO_MAX or _repeats(texts[0]):
                 out.append(None)  # a loop ("Copy the link. Copy the link. ..."): the full decoder with fallback
                 continue
             if r.no_speech_prob > NO_SPEECH_PROB and avg_logprob < LOGPROB_MIN:
