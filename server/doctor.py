@@ -77,6 +77,11 @@ async def run_doctor(settings: Settings, *, online: bool = False) -> int:
         from ..tools.backends.local.clip_store import describe_active
 
         rows.append(("image-text model", *describe_active(settings.local, settings.cache_dir)))
+        from ..tools.backends.local.models import ModelStore
+        from ..tools.backends.local.whisper_models import describe
+
+        ok_speech, speech = await anyio.to_thread.run_sync(describe, settings.local.whisper_model, ModelStore(settings.local, settings.cache_dir))
+        rows.append(("speech model", True if ok_speech else WARN, speech + ("" if ok_speech else " (audio is refused until then)")))
 
     # data dir
     try:

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import anyio
+import numpy as np
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from PIL import Image
@@ -22,6 +23,8 @@ from pydantic import BaseModel, Field, ValidationError
 from ..memory.records import Hit, NewMemory, Source
 from ..tools.errors import InvalidInput, NotFound
 from ..tools.handles import StoredEmbedding
+from ..tools.ranking import sounds
+from ..tools.ranking.sounds import heard
 from ..tools.media import Media, Modality
 from .app import Services
 from .indexing import MediaMoment, group_media_hits
@@ -33,6 +36,8 @@ STORED_IMAGE_SIDE = 1280
 """Images are kept at up to this size: large enough to OCR again on `memory reindex`."""
 ATTACHED_THUMB_SIDE = 384
 MAX_K = 100
+SPOKEN_POOL = 20
+"""A spoken query is re-ordered by sound among at least this many nearest memories (untuned)."""
 MERGEABLE_MODALITIES = frozenset({Modality.IMAGE.value})
 """Screenshots of an unchanged screen repeat: one memory with a growing seen_count, not many."""
 
@@ -50,6 +55,10 @@ class RememberResult(BaseModel):
 class RecallHit(MemorySummary):
     score: float = Field(description="cosine similarity (1.0 = same)")
     media: MediaMoment | None = Field(None, description="for a window of index_media: the file, time range or page")
+    sound_match: float | None = Field(
+        None, description="spoken queries only: how alike the heard words and the memory's text sound, 0..1; "
+        "hits are then ordered by score + 0.5 * sound_match",
+    )
 
 
 class RecallResult(BaseModel):
@@ -94,10 +103,11 @@ GROUPING_OVERSAMPLE = 3
 of one long file are grouped (index_media)."""
 
 
-def grouped_hits(hits: list[Hit], k: int) -> list[RecallHit]:
+def grouped_hits(hits: list[Hit], k: int, sound_of: dict[int, float]) -> list[RecallHit]:
+    """The first k distinct moments of `hits` (already in answer order), with their sound match if any."""
     kept, moments = group_media_hits([(h.memory.id, h.memory.metadata, h.memory.source.path) for h in hits])
     by_id = {h.memory.id: h for h in hits}
-    return [_hit(by_id[i], moments.get(i)) for i in kept[:k]]
+    return [_hit(by_id[i], moments.get(i)).model_copy(update={"sound_match": sound_of.get(i)}) for i in kept[:k]]
 
 
 async def remember(
@@ -172,11 +182,13 @@ async def recall(
     include_thumbnails: bool = False,
 ) -> Annotated[CallToolResult, RecallResult]:
     """Search episodic memory with exactly one of text, path, data_base64, capture_id, memory_id
-    (any modality finds any other): best matches with score, time, episode, text, source."""
+    (any modality finds any other): best matches with score, time, episode, text, source.
+    A spoken query is also matched by how its words sound (sound_match)."""
     if not 1 <= k <= MAX_K:
         raise InvalidInput(f"k is {k}: ask for 1 to {MAX_K} results")
     store = await services.memory()
     flt = filter_from_args(filter)
+    spoken: list[str] | None = None
     if memory_id is not None:
         if any(v is not None for v in (text, path, data_base64, capture_id)):
             raise InvalidInput("give either memory_id or one query input, not both")
@@ -188,9 +200,20 @@ async def recall(
         item, _, _ = await one_input(services, "recall", text, path, data_base64, capture_id)
         emb = await embed_one(services, item, "query", ctx, "recall")
         vector, space = emb.vector, emb.space
-    found = await store.search(vector, min(k * GROUPING_OVERSAMPLE, MAX_K * GROUPING_OVERSAMPLE), space=space, filter=flt, min_score=min_score)
-    result = RecallResult(hits=grouped_hits(found, k), space=store.space)
-    by_id = {h.memory.id: h for h in found}
+        spoken = heard(emb.extras)
+    if spoken:
+        # a spoken query: a wider pool by meaning, re-ordered with how alike each memory sounds
+        # (a misheard word costs the cosine, not the sound match; tools/ranking/sounds.py)
+        pool = await store.search(vector, min(MAX_K, max(4 * k, SPOKEN_POOL)), space=space, filter=flt, min_score=min_score)
+        fused_scores, sound = sounds.fused(np.array([h.score for h in pool]), spoken, [h.memory.text for h in pool])
+        order = sorted(range(len(pool)), key=lambda i: -fused_scores[i])
+        sound_of = {pool[i].memory.id: round(float(sound[i]), 4) for i in order}
+        pool = [pool[i] for i in order]
+    else:
+        pool = await store.search(vector, min(k * GROUPING_OVERSAMPLE, MAX_K), space=space, filter=flt, min_score=min_score)
+        sound_of = {}
+    result = RecallResult(hits=grouped_hits(pool, k, sound_of), space=store.space)
+    by_id = {h.memory.id: h for h in pool}
     hits = [by_id[h.id] for h in result.hits]
     content: list[Any] = []
     if include_thumbnails:

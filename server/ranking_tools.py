@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import anyio
+import numpy as np
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from PIL import Image, UnidentifiedImageError
@@ -25,7 +26,8 @@ from ..tools import intake
 from ..tools.backends.base import Embedding, EmbedItem
 from ..tools.errors import InvalidInput, LimitExceeded, NotFound, UnsupportedMedia
 from ..tools.media import Modality
-from ..tools.ranking import marks, proposals, score, states
+from ..tools.ranking import marks, proposals, score, sounds, states
+from ..tools.ranking.sounds import heard
 from ..tools.ranking.proposals import OcrWord, Proposal, Proposals
 from .app import Services
 from .inputs import MemoryFilterArgs, capture_now, filter_from_args, media_from_args, one_input, progress_reporter, snippet
@@ -295,11 +297,12 @@ async def rank_ui_elements(
 
 class StateMatch(MemorySummary):
     rank: int
-    score: float = Field(description="similarity + recency prior; the ranking key")
+    score: float = Field(description="similarity + recency prior (+ 0.5 * sound_match for audio); the ranking key")
     similarity: float = Field(description="cosine, fused with the visual cue when both sides have one")
     cosine: float
     visual_similarity: float | None = None
     recency: float | None = None
+    sound_match: float | None = Field(None, description="spoken queries: how alike the heard words and the memory's text sound, 0..1")
     age_seconds: float
 
 
@@ -355,7 +358,15 @@ async def rank_states(
     if q_visual and hits:
         visuals = {m.id: m.visual for m in await store.get_many([h.memory.id for h in hits], with_vector=True)}
     now = datetime.now(UTC)
-    scored = sorted((_state_match(h, q_visual, visuals.get(h.memory.id), now, recency_half_life_s) for h in hits), key=lambda s: -s.score)
+    matches = [_state_match(h, q_visual, visuals.get(h.memory.id), now, recency_half_life_s) for h in hits]
+    spoken = heard(emb.extras)
+    if spoken and matches:  # a spoken query: sound alike counts too (seen_before stays on similarity)
+        _, sound = sounds.fused(np.zeros(len(hits)), spoken, [h.memory.text for h in hits])
+        matches = [
+            m.model_copy(update={"sound_match": round(float(x), 4), "score": round(m.score + sounds.W_SOUND * float(x), 6)})
+            for m, x in zip(matches, sound, strict=True)
+        ]
+    scored = sorted(matches, key=lambda s: -s.score)
     top = [s.model_copy(update={"rank": r}) for r, s in enumerate(scored[:k], start=1)]
     best = top[0] if top else None
     if threshold is None:

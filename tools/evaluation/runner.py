@@ -28,6 +28,7 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 from ..backends.base import Embedding, EmbeddingBackend, EmbedItem, Role
+from ..ranking.sounds import fused, heard
 from ..errors import ModalityNotSupported, UnsupportedMedia
 from ..media import Media
 from ..backends.local.ocr import OcrEngine, engine_from_settings
@@ -404,14 +405,21 @@ async def eval_spoken_instructions(
         emb = _Embedder(backend, name, _Tracker(progress, f"spoken_instructions: {name}", 2 * n), batch_size)
         docs = _matrix(await emb.embed([EmbedItem.of(t) for t in transcripts], "document"), backend.dimension)
         q = await emb.embed([EmbedItem.of(_media(it.audio)) for it in items], "query")
-        outcomes[name] = _rank_all(_scores(_matrix(q, backend.dimension), docs), correct, groups, [e is None for e in q])
+        cos = _scores(_matrix(q, backend.dimension), docs)
+        outcomes[name] = _rank_all(cos, correct, groups, [e is None for e in q])
+        if any(heard(e.extras) for e in q if e is not None):
+            # what the tools do with a spoken query: cosine + W_SOUND * sound match of the n-best (ranking/sounds.py)
+            outcomes[f"{name}+sound"] = _rank_all(_sound_fused(cos, q, transcripts), correct, groups, [e is None for e in q])
         wer_out_b = _wer_report(items, q, groups)
         if wer_out_b:
             wer_out[name] = wer_out_b
         emb.run.seconds = round(time.perf_counter() - tb, 2)
         runs.append(emb.run)
     task = TaskResult(
-        description="rank all transcripts (documents) for each spoken clip (query); groups: noisy / clean",
+        description=(
+            "rank all transcripts (documents) for each spoken clip (query); groups: noisy / clean; "
+            "NAME+sound = cosine + 0.5 * sound match of the recogniser's n-best (what recall/rank_* do with speech)"
+        ),
         groups=_group_outcomes(outcomes),
         extras={"wer": wer_out} if wer_out else {},
     )
@@ -423,6 +431,15 @@ async def eval_spoken_instructions(
         backends=runs,
         seconds=round(time.perf_counter() - t0, 2),
     )
+
+
+def _sound_fused(cos: np.ndarray, queries: Sequence[Embedding | None], texts: Sequence[str]) -> np.ndarray:
+    out = cos.copy()
+    for i, e in enumerate(queries):
+        hyps = heard(e.extras) if e is not None else None
+        if hyps:
+            out[i], _ = fused(cos[i], hyps, texts)
+    return out
 
 
 def _transcript_text(e: Embedding | None) -> str | None:

@@ -40,7 +40,8 @@ from pydantic import BaseModel, Field
 from ..backends.base import Embedding, EmbeddingBackend, ProgressCallback
 from ..regions import RegionItem
 from .proposals import MERGE_AREA_RATIO, OcrWord, Proposal, words_in
-from .text import same_label, spelled_out, text_similarity
+from .sounds import heard
+from .text import same_label, spelled_out, spoken_similarity, text_similarity
 
 W_COSINE = 1.0
 W_TEXT = 0.5
@@ -162,7 +163,10 @@ async def rank_elements(
         raise RuntimeError(f"backend returned {len(docs)} vectors for {len(candidates)} elements")
     matrix = np.stack([d.vector for d in docs]).astype(np.float32)
     cosines = matrix @ query.vector.astype(np.float32)
-    matches = np.array([text_similarity(instruction or "", t) for t in texts], dtype=np.float64)
+    spoken = heard(query.extras) if instruction is not None else None  # a spoken instruction: its n-best, by sound too
+    matches = np.array(
+        [spoken_similarity(spoken, t) if spoken else text_similarity(instruction or "", t) for t in texts], dtype=np.float64
+    )
     scores = W_COSINE * cosines.astype(np.float64) + W_TEXT * matches + W_IMAGE_TEXT * image_text_cosines(query, docs)
     history = None
     if past_actions is not None:

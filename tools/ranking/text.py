@@ -19,8 +19,11 @@ from collections import Counter
 from collections.abc import Sequence
 
 from ..symbols import SYMBOL_WORDS, spelled_out
+from .sounds import key_similarity, sound_key
 
-__all__ = ["SYMBOL_WORDS", "spelled_out", "text_similarity", "instruction_terms", "same_label", "normalise"]
+__all__ = [
+    "SYMBOL_WORDS", "spelled_out", "text_similarity", "spoken_similarity", "instruction_terms", "same_label", "normalise",
+]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _QUOTED = re.compile(r"[\"'“‘«]([^\"'”’»]{1,200})[\"'”’»]")
@@ -65,6 +68,19 @@ def text_similarity(instruction: str, label: str | None) -> float:
     inter = sum((a & b).values())
     dice = 2 * inter / (sum(a.values()) + sum(b.values()))
     return float(max(overlap, dice))
+
+
+def spoken_similarity(hypotheses: Sequence[str], label: str | None) -> float:
+    """`text_similarity` for a spoken instruction: each of the recogniser's hypotheses is compared by
+    spelling (text_similarity) and by sound (its content words' Metaphone key against the label's,
+    sounds.py), and the best is kept, so "open the sanding" still finds "Settings"."""
+    if not label or not hypotheses:
+        return 0.0
+    lab = sound_key(spelled_out(label))
+    best = 0.0
+    for h in hypotheses:
+        best = max(best, text_similarity(h, label), key_similarity(sound_key(" ".join(instruction_terms(h))), lab))
+    return float(best)
 
 
 def same_label(a: str | None, b: str | None) -> bool:

@@ -54,7 +54,7 @@ from ...icons.reader import IconReader
 from ...symbols import spelled_out
 from ...regions import RegionItem, crop
 from ..base import ALL_MODALITIES, BackendStatus, Capabilities, EmbedItem, Embedding, ProgressCallback, Role, l2_normalise
-from .models import MINILM, WHISPER, ModelStore
+from .models import MINILM, ModelStore
 from .ocr import OcrEngine, engine_from_settings
 from .text_encoder import DIMENSION, SPACE, TextEncoder
 from ...visual import visual_descriptor
@@ -166,7 +166,7 @@ def _open_image(data: bytes) -> Image.Image:
 class LocalBackend:
     """EmbeddingBackend for `local/minilm-l6@384`: OCR + speech + MiniLM, offline."""
 
-    perception_version = "3"
+    perception_version = "5"
     """Bump when what the backend reads from media changes (OCR/ASR settings): the cache keys on it."""
 
     name = "local"
@@ -189,7 +189,10 @@ class LocalBackend:
         self.icons = IconReader(threads=self.settings.threads)
         """What a textless image or element shows (a project-trained model, docs/ICON_READER.md)."""
         # a retrained icon reader changes what images are embedded as: the cache must not serve old vectors
-        self.perception_version = f"{type(self).perception_version}+icons-{self.icons.version}"
+        self.perception_version = (
+            f"{type(self).perception_version}+icons-{self.icons.version}+whisper-{self.settings.whisper_model}"
+            f"-w{self.settings.whisper_window_s:g}-b{self.settings.whisper_beam_size}-n{self.settings.whisper_hypotheses}"
+        )
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._text_cache_lock = threading.Lock()
         self._speech_lock = threading.Lock()
@@ -369,9 +372,14 @@ class LocalBackend:
         with self._speech_lock:
             if self._speech is None:
                 from .speech import SpeechRecognizer
+                from .whisper_models import MODELS, verify_folder, whisper_dir
 
+                name = self.settings.whisper_model
                 self._speech = SpeechRecognizer(
-                    self.models.folder(WHISPER), threads=self.settings.threads, beam_size=self.settings.whisper_beam_size
+                    whisper_dir(name, self.models), threads=self.settings.threads,
+                    beam_size=self.settings.whisper_beam_size, hypotheses=self.settings.whisper_hypotheses,
+                    window_s=self.settings.whisper_window_s, name=name,
+                    verify=lambda folder: verify_folder(folder, MODELS[name], self.models),
                 )
             return self._speech
 
@@ -504,13 +512,16 @@ class LocalBackend:
     def _status(self) -> BackendStatus:
         parts: list[str] = []
         ready = True
-        for spec in (MINILM, WHISPER):
-            st = self.models.status(spec, verify=True)
-            if st.verified:
-                parts.append(f"{spec.name}: ok ({st.source}: {st.path})")
-            else:
-                parts.append(f"{spec.name}: {st.detail}")
-                ready = ready and spec is not MINILM  # speech missing only disables audio
+        st = self.models.status(MINILM, verify=True)
+        if st.verified:
+            parts.append(f"{MINILM.name}: ok ({st.source}: {st.path})")
+        else:
+            parts.append(f"{MINILM.name}: {st.detail}")
+            ready = False
+        from .whisper_models import describe
+
+        _, speech = describe(self.settings.whisper_model, self.models)  # speech missing only disables audio
+        parts.append(f"speech: {speech}")
         try:
             import rapidocr  # noqa: F401
 
