@@ -119,7 +119,7 @@ async def remember(
     data_base64: Annotated[str | None, Field(description="media as base64")] = None,
     capture_id: str | None = None,
     episode_id: Annotated[str | None, Field(description="groups the memories of one task or session", max_length=200)] = None,
-    note: Annotated[str | None, Field(description="what happened / what you did; returned by recall")] = None,
+    note: Annotated[str | None, Field(description="what happened; returned by recall")] = None,
     tags: Annotated[list[str] | None, Field(max_length=32)] = None,
     metadata: Annotated[dict[str, Any] | None, Field(description="JSON, filterable by equality")] = None,
     app: str | None = None,
@@ -181,9 +181,8 @@ async def recall(
     min_score: Annotated[float | None, Field(ge=-1, le=1, description="drop results below this cosine")] = None,
     include_thumbnails: bool = False,
 ) -> Annotated[CallToolResult, RecallResult]:
-    """Search episodic memory with exactly one of text, path, data_base64, capture_id, memory_id
-    (any modality finds any other): best matches with score, time, episode, text, source.
-    A spoken query is also matched by how its words sound (sound_match)."""
+    """Search episodic memory by text, media, a capture or a memory (any modality finds any other): best
+    matches with score, time, episode, text, source; spoken queries also by sound (sound_match)."""
     if not 1 <= k <= MAX_K:
         raise InvalidInput(f"k is {k}: ask for 1 to {MAX_K} results")
     store = await services.memory()

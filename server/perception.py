@@ -55,7 +55,7 @@ class Part(BaseModel):
 IncludeVector = bool
 """include_vector: the name says it; the tool descriptions say a handle comes back instead."""
 Monitor = Annotated[int, Field(ge=0, description="0 = all screens, 1 = primary")]
-Path_ = Annotated[str | None, Field(description="absolute file path inside the allowed roots")]
+Path_ = Annotated[str | None, Field(description="absolute path in the allowed roots")]
 Base64 = Annotated[str | None, Field(description="file contents as base64 or a data: URL")]
 RoleArg = Annotated[Literal["query", "document"], Field(description="query: looked for; document: stored or ranked")]
 
@@ -145,7 +145,7 @@ async def embed_region(
     services: Services,
     region: Region,
     ctx: Context,
-    capture_id: Annotated[str | None, Field(description="crop this capture (region in its image pixels); omit to capture now (screen pixels)")] = None,
+    capture_id: Annotated[str | None, Field(description="a capture (region in its pixels); omit = capture now (screen pixels)")] = None,
     monitor: Monitor = 1,
     include_vector: IncludeVector = False,
 ) -> EmbeddingHandle:
