@@ -43,7 +43,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -132,8 +132,9 @@ _COLUMNS = (
 
 
 _JSON_COLUMNS = (
-    "m.id, m.created_at, m.last_seen, m.seen_count, m.modality, m.content_hash, m.episode_id, "
-    "json(m.source), m.text, json(m.tags), json(m.metadata), m.thumb_bytes"
+    # times as %.17g text: JSON numbers from SQLite carry 15 digits, which moved a stored time by a microsecond
+    "m.id, printf('%.17g', m.created_at), printf('%.17g', m.last_seen), m.seen_count, m.modality, m.content_hash, "
+    "m.episode_id, json(m.source), m.text, json(m.tags), json(m.metadata), m.thumb_bytes"
 )
 
 
@@ -141,13 +142,8 @@ def _ts(dt: datetime) -> float:
     return dt.timestamp()
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
 def _dt(ts: float) -> datetime:
-    # = datetime.fromtimestamp(ts, UTC) (both round to the microsecond half-even), 4x cheaper:
-    # two of these per row were a fifth of a recall's row hydration
-    return _EPOCH + timedelta(seconds=ts)
+    return datetime.fromtimestamp(ts, UTC)
 
 
 def _unit(vector: np.ndarray, what: str) -> np.ndarray:
@@ -634,7 +630,8 @@ class LocalMemoryStore:
             "id": id_, "space": self._space, "modality": modality, "content_hash": chash,
             "source": _trusted(Source, {**_SOURCE_DEFAULTS, **src}) if len(src) != len(_SOURCE_DEFAULTS) else _trusted(Source, src),
             "episode_id": episode, "text": text, "tags": tags, "metadata": metadata, "has_thumbnail": thumb > 0,
-            "created_at": _dt(created), "last_seen": _dt(last), "seen_count": seen, "vector": None, "visual": None,
+            "created_at": _dt(float(created)), "last_seen": _dt(float(last)), "seen_count": seen,
+            "vector": None, "visual": None,
         })
 
     def _row_to_memory(self, row: tuple[Any, ...], vec: bytes | None = None, visual: bytes | None = None) -> Memory:
