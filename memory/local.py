@@ -250,6 +250,15 @@ def compile_filter(flt: Filter | None, *, probe: bool = False) -> tuple[str, lis
     return " AND ".join(parts), params
 
 
+_INLINE_EXACT_MAX = 2_000
+"""An exact pass over at most this many rows runs on the event loop (~0.3 ms at 768-d); more hop."""
+
+
+def _must_wait(wait: bool, why: str) -> None:
+    if not wait:
+        raise WouldBlock(why)
+
+
 class _AddTicket:
     """One `add_sync` call waiting for (or done by) a group commit."""
 
@@ -851,19 +860,9 @@ class LocalMemoryStore:
         q = _unit(q, "the query vector")
         if wait:
             self._catch_up()
-            labels, scores = self._nearest(q, k, filter)
         else:
-            if filter is not None and not filter.is_empty():
-                raise WouldBlock("a filtered search reads SQLite indexes")
             self._caught_up_nowait()
-            index = self._index
-            if index.live_count <= self._settings.exact_below:
-                labels, scores = index.exact(q, k, wait=False)
-            else:
-                found = index.search(q, k, wait=False)
-                if found is None:
-                    raise WouldBlock("the graph walk came up short: the exact fallback scans every vector")
-                labels, scores = found
+        labels, scores = self._nearest(q, k, filter, wait=wait)
         hits: list[Hit] = []
         memories = {m.id: m for m in self.get_many_sync(labels.tolist())}
         for label, score in zip(labels.tolist(), scores.tolist(), strict=True):
@@ -875,31 +874,35 @@ class LocalMemoryStore:
             hits.append(_trusted(Hit, {"memory": m, "score": round(float(score), 6)}))
         return hits
 
-    def _nearest(self, q: np.ndarray, k: int, flt: Filter | None) -> tuple[np.ndarray, np.ndarray]:
-        """Which strategy answers: see docs/MEMORY.md for the measurements behind it."""
+    def _nearest(self, q: np.ndarray, k: int, flt: Filter | None, *, wait: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Which strategy answers: see docs/MEMORY.md for the measurements behind it. With
+        `wait=False` (on the event loop) the cheap strategies run and the others raise `WouldBlock`:
+        an exact pass over more than `_INLINE_EXACT_MAX` rows, the filter callback, the fallbacks."""
         index = self._index
         small = index.live_count <= self._settings.exact_below
         if flt is None or flt.is_empty():
             if small:
-                return index.exact(q, k)
-            found = index.search(q, k)
+                return index.exact(q, k, wait=wait)
+            found = index.search(q, k, wait=wait)
             if found is None:
+                _must_wait(wait, "the graph walk came up short")
                 log.warning("HNSW search could not return %d results; answering exactly", k)
                 return index.exact(q, k)
             return found
-        if small:
-            return index.exact(q, k, self._candidate_ids(flt))
         # choose by how many match, counted (up to the threshold) in SQLite's indexes
-        cap = self._settings.filter_exact_below
-        if self._count_candidates(flt, cap + 1) <= cap:
-            return index.exact(q, k, self._candidate_ids(flt))
+        cap = index.live_count if small else self._settings.filter_exact_below
+        matching = self._count_candidates(flt, cap + 1)
+        if matching <= cap:
+            if matching > _INLINE_EXACT_MAX:
+                _must_wait(wait, f"an exact pass over {matching} rows")
+            return index.exact(q, k, self._candidate_ids(flt), wait=wait)
         # many match: an unfiltered walk for a few times k, keeping the matches (checked in SQL by
         # primary key, a few dozen rows): when the walk's top `want` is right, the matches among them
         # are the filtered top k. Widened while too few match (a rarer or query-anticorrelated filter)
         live = index.live_count
         want = min(live, k * 6)
         while want <= max(self._settings.filter_oversample_max, k):
-            found = index.search(q, want)
+            found = index.search(q, want, wait=wait)
             if found is None:
                 break
             keep = self._matching(found[0], flt)
@@ -907,6 +910,7 @@ class LocalMemoryStore:
             if int(mask.sum()) >= k or want >= live:
                 return found[0][mask][:k], found[1][mask][:k]
             want = min(live, want * 4)
+        _must_wait(wait, "the filter callback over every matching id")
         candidates = self._candidate_ids(flt)
         allowed = set(candidates.tolist())
         found = index.search(q, k, allowed.__contains__)
@@ -1233,9 +1237,10 @@ class LocalMemoryStore:
         filter: Filter | None = None,
         min_score: float | None = None,
     ) -> list[Hit]:
-        # An unfiltered recall that needs no lock, catch-up or SQL scan is answered right here: the
-        # graph walk and the k-row fetch take well under a millisecond, less than the hop to a worker
-        # thread (~0.1 ms idle, ~5 ms on a loaded machine, issue 16). Anything that could wait hops.
+        # A recall that needs no lock, catch-up or long scan is answered right here: the graph walk
+        # (or a counted filter's short exact pass) and the k-row fetch take well under a millisecond,
+        # less than the hop to a worker thread (~0.1 ms idle, ~5 ms on a loaded machine, issue 16).
+        # Anything that could wait or run long hops.
         # A checkpoint first: a coroutine that never suspends would starve the loop's other tasks
         # (a tight recall loop held off writers and deleters in test_memory_concurrency).
         await anyio.lowlevel.checkpoint()
