@@ -228,11 +228,12 @@ async def bench_engine(name: str, opener: OpenEngine, data: np.ndarray, qs: np.n
     return out
 
 
-async def bench_real(k: int, settings: MemorySettings, opener: OpenEngine, ef_constructions: list[int]) -> dict[str, Any]:
+async def bench_real(k: int, settings: MemorySettings, opener: OpenEngine, ef_constructions: list[int],
+                     texts_only: bool) -> dict[str, Any]:
     """Recall@k on real embeddings: raw hnswlib at several ef_construction, and the engine (graph forced)."""
     from real_vectors import real_vectors
 
-    docs, qs, info = real_vectors()
+    docs, qs, info = real_vectors(texts_only=texts_only)
     truth = [set(r.tolist()) for r in exact_knn(docs, qs, k)]
     out: dict[str, Any] = {"documents": int(len(docs)), "queries": int(len(qs)), "dim": int(docs.shape[1]), "source": info}
     for efc in ef_constructions:
@@ -300,6 +301,7 @@ async def main() -> None:
     ap.add_argument("--engines", default=",".join(ENGINES), help=f"comma-separated, of: {', '.join(ENGINES)}")
     ap.add_argument("--no-real", action="store_true", help="skip recall on real embeddings")
     ap.add_argument("--real-ef-construction", default="64,100,200")
+    ap.add_argument("--real-texts-only", action="store_true", help="real embeddings of the dev sets' texts only (no OCR)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
     settings = MemorySettings(checkpoint_every=10**9)
@@ -321,7 +323,7 @@ async def main() -> None:
     if not args.no_real:
         console.log(f"recall on real embeddings [load {load()}]")
         report["real"] = await bench_real(args.k, settings, ENGINES["local"],
-                                          [int(x) for x in args.real_ef_construction.split(",")])
+                                          [int(x) for x in args.real_ef_construction.split(",")], args.real_texts_only)
     report["load_after"] = load()
     render(report)
     if args.json:
