@@ -30,6 +30,11 @@ class MemorySettings(BaseModel):
         "(faster there, and exact); above it, hnswlib's filter callback, with an exact fallback when the walk "
         "cannot find k (measured crossover: ~1-5k matches at 10k-100k x 768, docs/MEMORY.md)",
     )
+    filter_oversample_max: int = Field(
+        1_000, ge=10,
+        description="a filtered recall matching more than filter_exact_below rows walks the graph unfiltered for "
+        "6k, 24k, ... neighbours up to this many and keeps the matches; past it, hnswlib's filter callback",
+    )
     compact_deleted_fraction: float = Field(
         0.3, gt=0.0, le=1.0, description="rebuild the HNSW graph when this fraction of its elements are deletions"
     )

@@ -46,6 +46,10 @@ class IndexCorrupt(Exception):
     """The checkpoint file cannot be trusted (missing, checksum or count mismatch, unreadable)."""
 
 
+class WouldBlock(Exception):
+    """A non-waiting call found a lock taken: the caller retries on a worker thread."""
+
+
 class RWLock:
     """Many readers or one writer; a waiting writer blocks new readers so inserts are not starved."""
 
@@ -68,6 +72,22 @@ class RWLock:
                 self._readers -= 1
                 if not self._readers:
                     self._cond.notify_all()
+
+    @contextmanager
+    def try_read(self) -> Iterator[bool]:
+        """A read lock only if it is free now (no writer holds or waits for it): yields whether held."""
+        with self._cond:
+            held = not (self._writer or self._writers_waiting)
+            if held:
+                self._readers += 1
+        try:
+            yield held
+        finally:
+            if held:
+                with self._cond:
+                    self._readers -= 1
+                    if not self._readers:
+                        self._cond.notify_all()
 
     @contextmanager
     def write(self) -> Iterator[None]:
@@ -290,31 +310,53 @@ class HnswIndex:
     def __contains__(self, label: int) -> bool:
         return int(label) in self._live
 
-    def live_labels(self) -> np.ndarray:
-        with self._lock.read():
+    @contextmanager
+    def _reading(self, wait: bool) -> Iterator[None]:
+        if wait:
+            with self._lock.read():
+                yield
+            return
+        with self._lock.try_read() as held:
+            if not held:
+                raise WouldBlock("the index is being written")
+            yield
+
+    def live_labels(self, *, wait: bool = True) -> np.ndarray:
+        with self._reading(wait):
             return np.fromiter(self._live, dtype=np.int64, count=len(self._live))
 
     def search(
-        self, query: np.ndarray, k: int, predicate: Callable[[int], bool] | None = None
+        self,
+        query: np.ndarray,
+        k: int,
+        predicate: Callable[[int], bool] | None = None,
+        *,
+        wait: bool = True,
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """Approximate top-k by cosine. None when hnswlib cannot produce k results (a filter
         too restrictive for the graph walk, or a graph fragmented by deletions): the caller
-        falls back to exact search rather than return fewer than exist."""
+        falls back to exact search rather than return fewer than exist. With `wait=False` it
+        raises `WouldBlock` instead of waiting for a writer (a caller on an event loop)."""
+        with self._reading(wait):
+            return self._search_locked(query, k, predicate)
+
+    def _search_locked(
+        self, query: np.ndarray, k: int, predicate: Callable[[int], bool] | None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
         q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
-        with self._lock.read():
-            k = min(k, len(self._live))
-            if k <= 0:
-                return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-            try:
-                labels, distances = self._index.knn_query(q, k=k, num_threads=1, filter=predicate)
-            except RuntimeError:
-                return None
+        k = min(k, len(self._live))
+        if k <= 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        try:
+            labels, distances = self._index.knn_query(q, k=k, num_threads=1, filter=predicate)
+        except RuntimeError:
+            return None
         # hnswlib's 'ip' distance is 1 - <a, b>
         return labels[0].astype(np.int64), (1.0 - distances[0]).astype(np.float32)
 
-    def vectors(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def vectors(self, labels: np.ndarray, *, wait: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """The vectors of those labels that are live (others are dropped): (labels, matrix)."""
-        with self._lock.read():
+        with self._reading(wait):
             labels = np.asarray(labels, dtype=np.int64)
             rows = np.full(len(labels), -1, dtype=np.int64)
             inside = (labels >= 0) & (labels < len(self._slot_of))
@@ -322,15 +364,17 @@ class HnswIndex:
             keep = rows >= 0
             return labels[keep], self._dense[rows[keep]]
 
-    def exact(self, query: np.ndarray, k: int, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def exact(
+        self, query: np.ndarray, k: int, labels: np.ndarray | None = None, *, wait: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-k over `labels` (default: every live label), from the dense copy."""
         if labels is None:
-            labels = self.live_labels()
+            labels = self.live_labels(wait=wait)
         found = np.empty(0, dtype=np.int64)
         best = np.empty(0, dtype=np.float32)
         # in slices, so a 100k-candidate fallback never copies the whole matrix at once
         for start in range(0, len(labels), 50_000):
-            lab, mat = self.vectors(labels[start : start + 50_000])
+            lab, mat = self.vectors(labels[start : start + 50_000], wait=wait)
             l2, s2 = exact_top_k(query, mat, lab, k)
             found, best = np.concatenate([found, l2]), np.concatenate([best, s2])
         if len(found) > k:

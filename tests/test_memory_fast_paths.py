@@ -1,0 +1,206 @@
+"""The local store's fast paths (issue 16) answer exactly what the slow ones did.
+
+Indexed metadata filters (the meta_kv side table), the strategy chosen by the match count
+(exact over few matches, an oversampled unfiltered walk over many), group commits of
+concurrent adds, rows hydrated without re-validation, and recalls answered on the event loop.
+Each is checked against a plain reference computed here from the same records.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+import numpy as np
+import pytest
+from memory_support import clustered, exact_knn, queries_near
+from sensorium.memory.config import MemorySettings
+from sensorium.memory.local import LocalMemoryStore
+from sensorium.memory.records import Memory
+from sensorium.memory.store import Filter, NewMemory, Source
+
+SPACE = "test/fast@64"
+DIM = 64
+
+
+def meta_of(i: int) -> dict[str, object]:
+    md: dict[str, object] = {"i": i, "name": f"n{i % 7}", "ratio": (i % 4) / 2, "flag": i % 3 == 0}
+    if i % 5 == 0:
+        md["nested"] = {"a": [1, 2]}
+    if i % 11 == 0:
+        md["maybe"] = None
+    return md
+
+
+async def filled(root: Path, n: int, **settings: object) -> tuple[LocalMemoryStore, np.ndarray, list[int]]:
+    vecs = clustered(n, DIM, seed=5)
+    store = await LocalMemoryStore.open(root, SPACE, DIM, MemorySettings(**settings))  # type: ignore[arg-type]
+    ids: list[int] = []
+    for start in range(0, n, 500):
+        res = await store.add([
+            NewMemory(vector=vecs[i], space=SPACE, modality="text", metadata=meta_of(i), tags=["odd"] if i % 2 else [])
+            for i in range(start, min(n, start + 500))
+        ])
+        ids += [r.id for r in res]  # type: ignore[misc]
+    return store, vecs, ids
+
+
+def reference(n: int, md: dict[str, object]) -> set[int]:
+    """Rows whose metadata equals every given value, as json_extract compared them (None also
+    matches a missing key; True equals 1, 0.0 equals 0)."""
+    out = set()
+    for i in range(n):
+        m = meta_of(i)
+        if all(m.get(k) == v if v is not None else m.get(k) is None for k, v in md.items()):
+            out.add(i)
+    return out
+
+
+@pytest.mark.parametrize(
+    "md",
+    [{"flag": True}, {"flag": False}, {"name": "n3"}, {"ratio": 1}, {"ratio": 0.5}, {"i": 17}, {"maybe": None},
+     {"name": "n2", "flag": True}, {"absent": "x"}, {"nested": "x"}],
+)
+async def test_metadata_filters_list_the_same_rows_as_json_extract(tmp_path: Path, md: dict[str, object]) -> None:
+    store, _, ids = await filled(tmp_path, 600)
+    expected = sorted(ids[i] for i in reference(600, md))
+    assert await store.list_ids(Filter(metadata=md)) == expected
+    assert await store.list_ids(Filter(metadata=md, tags=["odd"])) == [i for i in expected if (ids.index(i)) % 2]
+    await store.close()
+
+
+async def test_a_store_made_before_the_side_table_is_backfilled_once(tmp_path: Path) -> None:
+    store, _, ids = await filled(tmp_path, 300)
+    path = store.path
+    await store.close()
+    con = sqlite3.connect(path / "memory.db")  # what a store written by the previous version looks like
+    con.executescript(
+        "DROP TRIGGER memories_meta_kv_insert; DROP TRIGGER memories_meta_kv_delete; DROP TABLE meta_kv;"
+        "DELETE FROM meta WHERE key = 'meta_kv';"
+    )
+    con.close()
+    store = await LocalMemoryStore.open(tmp_path, SPACE, DIM, MemorySettings())
+    assert await store.list_ids(Filter(metadata={"name": "n4"})) == sorted(ids[i] for i in reference(300, {"name": "n4"}))
+    await store.delete(Filter(metadata={"name": "n4"}))
+    assert await store.list_ids(Filter(metadata={"name": "n4"})) == []
+    con = sqlite3.connect(path / "memory.db")
+    orphans = con.execute("SELECT COUNT(*) FROM meta_kv WHERE memory_id NOT IN (SELECT id FROM memories)").fetchone()[0]
+    con.close()
+    assert orphans == 0  # the delete trigger keeps the side table in step
+    await store.close()
+
+
+@pytest.mark.parametrize("md", [{"flag": True}, {"name": "n1"}, {"ratio": 0}])
+async def test_filtered_recall_over_many_matches_is_the_exact_filtered_top_k(tmp_path: Path, md: dict[str, object]) -> None:
+    # 4,000 rows, a third to a quarter match: more than filter_exact_below, so the oversampled walk answers
+    store, vecs, ids = await filled(tmp_path, 4_000, exact_below=100, filter_exact_below=200)
+    rows = np.asarray(sorted(reference(4_000, md)))
+    queries = queries_near(vecs, 40, seed=9)
+    truth = exact_knn(vecs[rows], queries, 10)
+    agree = []
+    for q, t in zip(queries, truth, strict=True):
+        hits = await store.search(q, 10, space=SPACE, filter=Filter(metadata=md))
+        assert len(hits) == 10
+        assert all(ids.index(h.memory.id) in set(rows.tolist()) for h in hits)
+        agree.append(len({h.memory.id for h in hits} & {ids[r] for r in rows[t]}) / 10)
+    assert np.mean(agree) >= 0.97
+    await store.close()
+
+
+async def test_a_rare_filter_that_the_walk_misses_is_still_answered_in_full(tmp_path: Path) -> None:
+    # 12 matches among 4,000 (above the tiny filter_exact_below): the oversampled walk finds too few and widens,
+    # then falls back; every match comes back, best first
+    store, vecs, ids = await filled(tmp_path, 4_000, exact_below=100, filter_exact_below=5, filter_oversample_max=50)
+    md = {"i": 17}
+    many = Filter(metadata={"name": "n3", "flag": True})
+    rows = sorted(reference(4_000, many.metadata or {}))
+    hits = await store.search(vecs[0], 1_000, space=SPACE, filter=many)
+    assert sorted(h.memory.id for h in hits) == sorted(ids[r] for r in rows)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    [hit] = await store.search(vecs[0], 10, space=SPACE, filter=Filter(metadata=md))
+    assert hit.memory.id == ids[17]
+    await store.close()
+
+
+async def test_concurrent_adds_are_grouped_and_each_caller_gets_its_own_results(tmp_path: Path) -> None:
+    vecs = clustered(200, DIM, seed=3)
+    store = await LocalMemoryStore.open(tmp_path, SPACE, DIM, MemorySettings(excluded_apps=["secret"]))
+    results: dict[int, list] = {}
+
+    async def one(i: int) -> None:
+        app = "secret" if i % 10 == 0 else "editor"
+        results[i] = await store.add([NewMemory(vector=vecs[i], space=SPACE, modality="text", text=f"t{i}",
+                                                source=Source(app=app), metadata={"i": i})])
+
+    async with anyio.create_task_group() as tg:
+        for i in range(200):
+            tg.start_soon(one, i)
+    for i, [res] in results.items():
+        if i % 10 == 0:
+            assert res.status == "skipped"
+        else:
+            [m] = await store.get_many([res.id])  # type: ignore[list-item]
+            assert (m.text, m.metadata) == (f"t{i}", {"i": i})
+    assert len({r[0].id for r in results.values() if r[0].id}) == 180
+    await store.close()
+
+
+async def test_one_bad_add_in_a_group_fails_only_its_caller(tmp_path: Path) -> None:
+    vecs = clustered(20, DIM, seed=4)
+    store = await LocalMemoryStore.open(tmp_path, SPACE, DIM, MemorySettings())
+    outcomes: dict[int, object] = {}
+
+    async def one(i: int) -> None:
+        try:
+            # NaN-free but not JSON-serialisable metadata fails inside the transaction, not in validation
+            md = {"bad": {1, 2}} if i == 7 else {"i": i}
+            outcomes[i] = (await store.add([NewMemory(vector=vecs[i], space=SPACE, modality="text", metadata=md)]))[0].status
+        except Exception as exc:  # noqa: BLE001
+            outcomes[i] = type(exc).__name__
+
+    async with anyio.create_task_group() as tg:
+        for i in range(20):
+            tg.start_soon(one, i)
+    assert outcomes[7] == "TypeError"
+    assert all(outcomes[i] == "stored" for i in range(20) if i != 7)
+    assert len(await store.list_ids()) == 19
+    await store.close()
+
+
+async def test_hydrated_rows_equal_validated_ones(tmp_path: Path) -> None:
+    vecs = clustered(5, DIM, seed=2)
+    store = await LocalMemoryStore.open(tmp_path, SPACE, DIM, MemorySettings())
+    when = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
+    [res] = await store.add([NewMemory(vector=vecs[0], space=SPACE, modality="image", text="hi", tags=["a", "b"],
+                                       source=Source(app="x", window_title="t", monitor=1, region=(1, 2, 3, 4)),
+                                       metadata={"k": [1, {"z": None}]}, episode_id="e", created_at=when)])
+    [hit] = await store.search(vecs[0], 1, space=SPACE)
+    m = hit.memory
+    again = Memory.model_validate(m.model_dump())
+    assert m.model_dump() == again.model_dump()
+    assert m.created_at == when and m.source.region == (1, 2, 3, 4) and m.tags == ["a", "b"]
+    assert m.metadata == {"k": [1, {"z": None}]}
+    [with_vec] = await store.get_many([res.id], with_vector=True)  # type: ignore[list-item]
+    assert with_vec.model_dump() == m.model_dump()
+    await store.close()
+
+
+async def test_recalls_answered_on_the_loop_let_other_tasks_run(tmp_path: Path) -> None:
+    store, vecs, _ = await filled(tmp_path, 400, exact_below=50)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await anyio.sleep(0)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ticker)
+        for q in vecs[:200]:
+            await store.search(q, 5, space=SPACE)
+        tg.cancel_scope.cancel()
+    assert ticks >= 100
+    await store.close()
