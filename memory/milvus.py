@@ -699,9 +699,8 @@ class MilvusMemoryStore:
 
     def get_thumbnail_sync(self, id: int) -> bytes | None:
         self._check_open()
-        rows = self._query(self._col, f"id == {int(id)}", ["thumb_bytes"])
-        if not rows or int(rows[0]["thumb_bytes"]) == 0:
-            return None
+        # one query: blob rows exist only for acknowledged memories that have a thumbnail (a crash between
+        # the blob insert and the row insert leaves rows under an id that was never handed out)
         return self._read_blobs([int(id)], KIND_THUMB).get(int(id))
 
     # ---- delete --------------------------------------------------------------------------

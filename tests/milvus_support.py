@@ -56,6 +56,39 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
+def _config_class() -> type:
+    from milvus import MilvusServerConfig
+
+    class Config(MilvusServerConfig):  # type: ignore[misc, valid-type]
+        """The package's config plus an etcd config file: the embedded etcd otherwise listens on the fixed
+        ports 2379 (clients) and 2380 (peers), so a second server on the machine could not start."""
+
+        def __init__(self, owner: MilvusProcess) -> None:
+            super().__init__()
+            self._owner = owner
+
+        def write_config(self) -> None:
+            super().write_config()
+            owner = self._owner
+            configs = Path(self.base_data_dir) / "configs"
+            client = f"http://127.0.0.1:{owner.ports['etcd_port']}"
+            peer = f"http://127.0.0.1:{owner.etcd_peer_port}"
+            (configs / "etcd.yaml").write_text(
+                f"name: default\nlisten-client-urls: {client}\nadvertise-client-urls: {client}\n"
+                f"listen-peer-urls: {peer}\ninitial-advertise-peer-urls: {peer}\ninitial-cluster: default={peer}\n"
+            )
+            milvus_yaml = configs / "milvus.yaml"
+            text = milvus_yaml.read_text()
+            text = text.replace("\netcd:\n", f"\netcd:\n  config:\n    path: {configs / 'etcd.yaml'}\n", 1)
+            milvus_yaml.write_text(text)
+
+    return Config
+
+
+def _Config(owner: MilvusProcess) -> object:  # noqa: N802
+    return _config_class()(owner)
+
+
 class MilvusProcess:
     """One standalone Milvus server on fixed free ports with its data in `base_dir`.
 
@@ -64,13 +97,14 @@ class MilvusProcess:
     reuses the same ports and data."""
 
     def __init__(self, base_dir: Path) -> None:
-        from milvus import MilvusServer, MilvusServerConfig
+        from milvus import MilvusServer
 
         self.base_dir = Path(base_dir)
-        ports = free_ports(len(PORT_KEYS) + 1)
+        ports = free_ports(len(PORT_KEYS) + 2)
         self.ports = dict(zip(PORT_KEYS, ports, strict=False))
-        self.health_port = ports[-1]
-        config = MilvusServerConfig()
+        self.health_port = ports[-2]
+        self.etcd_peer_port = ports[-1]
+        config = _Config(self)
         config.update(**self.ports)
         self._server = MilvusServer(config, wait_for_started=False)
         self._server.set_base_dir(str(self.base_dir))
@@ -146,7 +180,7 @@ class MilvusProcess:
         with closing_fds(self._server):
             proc.terminate()
             try:
-                proc.wait(timeout=20)
+                proc.wait(timeout=5)  # its graceful stop can take 20 s; the data is safe either way
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=30)
