@@ -594,8 +594,18 @@ class MilvusMemoryStore:
                     for row in new_rows:
                         if row["id"] == prev["id"]:
                             row["seen_count"], row["last_seen"] = prev["seen_count"], prev["last_seen"]
-            if blob_rows:  # before the rows: a crash leaves orphan blobs (removed with their id), never a row without its thumbnail
-                self._call("insert blobs", self._blobs.insert, [list(c) for c in zip(*blob_rows, strict=True)])
+            # blobs before the rows: a crash leaves orphan blobs under an id never handed out, never a row
+            # without its thumbnail; in calls of at most ~16 MB (gRPC messages are capped at 64 MB)
+            group: list[list[Any]] = []
+            size = 0
+            for row in blob_rows:
+                group.append(row)
+                size += len(row[4])
+                if size >= 16_000_000:
+                    self._call("insert blobs", self._blobs.insert, [list(c) for c in zip(*group, strict=True)])
+                    group, size = [], 0
+            if group:
+                self._call("insert blobs", self._blobs.insert, [list(c) for c in zip(*group, strict=True)])
             self._insert(self._col, new_rows)
             self._insert(self._col, [{k: v for k, v in r.items() if not k.startswith("_")} for r in merged_rows.values()], upsert=True)
         return results
@@ -815,6 +825,11 @@ class MilvusMemoryStore:
 
     async def list_ids(self, filter: Filter | None = None) -> list[int]:
         return await anyio.to_thread.run_sync(self.list_ids_sync, filter)
+
+    async def get_thumbnails(self, ids: Sequence[int]) -> dict[int, bytes]:
+        """Thumbnails of many memories in one round trip (`memory migrate`); ids without one are left out."""
+        self._check_open()
+        return await anyio.to_thread.run_sync(lambda: self._read_blobs(ids, KIND_THUMB))
 
     async def delete(self, target: Sequence[int] | Filter) -> int:
         return await anyio.to_thread.run_sync(self.delete_sync, target)
