@@ -186,6 +186,11 @@ async def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from .app import build_server
 
+    if settings.memory.engine == "milvus":
+        # a wrong SENSORIUM_MEMORY__MILVUS_URI fails here, with the setting named, rather than at the first remember
+        from ..memory.store import existing_spaces
+
+        existing_spaces(settings.memory, settings.data_dir)
     if args.transport == "http":
         from .transports import check_bind, serve_http
 
