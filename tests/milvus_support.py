@@ -67,6 +67,19 @@ def _config_class() -> type:
             super().__init__()
             self._owner = owner
 
+        def try_bind_port(self, port: int) -> socket.socket | None:
+            """As the package does, plus SO_REUSEADDR (as Go's listeners set it): after a kill, the
+            old server's connections in TIME_WAIT would otherwise keep its ports "taken" for a minute."""
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+                sock.listen()
+                return sock
+            except OSError:
+                sock.close()
+                return None
+
         def write_config(self) -> None:
             super().write_config()
             owner = self._owner
