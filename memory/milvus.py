@@ -25,9 +25,10 @@ process starts its slot at a random value and counts up within a millisecond. Tw
 collide only when they write in the same millisecond with the same slot (a chance of ~1/2048 per
 such pair of writes); copied stores keep their ids (local ids are small, so they sort first).
 
-Consistency: every read runs at `memory.milvus_consistency` (Strong by default): Milvus's
+Consistency: searches and gets run at `memory.milvus_consistency` (Strong by default): Milvus's
 default, Bounded, hid fresh inserts and deletes from the next query here (STACK.md), which breaks
-read-your-writes. Strong waits for the server's time tick (~200 ms on the standalone build).
+read-your-writes. Strong waits for the server's time tick (~200 ms on the standalone build). The
+reads that decide a write (a delete's rows, a merge's previous row) are always Strong.
 
 Near-duplicate merges read the episode's previous row and write it back with `upsert`: Milvus has
 no transactions, so two processes merging into the same row at the same moment can lose one
@@ -393,12 +394,15 @@ class MilvusMemoryStore:
                 f"Milvus at {self._settings.milvus_uri} failed to {what}: {_brief(exc)}"
             ) from exc
 
-    def _query(self, col: Any, expr: str, fields: list[str]) -> list[dict[str, Any]]:
+    def _query(self, col: Any, expr: str, fields: list[str], *, strong: bool = False) -> list[dict[str, Any]]:
         """Every row matching `expr`. One query returns at most 16,384 rows (and not the first ones by
-        id), so a full page means "walk them all" with pymilvus's query iterator instead."""
+        id), so a full page means "walk them all" with pymilvus's query iterator instead. `strong`: the
+        reads that decide a write (which rows a delete removes, which row a merge updates, which ids
+        exist) are Strong whatever `memory.milvus_consistency` says: at Bounded a delete right after an
+        add found nothing to delete, and at Session a deleted row stayed visible (measured, docs/MEMORY.md)."""
         pk = "id" if col is self._col else "pk"
         fields = fields if pk in fields else [*fields, pk]
-        level = self._settings.milvus_consistency
+        level = "Strong" if strong else self._settings.milvus_consistency
         rows = self._call("query", col.query, expr, output_fields=fields, limit=QUERY_WINDOW, consistency_level=level)
         if len(rows) < QUERY_WINDOW:
             return list(rows)
@@ -559,7 +563,7 @@ class MilvusMemoryStore:
             self._check_open()
             given = [item[0].id for item in prepared if not isinstance(item, str) and item[0].id is not None]
             if given:
-                taken = {int(r["id"]) for r in self._query(self._col, f"id in [{', '.join(map(str, given))}]", ["id"])}
+                taken = {int(r["id"]) for r in self._query(self._col, f"id in [{', '.join(map(str, given))}]", ["id"], strong=True)}
                 if taken:
                     raise InvalidRequest(f"ids {sorted(taken)[:5]} are already in the store: a copy skips them")
             results: list[AddResult] = []
@@ -614,12 +618,12 @@ class MilvusMemoryStore:
         """The newest row of an episode and modality (ids are time-ordered), with its vector."""
         where = ("has_episode == false" if episode is None else f"has_episode == true and episode == {_lit(episode)}")
         expr = f"{where} and modality == {_lit(modality)}"
-        ids = [int(r["id"]) for r in self._query(self._col, expr, ["id"])]
+        ids = [int(r["id"]) for r in self._query(self._col, expr, ["id"], strong=True)]
         if not ids:
             return None
         rows = self._call(
             "query", self._col.query, f"id == {max(ids)}", output_fields=["vector", *_SCALARS, "app"],
-            consistency_level=self._settings.milvus_consistency,
+            consistency_level="Strong",
         )
         return dict(rows[0]) if rows else None
 
@@ -684,12 +688,12 @@ class MilvusMemoryStore:
             hits.append(Hit(memory=m, score=round(score, 6)))
         return hits
 
-    def _matching_ids(self, compiled: _Compiled) -> list[int]:
+    def _matching_ids(self, compiled: _Compiled, *, strong: bool = False) -> list[int]:
         if compiled.empty_result:
             return []
         if compiled.exact_in_milvus:
-            return sorted(int(r["id"]) for r in self._query(self._col, compiled.expr, ["id"]))
-        rows = self._query(self._col, compiled.expr, ["id", "doc"])
+            return sorted(int(r["id"]) for r in self._query(self._col, compiled.expr, ["id"], strong=strong))
+        rows = self._query(self._col, compiled.expr, ["id", "doc"], strong=strong)
         return sorted(int(r["id"]) for r in rows if _meta_match(r["doc"].get("metadata") or {}, compiled.metadata))
 
     def list_ids_sync(self, flt: Filter | None = None) -> list[int]:
@@ -725,11 +729,11 @@ class MilvusMemoryStore:
         else:
             flt = Filter(ids=[int(i) for i in target])
         with self._lock:
-            ids = self._matching_ids(_Compiled(flt))
+            ids = self._matching_ids(_Compiled(flt), strong=True)
             for start in range(0, len(ids), 10_000):
                 part = ", ".join(map(str, ids[start : start + 10_000]))
                 self._call("delete", self._col.delete, f"id in [{part}]")
-                blob_pks = [int(r["pk"]) for r in self._query(self._blobs, f"memory_id in [{part}]", ["pk"])]
+                blob_pks = [int(r["pk"]) for r in self._query(self._blobs, f"memory_id in [{part}]", ["pk"], strong=True)]
                 for b in range(0, len(blob_pks), 10_000):
                     self._call("delete blobs", self._blobs.delete, f"pk in [{', '.join(map(str, blob_pks[b : b + 10_000]))}]")
         return len(ids)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from memory_support import JPEG, clustered
 from sensorium.memory.config import MemorySettings
-from sensorium.memory.migrate import copy_store, migrate
+from sensorium.memory.migrate import _thumbnails, copy_store, migrate
 from sensorium.memory.store import Filter, NewMemory, Source, open_store
 
 SPACE = "test/migrate@32"
@@ -52,11 +52,14 @@ async def _dump(settings: MemorySettings, data_dir: Path) -> dict[int, tuple]:
     try:
         ids = await store.list_ids()
         out = {}
-        for m in await store.get_many(ids, with_vector=True):
-            out[m.id] = (
-                m.model_dump(mode="json"), m.vector.tobytes(),  # type: ignore[union-attr]
-                None if m.visual is None else np.asarray(m.visual, np.float32).tobytes(), await store.get_thumbnail(m.id),
-            )
+        for start in range(0, len(ids), 1_000):
+            memories = await store.get_many(ids[start : start + 1_000], with_vector=True)
+            thumbs = await _thumbnails(store, memories)  # one round trip per batch on Milvus
+            for m in memories:
+                out[m.id] = (
+                    m.model_dump(mode="json"), m.vector.tobytes(),  # type: ignore[union-attr]
+                    None if m.visual is None else np.asarray(m.visual, np.float32).tobytes(), thumbs.get(m.id),
+                )
         return out
     finally:
         await store.close()
