@@ -199,6 +199,7 @@ class MilvusMemoryStore:
         self._lock = threading.RLock()  # one writer at a time in this process (id slots, merges)
         self._last_id = 0
         self._slot = random.randrange(1 << SLOT_BITS)
+        self._last_of: dict[tuple[str | None, str], int] = {}  # (episode, modality) -> newest id seen
         self._closed = False
         self.opened = "new"
         self._col: Any = None
@@ -611,6 +612,9 @@ class MilvusMemoryStore:
             if group:
                 self._call("insert blobs", self._blobs.insert, [list(c) for c in zip(*group, strict=True)])
             self._insert(self._col, new_rows)
+            for row in new_rows:
+                key = (row["episode"] if row["has_episode"] else None, row["modality"])
+                self._last_of[key] = max(self._last_of.get(key, 0), row["id"])
             self._insert(self._col, [{k: v for k, v in r.items() if not k.startswith("_")} for r in merged_rows.values()], upsert=True)
         return results
 
@@ -618,9 +622,15 @@ class MilvusMemoryStore:
         """The newest row of an episode and modality (ids are time-ordered), with its vector."""
         where = ("has_episode == false" if episode is None else f"has_episode == true and episode == {_lit(episode)}")
         expr = f"{where} and modality == {_lit(modality)}"
-        ids = [int(r["id"]) for r in self._query(self._col, expr, ["id"], strong=True)]
+        # the newest row is at or above the last one this process saw (ids are time-ordered): a long
+        # episode then costs one small query per screenshot, not a walk over all of its rows
+        hint = self._last_of.get((episode, modality))
+        ids = [] if hint is None else [int(r["id"]) for r in self._query(self._col, f"{expr} and id >= {hint}", ["id"], strong=True)]
+        if not ids:
+            ids = [int(r["id"]) for r in self._query(self._col, expr, ["id"], strong=True)]
         if not ids:
             return None
+        self._last_of[(episode, modality)] = max(ids)
         rows = self._call(
             "query", self._col.query, f"id == {max(ids)}", output_fields=["vector", *_SCALARS, "app"],
             consistency_level="Strong",
