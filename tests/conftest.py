@@ -228,7 +228,7 @@ def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 
 @pytest.fixture(params=["local", pytest.param("milvus", marks=pytest.mark.slow)])
-def engine(request: pytest.FixtureRequest) -> str:
+def memory_engine(request: pytest.FixtureRequest) -> str:
     """Run a test against both memory engines; the Milvus one needs the session's server. The Milvus
     variants are `slow` (CI runs them): each opens a fresh collection (create + index + load, 3-9 s) and
     Strong reads wait for the server's 200 ms time tick; the whole suite takes minutes there."""
@@ -238,8 +238,8 @@ def engine(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def memory_settings(engine: str, request: pytest.FixtureRequest) -> Callable[..., object]:
-    """MemorySettings for `engine` (a fresh collection prefix per test on Milvus), with overrides."""
+def memory_settings(memory_engine: str, request: pytest.FixtureRequest) -> Callable[..., object]:
+    """MemorySettings for `memory_engine` (a fresh collection prefix per test on Milvus), with overrides."""
     import uuid
 
     from sensorium.memory.config import MemorySettings
@@ -247,9 +247,9 @@ def memory_settings(engine: str, request: pytest.FixtureRequest) -> Callable[...
     prefix = f"t{uuid.uuid4().hex[:10]}_"
 
     def make(**overrides: object) -> MemorySettings:
-        if engine == "milvus":
+        if memory_engine == "milvus":
             server = request.getfixturevalue("milvus_server")
             overrides = {"milvus_uri": server.uri, "milvus_collection_prefix": prefix, **overrides}  # type: ignore[attr-defined]
-        return MemorySettings(engine=engine, **overrides)  # type: ignore[arg-type]
+        return MemorySettings(engine=memory_engine, **overrides)  # type: ignore[arg-type]
 
     return make

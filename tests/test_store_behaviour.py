@@ -1,4 +1,4 @@
-"""One behavioural suite, run against every memory engine (local files and a real Milvus server).
+"""One behavioural suite, run against every memory engine (the `memory_engine` fixture, tests/conftest.py) (local files and a real Milvus server).
 
 Why one suite: the MCP tools only see the `MemoryStore` protocol, so the engines must be
 interchangeable — same ids-in/ids-out, same merges, same privacy rules, same filters, same
@@ -376,7 +376,7 @@ async def test_thumbnail_must_be_a_small_jpeg(opener, vecs: np.ndarray) -> None:
     assert (await store.stats()).memories == 0  # a bad record fails the whole call before anything is written
 
 
-async def test_stats_and_episodes(opener, engine: str, vecs: np.ndarray) -> None:
+async def test_stats_and_episodes(opener, memory_engine: str, vecs: np.ndarray) -> None:
     store = await opener()
     await store.add(
         [new(vecs[0], episode_id="a", modality="text", created_at=T0), new(vecs[1], episode_id="a", modality="audio"),
@@ -384,7 +384,7 @@ async def test_stats_and_episodes(opener, engine: str, vecs: np.ndarray) -> None
     )
     st = await store.stats()
     assert (st.memories, st.episodes, st.by_modality) == (3, 2, {"text": 1, "audio": 1, "pdf": 1})
-    assert st.thumbnail_bytes == len(JPEG) and st.space == SPACE and st.dimension == DIM and st.engine == engine
+    assert st.thumbnail_bytes == len(JPEG) and st.space == SPACE and st.dimension == DIM and st.engine == memory_engine
     eps = await store.list_episodes()
     assert [e.episode_id for e in eps] == [None, "a"]  # most recently seen first
     a = eps[1]
