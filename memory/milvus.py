@@ -167,7 +167,7 @@ class _Compiled:
             if flt.episode_id is not None:
                 parts.append(f"has_episode == true and episode == {_lit(flt.episode_id)}")
             if flt.app is not None:
-                parts.append(f"app == {_lit(_nocase(flt.app))}")
+                parts.append(f"app == {_lit(_nocase(flt.app).encode()[:2_000].decode(errors='ignore'))}")
             if flt.tags:
                 parts.append('json_contains_all(doc["tags"], [' + ", ".join(_lit(t) for t in sorted(set(flt.tags))) + "])")
             for key, value in (flt.metadata or {}).items():
@@ -482,7 +482,7 @@ class MilvusMemoryStore:
             "modality": rec.modality,
             "episode": rec.episode_id or "",
             "has_episode": rec.episode_id is not None,
-            "app": _nocase(rec.source.app or ""),
+            "app": _nocase(rec.source.app or "").encode()[:2_000].decode(errors="ignore"),  # the field holds 2,048 bytes
             "thumb_bytes": len(rec.thumbnail or b""),
             "doc": doc,
         }
