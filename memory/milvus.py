@@ -50,6 +50,7 @@ import re
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -229,7 +230,10 @@ class MilvusMemoryStore:
                 "(e.g. http://127.0.0.1:19530), or SENSORIUM_MEMORY__ENGINE=local"
             )
         try:
-            from pymilvus import connections
+            with warnings.catch_warnings():  # pymilvus 2.3 imports pkg_resources, which warns on every start
+                warnings.simplefilter("ignore", UserWarning)
+                warnings.simplefilter("ignore", DeprecationWarning)
+                from pymilvus import connections
         except ImportError as exc:
             raise StoreUnavailable(
                 "SENSORIUM_MEMORY__ENGINE=milvus needs the pymilvus client: pip install 'sensorium-mcp[milvus]'"
