@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 
 class MemorySettings(BaseModel):
-    engine: str = Field("local", pattern="^(local|milvus)$", description="memory store engine (local: SQLite + HNSW files in the data dir)")
+    engine: str = Field(
+        "local", pattern="^(local|milvus)$",
+        description="memory store engine (local: SQLite + HNSW files in the data dir; milvus: a Milvus server, "
+        "memory.milvus_uri, docs/MEMORY.md)",
+    )
     hnsw_m: int = Field(16, ge=4, le=128, description="HNSW graph links per node (more: better recall, more memory)")
     hnsw_ef_construction: int = Field(200, ge=10, le=2000, description="HNSW build-time search width")
     hnsw_ef_search: int = Field(64, ge=10, le=5000, description="HNSW query-time search width")
@@ -17,7 +21,24 @@ class MemorySettings(BaseModel):
     excluded_apps: list[str] = Field(default_factory=list, description="privacy: `remember` stores nothing whose app is one of these (case-insensitive, `.exe` ignored)")
     excluded_titles: list[str] = Field(default_factory=list, description="privacy: `remember` stores nothing whose window title contains one of these (case-insensitive)")
     checkpoint_every: int = Field(1_000, ge=1, description="write the HNSW checkpoint after this many changes")
-    milvus_uri: str | None = Field(None, description="Milvus server URI (for engine=milvus)")
+    milvus_uri: str | None = Field(
+        None, description="Milvus server URI for engine=milvus (http://host:19530, or a Zilliz Cloud endpoint)"
+    )
+    # --- added by the Milvus engine (issue 16) ---
+    milvus_token: SecretStr | None = Field(
+        None, description="Milvus credentials: `user:password`, or a Zilliz Cloud API key (empty: no auth)"
+    )
+    milvus_database: str = Field("default", min_length=1, description="Milvus database the collections live in")
+    milvus_collection_prefix: str = Field(
+        "sensorium_", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$",
+        description="prefix of the collection names (one collection per embedding space, plus one for blobs)",
+    )
+    milvus_consistency: Literal["Strong", "Session", "Bounded", "Eventually"] = Field(
+        "Strong",
+        description="read consistency: Strong (default) makes every acknowledged write and delete of any process "
+        "visible to the next read; Session only this process's own; Bounded/Eventually may hide fresh writes",
+    )
+    milvus_timeout: float = Field(10.0, gt=0, description="seconds to wait for the Milvus server on connect and per call")
     # --- added by the memory store (issue 4) ---
     checkpoint_min_seconds: float = Field(
         30.0, ge=0.0,

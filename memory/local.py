@@ -682,7 +682,10 @@ class LocalMemoryStore:
                 prepared.append(reason)
                 continue
             visual = None if rec.visual is None else np.asarray(rec.visual, dtype=np.float32)
-            prepared.append((rec, _unit(rec.vector, what + "'s vector"), visual))
+            vec = _unit(rec.vector, what + "'s vector")
+            if rec.id is not None and np.allclose(vec, rec.vector, rtol=0, atol=1e-6):
+                vec = np.asarray(rec.vector, dtype=np.float32)  # a copied store keeps its vectors bit for bit
+            prepared.append((rec, vec, visual))
         if not prepared:
             return []
         # Group commit: concurrent adds queue a ticket; whichever thread gets the writer lock
@@ -762,11 +765,13 @@ class LocalMemoryStore:
                             results.append(AddResult(id=merged, merged_into=merged))
                             continue
                         cur = w.execute(
-                            "INSERT INTO memories (created_at, last_seen, modality, content_hash, episode_id, app, "
-                            "window_title, source, text, tags, metadata, thumb_bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                            "INSERT INTO memories (id, created_at, last_seen, seen_count, modality, content_hash, episode_id, "
+                            "app, window_title, source, text, tags, metadata, thumb_bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                             (
+                                rec.id,  # None: AUTOINCREMENT; given (memory migrate): kept, ascending
                                 ts,
-                                ts,
+                                ts if rec.last_seen is None else max(ts, _ts(rec.last_seen)),
+                                rec.seen_count,
                                 rec.modality,
                                 rec.content_hash,
                                 rec.episode_id,

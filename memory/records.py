@@ -81,6 +81,11 @@ class NewMemory(BaseModel):
     vector: np.ndarray
     space: str
     modality: str = Field(min_length=1, max_length=32)
+    id: int | None = Field(
+        None, ge=1, lt=2**53,
+        description="keep this id (copying a store with `memory migrate`, in ascending id order); None: the store "
+        "assigns one. An id already in the store is refused",
+    )
     content_hash: str | None = None
     source: Source = Field(default_factory=Source)
     episode_id: str | None = Field(None, max_length=200)
@@ -90,6 +95,8 @@ class NewMemory(BaseModel):
     thumbnail: bytes | None = Field(None, description="JPEG bytes, kept as a file next to the database")
     visual: list[float] | None = Field(None, description="compact visual descriptor; preferred for near-duplicate tests")
     created_at: datetime = Field(default_factory=utcnow)
+    last_seen: datetime | None = Field(None, description="copying a store: when it was last seen (None: created_at)")
+    seen_count: int = Field(1, ge=1, description="copying a store: 1 + near-duplicates already merged into it")
     merge_near_duplicate: bool = Field(
         False,
         description="merge into the previous memory of the same episode and modality when near-identical "
@@ -136,6 +143,11 @@ class NewMemory(BaseModel):
     @classmethod
     def _utc(cls, v: datetime) -> datetime:
         return as_utc(v)
+
+    @field_validator("last_seen")
+    @classmethod
+    def _utc_or_none(cls, v: datetime | None) -> datetime | None:
+        return None if v is None else as_utc(v)
 
 
 class Memory(BaseModel):

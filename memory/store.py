@@ -40,9 +40,9 @@ __all__ = [
     "store_dirname",
 ]
 
-ENGINES = ("local",)
-"""Engines `open_store` can open. `memory.engine` also accepts 'milvus' (a later issue) so a setting
-written for it is refused with a clear message instead of a validation traceback."""
+ENGINES = ("local", "milvus")
+"""Engines `open_store` can open: 'local' (SQLite + HNSW files in the data dir) and 'milvus' (a Milvus server,
+memory/milvus.py). Anything else is refused with a message naming the setting."""
 
 
 @runtime_checkable
@@ -110,8 +110,8 @@ class StoredSpace(BaseModel):
 def _require_engine(settings: MemorySettings) -> str:
     if settings.engine not in ENGINES:
         raise StoreUnavailable(
-            f"memory engine {settings.engine!r} is not implemented yet (SENSORIUM_MEMORY__ENGINE={settings.engine}); "
-            f"available: {', '.join(ENGINES)}. Unset SENSORIUM_MEMORY__ENGINE or set it to 'local'"
+            f"unknown memory engine {settings.engine!r} (SENSORIUM_MEMORY__ENGINE={settings.engine}); "
+            f"available: {', '.join(ENGINES)}. Unset SENSORIUM_MEMORY__ENGINE or set it to one of them"
         )
     return settings.engine
 
@@ -119,16 +119,24 @@ def _require_engine(settings: MemorySettings) -> str:
 async def open_store(settings: MemorySettings, data_dir: Path, space: str, dimension: int) -> MemoryStore:
     """Open (or create) the store of `space` with the configured engine: the one way callers get a store.
 
-    Opening may rebuild an index (seconds on a large store); it runs off the event loop."""
-    _require_engine(settings)
+    Opening may rebuild an index (seconds on a large store) or connect to a server; it runs off the event
+    loop. An unreachable Milvus server is a `StoreUnavailable` naming SENSORIUM_MEMORY__MILVUS_URI."""
+    if _require_engine(settings) == "milvus":
+        from .milvus import MilvusMemoryStore
+
+        return await MilvusMemoryStore.open(settings, space, dimension)
     from .local import LocalMemoryStore
 
     return await LocalMemoryStore.open(data_dir, space, dimension, settings)
 
 
 def existing_spaces(settings: MemorySettings, data_dir: Path) -> list[StoredSpace]:
-    """Every store of the configured engine under the data dir, read without opening them (doctor, reindex, CLI)."""
-    _require_engine(settings)
+    """Every store of the configured engine (under the data dir, or on the Milvus server), read without
+    opening them (doctor, reindex, CLI)."""
+    if _require_engine(settings) == "milvus":
+        from .milvus import MilvusMemoryStore
+
+        return [StoredSpace(space=space, location=loc) for space, loc in MilvusMemoryStore.existing_spaces(settings)]
     from .local import LocalMemoryStore
 
     return [StoredSpace(space=space, location=str(path)) for space, path in LocalMemoryStore.existing_spaces(data_dir)]

@@ -80,6 +80,13 @@ def _parser() -> argparse.ArgumentParser:
     reindex.add_argument("--from-space", required=True, help="space id of the old store (see `sensorium memory stores`)")
     reindex.add_argument("--backend", choices=["auto", "gemini", "local", "hashing"], default=None)
 
+    migrate = msub.add_parser(
+        "migrate", help="copy the stores of the other engine into this one (ids, vectors, thumbnails kept; resumable)"
+    )
+    migrate.add_argument("--to", required=True, choices=["milvus", "local"], help="the engine to copy into")
+    migrate.add_argument("--space", action="append", default=None, help="only this space (repeatable); default: all")
+    migrate.add_argument("--batch", type=int, default=500, help="memories per acknowledged batch")
+
     models = sub.add_parser("models", help="list or pull the optional image-text (CLIP-class) models of the local backend")
     modsub = models.add_subparsers(dest="models_command", required=True)
     modsub.add_parser("list", help="what the registry pins, what is pulled and whether it verifies")
@@ -146,6 +153,8 @@ async def _memory(settings: Settings, args: argparse.Namespace) -> int:
         for stored in existing_spaces(settings.memory, settings.data_dir):
             print(f"{stored.space}\t{stored.location}")
         return 0
+    if args.memory_command == "migrate":
+        return await _migrate(settings, args)
     services = build_services(settings)
     try:
         if args.memory_command == "stats":
@@ -218,9 +227,38 @@ async def _index(settings: Settings, args: argparse.Namespace) -> int:
         await services.aclose()
 
 
+async def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ..memory.migrate import migrate
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=True) as bar:
+        tasks: dict[str, object] = {}
+
+        def advance(space: str, done: int, total: int) -> None:
+            if space not in tasks:
+                tasks[space] = bar.add_task(f"{space} -> {args.to}", total=total)
+            bar.update(tasks[space], completed=done, total=total)  # type: ignore[arg-type]
+
+        report = await migrate(
+            settings.memory, settings.data_dir, args.to, spaces=args.space, batch=args.batch, progress=advance
+        )
+    print(report.model_dump_json(indent=2))
+    if not report.ok:
+        print("sensorium: the copy differs from its source (see mismatches); run it again to resume", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from .serving import serve
 
+    if settings.memory.engine == "milvus":
+        # a wrong SENSORIUM_MEMORY__MILVUS_URI fails here, with the setting named, rather than at the first remember
+        from ..memory.store import existing_spaces
+
+        existing_spaces(settings.memory, settings.data_dir)
     if args.transport == "http":
         from .transports import check_bind
 

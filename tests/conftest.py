@@ -209,3 +209,55 @@ def _no_vertex_variables_from_the_developer(monkeypatch: pytest.MonkeyPatch) -> 
     tests that want them set them."""
     for name in ("GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION", "GOOGLE_APPLICATION_CREDENTIALS"):
         monkeypatch.delenv(name, raising=False)
+
+
+# ---- a real Milvus server, one per test session (tests/milvus_support.py) ---------------------
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A standalone Milvus server (the `milvus` PyPI package) on free ports, started once per session
+    (~20 s). Skips when the package is not installed; in CI (which installs it with the test extra) fails."""
+    from milvus_support import MilvusProcess, milvus_installed
+
+    if not milvus_installed():
+        if _in_ci():
+            pytest.fail("the `milvus` and `pymilvus` packages are missing but CI is set: pip install '.[test]'")
+        pytest.skip("the Milvus server package is not installed (pip install '.[test]'); Milvus tests need it")
+    server = MilvusProcess(tmp_path_factory.mktemp("milvus"))
+    try:
+        server.start()
+    except (RuntimeError, TimeoutError) as exc:
+        server.stop()
+        pytest.fail(f"the Milvus test server did not start: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["local", pytest.param("milvus", marks=pytest.mark.slow)])
+def memory_engine(request: pytest.FixtureRequest) -> str:
+    """Run a test against both memory engines; the Milvus one needs the session's server. The Milvus
+    variants are `slow` (CI runs them): each opens a fresh collection (create + index + load, 3-9 s) and
+    Strong reads wait for the server's 200 ms time tick; the whole suite takes minutes there."""
+    if request.param == "milvus":
+        request.getfixturevalue("milvus_server")
+    return request.param
+
+
+@pytest.fixture
+def memory_settings(memory_engine: str, request: pytest.FixtureRequest) -> Callable[..., object]:
+    """MemorySettings for `memory_engine` (a fresh collection prefix per test on Milvus), with overrides."""
+    import uuid
+
+    from sensorium.memory.config import MemorySettings
+
+    prefix = f"t{uuid.uuid4().hex[:10]}_"
+
+    def make(**overrides: object) -> MemorySettings:
+        if memory_engine == "milvus":
+            server = request.getfixturevalue("milvus_server")
+            overrides = {"milvus_uri": server.uri, "milvus_collection_prefix": prefix, **overrides}  # type: ignore[attr-defined]
+        return MemorySettings(engine=memory_engine, **overrides)  # type: ignore[arg-type]
+
+    return make

@@ -433,15 +433,18 @@ def test_filter_validation() -> None:
     assert Filter().is_empty() and not Filter(app="x").is_empty()
 
 
-async def test_open_store_refuses_an_engine_that_is_not_implemented(tmp_path: Path) -> None:
-    """`SENSORIUM_MEMORY__ENGINE=milvus` used to be accepted and silently ignored."""
+async def test_open_store_names_the_setting_when_milvus_is_not_configured(tmp_path: Path) -> None:
+    """`SENSORIUM_MEMORY__ENGINE=milvus` used to be accepted and silently ignored; without a URI it is an error."""
     from sensorium.memory.store import existing_spaces, open_store
 
     settings = MemorySettings(engine="milvus")
-    with pytest.raises(StoreUnavailable, match=r"SENSORIUM_MEMORY__ENGINE=milvus.*available: local"):
+    with pytest.raises(StoreUnavailable, match=r"SENSORIUM_MEMORY__MILVUS_URI"):
         await open_store(settings, tmp_path, SPACE, DIM)
-    with pytest.raises(StoreUnavailable, match="not implemented"):
+    with pytest.raises(StoreUnavailable, match=r"SENSORIUM_MEMORY__MILVUS_URI"):
         existing_spaces(settings, tmp_path)
+    unknown = MemorySettings.model_construct(**{**MemorySettings().model_dump(), "engine": "qdrant"})
+    with pytest.raises(StoreUnavailable, match=r"SENSORIUM_MEMORY__ENGINE=qdrant.*available: local, milvus"):
+        await open_store(unknown, tmp_path, SPACE, DIM)
     store = await open_store(MemorySettings(), tmp_path, SPACE, DIM)
     assert isinstance(store, MemoryStore)
     await store.close()

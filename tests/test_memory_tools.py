@@ -165,12 +165,16 @@ async def test_recall_text_content_carries_the_full_result(settings) -> None:
     assert r.structured_content["hits"][0]["episode_id"] == "home"
 
 
-async def test_an_engine_that_is_not_implemented_is_an_error_result(tmp_path: Path) -> None:
+async def test_an_unreachable_milvus_server_is_an_error_result_naming_the_setting(tmp_path: Path) -> None:
     from sensorium.memory.config import MemorySettings
+    from server_support import free_port
 
-    settings = make_settings(tmp_path, memory=MemorySettings(engine="milvus"))
-    async with Client(build_server(settings)) as client:
-        text = error_text(await client.call_tool("remember", {"text": "x"}))
-        assert text.startswith("StoreUnavailable:") or "StoreUnavailable:" in text
-        assert "SENSORIUM_MEMORY__ENGINE" in text
-        assert not (await client.call_tool("embed_text", {"text": "still up"})).is_error
+    for memory, needle in (
+        (MemorySettings(engine="milvus"), "SENSORIUM_MEMORY__MILVUS_URI"),
+        (MemorySettings(engine="milvus", milvus_uri=f"http://127.0.0.1:{free_port()}", milvus_timeout=1), "SENSORIUM_MEMORY__MILVUS_URI"),
+    ):
+        settings = make_settings(tmp_path, memory=memory)
+        async with Client(build_server(settings)) as client:
+            text = error_text(await client.call_tool("remember", {"text": "x"}))
+            assert "StoreUnavailable:" in text and needle in text, text
+            assert not (await client.call_tool("embed_text", {"text": "still up"})).is_error

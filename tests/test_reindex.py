@@ -75,10 +75,13 @@ def test_memory_cli_lists_stores(tmp_path: Path) -> None:
     assert r.returncode == 2 and "no memory store of space 'nope@1'" in r.stderr
 
 
-def test_an_engine_that_is_not_implemented_is_refused_naming_the_setting(tmp_path: Path) -> None:
-    """SENSORIUM_MEMORY__ENGINE=milvus used to be accepted and silently ignored."""
-    r = subprocess.run(
-        [sys.executable, "-m", "sensorium.server.cli", "memory", "stores"],
-        env=subprocess_env(tmp_path, SENSORIUM_MEMORY__ENGINE="milvus"), capture_output=True, text=True, timeout=120,
-    )
-    assert r.returncode == 2 and "SENSORIUM_MEMORY__ENGINE=milvus" in r.stderr and "Traceback" not in r.stderr
+def test_milvus_without_a_server_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    """SENSORIUM_MEMORY__ENGINE=milvus used to be accepted and silently ignored; with no server it is one clear line."""
+    from server_support import free_port
+
+    for extra in ({}, {"SENSORIUM_MEMORY__MILVUS_URI": f"http://127.0.0.1:{free_port()}", "SENSORIUM_MEMORY__MILVUS_TIMEOUT": "1"}):
+        r = subprocess.run(
+            [sys.executable, "-m", "sensorium.server.cli", "memory", "stores"],
+            env=subprocess_env(tmp_path, SENSORIUM_MEMORY__ENGINE="milvus", **extra), capture_output=True, text=True, timeout=120,
+        )
+        assert r.returncode == 2 and "SENSORIUM_MEMORY__MILVUS_URI" in r.stderr and "Traceback" not in r.stderr, r.stderr
