@@ -58,7 +58,7 @@ from typing import Any
 import anyio
 import numpy as np
 
-from .config import MemorySettings
+from .config import MemorySettings, privacy_exclusion
 from .errors import InvalidRequest, MemoryStoreError, SpaceMismatch, StoreUnavailable
 from .records import AddResult, EpisodeSummary, Filter, Hit, Memory, NewMemory, Source, StoreStats
 
@@ -131,21 +131,6 @@ def collection_name(prefix: str, space: str) -> str:
     """Collection names allow letters, digits and '_' only: a readable part plus a hash of the space."""
     safe = re.sub(r"[^A-Za-z0-9_]+", "_", space).strip("_") or "space"
     return f"{prefix}{safe[:60]}_{hashlib.sha256(space.encode()).hexdigest()[:8]}"
-
-
-def _excluded(settings: MemorySettings, source: Source) -> str | None:
-    """Privacy exclusions, as the local engine applies them (memory.excluded_apps / excluded_titles)."""
-    if source.app:
-        app = source.app.casefold().removesuffix(".exe")
-        for ex in settings.excluded_apps:
-            if app == ex.casefold().removesuffix(".exe"):
-                return f"app {source.app!r} is in memory.excluded_apps: nothing was stored"
-    if source.window_title:
-        title = source.window_title.casefold()
-        for ex in settings.excluded_titles:
-            if ex and ex.casefold() in title:
-                return f"window title contains {ex!r} (memory.excluded_titles): nothing was stored"
-    return None
 
 
 class _Compiled:
@@ -556,7 +541,7 @@ class MilvusMemoryStore:
                         f"{what}'s thumbnail is {len(rec.thumbnail):,} bytes, the limit is "
                         f"{s.max_thumbnail_bytes:,} (memory.max_thumbnail_bytes): downscale it"
                     )
-            reason = _excluded(s, rec.source)
+            reason = privacy_exclusion(s, rec.source.app, rec.source.window_title)
             if reason:
                 prepared.append(reason)
                 continue
