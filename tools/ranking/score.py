@@ -14,7 +14,9 @@ Per candidate:
   proposals.py) and what its icon reader sees in a textless crop.
 - The element's words are its given label, else the OCR words inside its box; symbols are
   spelled out ("=" -> "= equals", text.py) before they are embedded or compared.
-- W_COSINE = 1.0, W_TEXT = 0.5, W_HISTORY = 0.3 are untuned defaults. When the user pulled an
+- W_COSINE = 1.0, W_TEXT = 0.5, W_HISTORY = 0.3 are untuned defaults. An element the backend read
+  as an icon (extras["icon_words"]) has its cosine scaled by W_ICON and its text match taken
+  against the icon's words too (`element_match`). When the user pulled an
   image-text model, its cosine between the instruction and a textless element's crop is added
   (W_IMAGE_TEXT).
 - History: memories tagged 'action' whose metadata has a `label` (what was acted on), found by the
@@ -48,6 +50,13 @@ W_HISTORY = 0.3
 W_IMAGE_TEXT = 1.0
 """Weight of an image-text model's cosine (extras["clip"] of the query and of a crop, same
 `clip_space`): only present when a user pulled such a model (`sensorium models pull`). Untuned."""
+W_ICON = 1.25
+"""Scale of the cosine of an element the backend read as an icon (extras["icon_words"]). WHY: an
+instruction meets an icon reading at lower cosines than it meets words (0.2-0.4 for the right icon
+where a loosely related text link scores 0.3-0.45), so unscaled an icon rarely beats any text.
+Chosen on held-out generated screens (bench/heldout_grounding.py, iconoir + heroicons icons the
+reader never saw, hand-written functional and paraphrase instructions): among 1.0 / 1.25 / 1.5,
+1.25 raised icon hit@1 without costing text items there; 1.5 started to. Not tuned on dev data."""
 CONTAINS = 0.9
 """A box contains another when it covers 90 % of it and is at least 1.5x its area."""
 
@@ -85,6 +94,16 @@ def _icon_words(extras: dict[str, Any]) -> str | None:
     """What a backend's icon reader saw in a textless element, for display ('icon: gear settings')."""
     words = extras.get("icon_words")
     return "icon: " + " ".join(words) if words else None
+
+
+def element_match(instruction: str, text: str | None, extras: dict[str, Any]) -> float:
+    """`text_similarity` of the instruction with the element's words, or with the words the icon
+    reader saw in it when those match better: an icon's words are its only words ("magnifying glass
+    search" answers "search the site" as a "Search" label would)."""
+    match = text_similarity(instruction, text)
+    if extras.get("icon_words"):
+        match = max(match, text_similarity(instruction, " ".join(extras["icon_words"])))
+    return match
 
 
 def history_boost(labels: Sequence[str | None], past: Sequence[tuple[str, float]]) -> np.ndarray:
@@ -162,8 +181,10 @@ async def rank_elements(
         raise RuntimeError(f"backend returned {len(docs)} vectors for {len(candidates)} elements")
     matrix = np.stack([d.vector for d in docs]).astype(np.float32)
     cosines = matrix @ query.vector.astype(np.float32)
-    matches = np.array([text_similarity(instruction or "", t) for t in texts], dtype=np.float64)
-    scores = W_COSINE * cosines.astype(np.float64) + W_TEXT * matches + W_IMAGE_TEXT * image_text_cosines(query, docs)
+    icon_read = np.array([bool(d.extras.get("icon_words")) for d in docs])
+    matches = np.array([element_match(instruction or "", t, d.extras) for t, d in zip(texts, docs, strict=True)], dtype=np.float64)
+    scaled = np.where(icon_read, W_ICON, 1.0) * cosines.astype(np.float64)
+    scores = W_COSINE * scaled + W_TEXT * matches + W_IMAGE_TEXT * image_text_cosines(query, docs)
     history = None
     if past_actions is not None:
         history = history_boost([c.label or t for c, t in zip(candidates, texts, strict=True)], past_actions)
