@@ -146,9 +146,22 @@ def _text(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, size: int, 
     return (l, t, r, b)
 
 
-def make_screen(root: Path, seed: int, size: tuple[int, int] = (1280, 800)) -> Screen:
-    """One web-app-like screen with 6-9 held-out icon buttons and ~25 text elements."""
+def _badge(draw: ImageDraw.ImageDraw, box: Box, number: int) -> None:
+    """A notification counter on an icon button's top-right corner (a red pill with white digits)."""
+    f = font(11)
+    text = str(number)
+    l, t, rr, bb = draw.textbbox((0, 0), text, font=f)
+    w = max(16, rr - l + 8)
+    x2, y1 = box[2] - 1, box[1] + 1
+    draw.rounded_rectangle((x2 - w, y1, x2, y1 + 16), 8, fill=(220, 38, 38))
+    draw.text((x2 - w + (w - (rr - l)) // 2 - l, y1 + (16 - (bb - t)) // 2 - t), text, font=f, fill=(255, 255, 255))
+
+
+def make_screen(root: Path, seed: int, size: tuple[int, int] = (1280, 800), *, badges: bool = False) -> Screen:
+    """One web-app-like screen with 8 held-out icon buttons and ~25 text elements; with `badges`,
+    some icon buttons carry a notification counter (as bells, chats and carts do)."""
     r = random.Random(seed)
+    counters = random.Random(seed + 13)
     dark = r.random() < 0.35
     bg = (24, 26, 32) if dark else (248, 249, 251)
     fg = (225, 228, 235) if dark else (30, 34, 44)
@@ -175,6 +188,8 @@ def make_screen(root: Path, seed: int, size: tuple[int, int] = (1280, 800)) -> S
         name = FUNCTIONS[fn][0 if icon_set == "heroicons" else 1]
         box = (bx - 40, 8, bx, 48)
         _paste_icon(img, _svg(root, icon_set, name), box, icon_px, bar_fg)
+        if badges and counters.random() < 0.4:
+            _badge(draw, box, counters.choice([2, 3, 5, 9, 12, 15, 27, 99]))
         s.cands.append(Cand(box, "", f"{icon_set}:{name}"))
         s.items.append((fn, "icon-function", len(s.cands) - 1))
         bx -= 44
@@ -200,6 +215,8 @@ def make_screen(root: Path, seed: int, size: tuple[int, int] = (1280, 800)) -> S
         if r.random() < 0.5:
             draw.rounded_rectangle(box, 6, outline=(80, 84, 96) if dark else (209, 213, 219))
         _paste_icon(img, _svg(root, icon_set, name), box, icon_px - 2, ink)
+        if badges and counters.random() < 0.4:
+            _badge(draw, box, counters.choice([2, 3, 5, 9, 12, 15, 27, 99]))
         s.cands.append(Cand(box, "", f"{icon_set}:{name}"))
         kind = "icon-function" if k % 2 == 0 else "icon-shows"
         s.items.append((fn if kind == "icon-function" else SHOWS.format(name.replace("-", " ")), kind, len(s.cands) - 1))
@@ -228,7 +245,7 @@ def make_screen(root: Path, seed: int, size: tuple[int, int] = (1280, 800)) -> S
     return s
 
 
-async def evaluate(root: Path, screens: int, work: Path, seed0: int = 1000) -> dict[str, object]:
+async def evaluate(root: Path, screens: int, work: Path, seed0: int = 1000, *, badges: bool = False) -> dict[str, object]:
     from sensorium.server.settings import LocalSettings
     from sensorium.tools.backends.base import EmbedItem
     from sensorium.tools.backends.local.backend import LocalBackend
@@ -242,8 +259,8 @@ async def evaluate(root: Path, screens: int, work: Path, seed0: int = 1000) -> d
     hits: dict[str, list[float]] = {}
     rows = []
     for n in range(screens):
-        s = make_screen(root, seed0 + n)
-        cache = work / f"words-{seed0 + n}.pkl"
+        s = make_screen(root, seed0 + n, badges=badges)
+        cache = work / f"words-{seed0 + n}{'-badges' if badges else ''}.pkl"
         if cache.exists():
             words = pickle.loads(cache.read_bytes())
         else:
@@ -274,12 +291,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1000)
     ap.add_argument("--work", type=Path, default=Path("/tmp/heldout-grounding"))
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--badges", action="store_true", help="put notification counters on some icon buttons")
     ap.add_argument("--save", type=int, default=0, help="also write the first N screens as PNG into --work")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every miss")
     a = ap.parse_args()
     for n in range(a.save):
-        make_screen(a.icons, a.seed + n).image.save(a.work / f"screen-{a.seed + n}.png")
-    out = asyncio.run(evaluate(a.icons, a.screens, a.work, a.seed))
+        make_screen(a.icons, a.seed + n, badges=a.badges).image.save(a.work / f"screen-{a.seed + n}.png")
+    out = asyncio.run(evaluate(a.icons, a.screens, a.work, a.seed, badges=a.badges))
     if a.verbose:
         for row in out["items"]:  # type: ignore[union-attr]
             if row["rank"] != 1:
