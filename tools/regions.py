@@ -56,6 +56,19 @@ def crop(image: Image.Image, box: Sequence[float]) -> Image.Image:
     return image.crop(padded_box(box, image.size))
 
 
+ICON_PAD_PX = 2
+"""Margin of the crop the icon reader sees: the element's own box plus 2 px, not the context padding
+of `crop`. The reader trims a crop to its ink, so a neighbour's edge or text inside the context
+padding becomes part of "the icon" (a toolbar's next button, a link's first letters). 2 px keep a
+border for the background estimate when a box hugs its glyph. Chosen on held-out generated screens
+(bench/heldout_grounding.py), not on dev data."""
+
+
+def icon_crop(image: Image.Image, box: Sequence[float]) -> Image.Image:
+    """The element as the icon reader should see it: its box plus ICON_PAD_PX (see above)."""
+    return image.crop(padded_box(box, image.size, pad_px=ICON_PAD_PX, pad_frac=0.0))
+
+
 def crop_media(image: Image.Image, box: Sequence[float]) -> Media:
     return Media.from_image(crop(image, box), source={"kind": "crop", "box": [int(v) for v in box]})
 

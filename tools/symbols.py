@@ -86,3 +86,13 @@ def spelled_out(text: str) -> str:
     if words is None and len(stripped) > 1 and all(ch in SYMBOL_WORDS and not ch.isalnum() for ch in stripped):
         words = " ".join(SYMBOL_WORDS[ch] for ch in stripped)
     return f"{stripped} {words}" if words else text
+
+
+def symbol_of(text: str) -> str:
+    """The reading a spelled-out text was made from ('= equals' -> '=', '三 menu' -> '三'), else `text`.
+
+    Ranking spells element words out before the backend sees them; whether a reading is too thin
+    to stand alone (an icon OCR read as a glyph) must be judged on what OCR read, not on the words
+    added for it."""
+    head, _, rest = text.strip().partition(" ")
+    return head if rest and spelled_out(head) == f"{head} {rest}" else text

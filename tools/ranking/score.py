@@ -14,7 +14,9 @@ Per candidate:
   proposals.py) and what its icon reader sees in a textless crop.
 - The element's words are its given label, else the OCR words inside its box; symbols are
   spelled out ("=" -> "= equals", text.py) before they are embedded or compared.
-- W_COSINE = 1.0, W_TEXT = 0.5, W_HISTORY = 0.3 are untuned defaults. When the user pulled an
+- W_COSINE = 1.0, W_TEXT = 0.5, W_HISTORY = 0.3 are untuned defaults. An element the backend read
+  as an icon (extras["icon_words"]) has its cosine scaled by W_ICON and its text match taken
+  against the icon's words too (`element_match`). When the user pulled an
   image-text model, its cosine between the instruction and a textless element's crop is added
   (W_IMAGE_TEXT).
 - History: memories tagged 'action' whose metadata has a `label` (what was acted on), found by the
@@ -49,6 +51,14 @@ W_HISTORY = 0.3
 W_IMAGE_TEXT = 1.0
 """Weight of an image-text model's cosine (extras["clip"] of the query and of a crop, same
 `clip_space`): only present when a user pulled such a model (`sensorium models pull`). Untuned."""
+W_ICON = 1.25
+"""Scale of the cosine of an element the backend read as an icon (extras["icon_words"]). WHY: an
+instruction meets an icon reading at lower cosines than it meets words (0.2-0.4 for the right icon
+where a loosely related text link scores 0.3-0.45), so unscaled an icon rarely beats any text.
+Chosen on held-out generated screens (bench/heldout_grounding.py, iconoir + heroicons icons the
+reader never saw, hand-written functional and paraphrase instructions): among 1.0 / 1.25 / 1.5,
+1.25 raised icon hit@1 (0.635 -> 0.708 there, with the words vector and icon-word matching) for one
+of 96 text items; 1.5 cost four. Not tuned on dev data (docs/RANKING.md)."""
 CONTAINS = 0.9
 """A box contains another when it covers 90 % of it and is at least 1.5x its area."""
 
@@ -86,6 +96,21 @@ def _icon_words(extras: dict[str, Any]) -> str | None:
     """What a backend's icon reader saw in a textless element, for display ('icon: gear settings')."""
     words = extras.get("icon_words")
     return "icon: " + " ".join(words) if words else None
+
+
+def element_match(instruction: str, text: str | None, extras: dict[str, Any], spoken: Sequence[str] | None = None) -> float:
+    """`text_similarity` of the instruction with the element's words, or with the words the icon
+    reader saw in it when those match better: an icon's words are its only words ("magnifying glass
+    search" answers "search the site" as a "Search" label would). A spoken instruction (`spoken`: the
+    recogniser's hypotheses) is compared by spelling and by sound (`spoken_similarity`)."""
+
+    def similar(words: str | None) -> float:
+        return spoken_similarity(spoken, words) if spoken else text_similarity(instruction, words)
+
+    match = similar(text)
+    if extras.get("icon_words"):
+        match = max(match, similar(" ".join(extras["icon_words"])))
+    return match
 
 
 def history_boost(labels: Sequence[str | None], past: Sequence[tuple[str, float]]) -> np.ndarray:
@@ -164,10 +189,12 @@ async def rank_elements(
     matrix = np.stack([d.vector for d in docs]).astype(np.float32)
     cosines = matrix @ query.vector.astype(np.float32)
     spoken = heard(query.extras) if instruction is not None else None  # a spoken instruction: its n-best, by sound too
+    icon_read = np.array([bool(d.extras.get("icon_words")) for d in docs])
     matches = np.array(
-        [spoken_similarity(spoken, t) if spoken else text_similarity(instruction or "", t) for t in texts], dtype=np.float64
+        [element_match(instruction or "", t, d.extras, spoken) for t, d in zip(texts, docs, strict=True)], dtype=np.float64
     )
-    scores = W_COSINE * cosines.astype(np.float64) + W_TEXT * matches + W_IMAGE_TEXT * image_text_cosines(query, docs)
+    scaled = np.where(icon_read, W_ICON, 1.0) * cosines.astype(np.float64)
+    scores = W_COSINE * scaled + W_TEXT * matches + W_IMAGE_TEXT * image_text_cosines(query, docs)
     history = None
     if past_actions is not None:
         history = history_boost([c.label or t for c, t in zip(candidates, texts, strict=True)], past_actions)

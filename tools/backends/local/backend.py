@@ -51,8 +51,8 @@ from ...config import LocalSettings
 from ...errors import BackendUnavailable, ModalityNotSupported, SensoriumError, UnsupportedMedia
 from ...media import Media, Modality
 from ...icons.reader import IconReader
-from ...symbols import spelled_out
-from ...regions import RegionItem, crop
+from ...symbols import spelled_out, symbol_of
+from ...regions import RegionItem, crop, icon_crop
 from ..base import ALL_MODALITIES, BackendStatus, Capabilities, EmbedItem, Embedding, ProgressCallback, Role, l2_normalise
 from .models import MINILM, ModelStore
 from .ocr import OcrEngine, engine_from_settings
@@ -140,6 +140,17 @@ def _icon_mix(text_vector: np.ndarray, text: str, icon: np.ndarray) -> np.ndarra
     if spelled_out(t) != t or t.isdigit():
         return l2_normalise(text_vector + icon)
     return icon.astype(np.float32)
+
+
+def icon_document(icon: np.ndarray, words_vector: np.ndarray) -> np.ndarray:
+    """A screen element's icon reading as a document: the reader's vector plus the sentence
+    encoder's vector of the words it read ('x mark close cancel').
+
+    WHY: the reader's vector is pulled towards the *names* of icons, so a description of what an
+    icon *does* ("close the dialog") meets it at a low cosine; the encoder knows that "close" and
+    "x mark cancel" go together. On held-out generated screens (bench/heldout_grounding.py, icons
+    the reader never saw) the sum found the right icon more often than either alone."""
+    return l2_normalise(icon.astype(np.float32) + words_vector.astype(np.float32))
 
 
 def _with_icon(vector: np.ndarray, p: Perceived) -> np.ndarray:
@@ -254,14 +265,15 @@ class LocalBackend:
         vectors = await anyio.to_thread.run_sync(self._encode_cached, texts)
         extras: list[dict[str, Any]] = [{"text": t, "text_found": t != NO_TEXT_MARKER} for t in texts]
         textless = [i for i, t in enumerate(texts) if t == NO_TEXT_MARKER]
-        looked_at = [i for i, t in enumerate(texts) if t == NO_TEXT_MARKER or weak_text(t)]
+        looked_at = [i for i, t in enumerate(texts) if t == NO_TEXT_MARKER or weak_text(symbol_of(t))]
         if looked_at:
-            readings = await anyio.to_thread.run_sync(self.icons.read, [crop(image, regions[i].box) for i in looked_at])
-            for i, reading in zip(looked_at, readings, strict=True):
-                if reading.confidence >= ICON_MIN_CONFIDENCE:
-                    icon = reading.vector.astype(np.float32)
-                    vectors[i] = icon if i in textless else _icon_mix(vectors[i], regions[i].text or "", icon)
-                    extras[i].update(icon_words=reading.words, icon_confidence=round(reading.confidence, 4))
+            readings = await anyio.to_thread.run_sync(self.icons.read, [icon_crop(image, regions[i].box) for i in looked_at])
+            read = [(i, r) for i, r in zip(looked_at, readings, strict=True) if r.confidence >= ICON_MIN_CONFIDENCE]
+            said = await anyio.to_thread.run_sync(self._encode_cached, [" ".join(r.words) for _, r in read]) if read else []
+            for (i, reading), words_vector in zip(read, said, strict=True):
+                icon = icon_document(reading.vector, words_vector)
+                vectors[i] = icon if i in textless else _icon_mix(vectors[i], symbol_of(regions[i].text or ""), icon)
+                extras[i].update(icon_words=reading.words, icon_confidence=round(reading.confidence, 4))
         if textless and self._clip_wanted:
             await anyio.to_thread.run_sync(self._clip_regions, image, [regions[i] for i in textless], [extras[i] for i in textless])
         if progress is not None:
