@@ -166,7 +166,7 @@ def _open_image(data: bytes) -> Image.Image:
 class LocalBackend:
     """EmbeddingBackend for `local/minilm-l6@384`: OCR + speech + MiniLM, offline."""
 
-    perception_version = "3"
+    perception_version = "4"  # 4: own OCR recognition loop (tight padding), tools/backends/local/ocr.py rec_plan
     """Bump when what the backend reads from media changes (OCR/ASR settings): the cache keys on it."""
 
     name = "local"
