@@ -9,11 +9,11 @@ from sensorium.tools.backends.local.ocr import REC_GLYPH_WIDTH, REC_MIN_WIDTH, R
 
 
 def test_glyphs_keep_the_canvas_and_words_are_padded_little() -> None:
-    plan = rec_plan([40, 90, 150, 200, 210, 900], canvas=320, max_batch=8)
+    plan = rec_plan([40, 90, 150, 400, 410, 900], canvas=320, max_batch=8)
     width_of = {i: w for batch, w in plan for i in batch}
     assert width_of[0] == width_of[1] == 320  # lone symbols / icons: RapidOCR's canvas
     assert width_of[2] == REC_MIN_WIDTH  # a short word: padded to the minimum, not to 320
-    assert width_of[3] == width_of[4] == 210  # near-equal widths share a call
+    assert width_of[3] == width_of[4] == 410  # near-equal widths share a call
     assert width_of[5] == 900  # a long line is never padded to a neighbour's width
 
 
