@@ -191,6 +191,7 @@ class OcrEngine:
         mem_arena: bool = True,
         history: int = 4,
         max_changed: float = 0.35,
+        own_rec_loop: bool = True,
     ) -> None:
         if max_side < 32 or threads < 1 or cache_size < 0 or rec_batch < 1 or history < 0 or not 0 <= max_changed <= 1:
             raise InvalidInput(
@@ -205,6 +206,8 @@ class OcrEngine:
         self.mem_arena = mem_arena
         self.history = history
         self.max_changed = max_changed
+        self.own_rec_loop = own_rec_loop
+        """False: RapidOCR's own recognition loop (its 320 px canvas for every batch), for A/B benches."""
         self._engine: RapidOCR | None = None
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, OcrResult] = OrderedDict()
@@ -415,7 +418,12 @@ class OcrEngine:
         todo = [i for i, k in enumerate(keys) if k not in self._lines]
         if todo:
             crops = engine.crop_text_regions(img, [quads[i].copy() for i in todo])
-            for i, (txt, score) in zip(todo, self._recognise_crops(engine, crops), strict=True):
+            if self.own_rec_loop:
+                read = self._recognise_crops(engine, crops)
+            else:
+                rec = engine.recognize_txt(crops)
+                read = list(zip(rec.txts or (), rec.scores or (), strict=False))
+            for i, (txt, score) in zip(todo, read, strict=False):
                 self._lines[keys[i]] = (str(txt), float(score))
             self.lines_recognised += len(todo)
         self.lines_reused += len(keys) - len(todo)
