@@ -12,8 +12,8 @@ figures for each engine:
 | same | the same pixels again (content cache) |
 | change | the screen after one small change, right after the cold read |
 
-Engines: `old` = the settings before issue 14 (memory arena off, recognition batch 6, no band
-re-reads; only the line cache); `new` = OcrEngine's defaults. Runs alternate old/new over the same
+Engines: `old` = the settings before issue 14 (memory arena off, recognition batch 6, RapidOCR's
+own recognition loop with its 320 px canvas, no band re-reads; only the line cache); `new` = OcrEngine's defaults. Runs alternate old/new over the same
 images (A/B/A/B) and the table reports medians and the median of per-pair ratios new/old, in
 wall time and in process CPU time (the machine is shared: wall time grows with other people's
 load, CPU time much less). The load average is recorded before and after.
@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 console = Console(stderr=True)
 ROOT = Path(__file__).resolve().parent.parent
 
-OLD = {"mem_arena": False, "rec_batch": 6, "history": 0}
+OLD = {"mem_arena": False, "rec_batch": 6, "history": 0, "own_rec_loop": False}
 NEW: dict[str, Any] = {}
 
 

@@ -434,7 +434,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     from sensorium.tools.config import IntakeSettings
 
     machine = machine_info()
-    tmp = Path(tempfile.mkdtemp(prefix="sensorium-bench-ranking-"))
+    tmp: Path = args.scratch
     roots = [tmp] + ([args.eval] if args.eval.is_dir() else [])
     extra = {"cache_dir": args.cache_dir} if args.cache_dir else {}
     settings = Settings(backend=args.backend, data_dir=tmp / "data", intake=IntakeSettings(allowed_roots=roots), **extra)
@@ -708,13 +708,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    before = set(Path(tempfile.gettempdir()).glob("sensorium-bench-ranking-*"))
+    # only this run's own scratch dir is removed: removing every new "sensorium-bench-ranking-*" dir
+    # (as before) deleted the screenshots of a second bench running at the same time, mid-run
+    args.scratch = Path(tempfile.mkdtemp(prefix="sensorium-bench-ranking-"))
     try:
         results = asyncio.run(run(args))
     finally:  # the scratch dir holds copies of every screenshot and two embedding caches
         if not args.keep:
-            for d in set(Path(tempfile.gettempdir()).glob("sensorium-bench-ranking-*")) - before:
-                shutil.rmtree(d, ignore_errors=True)
+            shutil.rmtree(args.scratch, ignore_errors=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2, default=str))
     print_report(results, Console(width=None if sys.stdout.isatty() else 180))

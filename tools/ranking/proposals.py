@@ -183,13 +183,36 @@ def split_line(grey: np.ndarray, text: str, box: Box, score: float) -> list[OcrW
     return out
 
 
-def read_words(engine: OcrEngine, image: Image.Image, *, key: str | None = None) -> list[OcrWord]:
+class WordList(list[OcrWord]):
+    """The words of one read, with their box centres as one array (computed once, on first use).
+
+    `words_in` is asked for every candidate box (hundreds per screen, by `merge` and by scoring):
+    with the centres in an array each ask is one vectorised test instead of a Python loop over
+    every word (that loop was most of a same-capture rank call on a busy screen). Treat as read-only.
+    """
+
+    _centres: np.ndarray | None = None
+
+    @property
+    def centres(self) -> np.ndarray:
+        if self._centres is None or len(self._centres) != len(self):
+            self._centres = _centres(self)
+        return self._centres
+
+
+def _centres(words: Sequence[OcrWord]) -> np.ndarray:
+    """(n, 2) box centres, exactly as `centre` computes them."""
+    boxes = np.array([w.box for w in words], dtype=np.float64).reshape(len(words), 4)
+    return np.stack([(boxes[:, 0] + boxes[:, 2]) / 2.0, (boxes[:, 1] + boxes[:, 3]) / 2.0], axis=1)
+
+
+def read_words(engine: OcrEngine, image: Image.Image, *, key: str | None = None) -> WordList:
     """One OCR read of the screenshot (cached by the engine under `key`, else by its pixels), as
     text elements. Blocking."""
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     result = engine.read(rgb, key=key)
     grey = np.asarray(rgb.convert("L"))
-    words: list[OcrWord] = []
+    words = WordList()
     for line in result.lines:
         if line.text.strip():
             words.extend(split_line(grey, line.text.strip(), tuple(line.box), float(line.score)))
@@ -198,8 +221,11 @@ def read_words(engine: OcrEngine, image: Image.Image, *, key: str | None = None)
 
 def words_in(box: Sequence[float], words: Sequence[OcrWord]) -> str | None:
     """The words whose centre lies inside `box`, in reading order (the order OCR gave)."""
-    inside = [w.text for w in words if contains_point(box, *centre(w.box))]
-    return " ".join(inside) if inside else None
+    if not words:
+        return None
+    c = words.centres if isinstance(words, WordList) else _centres(words)
+    inside = np.flatnonzero((c[:, 0] >= box[0]) & (c[:, 0] < box[2]) & (c[:, 1] >= box[1]) & (c[:, 1] < box[3]))
+    return " ".join(words[i].text for i in inside) if len(inside) else None
 
 
 # -- proposals -------------------------------------------------------------------------------
@@ -255,18 +281,26 @@ def _ious(box: Sequence[float], boxes: np.ndarray) -> np.ndarray:
 
 
 def _dedupe(props: Sequence[Proposal], threshold: float) -> list[Proposal]:
-    """Greedy: keep a proposal unless it repeats (IoU >= threshold) one kept before it."""
+    """Greedy: keep a proposal unless it repeats (IoU >= threshold) one kept before it.
+
+    Each kept proposal suppresses every later one it repeats, in one vectorised IoU row: the same
+    result as testing each proposal against all kept ones, without a Python loop per pair."""
+    if not props:
+        return []
+    boxes = np.array([p.box for p in props], dtype=np.float64).reshape(len(props), 4)
+    suppressed = np.zeros(len(props), dtype=bool)
     kept: list[Proposal] = []
-    kept_boxes = np.zeros((len(props), 4), dtype=np.float64)
-    for p in props:
-        if not (_ious(p.box, kept_boxes[: len(kept)]) >= threshold).any():
-            kept_boxes[len(kept)] = p.box
-            kept.append(p)
+    for i, p in enumerate(props):
+        if suppressed[i]:
+            continue
+        kept.append(p)
+        suppressed[i + 1 :] |= _ious(p.box, boxes[i + 1 :]) >= threshold
     return kept
 
 
 def merge(texts: Sequence[Proposal], regions: Sequence[Proposal], words: Sequence[OcrWord]) -> list[Proposal]:
     """Text elements and regions as one list of distinct elements (rules in the module docstring)."""
+    words = words if isinstance(words, WordList) else WordList(words)
     regions = _dedupe(sorted(regions, key=lambda p: area(p.box)), 0.7)
     centres = np.array([centre(t.box) for t in texts], dtype=np.float64).reshape(len(texts), 2)
     absorbed: set[int] = set()

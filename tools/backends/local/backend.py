@@ -177,7 +177,7 @@ def _open_image(data: bytes) -> Image.Image:
 class LocalBackend:
     """EmbeddingBackend for `local/minilm-l6@384`: OCR + speech + MiniLM, offline."""
 
-    perception_version = "5"
+    perception_version = "6"  # 6: own OCR recognition loop (tight padding, ocr.py rec_plan) + Whisper base/short clips (5)
     """Bump when what the backend reads from media changes (OCR/ASR settings): the cache keys on it."""
 
     name = "local"

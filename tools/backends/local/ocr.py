@@ -18,6 +18,10 @@ text lines), so
   detector itself moves boxes by when any pixel changes (it has global-pooling blocks);
 - below that, recognised text is cached per detected line crop, so only lines whose pixels
   changed are recognised again;
+- recognition runs its own loop over RapidOCR's recogniser (`rec_plan`): RapidOCR pads every batch
+  to 320 px at the model's 48 px height, so a 5-letter label cost what a long line does; only
+  glyph-sized crops keep that canvas now, the rest are padded to >= 192 px and batched with crops of
+  nearly their width (99.1 % of lines identical on 880 dev/generated lines, recognition CPU 0.75x);
 - onnxruntime's memory arena is on and recognition batches are small (see LocalSettings):
   issue 14 measured 0.88-0.90x (arena) and 0.86-0.90x (batch 1-3) on a quiet machine; bench/bench_ocr.py
   compares them with RapidOCR's defaults, but on a loaded machine (load 6-12 on 2 cores) its cold
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -186,6 +191,7 @@ class OcrEngine:
         mem_arena: bool = True,
         history: int = 4,
         max_changed: float = 0.35,
+        own_rec_loop: bool = True,
     ) -> None:
         if max_side < 32 or threads < 1 or cache_size < 0 or rec_batch < 1 or history < 0 or not 0 <= max_changed <= 1:
             raise InvalidInput(
@@ -200,6 +206,8 @@ class OcrEngine:
         self.mem_arena = mem_arena
         self.history = history
         self.max_changed = max_changed
+        self.own_rec_loop = own_rec_loop
+        """False: RapidOCR's own recognition loop (its 320 px canvas for every batch), for A/B benches."""
         self._engine: RapidOCR | None = None
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, OcrResult] = OrderedDict()
@@ -410,8 +418,12 @@ class OcrEngine:
         todo = [i for i, k in enumerate(keys) if k not in self._lines]
         if todo:
             crops = engine.crop_text_regions(img, [quads[i].copy() for i in todo])
-            rec = engine.recognize_txt(crops)
-            for i, txt, score in zip(todo, rec.txts or (), rec.scores or (), strict=False):
+            if self.own_rec_loop:
+                read = self._recognise_crops(engine, crops)
+            else:
+                rec = engine.recognize_txt(crops)
+                read = list(zip(rec.txts or (), rec.scores or (), strict=False))
+            for i, (txt, score) in zip(todo, read, strict=False):
                 self._lines[keys[i]] = (str(txt), float(score))
             self.lines_recognised += len(todo)
         self.lines_reused += len(keys) - len(todo)
@@ -423,6 +435,27 @@ class OcrEngine:
             out.append(got or ("", 0.0))
         while len(self._lines) > self.line_cache_size:
             self._lines.popitem(last=False)
+        return out
+
+    def _recognise_crops(self, engine: RapidOCR, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+        """Text and score per line crop, with less padding than RapidOCR's own loop (`rec_plan`).
+
+        RapidOCR pads every batch to at least 320 px at the recogniser's 48 px height, so a
+        short label (most UI text) costs what a 320 px line does. Here only glyph-sized crops keep
+        that canvas (PP-OCR reads a lone symbol or icon differently without it); wider crops are
+        padded to at least REC_MIN_WIDTH and batched only with crops of nearly the same width.
+        Same model, resize, normalisation and CTC decoder as RapidOCR's.
+        """
+        rec = engine._load_rec_model()
+        _, height, canvas = rec.rec_image_shape[:3]
+        widths = [max(1, math.ceil(height * c.shape[1] / max(1, c.shape[0]))) for c in crops]
+        out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        for batch, width in rec_plan(widths, canvas=canvas, max_batch=self.rec_batch):
+            ratios = [widths[i] / height for i in batch]
+            norm = np.concatenate([rec.resize_norm_img(crops[i], width / height)[np.newaxis] for i in batch]).astype(np.float32)
+            lines, _ = rec.postprocess_op(rec.session(norm), False, wh_ratio_list=ratios, max_wh_ratio=width / height)
+            for i, (txt, score) in zip(batch, lines, strict=True):
+                out[i] = (str(txt), float(score))
         return out
 
     @staticmethod
@@ -563,6 +596,35 @@ class OcrEngine:
         quads = np.stack(todo)
         texts = self._texts(engine, bgr, quads)
         return kept + same + [(quads[i], t, s) for i, (t, s) in enumerate(texts)]
+
+
+REC_GLYPH_WIDTH = 96
+"""Crops narrower than this at the recogniser's height (aspect < 2: a lone symbol, an icon, one or two
+letters) keep RapidOCR's 320 px canvas: without it PP-OCR read '+' as '十' and 'C' as '<'."""
+
+REC_MIN_WIDTH = 192
+"""Every other crop is padded to at least this (recogniser pixels), and a batch only holds crops within
+REC_WIDTH_TOLERANCE of its narrowest, so padding stays small. Measured on 6 dev screenshots and the
+generated busy desktop (880 lines): 99.1 % of lines read the same as RapidOCR's own loop, recognition
+CPU 0.75x in an interleaved A/B (bench/bench_ocr.py compares whole reads)."""
+
+REC_WIDTH_TOLERANCE = 1.15
+
+
+def rec_plan(widths: list[int], *, canvas: int, max_batch: int) -> list[tuple[list[int], int]]:
+    """Batches of crop indices and the width each batch is padded to (see REC_MIN_WIDTH)."""
+    padded = [canvas if w < REC_GLYPH_WIDTH else max(w, REC_MIN_WIDTH) for w in widths]
+    order = sorted(range(len(widths)), key=lambda i: padded[i])
+    plan: list[tuple[list[int], int]] = []
+    start = 0
+    while start < len(order):
+        end = start + 1
+        while end < len(order) and end - start < max_batch and padded[order[end]] <= REC_WIDTH_TOLERANCE * padded[order[start]]:
+            end += 1
+        batch = order[start:end]
+        plan.append((batch, max(padded[i] for i in batch)))
+        start = end
+    return plan
 
 
 def _hulls(quads: list[np.ndarray]) -> np.ndarray:
