@@ -1,6 +1,6 @@
 """Short-clip speech latency: each path beside its baseline, measured in one run, interleaved.
 
-    python bench/bench_hearing.py [--clips 8] [--json bench/results/hearing.json]
+    python bench/bench_hearing.py [--clips 8] [--json bench/results/speech.json]
 
 For Whisper tiny.en and base, on the dev set's spoken instructions of 2 s or more (all are < 3 s):
 - `baseline`: faster-whisper's `transcribe` (beam 5, VAD, 30-s window): the path before issue 15;

@@ -84,7 +84,7 @@ class WatchSettings(BaseModel):
     interval_s: float = Field(10.0, ge=1.0, le=3600.0, description="seconds between frames in watch mode")
     monitor: int = Field(1, ge=0, description="monitor watch mode captures (0 = all screens)")
     max_age_hours: float = Field(168.0, gt=0, description="watch-mode memories older than this are deleted by the sweep")
-    max_bytes: int = Field(2_000_000_000, ge=1_000_000, description="watch-mode memories (thumbnails + vectors) are kept under this size; the oldest go first")
+    max_bytes: int = Field(2_000_000_000, ge=100_000, description="watch-mode memories (thumbnails + vectors) are kept under this size; the oldest go first")
     sweep_every: int = Field(30, ge=1, description="frames between retention sweeps")
     agent_tool: bool = Field(False, description="publish the `watch` tool, letting connected agents start and stop screen recording (off: only `sensorium watch` records)")
 

@@ -245,3 +245,36 @@ def test_a_killed_watcher_loses_no_acknowledged_frame(desktop: Callable[[str], N
             await services.aclose()
 
     anyio.run(check)
+
+
+@pytest.mark.slow
+async def test_five_minutes_of_changing_windows(desktop: Callable[[str], None], tmp_path: Path) -> None:
+    """Issue 19's bar: 5 minutes of watch with the windows changing under it: every memory carries an app
+    and a title, none comes from an excluded window, and retention keeps the total under its limit."""
+    settings = make_settings(tmp_path)
+    settings.memory.excluded_titles = ["bank"]
+    settings.watch.max_bytes = 200_000  # small, so the sweep has to work during the run
+    settings.watch.sweep_every = 5
+    services = build_services(settings)
+    titles = ["Notes - grocery list", "Online Bank - account 4471", "Weather forecast"]
+    try:
+        desktop(titles[0])
+        await services.watcher.start(interval_s=2)
+        end = time.monotonic() + 300
+        i = 0
+        while time.monotonic() < end:
+            await anyio.sleep(7)
+            i += 1
+            await anyio.to_thread.run_sync(desktop, titles[i % 3])
+        status = await services.watcher.stop()
+        assert status.stored >= 20 and status.excluded >= 10 and status.swept > 0, status
+        assert status.last_error is None, status.last_error
+        store = await services.memory()
+        await services.watcher.sweep()
+        memories = await store.get_many(await store.list_ids(Filter(tags=["watch"])))
+        assert memories and all(m.source.app and m.source.window_title for m in memories)
+        assert all("Bank" not in (m.source.window_title or "") for m in memories)
+        assert sum(int(m.metadata["watch_bytes"]) for m in memories) <= settings.watch.max_bytes
+        assert (await store.stats()).memories == len(memories)
+    finally:
+        await services.aclose()
