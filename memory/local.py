@@ -52,6 +52,7 @@ import anyio.lowlevel
 import numpy as np
 from pydantic import BaseModel
 
+from .threaded import ThreadedStore
 from .config import MemorySettings, privacy_exclusion
 from .errors import InvalidRequest, SpaceMismatch, StoreCorrupt, StoreUnavailable
 from .index import CheckpointInfo, HnswIndex, IndexCorrupt, WouldBlock
@@ -272,7 +273,7 @@ class _AddTicket:
         self.done = False
 
 
-class LocalMemoryStore:
+class LocalMemoryStore(ThreadedStore):
     """The `MemoryStore` of one embedding space on local disk. Build it with `open` / `open_sync`."""
 
     engine = "local"
@@ -1219,9 +1220,6 @@ class LocalMemoryStore:
     def dimension(self) -> int:
         return self._dimension
 
-    async def add(self, records: Sequence[NewMemory], *, merge_duplicates: bool = True) -> list[AddResult]:
-        return await anyio.to_thread.run_sync(lambda: self.add_sync(list(records), merge_duplicates=merge_duplicates))
-
     async def search(
         self,
         vector: np.ndarray,
@@ -1246,39 +1244,8 @@ class LocalMemoryStore:
             lambda: self.search_sync(vector, k, space=space, filter=filter, min_score=min_score)
         )
 
-    async def get(self, id: int, *, with_vector: bool = False) -> Memory | None:
-        found = await anyio.to_thread.run_sync(lambda: self.get_many_sync([id], with_vector=with_vector))
-        return found[0] if found else None
-
-    async def get_many(self, ids: Sequence[int], *, with_vector: bool = False) -> list[Memory]:
-        return await anyio.to_thread.run_sync(lambda: self.get_many_sync(list(ids), with_vector=with_vector))
-
-    async def get_thumbnail(self, id: int) -> bytes | None:
-        return await anyio.to_thread.run_sync(self.get_thumbnail_sync, id)
-
-    async def list_ids(self, filter: Filter | None = None) -> list[int]:
-        return await anyio.to_thread.run_sync(self.list_ids_sync, filter)
-
-    async def delete(self, target: Sequence[int] | Filter) -> int:
-        return await anyio.to_thread.run_sync(self.delete_sync, target)
-
-    async def list_episodes(self) -> list[EpisodeSummary]:
-        return await anyio.to_thread.run_sync(self.list_episodes_sync)
-
-    async def stats(self) -> StoreStats:
-        return await anyio.to_thread.run_sync(self.stats_sync)
-
     async def compact(self) -> None:
         await anyio.to_thread.run_sync(self.compact_sync)
 
     async def checkpoint(self) -> None:
         await anyio.to_thread.run_sync(self.checkpoint_sync)
-
-    async def close(self) -> None:
-        await anyio.to_thread.run_sync(self.close_sync)
-
-    async def __aenter__(self) -> LocalMemoryStore:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()

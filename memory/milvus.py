@@ -58,6 +58,7 @@ from typing import Any
 import anyio
 import numpy as np
 
+from .threaded import ThreadedStore
 from .config import MemorySettings, privacy_exclusion
 from .errors import InvalidRequest, MemoryStoreError, SpaceMismatch, StoreUnavailable
 from .records import AddResult, EpisodeSummary, Filter, Hit, Memory, NewMemory, Source, StoreStats
@@ -171,7 +172,7 @@ class _Compiled:
         return not self.metadata
 
 
-class MilvusMemoryStore:
+class MilvusMemoryStore(ThreadedStore):
     """The `MemoryStore` of one embedding space in one Milvus collection. Build it with `open`/`open_sync`."""
 
     engine = "milvus"
@@ -806,51 +807,10 @@ class MilvusMemoryStore:
     def collection(self) -> str:
         return self._name
 
-    async def add(self, records: Sequence[NewMemory], *, merge_duplicates: bool = True) -> list[AddResult]:
-        return await anyio.to_thread.run_sync(lambda: self.add_sync(list(records), merge_duplicates=merge_duplicates))
-
-    async def search(
-        self, vector: np.ndarray, k: int = 10, *, space: str, filter: Filter | None = None, min_score: float | None = None
-    ) -> list[Hit]:
-        return await anyio.to_thread.run_sync(
-            lambda: self.search_sync(vector, k, space=space, filter=filter, min_score=min_score)
-        )
-
-    async def get(self, id: int, *, with_vector: bool = False) -> Memory | None:
-        found = await anyio.to_thread.run_sync(lambda: self.get_many_sync([id], with_vector=with_vector))
-        return found[0] if found else None
-
-    async def get_many(self, ids: Sequence[int], *, with_vector: bool = False) -> list[Memory]:
-        return await anyio.to_thread.run_sync(lambda: self.get_many_sync(list(ids), with_vector=with_vector))
-
-    async def get_thumbnail(self, id: int) -> bytes | None:
-        return await anyio.to_thread.run_sync(self.get_thumbnail_sync, id)
-
-    async def list_ids(self, filter: Filter | None = None) -> list[int]:
-        return await anyio.to_thread.run_sync(self.list_ids_sync, filter)
-
     async def get_thumbnails(self, ids: Sequence[int]) -> dict[int, bytes]:
         """Thumbnails of many memories in one round trip (`memory migrate`); ids without one are left out."""
         self._check_open()
         return await anyio.to_thread.run_sync(lambda: self._read_blobs(ids, KIND_THUMB))
-
-    async def delete(self, target: Sequence[int] | Filter) -> int:
-        return await anyio.to_thread.run_sync(self.delete_sync, target)
-
-    async def list_episodes(self) -> list[EpisodeSummary]:
-        return await anyio.to_thread.run_sync(self.list_episodes_sync)
-
-    async def stats(self) -> StoreStats:
-        return await anyio.to_thread.run_sync(self.stats_sync)
-
-    async def close(self) -> None:
-        await anyio.to_thread.run_sync(self.close_sync)
-
-    async def __aenter__(self) -> MilvusMemoryStore:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     def drop_sync(self) -> None:
         """Remove both collections (tests, and `memory migrate` onto a fresh target on request)."""
