@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     watch.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C / SIGTERM)")
     watch.add_argument("--backend", choices=["auto", "gemini", "local", "hashing"], default=None)
 
-    memory = sub.add_parser("memory", help="inspect or migrate the episodic memory stores")
+    memory = sub.add_parser("memory", help="inspect, report on or migrate the episodic memory stores")
     msub = memory.add_subparsers(dest="memory_command", required=True)
     msub.add_parser("stores", help="list the stores (one per embedding space) in the data dir")
     stats = msub.add_parser("stats", help="statistics of the store of the configured backend's space")
@@ -79,6 +79,17 @@ def _parser() -> argparse.ArgumentParser:
     reindex = msub.add_parser("reindex", help="re-embed a store of another space into the configured backend's space")
     reindex.add_argument("--from-space", required=True, help="space id of the old store (see `sensorium memory stores`)")
     reindex.add_argument("--backend", choices=["auto", "gemini", "local", "hashing"], default=None)
+
+    report = msub.add_parser(
+        "report", help="write one self-contained HTML page of a store: episodes on a timeline, thumbnails, text (offline)"
+    )
+    report.add_argument("out", type=Path, help="the HTML file to write (replaced if it exists)")
+    report.add_argument("--space", default=None, help="the store's space (see `sensorium memory stores`); "
+                        "default: the only store in the data dir")
+    report.add_argument("--episode", action="append", default=None, help="only this episode (repeatable); default: all")
+    report.add_argument("--limit", type=_report_limit, default=1000,
+                        help="at most this many memories, the newest (default 1000; a page is ~35 kB a memory at most)")
+    report.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
     migrate = msub.add_parser(
         "migrate", help="copy the stores of the other engine into this one (ids, vectors, thumbnails kept; resumable)"
@@ -96,6 +107,16 @@ def _parser() -> argparse.ArgumentParser:
                       help="accept files the registry has no sha256 for (their hash is recorded and checked from then on)")
     pull.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     return p
+
+
+def _report_limit(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if not 1 <= n <= 100_000:
+        raise argparse.ArgumentTypeError(f"{n} is out of range: give 1 to 100000 memories")
+    return n
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -155,6 +176,8 @@ async def _memory(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     if args.memory_command == "migrate":
         return await _migrate(settings, args)
+    if args.memory_command == "report":
+        return await _report(settings, args)
     services = build_services(settings)
     try:
         if args.memory_command == "stats":
@@ -248,6 +271,43 @@ async def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     if not report.ok:
         print("sensorium: the copy differs from its source (see mismatches); run it again to resume", file=sys.stderr)
         return 1
+    return 0
+
+
+async def _report(settings: Settings, args: argparse.Namespace) -> int:
+    """A thin layer over memory/report.py: pick the store, show progress on stderr, print the summary."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ..memory.report import ReportOptions, check_writable, select_space, write_report
+    from ..memory.store import dimension_of, existing_spaces, open_store
+
+    out = check_writable(args.out)  # before reading a store that may be large
+    spaces = [s.space for s in existing_spaces(settings.memory, settings.data_dir)]
+    space = select_space(spaces, args.space)
+    options = ReportOptions(limit=args.limit, episodes=args.episode or [])
+    if space is None:
+        where = settings.data_dir if settings.memory.engine == "local" else "the Milvus server"
+        summary = await write_report(
+            None, out, options,
+            empty_reason=f"There is no memory store in {where} yet: nothing has been remembered with this "
+            f"{settings.memory.engine} engine.",
+        )
+    else:
+        store = await open_store(settings.memory, settings.data_dir, space, dimension_of(space))
+        try:
+            columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+            console = Console(stderr=True)
+            with Progress(*columns, console=console, transient=True, disable=args.no_progress) as bar:
+                task = bar.add_task(f"reading {space}", total=None)
+
+                def advance(done: int, total: int) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                summary = await write_report(store, out, options, progress=advance)
+        finally:
+            await store.close()
+    print(summary.model_dump_json(indent=2))
     return 0
 
 
