@@ -15,7 +15,7 @@ What the page is, and why:
 - **Bounded.** At most `limit` memories (default 1,000: the newest, shown in time order; the page
   says how many were left out and how to choose others), each thumbnail re-encoded to at most
   `thumb_side` px and `thumb_max_bytes` (JPEG), text cut at `text_chars`. So a page holds at most
-  about `limit` x 35 kB (`PER_MEMORY_MAX_BYTES`) whatever the store holds.
+  about `limit` x 50 kB (`PER_MEMORY_MAX_BYTES`) whatever the store holds (~7 kB a typical memory).
 - **Works without the script.** The timeline and every card are plain HTML; the script adds the
   filter box (hidden until it runs) and the "showing N of M" count.
 
@@ -47,10 +47,12 @@ from .store import MemoryStore
 
 Progress = Callable[[int, int], Awaitable[None] | None]
 
-PER_MEMORY_MAX_BYTES = 35_000
+PER_MEMORY_MAX_BYTES = 50_000
 """Worst case one memory adds to the page at the default options: a 12 kB thumbnail as base64 (16 kB),
-2,000 characters of text escaped (at most 12 kB when every character is a quote), app, title, tags and
-metadata (capped below) and the markup around them."""
+2,000 characters of text escaped (12 kB when every character is a quote, `&quot;`), app (300), window
+title (500, and 150 in the timeline tooltip and the alt text), tags (500 characters in all), metadata
+(1,000) escaped the same way, and the markup around them. Typical screen memories take ~7 kB."""
+TAG_CHARS = 500
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -60,7 +62,7 @@ class ReportError(MemoryStoreError):
 
 
 class ReportOptions(BaseModel):
-    """What goes into a report. The defaults keep a page of any store under ~35 MB (see PER_MEMORY_MAX_BYTES)."""
+    """What goes into a report. The defaults keep a page of any store under ~50 MB (see PER_MEMORY_MAX_BYTES)."""
 
     limit: int = Field(1000, ge=1, le=100_000, description="at most this many memories: the newest ones")
     episodes: list[str] = Field(default_factory=list, description="only these episodes (empty: all)")
@@ -384,7 +386,7 @@ def _card(card: _Card, text_chars: int) -> str:
              f'<small><time datetime="{m.created_at.isoformat()}">{_when(m.created_at)}</time></small></h3>']
     if card.thumb is not None and card.thumb_size is not None:
         w, h = card.thumb_size
-        parts.append(f'<img src="{card.thumb}" width="{w}" height="{h}" alt="{_e(_alt(m), 300)}">')
+        parts.append(f'<img src="{card.thumb}" width="{w}" height="{h}" alt="{_e(_alt(m), 150)}">')
     elif card.thumb_note:
         parts.append(f'<p class="muted">({_e(card.thumb_note)})</p>')
     rows = []
@@ -395,9 +397,14 @@ def _card(card: _Card, text_chars: int) -> str:
     if m.source.path:
         rows.append(("File", _e(m.source.path, 500)))
     if m.tags:
-        tags = "".join(f'<span class="tag">{_e(t, 100)}</span>' for t in m.tags[:30])
-        more = f" <small>+{len(m.tags) - 30} more</small>" if len(m.tags) > 30 else ""
-        rows.append(("Tags", tags + more))
+        shown, used = [], 0
+        for t in m.tags:
+            if used + len(t) > TAG_CHARS:
+                break
+            shown.append(f'<span class="tag">{_e(t)}</span>')
+            used += len(t)
+        more = f" <small>+{len(m.tags) - len(shown)} more</small>" if len(shown) < len(m.tags) else ""
+        rows.append(("Tags", "".join(shown) + more))
     if m.seen_count > 1:
         rows.append(("Seen", f"{m.seen_count} times, last {_e(_when(m.last_seen))}"))
     if rows:
@@ -451,7 +458,7 @@ def _timeline(groups: list[tuple[str | None, list[_Card]]]) -> str:
             tip = f"#{m.id} {m.modality} {_when(m.created_at)}" + (f" · {where}" if where else "")
             marks.append(
                 f'<a class="mark m-{_e(m.modality, 32)}" href="#m-{m.id}" style="left:{pos(m.created_at)}%" '
-                f'title="{_e(tip, 300)}" aria-label="{_e(tip, 300)}"></a>'
+                f'title="{_e(tip, 150)}" aria-label="{_e(tip, 150)}"></a>'
             )
         bar_left, bar_right = pos(first), pos(last)
         lanes.append(

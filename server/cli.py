@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
                         "default: the only store in the data dir")
     report.add_argument("--episode", action="append", default=None, help="only this episode (repeatable); default: all")
     report.add_argument("--limit", type=_report_limit, default=1000,
-                        help="at most this many memories, the newest (default 1000; a page is ~35 kB a memory at most)")
+                        help="at most this many memories, the newest (default 1000; ~7 kB a typical memory, 50 kB at most)")
     report.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
     migrate = msub.add_parser(
