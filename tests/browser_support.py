@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -117,15 +118,20 @@ class Chromium:
             raise BrowserError(f"{method}: {answer['error']}")
         return answer.get("result", {})
 
-    def wait_event(self, method: str, session: str) -> dict[str, Any]:
-        with self._lock:
-            found = self._lock.wait_for(
-                lambda: any(e["method"] == method and e.get("sessionId") == session for e in self.events) or self._eof,
-                timeout=TIMEOUT,
+    def wait_event(self, method: str, session: str, after: int = 0) -> dict[str, Any]:
+        """The first `method` event of `session` among the events received from index `after` on."""
+
+        def match() -> dict[str, Any] | None:
+            return next(
+                (e for e in self.events[after:] if e["method"] == method and e.get("sessionId") == session), None
             )
-            if not found or self._eof:
+
+        with self._lock:
+            self._lock.wait_for(lambda: match() is not None or self._eof, timeout=TIMEOUT)
+            found = match()
+            if found is None:
                 raise BrowserError(f"no {method} event: {self.stderr_tail()}")
-            return next(e for e in self.events if e["method"] == method and e.get("sessionId") == session)
+            return found
 
     def stderr_tail(self) -> str:
         try:
@@ -148,7 +154,14 @@ class Chromium:
         nav = self.send("Page.navigate", {"url": url}, session=session)
         if nav.get("errorText"):
             raise BrowserError(f"navigation to {url} failed: {nav['errorText']}")
-        self.wait_event("Page.loadEventFired", session)
+        self.wait_event("Page.loadEventFired", session, after=page.first_event)
+        # a late load event of the initial about:blank must not pass for ours: the document must be `url`, loaded
+        state = "document.readyState === 'complete' && location.href === " + json.dumps(url)
+        deadline = time.monotonic() + TIMEOUT
+        while not page.eval(state):
+            if time.monotonic() > deadline:
+                raise BrowserError(f"{url} did not finish loading: {page.eval('location.href')}")
+            time.sleep(0.05)
         return page
 
     def close(self) -> None:
