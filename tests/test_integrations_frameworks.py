@@ -179,3 +179,21 @@ async def test_llamaindex_tools_over_stdio(tmp_path: Path, toolbar) -> None:
             "image": any(isinstance(c, ImageContent) for c in raw.content),
         })
     _check(results, toolbar)
+
+
+@pytest.mark.slow  # importing llama_index alone takes ~10 s on the busy 2-core machine
+async def test_llamaindex_tools_on_one_open_session(tmp_path: Path) -> None:
+    """docs/INTEGRATIONS.md's one-process form: McpToolSpec over an open mcp Client session (hashing backend)."""
+    _need_extra()
+    from llama_index.tools.mcp import McpToolSpec
+    from mcp import Client, StdioServerParameters
+
+    params = StdioServerParameters(command=_sensorium(), args=["serve"], env=subprocess_env(tmp_path))
+    async with Client(params) as session:
+        tools = {t.metadata.name: t for t in await McpToolSpec(client=session, allowed_tools=list(TOOLS)).to_tool_list_async()}
+        stored = (await tools["remember"].acall(text=NOTE, episode_id="integrations")).raw_output
+        assert not stored.is_error and stored.structured_content["status"] == "stored"
+        hits = (await tools["recall"].acall(text=NOTE, k=1)).raw_output.structured_content["hits"]
+        assert [h["id"] for h in hits] == [stored.structured_content["id"]]
+        bad = await tools["recall"].acall(text="x", k=0)
+        assert bad.raw_output.is_error and "k" in bad.content
