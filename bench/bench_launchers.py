@@ -1,7 +1,7 @@
 """The ways MCP users start a server, checked end to end: uvx, pipx run and the venv's `sensorium`.
 
-    python bench/bench_launchers.py                        # all three, cold caches, writes bench/results/launchers.json
-    python bench/bench_launchers.py --only uvx --warm      # reuse uv's / pipx's caches (a second start)
+    python bench/bench_launchers.py                        # uvx, pipx, venv; empty caches; bench/results/launchers-cold.json
+    python bench/bench_launchers.py --warm --runs 3        # reuse uv's / pipx's caches (later starts; adds uvx --offline)
     python bench/bench_launchers.py --source git+https://...  # a URL instead of this clone
 
 For each launcher a real mcp Client spawns the command over stdio (as Claude Desktop, Claude Code or
@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -28,12 +29,14 @@ from typing import Any
 from mcp import Client, StdioServerParameters
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results" / "launchers.json"
+RESULTS = REPO / "bench" / "results"  # launchers-cold.json / launchers-warm.json
 
 
 def commands(source: str) -> dict[str, list[str]]:
     return {
         "uvx": ["uvx", "--from", source, "sensorium", "serve"],
+        # uvx re-checks the index on every start; once built, --offline starts from the cache alone
+        "uvx-offline": ["uvx", "--offline", "--from", source, "sensorium", "serve"],
         "pipx": ["pipx", "run", "--spec", source, "sensorium", "serve"],
         "venv": [str(Path(sys.executable).parent / "sensorium"), "serve"],
     }
@@ -54,35 +57,47 @@ def anyio_timeout(seconds: float) -> Any:
     return anyio.fail_after(seconds)
 
 
+def run_one(name: str, argv: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix=f"sensorium-{name}-") as tmp:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SENSORIUM_", "GEMINI_", "GOOGLE_", "VIRTUAL_ENV"))}
+        env.update(SENSORIUM_BACKEND="local", SENSORIUM_DATA_DIR=f"{tmp}/data", SENSORIUM_CACHE_DIR=f"{tmp}/cache")
+        if not args.warm:
+            env.update(UV_CACHE_DIR=f"{tmp}/uv-cache", PIPX_HOME=f"{tmp}/pipx-home", PIP_NO_CACHE_DIR="1")
+        if shutil.which(argv[0]) is None:
+            return {"launcher": name, "ok": False, "error": f"{argv[0]} not on PATH"}
+        try:
+            seconds, n = asyncio.run(tools_list(argv, env, args.timeout))
+            return {"launcher": name, "ok": True, "seconds": round(seconds, 1), "tools": n, "command": " ".join(argv)}
+        except Exception as exc:  # noqa: BLE001 - report every launcher, whatever breaks
+            return {"launcher": name, "ok": False, "error": f"{type(exc).__name__}: {exc}", "command": " ".join(argv)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--source", default=str(REPO), help="path or git URL given to uvx --from / pipx --spec")
-    ap.add_argument("--only", choices=["uvx", "pipx", "venv"], action="append")
+    ap.add_argument("--only", choices=["uvx", "uvx-offline", "pipx", "venv"], action="append")
     ap.add_argument("--warm", action="store_true", help="use uv's and pipx's own caches instead of empty ones")
     ap.add_argument("--timeout", type=float, default=1200.0)
-    ap.add_argument("--json", type=Path, default=RESULTS)
+    ap.add_argument("--runs", type=int, default=1, help="rounds over the launchers (cold runs start from empty caches each time)")
+    ap.add_argument("--json", type=Path, default=None, help="default: bench/results/launchers-cold.json or -warm.json")
     args = ap.parse_args()
+    args.json = args.json or RESULTS / f"launchers-{'warm' if args.warm else 'cold'}.json"
     rows: list[dict[str, Any]] = []
-    for name, argv in commands(args.source).items():
-        if args.only and name not in args.only:
-            continue
-        with tempfile.TemporaryDirectory(prefix=f"sensorium-{name}-") as tmp:
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("SENSORIUM_", "GEMINI_", "GOOGLE_", "VIRTUAL_ENV"))}
-            env.update(SENSORIUM_BACKEND="local", SENSORIUM_DATA_DIR=f"{tmp}/data", SENSORIUM_CACHE_DIR=f"{tmp}/cache")
-            if not args.warm:
-                env.update(UV_CACHE_DIR=f"{tmp}/uv-cache", PIPX_HOME=f"{tmp}/pipx-home", PIP_NO_CACHE_DIR="1")
-            if shutil.which(argv[0]) is None:
-                rows.append({"launcher": name, "ok": False, "error": f"{argv[0]} not on PATH"})
-                continue
-            try:
-                seconds, n = asyncio.run(tools_list(argv, env, args.timeout))
-                rows.append({"launcher": name, "ok": True, "seconds": round(seconds, 1), "tools": n,
-                             "cold": not args.warm, "command": " ".join(argv)})
-            except Exception as exc:  # noqa: BLE001 - report every launcher, whatever breaks
-                rows.append({"launcher": name, "ok": False, "error": f"{type(exc).__name__}: {exc}", "command": " ".join(argv)})
-        print(json.dumps(rows[-1]), flush=True)
+    launchers = {n: a for n, a in commands(args.source).items()
+                 if (not args.only or n in args.only) and (args.warm or n != "uvx-offline")}
+    # uvx --offline only with warm caches (an empty cache has nothing to start from). Rounds alternate the
+    # launchers, so a busy machine slows all of them alike: compare them within a run.
+    for round_ in range(args.runs):
+        for name, argv in launchers.items():
+            rows.append({"round": round_, **run_one(name, argv, args)})
+            print(json.dumps(rows[-1]), flush=True)
+    summary = {}
+    for name in launchers:
+        ok = [r["seconds"] for r in rows if r["launcher"] == name and r["ok"]]
+        summary[name] = round(statistics.median(ok), 1) if ok else None
+    print("median seconds to tools/list:", summary)
     load = os.getloadavg()
-    result = {"load_avg_1_5_15": [round(x, 2) for x in load], "runs": rows}
+    result = {"load_avg_1_5_15": [round(x, 2) for x in load], "cold": not args.warm, "median_s": summary, "runs": rows}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; written {args.json}")

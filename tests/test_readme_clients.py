@@ -66,7 +66,7 @@ def test_json_snippets_parse_and_start_the_server() -> None:
 def test_shell_forms_start_the_server() -> None:
     text = (REPO / "README.md").read_text(encoding="utf-8")
     lines = [line.split(" #")[0].strip() for block in _code(text) for line in block.splitlines()]
-    launchers = [shlex.split(line) for line in lines if line.startswith(("uvx ", "pipx "))]
+    launchers = [shlex.split(line) for line in lines if line.startswith(("uvx ", "pipx ")) and " sensorium " in f"{line} " and "..." not in line]
     assert {a[0] for a in launchers} == {"uvx", "pipx"}, launchers
     for argv in launchers:
         assert _sensorium_args(argv)[0] in _subcommands(), argv
