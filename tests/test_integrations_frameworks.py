@@ -48,16 +48,19 @@ QUERY = "when do I have to pay ACME?"
 
 def _need_extra() -> None:
     """Skip (fail in CI) unless the `integrations` extra is installed."""
-    missing = [name for name, ok in (
-        ("llama-index-tools-mcp", importlib.util.find_spec("llama_index.tools.mcp") is not None
-         if importlib.util.find_spec("llama_index") else False),
-        ("uv", _uv() is not None),
-    ) if not ok]
+    missing = [name for name, ok in (("llama-index-tools-mcp", _importable("llama_index.tools.mcp")), ("uv", _uv() is not None)) if not ok]
     if missing:
         reason = f"needs the integrations extra ({', '.join(missing)} missing): pip install \".[test,integrations]\""
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the framework tests: {reason}")
         pytest.skip(reason)
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
 
 
 def _uv() -> str | None:
