@@ -44,4 +44,4 @@ def test_ci_runs_the_readme_commands() -> None:
 def test_install_makes_a_venv_first() -> None:
     readme = _readme_commands()
     venv = readme.index(["python3", "venv", ".venv", "&&", ".", ".venv/bin/activate"])
-    assert venv < readme.index(["pip", "install", ".[test]"]) < readme.index(["python", "pytest"])
+    assert venv < readme.index(["pip", "install", ".[test,integrations]"]) < readme.index(["python", "pytest"])
