@@ -347,6 +347,8 @@ async def export_store(
         with tmp.open("rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, out)
+    except OSError as exc:  # disk full, no permission: say where, not a traceback
+        raise ExchangeError(f"cannot write {out}: {exc.strerror or exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
     return ExportReport(
@@ -377,8 +379,11 @@ class ExportFile:
         if not path.is_file():
             raise ExchangeError(f"{path} is not a file")
         self.path = path
-        with path.open("rb") as fh:
-            head = fh.read(4)
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(4)
+        except OSError as exc:
+            raise ExchangeError(f"cannot read {path}: {exc.strerror or exc}") from exc
         if head == PARQUET_MAGIC:
             self.format = "parquet"
         elif head[:1] == b"{":
@@ -518,18 +523,23 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {err.get('msg')}"
 
 
-def check_export(path: Path, *, batch: int = 500, space: str | None = None, dimension: int | None = None) -> tuple[ExportFile, list[int]]:
-    """Open and validate every row of an export (nothing is written): its ids, in file order. With `space`
-    and `dimension` (the target store's), an export of another space is refused before any row is read."""
-    ef = ExportFile(path)
-    man = ef.manifest
-    if space is not None and (man.space != space or man.dimension != dimension):
+def require_space(man: Manifest, path: Path, space: str, dimension: int) -> None:
+    """Refuse an export of another space or dimension than the target store's (before anything is opened)."""
+    if man.space != space or man.dimension != dimension:
         raise ExchangeError(
             f"{path} holds memories of space {man.space!r} ({man.dimension}-d); this store is of {space!r} "
             f"({dimension}-d): vectors of different spaces cannot be searched together. Import it into its "
             f"own store with --space {man.space} (then `sensorium memory reindex --from-space {man.space}` "
             f"re-embeds it into the configured backend's space)"
         )
+
+
+def check_export(path: Path, *, batch: int = 500, space: str | None = None, dimension: int | None = None) -> tuple[ExportFile, list[int]]:
+    """Open and validate every row of an export (nothing is written): its ids, in file order. With `space`
+    and `dimension` (the target store's), an export of another space is refused before any row is read."""
+    ef = ExportFile(path)
+    if space is not None and dimension is not None:
+        require_space(ef.manifest, path, space, dimension)
     ids: list[int] = []
     for rows in ef.batches(batch):
         ids.extend(r.id for r in rows)

@@ -13,7 +13,7 @@ import sys
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..memory.exchange import ExchangeError, export_store, import_export
+from ..memory.exchange import ExchangeError, ExportFile, export_store, import_export, require_space
 from ..memory.store import dimension_of, existing_spaces, open_store
 from .settings import Settings
 
@@ -40,6 +40,8 @@ async def exchange_command(settings: Settings, args: argparse.Namespace) -> int:
                 f"no memory store of space {space!r} ({settings.memory.engine} engine, data dir {settings.data_dir}); "
                 f"stores there: {stores or 'none'}: pass --space with one of them"
             )
+    else:  # the file's manifest first: a file of another space must not leave an empty store behind
+        require_space(ExportFile(args.path).manifest, args.path, space, dimension)
     store = await open_store(settings.memory, settings.data_dir, space, dimension)
     try:
         with Progress(*columns, transient=True, console=Console(stderr=True)) as bar:

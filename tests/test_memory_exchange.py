@@ -254,6 +254,7 @@ def test_cli_refuses_an_export_of_another_space(seeded: Path, monkeypatch: pytes
     assert f"--space {SPACE}" in err
     code, _, err = _cli(seeded, monkeypatch, capsys, "memory", "import", f"m.{fmt}", "--space", "other/model@32", data="b")
     assert code == 2 and "this store is of 'other/model@32' (32-d)" in err
+    assert not list((seeded / "b").glob("memory/*"))  # refused before any store was opened (or created)
 
 
 def _corrupt_jsonl(src: Path, dst: Path, how: str) -> None:
