@@ -514,6 +514,10 @@ class ExportFile:
         if row.space != self.manifest.space:
             raise ExchangeError(f"{self.path}, {where}: space {row.space!r} differs from the manifest's {self.manifest.space!r}")
         row.vector = vec
+        try:
+            _as_new(row)  # what the store will be given: its rules (tags, metadata keys, ...) hold before anything is written
+        except ValidationError as exc:
+            raise ExchangeError(f"{self.path}, {where}: {_first_error(exc)}") from exc
         return row
 
 
@@ -550,6 +554,9 @@ def check_export(path: Path, *, batch: int = 500, space: str | None = None, dime
         )
     if len(set(ids)) != len(ids):
         raise ExchangeError(f"{path} holds the same id more than once: the file is damaged; export it again")
+    if any(b < a for a, b in zip(ids, ids[1:])):
+        # ids are added in file order and must only grow (the local engine's catch-up follows the highest id)
+        raise ExchangeError(f"{path}: the ids are not in ascending order, as `sensorium memory export` writes them: sort the rows by id")
     return ef, ids
 
 

@@ -277,6 +277,12 @@ def _corrupt_jsonl(src: Path, dst: Path, how: str) -> None:
         row = json.loads(lines[2])
         row["thumbnail"] = "%%%"
         dst.write_text("".join(lines[:2]) + json.dumps(row) + "\n" + "".join(lines[3:]))
+    elif how == "bad_metadata_key":
+        row = json.loads(lines[2])
+        row["metadata"] = {"no/slash": 1}
+        dst.write_text("".join(lines[:2]) + json.dumps(row) + "\n" + "".join(lines[3:]))
+    elif how == "unsorted":
+        dst.write_text(lines[0] + "".join(reversed(lines[1:])))
     elif how == "no_manifest":
         dst.write_text("".join(lines[1:]))
     elif how == "future_version":
@@ -302,6 +308,8 @@ def _corrupt_jsonl(src: Path, dst: Path, how: str) -> None:
         ("short_vector", "line 3: the vector has 31 numbers, the manifest says dimension 32"),
         ("nan_vector", "line 3: the vector contains NaN or infinity"),
         ("bad_thumbnail", "line 3: thumbnail is not valid base64"),
+        ("bad_metadata_key", "line 3: metadata: Value error, metadata key 'no/slash' must be"),
+        ("unsorted", "the ids are not in ascending order"),
         ("no_manifest", "has no valid Sensorium export manifest"),
         ("future_version", "is export format version 99; this Sensorium reads version 1"),
         ("garbage", "is not a Sensorium export: neither Parquet nor JSONL"),
