@@ -18,6 +18,8 @@ position by position, the id a store returns must have the same exact score (rec
 the export) as the id `recall` returns there, within 1e-5: when no two candidates are that close, this
 is plain equality of the ordered id lists; within a tie group, any member is accepted. The test also
 requires ordered equality for every query whose top 6 has no such near-tie.
+
+`slow`: remembering 305 texts through the tools takes ~30 s on the shared 2-core machine (CI runs it).
 """
 
 from __future__ import annotations
@@ -192,6 +194,7 @@ def test_the_tie_rule_accepts_either_twin_and_nothing_else() -> None:
         _assert_same_top(fx, "order", [[2, 1, 3, 4, 5]] * len(QUERIES))
 
 
+@pytest.mark.slow
 def test_recall_is_the_exact_cosine_ranking(memory: Fixture) -> None:
     """The reference itself: recall's top 5 are the exact top 5 of the exported vectors (ties aside)."""
     exact_tops = [[int(i) for i in memory.ids[np.argsort(-memory.exact(v), kind="stable")[:K]]] for v in memory.queries]
@@ -203,6 +206,7 @@ def test_recall_is_the_exact_cosine_ranking(memory: Fixture) -> None:
         assert np.array_equal(memory.vectors[memory.row[int(a)]], memory.vectors[memory.row[int(b)]])
 
 
+@pytest.mark.slow
 def test_chroma_answers_like_recall(memory: Fixture, tmp_path: Path) -> None:
     _need("chromadb", "the Chroma recipe; not in the integrations extra, see docs/INTEGRATIONS.md", "chroma")
     import chromadb
@@ -215,6 +219,7 @@ def test_chroma_answers_like_recall(memory: Fixture, tmp_path: Path) -> None:
     _assert_same_top(memory, "chroma", [ns["chroma_top"](collection, v, K) for v in memory.queries])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
 def test_qdrant_answers_like_recall(memory: Fixture, fmt: str) -> None:
     _need("qdrant_client", "the Qdrant recipe")
@@ -230,6 +235,7 @@ def test_qdrant_answers_like_recall(memory: Fixture, fmt: str) -> None:
     client.close()
 
 
+@pytest.mark.slow
 def test_lancedb_answers_like_recall(memory: Fixture, tmp_path: Path) -> None:
     _need("lancedb", "the LanceDB recipe")
     import lancedb
@@ -244,6 +250,7 @@ def test_lancedb_answers_like_recall(memory: Fixture, tmp_path: Path) -> None:
     _assert_same_top(memory, "lancedb", tops)
 
 
+@pytest.mark.slow
 def test_the_jsonl_recipe_reads_the_same_vectors_as_parquet(memory: Fixture) -> None:
     ns = _run_recipe(["read"])
     assert ns["read_manifest"](memory.jsonl) | {"format": "x", "created": "x"} == (
