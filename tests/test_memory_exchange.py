@@ -395,3 +395,16 @@ async def test_round_trip_through_a_milvus_store(milvus_server, tmp_path: Path) 
     assert json.loads(second.read_text().splitlines()[0])["engine"] == "milvus"
     assert (await _import(tmp_path / "b", second)).ok  # type: ignore[attr-defined]
     assert await _dump(tmp_path / "b") == before
+
+
+def test_jsonl_vector_numbers_read_back_to_the_same_float32() -> None:
+    """9 significant digits are exact for float32, through Python's float64 json parser too: every bit
+    pattern class (subnormals, tiny, huge, negative zero), not only unit-vector components."""
+    from sensorium.memory.exchange import _vector_json
+
+    bits = np.random.default_rng(0).integers(0, 2**32, size=200_000, dtype=np.uint64).astype(np.uint32)
+    values = bits.view(np.float32)
+    values = values[np.isfinite(values)]
+    values = np.concatenate([values, np.array([0.0, -0.0, 1e-45, -1e-45, 3.4028235e38, 1.0, -1.0], np.float32)])
+    back = np.array(json.loads(_vector_json(values)), dtype=np.float32)
+    assert back.tobytes() == values.tobytes()
