@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     watch.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C / SIGTERM)")
     watch.add_argument("--backend", choices=["auto", "gemini", "local", "hashing"], default=None)
 
-    memory = sub.add_parser("memory", help="inspect, report on or migrate the episodic memory stores")
+    memory = sub.add_parser("memory", help="inspect, migrate, export, import or report on the episodic memory stores")
     msub = memory.add_subparsers(dest="memory_command", required=True)
     msub.add_parser("stores", help="list the stores (one per embedding space) in the data dir")
     stats = msub.add_parser("stats", help="statistics of the store of the configured backend's space")
@@ -97,6 +97,24 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("--to", required=True, choices=["milvus", "local"], help="the engine to copy into")
     migrate.add_argument("--space", action="append", default=None, help="only this space (repeatable); default: all")
     migrate.add_argument("--batch", type=int, default=500, help="memories per acknowledged batch")
+
+    export = msub.add_parser(
+        "export", help="write a store to a Parquet or JSONL file (ids, vectors, text, metadata, times; thumbnails optional)"
+    )
+    export.add_argument("out", type=Path, help="the file to write (.parquet or .jsonl)")
+    export.add_argument("--format", default=None, help="parquet (needs the integrations extra) or jsonl; default: from OUT's suffix")
+    export.add_argument("--thumbnails", action="store_true", help="include the JPEG thumbnails (binary column / base64)")
+    export.add_argument("--episode", action="append", default=None, help="only this episode (repeatable); default: every memory")
+    export.add_argument("--space", default=None, help="the store of this space (see `sensorium memory stores`); default: the configured backend's")
+    export.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    export.add_argument("--backend", choices=["auto", "gemini", "local", "hashing"], default=None)
+    imp = msub.add_parser(
+        "import", help="add the memories of an export to a store (ids kept; running it again adds nothing)"
+    )
+    imp.add_argument("path", type=Path, help="a file written by `sensorium memory export`")
+    imp.add_argument("--space", default=None, help="import into the store of this space; default: the configured backend's (must be the export's)")
+    imp.add_argument("--batch", type=int, default=500, help="memories per acknowledged batch")
+    imp.add_argument("--backend", choices=["auto", "gemini", "local", "hashing"], default=None)
 
     models = sub.add_parser("models", help="list or pull the optional image-text (CLIP-class) models of the local backend")
     modsub = models.add_subparsers(dest="models_command", required=True)
@@ -178,6 +196,10 @@ async def _memory(settings: Settings, args: argparse.Namespace) -> int:
         return await _migrate(settings, args)
     if args.memory_command == "report":
         return await _report(settings, args)
+    if args.memory_command in ("export", "import"):
+        from .exchange_cli import exchange_command
+
+        return await exchange_command(settings, args)
     services = build_services(settings)
     try:
         if args.memory_command == "stats":
