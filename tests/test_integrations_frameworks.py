@@ -21,7 +21,6 @@ import importlib.util
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 import pytest
 from PIL import Image
 from server_support import subprocess_env
+from uv_support import run_in_own_env, uv_command
 
 HERE = Path(__file__).resolve().parent
 ICONS = HERE / "fixtures" / "icons"
@@ -48,7 +48,7 @@ QUERY = "when do I have to pay ACME?"
 
 def _need_extra() -> None:
     """Skip (fail in CI) unless the `integrations` extra is installed."""
-    missing = [name for name, ok in (("llama-index-tools-mcp", _importable("llama_index.tools.mcp")), ("uv", _uv() is not None)) if not ok]
+    missing = [name for name, ok in (("llama-index-tools-mcp", _importable("llama_index.tools.mcp")), ("uv", uv_command() is not None)) if not ok]
     if missing:
         reason = f"needs the integrations extra ({', '.join(missing)} missing): pip install \".[test,integrations]\""
         if os.environ.get("CI"):
@@ -61,11 +61,6 @@ def _importable(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except ModuleNotFoundError:  # a parent package is missing
         return False
-
-
-def _uv() -> str | None:
-    beside = Path(sys.executable).parent / "uv"
-    return str(beside) if beside.exists() else shutil.which("uv")
 
 
 def _sensorium() -> str:
@@ -128,19 +123,10 @@ def _check(results: list[dict[str, Any]], toolbar: tuple[Path, list[dict[str, An
 @pytest.mark.slow
 def test_langchain_tools_over_stdio(tmp_path: Path, toolbar) -> None:
     _need_extra()
-    uv = _uv()
-    assert uv is not None
     plan = {"command": _sensorium(), "args": ["serve"], "env": subprocess_env(tmp_path, backend="local"),
             "calls": _calls(toolbar)}
     (tmp_path / "plan.json").write_text(json.dumps(plan))
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    # The client env is built on the interpreter behind this venv (no Python download) and kept in uv's cache.
-    base_python = getattr(sys, "_base_executable", sys.executable)
-    done = subprocess.run(
-        [uv, "run", "--no-project", "--python", base_python, "--with-requirements", str(LANGCHAIN_REQUIREMENTS),
-         "python", str(LANGCHAIN_CLIENT), str(tmp_path / "plan.json")],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900,
-    )
+    done = run_in_own_env(LANGCHAIN_REQUIREMENTS, LANGCHAIN_CLIENT, [str(tmp_path / "plan.json")], tmp_path)
     assert done.returncode == 0, done.stderr[-4000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(TOOLS) <= set(out["tools"]), out["tools"]
