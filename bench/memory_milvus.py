@@ -26,6 +26,7 @@ Python by the store (docs/MEMORY.md): that is what the filtered rows measure.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -33,11 +34,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from milvus_support import MilvusProcess
 
-from sensorium.memory.config import MemorySettings
-from sensorium.memory.milvus import MilvusMemoryStore
-from sensorium.memory.store import Filter, MemoryStore, NewMemory
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from milvus_support import MilvusProcess  # noqa: E402
+
+from sensorium.memory.config import MemorySettings  # noqa: E402
+from sensorium.memory.milvus import MilvusMemoryStore  # noqa: E402
+from sensorium.memory.store import Filter, MemoryStore, NewMemory  # noqa: E402
 
 LEVELS = {"milvus": "Strong", "milvus-session": "Session", "milvus-bounded": "Bounded"}
 """engine row name -> `memory.milvus_consistency` it reads at (`milvus` is the store's default, Strong)."""
@@ -217,3 +220,46 @@ async def bench_milvus(data: np.ndarray, qs: np.ndarray, k: int, settings: Memor
         finally:
             await asyncio.to_thread(server.stop)
     return rows
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The table docs/MEMORY.md copies: every engine row of a memory.json side by side."""
+    lines = [
+        f"{report['n']:,} x {report['dim']} clustered, {report['queries']} queries (Milvus rows: the first "
+        f"{next((e['unfiltered']['queries'] for e in report['engines'].values() if 'consistency' in e), '?')}), "
+        f"{report['at']}, load {report['load_before']} -> {report['load_after']}",
+        "",
+        "| engine | recall@10 | search p50 / p99 ms | metadata filter 1 %: p50 ms, recall | 30 %: p50 ms, recall "
+        "| ingest, batches of 1000 | one add per call, p50 | fresh add in next search | forgotten gone from next get "
+        "| search right after a write, p50 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, e in report["engines"].items():
+        u, f, i = e["unfiltered"], e["filtered"], e["ingest"]
+        ryw = e.get("read_your_writes")
+        same = "same_writes_as" in i
+        label = f"{name} ({e['consistency']})" if "consistency" in e else name
+        lines.append(
+            f"| {label} | {u['recall']:.3f} | {u['p50_ms']:.1f} / {u['p99_ms']:.1f} "
+            f"| {f['p1']['p50_ms']:.1f}, {f['p1']['recall']:.3f} | {f['p30']['p50_ms']:.1f}, {f['p30']['recall']:.3f} "
+            f"| {'(same writes)' if same else format(i['batch_1000_per_s'], ',.0f') + '/s'} "
+            f"| {'' if same or i.get('sequential_single_p50_ms') is None else format(i['sequential_single_p50_ms'], '.1f') + ' ms'} "
+            + (f"| {ryw['fresh_add_in_next_search']}/{ryw['rounds']} | {ryw['forgotten_gone_from_next_get']}/{ryw['rounds']} "
+               f"| {ryw['search_after_write_p50_ms']:.0f} ms |" if ryw else "| — | — | — |")
+        )
+    b = report["baselines"]
+    lines += ["", f"Baselines from the same run: raw hnswlib p50 {b['unfiltered']['hnswlib_p50_ms']:.2f} ms, "
+              f"add_items {b['hnswlib_add_per_s']:,.0f}/s; exact scan over the 1 % matches "
+              f"{b['filtered']['p1']['exact_scan_p50_ms']:.2f} ms, hnswlib filter callback at 30 % "
+              f"{b['filtered']['p30']['hnswlib_callback_p50_ms']:.2f} ms."]
+    m = report["engines"].get("milvus")
+    if m:
+        lines += [f"Milvus server started in {m['server']['started_in_s']} s ({m['server']['rss_mb']} MB RSS); "
+                  f"flush + HNSW index build after the ingest: {m['ingest']['flush_and_index_s']} s."]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python bench/memory_milvus.py bench/results/memory.json  -> the docs' table
+    import json
+
+    print(markdown(json.loads(Path(sys.argv[1]).read_text())))

@@ -134,6 +134,24 @@ def collection_name(prefix: str, space: str) -> str:
     return f"{prefix}{safe[:60]}_{hashlib.sha256(space.encode()).hexdigest()[:8]}"
 
 
+def _meta_expr(field: str, value: Any) -> str | None:
+    """A Milvus expression selecting exactly the rows `_meta_match` accepts for this value, or None when
+    there is none (null also matches a missing key; lists and objects never match). Measured on the
+    standalone server (2.3): `== 1` matches stored 1 and 1.0 but not true, `== true` only true, and a
+    mixed-type `in [true, 1]` fails, hence the `or`. The local engine treats true as 1 and false as 0."""
+    if isinstance(value, str):
+        return f"{field} == {_lit(value)}"
+    if isinstance(value, bool):
+        return f"({field} == {str(value).lower()} or {field} == {int(value)})"
+    if isinstance(value, int) and -(2**63) <= value < 2**63:
+        extra = {1: f" or {field} == true", 0: f" or {field} == false"}.get(value, "")
+        return f"({field} == {value}{extra})"
+    if isinstance(value, float) and math.isfinite(value) and "e" not in repr(value):
+        extra = {1.0: f" or {field} == true", 0.0: f" or {field} == false"}.get(value, "")
+        return f"({field} == {value!r}{extra})"
+    return None
+
+
 class _Compiled:
     """A Filter as a Milvus boolean expression, plus what Milvus cannot say exactly (metadata
     equality with the local engine's typing rules), checked in Python on the candidate rows."""
@@ -141,6 +159,7 @@ class _Compiled:
     def __init__(self, flt: Filter | None) -> None:
         self.empty_result = False
         self.metadata: dict[str, Any] = {}
+        self.narrowed = True  # every metadata condition is also in `expr`, selecting exactly its rows
         parts: list[str] = []
         if flt is not None and not flt.is_empty():
             if flt.since is not None:
@@ -158,8 +177,11 @@ class _Compiled:
             if flt.tags:
                 parts.append('json_contains_all(doc["tags"], [' + ", ".join(_lit(t) for t in sorted(set(flt.tags))) + "])")
             for key, value in (flt.metadata or {}).items():
-                if isinstance(value, str):  # exact in Milvus too: narrows before the Python check
-                    parts.append(f"doc[\"metadata\"][{_lit(key)}] == {_lit(value)}")
+                narrowed = _meta_expr(f"doc[\"metadata\"][{_lit(key)}]", value)
+                if narrowed is None:
+                    self.narrowed = False
+                else:
+                    parts.append(narrowed)
                 self.metadata[key] = value
             if flt.ids is not None:
                 if not flt.ids:
@@ -684,12 +706,27 @@ class MilvusMemoryStore(ThreadedStore):
         compiled = _Compiled(filter)
         if compiled.empty_result:
             return []
-        expr = compiled.expr
-        if not compiled.exact_in_milvus:  # metadata rules Milvus cannot express: pick the ids first
+        rows, scores = self._search(q, k, compiled.expr) if compiled.narrowed else ([], [])
+        if not compiled.exact_in_milvus and (
+            not compiled.narrowed
+            or not all(_meta_match(r["doc"].get("metadata") or {}, compiled.metadata) for r in rows)
+        ):
+            # metadata rules Milvus cannot express (null, lists), or a hit the expression let through that
+            # the local typing rules refuse: list the matching ids in Python first (reads every candidate
+            # row's doc: ~seconds at 100k rows, which is why numbers and booleans are narrowed in Milvus)
             ids = self._matching_ids(compiled)
             if not ids:
                 return []
-            expr = "id in [" + ", ".join(map(str, ids)) + "]"
+            rows, scores = self._search(q, k, "id in [" + ", ".join(map(str, ids)) + "]")
+        hits = []
+        for m, score in zip(self._hydrate(rows, with_vector=False), scores, strict=True):
+            if min_score is not None and score < min_score:
+                continue
+            hits.append(Hit(memory=m, score=round(score, 6)))
+        return hits
+
+    def _search(self, q: np.ndarray, k: int, expr: str) -> tuple[list[dict[str, Any]], list[float]]:
+        s = self._settings
         results = self._call(
             "search", self._col.search, [q.tolist()], "vector",
             {"metric_type": "IP", "params": {"ef": max(s.hnsw_ef_search, k)}},
@@ -702,12 +739,7 @@ class MilvusMemoryStore(ThreadedStore):
             row["id"] = int(hit.id)
             rows.append(row)
             scores.append(float(hit.distance))
-        hits = []
-        for m, score in zip(self._hydrate(rows, with_vector=False), scores, strict=True):
-            if min_score is not None and score < min_score:
-                continue
-            hits.append(Hit(memory=m, score=round(score, 6)))
-        return hits
+        return rows, scores
 
     def _matching_ids(self, compiled: _Compiled, *, strong: bool = False) -> list[int]:
         if compiled.empty_result:
