@@ -216,7 +216,8 @@ def _no_vertex_variables_from_the_developer(monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.fixture(scope="session")
 def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """A standalone Milvus server (the `milvus` PyPI package) on free ports, started once per session
-    (~20 s), with shorter time ticks and load checks (milvus_support.TEST_SERVER_OVERRIDES). Skips when the package is not installed; in CI (which installs it with the test extra) fails."""
+    (~20 s), with shorter time ticks and load checks (milvus_support.TEST_SERVER_OVERRIDES). Skips when
+    the package is not installed; in CI (which installs it with the test extra) fails."""
     from milvus_support import TEST_SERVER_OVERRIDES, MilvusProcess, milvus_installed
 
     if not milvus_installed():

@@ -12,6 +12,7 @@ Used by tests/conftest.py (one server per test session) and bench/milvus_server.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -116,6 +117,8 @@ def _override(text: str, overrides: dict[str, object]) -> str:
         section, key = dotted.split(".", 1)
         start = text.index(f"\n{section}:\n")
         at = text.index(f"\n  {key}:", start)
+        if re.search(r"\n[A-Za-z]", text[start + 1 : at]):  # the key is not directly in this section
+            raise KeyError(f"{dotted} is not in the package's milvus.yaml")
         end = text.index("\n", at + 1)
         text = f"{text[:at]}\n  {key}: {value}{text[end:]}"
     return text
