@@ -233,7 +233,7 @@ def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     try:
         yield server
     finally:
-        server.stop()
+        server.stop(grace=0)  # its data dir is thrown away: no graceful shutdown to wait for
 
 
 @pytest.fixture(params=["local", pytest.param("milvus", marks=pytest.mark.slow)])

@@ -213,14 +213,17 @@ class MilvusProcess:
                 proc.wait(timeout=30)
             self._server.server_proc = None
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL after `grace` seconds (its graceful stop can take 20 s; acknowledged data
+        is safe either way, test_milvus_crash.py). A server whose data nobody reads again (the tests')
+        is stopped with grace=0: the wait cost 5 s at the end of every test session."""
         proc = self._server.server_proc
         if proc is None:
             return
         with closing_fds(self._server):
             proc.terminate()
             try:
-                proc.wait(timeout=5)  # its graceful stop can take 20 s; the data is safe either way
+                proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=30)
