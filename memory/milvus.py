@@ -714,7 +714,7 @@ class MilvusMemoryStore(ThreadedStore):
             # metadata rules Milvus cannot express (null, lists), or a hit the expression let through that
             # the local typing rules refuse: list the matching ids in Python first (reads every candidate
             # row's doc: 89 ms at 3k rows in a Session search, growing with the rows, which is why numbers
-            # and booleans are narrowed in the expression: 36 ms at 30k, bench/results/memory.json)
+            # and booleans are narrowed in the expression: 100 ms at 100k, bench/results/memory.json)
             ids = self._matching_ids(compiled)
             if not ids:
                 return []
