@@ -19,8 +19,9 @@ against the same exact numpy top-k as the local rows (`base["_truth"]`, rows ide
 Where the time goes at Strong: every read waits for the server's time tick (~200 ms on the standalone
 build), whatever the search costs. Searches run after the ingest was flushed and the HNSW index built
 (timed as `ingest.flush_and_index_s`), so they measure the indexed collection, not a brute-force scan
-of growing segments. Filters on boolean/number metadata (the bench's `{flag: True}`) are finished in
-Python by the store (docs/MEMORY.md): that is what the filtered rows measure.
+of growing segments. The bench's metadata filter (`{flag: True}`) becomes a Milvus expression on each
+row's JSON `doc` whose hits the store checks again in Python (docs/MEMORY.md): that is what the filtered
+rows measure.
 """
 
 from __future__ import annotations
