@@ -57,8 +57,11 @@ async def open_local(root: Path, space: str, dim: int, settings: MemorySettings)
     return await LocalMemoryStore.open(root, space, dim, settings)
 
 
-ENGINES: dict[str, OpenEngine] = {"local": open_local}
-"""name -> open(root dir, space, dimension, settings): add an engine here to bench it beside the others."""
+from memory_milvus import bench_milvus, open_milvus  # noqa: E402
+
+ENGINES: dict[str, OpenEngine] = {"local": open_local, "milvus": open_milvus}
+"""name -> open(root dir, space, dimension, settings): add an engine here to bench it beside the others.
+`milvus` is benched by bench/memory_milvus.py (one ingest, then a row per read consistency level)."""
 
 # metadata flags carried by 1 % and 30 % of the records: the filtered recalls of issue 16
 SELECTIVITY = {"p1": lambda i: i % 100 == 0, "p30": lambda i: i % 10 < 3}
@@ -299,6 +302,7 @@ async def main() -> None:
     ap.add_argument("--singles", type=int, default=100, help="records remembered one call after another")
     ap.add_argument("--concurrent", type=int, default=256, help="records remembered by that many concurrent calls")
     ap.add_argument("--engines", default=",".join(ENGINES), help=f"comma-separated, of: {', '.join(ENGINES)}")
+    ap.add_argument("--milvus-queries", type=int, default=100, help="queries per Milvus row (Strong reads wait ~200 ms each)")
     ap.add_argument("--no-real", action="store_true", help="skip recall on real embeddings")
     ap.add_argument("--real-ef-construction", default="64,100,200")
     ap.add_argument("--real-texts-only", action="store_true", help="real embeddings of the dev sets' texts only (no OCR)")
@@ -318,6 +322,11 @@ async def main() -> None:
                            "filtered": {f: {k: v for k, v in e.items() if not k.startswith("_")} for f, e in base["filtered"].items()}}
     report["engines"] = {}
     for name in args.engines.split(","):
+        if name == "milvus":
+            report["engines"].update(await bench_milvus(data, qs, args.k, settings, base, args.singles, args.concurrent,
+                                                        selectivity=SELECTIVITY, queries=args.milvus_queries,
+                                                        rounds=20, log=console.log))
+            continue
         report["engines"][name] = await bench_engine(name, ENGINES[name], data, qs, args.k, settings, base,
                                                      args.singles, args.concurrent)
     if not args.no_real:

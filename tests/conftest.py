@@ -216,14 +216,15 @@ def _no_vertex_variables_from_the_developer(monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.fixture(scope="session")
 def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """A standalone Milvus server (the `milvus` PyPI package) on free ports, started once per session
-    (~20 s). Skips when the package is not installed; in CI (which installs it with the test extra) fails."""
-    from milvus_support import MilvusProcess, milvus_installed
+    (~20 s), with shorter time ticks and load checks (milvus_support.TEST_SERVER_OVERRIDES). Skips when
+    the package is not installed; in CI (which installs it with the test extra) fails."""
+    from milvus_support import TEST_SERVER_OVERRIDES, MilvusProcess, milvus_installed
 
     if not milvus_installed():
         if _in_ci():
             pytest.fail("the `milvus` and `pymilvus` packages are missing but CI is set: pip install '.[test]'")
         pytest.skip("the Milvus server package is not installed (pip install '.[test]'); Milvus tests need it")
-    server = MilvusProcess(tmp_path_factory.mktemp("milvus"))
+    server = MilvusProcess(tmp_path_factory.mktemp("milvus"), TEST_SERVER_OVERRIDES)  # shorter ticks: see there
     try:
         server.start()
     except (RuntimeError, TimeoutError) as exc:
@@ -232,14 +233,14 @@ def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     try:
         yield server
     finally:
-        server.stop()
+        server.stop(grace=0)  # its data dir is thrown away: no graceful shutdown to wait for
 
 
 @pytest.fixture(params=["local", pytest.param("milvus", marks=pytest.mark.slow)])
 def memory_engine(request: pytest.FixtureRequest) -> str:
     """Run a test against both memory engines; the Milvus one needs the session's server. The Milvus
-    variants are `slow` (CI runs them): each opens a fresh collection (create + index + load, 3-9 s) and
-    Strong reads wait for the server's 200 ms time tick; the whole suite takes minutes there."""
+    variants are `slow` (CI runs them): each opens a fresh collection (create + index + load, ~2 s) and
+    Strong reads wait for the server's time tick (50 ms on the test server); the suite takes minutes there."""
     if request.param == "milvus":
         request.getfixturevalue("milvus_server")
     return request.param

@@ -210,6 +210,9 @@ FILTERS = [
     (lambda ids: Filter(metadata={"maybe": None}), lambda i, r: r.metadata["maybe"] is None),
     (lambda ids: Filter(metadata={"maybe": 1.0}), lambda i, r: r.metadata["maybe"] == 1),
     (lambda ids: Filter(metadata={"i": 77}), lambda i, r: i == 77),
+    (lambda ids: Filter(metadata={"maybe": True}), lambda i, r: r.metadata["maybe"] == 1),  # true is 1 (SQLite's JSON)
+    (lambda ids: Filter(metadata={"even": 1}), lambda i, r: r.metadata["even"]),
+    (lambda ids: Filter(metadata={"even": 0.0}), lambda i, r: not r.metadata["even"]),
     (lambda ids: Filter(metadata={"kind": 1}), lambda i, r: False),  # a string never equals a number
     (lambda ids: Filter(metadata={"absent": None}), lambda i, r: True),  # a missing key is null
     (lambda ids: Filter(since=T0 + timedelta(minutes=100), until=T0 + timedelta(minutes=140)), lambda i, r: 100 <= i <= 140),
