@@ -99,15 +99,19 @@ def element_words(candidate: Proposal, words: Sequence[OcrWord] | None) -> str |
     return spelled_out(text) if text else None
 
 
-def seen_words(candidate: Proposal, words: Sequence[OcrWord] | None) -> str | None:
+def seen_words(candidate: Proposal, words: Sequence[OcrWord] | None, boxes: np.ndarray | None = None) -> str | None:
     """The words shown inside a labelled candidate's box when they add a word its label lacks
     (the accessible name and the visible text disagree), else None. OCR slips of the label's own
     words ('Leam more' for 'Learn more') and numbers (badge counters) add nothing. See SEEN_MAX_WORDS."""
     if not candidate.label or not words:
         return None
     x1, y1, x2, y2 = candidate.box
+    b = boxes if boxes is not None else _word_boxes(words)
+    cy = (b[:, 1] + b[:, 3]) / 2
+    near = np.flatnonzero((cy >= y1) & (cy < y2) & (b[:, 0] < x2) & (b[:, 2] > x1))  # hundreds of words: filter first
     inside = []
-    for w in words:
+    for k in near:
+        w = words[int(k)]
         wx1, wy1, wx2, wy2 = w.box
         across = max(0, min(x2, wx2) - max(x1, wx1))
         if not y1 <= (wy1 + wy2) / 2 < y2 or across <= 0:
@@ -123,6 +127,10 @@ def seen_words(candidate: Proposal, words: Sequence[OcrWord] | None) -> str | No
     label = set(normalise(spelled_out(candidate.label)))
     new = [t for t in tokens if len(t) > 1 and not t.isdigit() and not any(_slip(t, lab) for lab in label)]
     return spelled_out(shown) if new and len(tokens) <= SEEN_MAX_WORDS else None
+
+
+def _word_boxes(words: Sequence[OcrWord]) -> np.ndarray:
+    return np.array([w.box for w in words], dtype=np.float64).reshape(len(words), 4)
 
 
 def _tokens_inside(word: OcrWord, x1: float, x2: float) -> list[str]:
@@ -272,7 +280,8 @@ async def rank_elements(
     matches = np.array(
         [element_match(instruction or "", t, d.extras, spoken) for t, d in zip(texts, docs, strict=True)], dtype=np.float64
     )
-    seen = [seen_words(c, words) for c in candidates]
+    word_boxes = _word_boxes(words) if words and any(c.label for c in candidates) else None
+    seen = [seen_words(c, words, word_boxes) for c in candidates]
     alt = [i for i, t in enumerate(seen) if t]
     if alt:  # the visible words answer too: the better of the two readings counts
         if backend.region_embedding == "native":
