@@ -9,6 +9,15 @@ heroicons, docs/ICON_READER.md), and asks for elements the way people do: by wha
 The functional phrases below were written by hand from general UI knowledge, not from the dev set.
 
     python bench/heldout_grounding.py --icons /work/icon-data/src --screens 24 [--json out.json]
+    python bench/heldout_grounding.py --screens 12 --badges      # notification counters on ~40 % of icon buttons
+    python bench/heldout_grounding.py --screens 12 --forms       # fields, dropdowns, checkboxes, same-noun links,
+                                                                 # links named other than what they show
+    ... --ablate                                                 # the same without the session-4 cues (before/after)
+
+Candidates carry the role an accessibility tree would give (link, button, textbox, combobox,
+checkbox). The form screens' instructions come from templates written for this script (general
+English: "Type your {field}", "Tick '{label}'", "Submit the form"), not from the dev set. With
+--json every item also carries every candidate's score and role, so a weight can be swept offline.
 
 Every item is ranked by `rank_elements` exactly as `sensorium eval ui_grounding` does in its
 `boxes+names` variant (icon buttons have an empty accessible name, as in real pages), and the
