@@ -157,3 +157,14 @@ async def test_the_icon_reader_reads_a_badged_bell_as_a_bell(backend: LocalBacke
 
     [doc] = await backend.embed_regions(_bell(badge=True), [RegionItem(box=(0, 0, 44, 40), text=None)])
     assert any("bell" in w or "notification" in w or "alarm" in w for w in doc.extras["icon_words"]), doc.extras
+
+
+def test_the_eval_passes_roles_with_names_only() -> None:
+    """`boxes+names` is what a caller with an accessibility tree passes (name and role); `boxes` neither."""
+    from sensorium.tools.evaluation.datasets import UICandidate
+    from sensorium.tools.evaluation.runner import given_candidates
+
+    cands = [UICandidate(box=(0, 0, 10, 10), role="textbox", name="Email"), UICandidate(box=(0, 20, 10, 30), role="", name="")]
+    named = given_candidates(cands, "boxes+names")
+    assert [(p.label, p.role) for p in named] == [("Email", "textbox"), (None, None)]
+    assert [(p.label, p.role) for p in given_candidates(cands, "boxes")] == [(None, None), (None, None)]
