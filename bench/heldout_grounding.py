@@ -9,6 +9,15 @@ heroicons, docs/ICON_READER.md), and asks for elements the way people do: by wha
 The functional phrases below were written by hand from general UI knowledge, not from the dev set.
 
     python bench/heldout_grounding.py --icons /work/icon-data/src --screens 24 [--json out.json]
+    python bench/heldout_grounding.py --screens 12 --badges      # notification counters on ~40 % of icon buttons
+    python bench/heldout_grounding.py --screens 12 --forms       # fields, dropdowns, checkboxes, same-noun links,
+                                                                 # links named other than what they show
+    ... --ablate                                                 # the same without the session-4 cues (before/after)
+
+Candidates carry the role an accessibility tree would give (link, button, textbox, combobox,
+checkbox). The form screens' instructions come from templates written for this script (general
+English: "Type your {field}", "Tick '{label}'", "Submit the form"), not from the dev set. With
+--json every item also carries every candidate's score and role, so a weight can be swept offline.
 
 Every item is ranked by `rank_elements` exactly as `sensorium eval ui_grounding` does in its
 `boxes+names` variant (icon buttons have an empty accessible name, as in real pages), and the
@@ -114,6 +123,7 @@ class Cand:
     box: Box
     name: str
     icon: str | None = None  # "set:name" for icon-only buttons
+    role: str | None = None  # what an accessibility tree says (link, button, textbox, combobox, checkbox)
 
 
 @dataclass
@@ -173,11 +183,11 @@ def make_screen(root: Path, seed: int, size: tuple[int, int] = (1280, 800), *, b
     W, H = size
     draw.rectangle((0, 0, W, 56), fill=bar)
     logo = _text(draw, (18, 16), r.choice(["Acme Cloud", "Northwind", "Helio CRM", "Pinecrest"]), 20, bar_fg)
-    s.cands.append(Cand(logo, "logo"))
+    s.cands.append(Cand(logo, "logo", role="link"))
     x = logo[2] + 40
     for word in r.sample(NAV, 4):
         b = _text(draw, (x, 20), word, 15, bar_fg)
-        s.cands.append(Cand((b[0] - 8, 10, b[2] + 8, 46), word))
+        s.cands.append(Cand((b[0] - 8, 10, b[2] + 8, 46), word, role="link"))
         x = b[2] + 30
     functions = r.sample(sorted(FUNCTIONS), 8)
     icon_set = "heroicons" if seed % 2 == 0 else "iconoir"
@@ -190,7 +200,7 @@ def make_screen(root: Path, seed: int, size: tuple[int, int] = (1280, 800), *, b
         _paste_icon(img, _svg(root, icon_set, name), box, icon_px, bar_fg)
         if badges and counters.random() < 0.4:
             _badge(draw, box, counters.choice([2, 3, 5, 9, 12, 15, 27, 99]))
-        s.cands.append(Cand(box, "", f"{icon_set}:{name}"))
+        s.cands.append(Cand(box, "", f"{icon_set}:{name}", role="button"))
         s.items.append((fn, "icon-function", len(s.cands) - 1))
         bx -= 44
     # sidebar
@@ -199,7 +209,7 @@ def make_screen(root: Path, seed: int, size: tuple[int, int] = (1280, 800), *, b
     y = 80
     for word in r.sample(SIDEBAR, 7):
         b = _text(draw, (24, y), word, 15, fg)
-        s.cands.append(Cand((12, y - 8, 208, y + 28), word))
+        s.cands.append(Cand((12, y - 8, 208, y + 28), word, role="link"))
         y += 44
     # a card with a header toolbar of icons, text, buttons
     card = (260, 90, W - 40, 520)
@@ -217,7 +227,7 @@ def make_screen(root: Path, seed: int, size: tuple[int, int] = (1280, 800), *, b
         _paste_icon(img, _svg(root, icon_set, name), box, icon_px - 2, ink)
         if badges and counters.random() < 0.4:
             _badge(draw, box, counters.choice([2, 3, 5, 9, 12, 15, 27, 99]))
-        s.cands.append(Cand(box, "", f"{icon_set}:{name}"))
+        s.cands.append(Cand(box, "", f"{icon_set}:{name}", role="button"))
         kind = "icon-function" if k % 2 == 0 else "icon-shows"
         s.items.append((fn if kind == "icon-function" else SHOWS.format(name.replace("-", " ")), kind, len(s.cands) - 1))
         bx -= 42
@@ -235,7 +245,7 @@ def make_screen(root: Path, seed: int, size: tuple[int, int] = (1280, 800), *, b
         primary = k == 0
         draw.rounded_rectangle(box, 6, fill=(37, 99, 235) if primary else bg, outline=None if primary else (160, 164, 176))
         draw.text((x + 16 - l, (box[1] + box[3] - (bb - t)) // 2 - t), lab, font=f, fill=(255, 255, 255) if primary else fg)
-        s.cands.append(Cand(box, lab))
+        s.cands.append(Cand(box, lab, role="button"))
         x = box[2] + 12
     s.items.append((f"click {labels[1]}", "text", len(s.cands) - 3))
     pick = random.Random(seed + 7)  # its own generator: the drawing above stays the same
@@ -245,7 +255,130 @@ def make_screen(root: Path, seed: int, size: tuple[int, int] = (1280, 800), *, b
     return s
 
 
-async def evaluate(root: Path, screens: int, work: Path, seed0: int = 1000, *, badges: bool = False) -> dict[str, object]:
+# Form screens: which KIND of element an instruction wants (issue 14's role cues). Nouns, labels and
+# the instruction templates below are written from general UI usage (sign-up and settings forms), not from
+# the dev set; every field has a link elsewhere on the screen sharing its noun, so words alone cannot decide.
+FIELDS = [("Email address", "email", "Email support"), ("Full name", "name", "Name badges"), ("Company", "company", "Company blog"),
+          ("Phone number", "phone number", "Phone plans"), ("Password", "password", "Password help"), ("City", "city", "City guides"),
+          ("Website", "website", "Website builder"), ("Username", "username", "Usernames explained")]
+SELECTS = [("Country", "country", "Country sites"), ("Language", "language", "Language courses"), ("Time zone", "time zone", "Time zone map"),
+           ("Currency", "currency", "Currency rates")]
+CHECKS = [("Remember me", "remember me", "Remember the date"), ("Subscribe to the newsletter", "the newsletter", "Newsletter archive"),
+          ("I agree to the terms", "the terms", "Terms of service"), ("Keep me signed in", "staying signed in", "Signed-in devices")]
+TYPE_T = ["Type your {}", "Fill in your {}", "Write your {} here", "Enter your {}", "Put your {} in the field"]
+CHOOSE_T = ["Choose a {} from the list", "Select your {} from the dropdown", "Pick a {} option"]
+TICK_T = ["Tick '{}'", "Check the box for {}", "Uncheck {}"]
+SUBMIT_T = ["Submit the form", "Send the form", "Submit my details"]
+SEARCH_T = ["Run the search", "Submit the search", "Press the search button"]
+SHOWN = [("next", "Chapter {}: Billing and invoices", "Go to the next page"), ("previous", "Chapter {}: Getting started", "Back to the previous page"),
+         ("Read more", "Quarterly report {}", "Read more about it"), ("Details", "Order {} summary", "See the details")]
+
+
+def _field(draw: ImageDraw.ImageDraw, x: int, y: int, w: int, label: str, fg: tuple[int, int, int], placeholder: str = "") -> Box:
+    _text(draw, (x, y), label, 14, fg)
+    box = (x, y + 22, x + w, y + 58)
+    draw.rounded_rectangle(box, 5, fill=(255, 255, 255), outline=(190, 194, 204))
+    if placeholder:
+        _text(draw, (x + 10, y + 32), placeholder, 14, (150, 154, 164))
+    return box
+
+
+def make_form_screen(root: Path, seed: int, size: tuple[int, int] = (1280, 800)) -> Screen:
+    """A page with a sign-up form (text fields, dropdowns, checkboxes, a submit button), a search box with
+    its button, links sharing the fields' nouns, and links whose accessible name differs from the words
+    they show (a 'next' link named by the next chapter's title)."""
+    r = random.Random(seed)
+    bg, fg = (248, 249, 251), (30, 34, 44)
+    img = Image.new("RGB", size, bg)
+    draw = ImageDraw.Draw(img)
+    s = Screen(img)
+    W, H = size
+    draw.rectangle((0, 0, W, 56), fill=(255, 255, 255))
+    logo = _text(draw, (18, 16), r.choice(["Acme Cloud", "Northwind", "Helio CRM", "Pinecrest"]), 20, fg)
+    s.cands.append(Cand(logo, "logo", role="link"))
+    # search box + its button (text "Go" or a held-out magnifier icon)
+    sb = (W - 420, 12, W - 120, 44)
+    draw.rounded_rectangle(sb, 5, fill=(255, 255, 255), outline=(190, 194, 204))
+    _text(draw, (sb[0] + 10, 20), "Search", 14, (150, 154, 164))
+    s.cands.append(Cand(sb, "Search", role="textbox"))
+    gb = (W - 110, 12, W - 60, 44)
+    if r.random() < 0.5:
+        draw.rounded_rectangle(gb, 5, fill=(37, 99, 235))
+        _text(draw, (gb[0] + 15, 20), "Go", 14, (255, 255, 255))
+        s.cands.append(Cand(gb, "Go", role="button"))
+    else:
+        icon_set = r.choice(["heroicons", "iconoir"])
+        name = "magnifying-glass" if icon_set == "heroicons" else "search"
+        _paste_icon(img, _svg(root, icon_set, name), gb, 20, (30, 34, 44))
+        s.cands.append(Cand(gb, "", f"{icon_set}:{name}", role="button"))
+    s.items.append((r.choice(SEARCH_T), "form-press", len(s.cands) - 1))
+    fields = r.sample(FIELDS, 3)
+    selects = r.sample(SELECTS, 1)
+    checks = r.sample(CHECKS, 2)
+    # the form card
+    card = (300, 80, 900, 760)
+    draw.rounded_rectangle(card, 8, fill=(255, 255, 255), outline=(220, 224, 230))
+    _text(draw, (card[0] + 24, card[1] + 18), r.choice(["Create your account", "Sign up", "Your details"]), 20, fg)
+    y = card[1] + 64
+    for label, noun, _ in fields:
+        box = _field(draw, card[0] + 24, y, 400, label, fg, r.choice(["", label]))
+        s.cands.append(Cand(box, label, role="textbox"))
+        s.items.append((r.choice(TYPE_T).format(noun), "form-type", len(s.cands) - 1))
+        y += 78
+    for label, noun, _ in selects:
+        box = _field(draw, card[0] + 24, y, 400, label, fg, "Select...")
+        draw.polygon([(box[2] - 24, box[1] + 14), (box[2] - 12, box[1] + 14), (box[2] - 18, box[1] + 22)], fill=fg)
+        s.cands.append(Cand(box, label, role="combobox"))
+        s.items.append((r.choice(CHOOSE_T).format(noun), "form-choose", len(s.cands) - 1))
+        y += 78
+    for label, noun, _ in checks:
+        box = (card[0] + 24, y + 2, card[0] + 42, y + 20)
+        draw.rectangle(box, fill=(255, 255, 255), outline=(120, 124, 134))
+        _text(draw, (card[0] + 52, y + 2), label, 14, fg)
+        s.cands.append(Cand(box, label, role="checkbox"))
+        t = r.choice(TICK_T)
+        s.items.append((t.format(label if "'" in t else noun), "form-tick", len(s.cands) - 1))
+        y += 34
+    y += 12
+    for k, lab in enumerate([r.choice(["Create account", "Sign up", "Register", "Save"]), "Cancel"]):
+        f = font(15)
+        l, t, rr, bb = draw.textbbox((0, 0), lab, font=f)
+        x = card[0] + 24 + k * 180
+        box = (x, y, x + (rr - l) + 32, y + 38)
+        draw.rounded_rectangle(box, 6, fill=(37, 99, 235) if k == 0 else bg, outline=None if k == 0 else (160, 164, 176))
+        draw.text((x + 16 - l, y + (38 - (bb - t)) // 2 - t), lab, font=f, fill=(255, 255, 255) if k == 0 else fg)
+        s.cands.append(Cand(box, lab, role="button"))
+        if k == 0:
+            s.items.append((r.choice(SUBMIT_T), "form-press", len(s.cands) - 1))
+    # links sharing the nouns, in a right-hand column
+    y = 100
+    for _, _, link in fields + selects + checks:
+        b = _text(draw, (960, y), link, 14, (37, 99, 235))
+        s.cands.append(Cand(b, link, role="link"))
+        y += 34
+    # a pager line "previous | contents | next" (OCR tends to read it as one piece), each link named by its target
+    x, py = 960, H - 60
+    targets = {"previous": f"Chapter {r.randint(2, 5)}: Getting started", "contents": "Table of contents", "next": f"Chapter {r.randint(6, 9)}: Billing"}
+    for word in ("previous", "contents", "next"):
+        b = _text(draw, (x, py), word, 14, (37, 99, 235))
+        s.cands.append(Cand(b, targets[word], role="link"))
+        if word != "contents":
+            s.items.append((r.choice([f"Click '{word}'", f"Go to the {word} chapter"]), "text-shown", len(s.cands) - 1))
+        x = _text(draw, (b[2] + 6, py), "|", 14, fg)[2] + 6
+    # links whose name is not what they show
+    for shown, name, ask in r.sample(SHOWN[2:], 2):
+        b = _text(draw, (960, y + 20), shown, 15, (37, 99, 235))
+        s.cands.append(Cand(b, name.format(r.randint(2, 9)), role="link"))
+        s.items.append((ask if r.random() < 0.5 else f"Click '{shown}'", "text-shown", len(s.cands) - 1))
+        y += 40
+    return s
+
+
+async def evaluate(
+    root: Path, screens: int, work: Path, seed0: int = 1000, *, badges: bool = False, forms: bool = False, ablate: bool = False
+) -> dict[str, object]:
+    """hit@1 per kind; `ablate` switches off this session's general mechanisms (role cues, shown words,
+    badge erasing) so before and after are measured in one run on the same screens."""
     from sensorium.server.settings import LocalSettings
     from sensorium.tools.backends.base import EmbedItem
     from sensorium.tools.backends.local.backend import LocalBackend
@@ -254,20 +387,27 @@ async def evaluate(root: Path, screens: int, work: Path, seed0: int = 1000, *, b
     from sensorium.tools.ranking.score import rank_elements
 
     work.mkdir(parents=True, exist_ok=True)
+    if ablate:
+        import sensorium.tools.backends.local.backend as local_backend
+        import sensorium.tools.ranking.score as score
+
+        score.W_ROLE = 0.0
+        score.SEEN_MAX_WORDS = 0
+        local_backend.erase_badges = lambda image: image
     backend = LocalBackend()
     engine = None
     hits: dict[str, list[float]] = {}
     rows = []
     for n in range(screens):
-        s = make_screen(root, seed0 + n, badges=badges)
-        cache = work / f"words-{seed0 + n}{'-badges' if badges else ''}.pkl"
+        s = make_form_screen(root, seed0 + n) if forms else make_screen(root, seed0 + n, badges=badges)
+        cache = work / f"words-{seed0 + n}{'-badges' if badges else ''}{'-forms' if forms else ''}.pkl"
         if cache.exists():
             words = pickle.loads(cache.read_bytes())
         else:
             engine = engine or engine_from_settings(LocalSettings())
             words = read_words(engine, s.image)
             cache.write_bytes(pickle.dumps(words))
-        props = [Proposal(box=c.box, label=c.name or None, source="given") for c in s.cands]
+        props = [Proposal(box=c.box, label=c.name or None, role=c.role, source="given") for c in s.cands]
         for instruction, kind, target in s.items:
             [q] = await backend.embed([EmbedItem.of(instruction)], "query")
             ranked = await rank_elements(backend, s.image, q, instruction, props, words=words)
@@ -277,10 +417,15 @@ async def evaluate(root: Path, screens: int, work: Path, seed0: int = 1000, *, b
             rows.append({"screen": seed0 + n, "instruction": instruction, "kind": kind, "rank": rank,
                          "target": s.cands[target].icon or s.cands[target].name,
                          "target_words": next(e.words for e in ranked if e.index == target),
-                         "winner": s.cands[top.index].icon or s.cands[top.index].name, "winner_score": round(top.score, 3)})
+                         "winner": s.cands[top.index].icon or s.cands[top.index].name, "winner_score": round(top.score, 3),
+                         "target_index": target, "roles": [c.role for c in s.cands],
+                         "scores": {e.index: round(e.score, 4) for e in ranked}})
     summary = {k: {"n": len(v), "hit@1": round(float(np.mean(v)), 3)} for k, v in sorted(hits.items())}
     icon = [x for k, v in hits.items() if k.startswith("icon") for x in v]
-    summary["icon (all)"] = {"n": len(icon), "hit@1": round(float(np.mean(icon)), 3)}
+    if icon:
+        summary["icon (all)"] = {"n": len(icon), "hit@1": round(float(np.mean(icon)), 3)}
+    everything = [x for v in hits.values() for x in v]
+    summary["all"] = {"n": len(everything), "hit@1": round(float(np.mean(everything)), 3)}
     return {"summary": summary, "items": rows}
 
 
@@ -292,12 +437,15 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/heldout-grounding"))
     ap.add_argument("--json", type=Path)
     ap.add_argument("--badges", action="store_true", help="put notification counters on some icon buttons")
+    ap.add_argument("--forms", action="store_true", help="form screens (fields, dropdowns, checkboxes, same-noun links) instead")
+    ap.add_argument("--ablate", action="store_true", help="without the session-4 mechanisms (role cues, shown words, badge erasing)")
     ap.add_argument("--save", type=int, default=0, help="also write the first N screens as PNG into --work")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every miss")
     a = ap.parse_args()
     for n in range(a.save):
-        make_screen(a.icons, a.seed + n, badges=a.badges).image.save(a.work / f"screen-{a.seed + n}.png")
-    out = asyncio.run(evaluate(a.icons, a.screens, a.work, a.seed, badges=a.badges))
+        maker = make_form_screen(a.icons, a.seed + n) if a.forms else make_screen(a.icons, a.seed + n, badges=a.badges)
+        maker.image.save(a.work / f"screen-{a.seed + n}{'-forms' if a.forms else ''}.png")
+    out = asyncio.run(evaluate(a.icons, a.screens, a.work, a.seed, badges=a.badges, forms=a.forms, ablate=a.ablate))
     if a.verbose:
         for row in out["items"]:  # type: ignore[union-attr]
             if row["rank"] != 1:

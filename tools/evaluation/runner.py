@@ -235,6 +235,17 @@ def _ui_outcomes_for_proposals(clicks: Sequence[tuple[int, int]], targets: Seque
     )
 
 
+def given_candidates(candidates: Sequence[UICandidate], variant: str) -> list[Proposal]:
+    """The eval's candidates as a caller passes them to `rank_ui_elements`: boxes only, or (variant
+    `boxes+names`) boxes with the accessible name as label and the role, as an accessibility tree
+    gives them."""
+    named = variant == "boxes+names"
+    return [
+        Proposal(box=c.box, label=((c.name or c.text).strip() or None) if named else None, role=(c.role or None) if named else None, source="given")
+        for c in candidates
+    ]
+
+
 async def rank_ui_item(
     backend: EmbeddingBackend,
     image: Image.Image,
@@ -246,8 +257,7 @@ async def rank_ui_item(
 ) -> np.ndarray:
     """Score per candidate for one item, from `rank_elements` exactly as `rank_ui_elements` calls it
     with these boxes (variant `boxes`) or boxes and accessible names (`boxes+names`)."""
-    named = variant == "boxes+names"
-    props = [Proposal(box=c.box, label=((c.name or c.text).strip() or None) if named else None, source="given") for c in candidates]
+    props = given_candidates(candidates, variant)
     scores = np.full(len(props), -np.inf)
     for s in await rank_elements(backend, image, query, instruction, props, words=words):
         scores[s.index] = s.score
@@ -266,7 +276,7 @@ async def eval_ui_grounding(
 
     `boxes` = the candidates' boxes only (the element's words come from one OCR read of the
     screenshot, icons from what the backend sees); `boxes+names` = boxes with the accessible names
-    as labels (what a caller with an accessibility tree passes); `proposed` = no candidates: the
+    as labels and their roles (what a caller with an accessibility tree passes); `proposed` = no candidates: the
     tool's own proposals, correct when the click point lies inside an acceptable box.
     """
     t0 = time.perf_counter()
@@ -317,7 +327,7 @@ async def eval_ui_grounding(
     task = TaskResult(
         description=(
             "rank_elements (the function behind rank_ui_elements) on each item: boxes = candidate boxes only "
-            "(words from one OCR read of the screen), boxes+names = boxes with accessible names as labels, "
+            "(words from one OCR read of the screen), boxes+names = boxes with accessible names as labels and roles, "
             "proposed = no candidates (the tool's proposals; correct when the click point is inside an acceptable "
             "box); text-only = trigram string similarity instruction vs name; point_in_box = the top element's "
             "click point inside an acceptable box"

@@ -19,6 +19,10 @@ Per candidate:
   against the icon's words too (`element_match`). When the user pulled an
   image-text model, its cosine between the instruction and a textless element's crop is added
   (W_IMAGE_TEXT).
+- The element's role, when the caller gives one: W_ROLE * role_fit (roles.py: "type your email"
+  wants a text field, "submit" a button, "tick" a checkbox).
+- A labelled element whose box shows other words than its label (the accessible name and the
+  visible text disagree) is compared with both; the better cosine and text match count.
 - History: memories tagged 'action' whose metadata has a `label` (what was acted on), found by the
   instruction's query vector; a candidate whose words equal (after normalising) such a label gets
   that memory's cosine as its history value.
@@ -42,8 +46,9 @@ from pydantic import BaseModel, Field
 from ..backends.base import Embedding, EmbeddingBackend, ProgressCallback
 from ..regions import RegionItem
 from .proposals import MERGE_AREA_RATIO, OcrWord, Proposal, words_in
+from .roles import role_fit
 from .sounds import heard
-from .text import same_label, spelled_out, spoken_similarity, text_similarity
+from .text import normalise, same_label, spelled_out, spoken_similarity, text_similarity
 
 W_COSINE = 1.0
 W_TEXT = 0.5
@@ -59,6 +64,21 @@ Chosen on held-out generated screens (bench/heldout_grounding.py, iconoir + hero
 reader never saw, hand-written functional and paraphrase instructions): among 1.0 / 1.25 / 1.5,
 1.25 raised icon hit@1 (0.635 -> 0.708 there, with the words vector and icon-word matching) for one
 of 96 text items; 1.5 cost four. Not tuned on dev data (docs/RANKING.md)."""
+W_ROLE = 0.15
+"""Weight of `role_fit` (roles.py: +1 the candidate's role is the kind of element the instruction's
+verbs ask for, -1 a kind they rule out): only candidates whose role the caller gave. Chosen on
+held-out generated screens (bench/heldout_grounding.py: form cards with fields, dropdowns,
+checkboxes, buttons and same-named links, rule-made instructions), not on dev data (docs/RANKING.md)."""
+SEEN_MAX_WORDS = 8
+"""A given label's element also answers with the words OCR read inside its box when those add a
+word the label lacks, up to this many words (a link named by the next chapter's title that shows
+"next"; a logo named "AdminLTE Logo" that shows "AdminLTE 3"). A box holding more text is a card
+or a panel: its words would match anything."""
+SHOWN_INSIDE = 0.7
+"""Share of an OCR word's width that must lie inside an element's box (its centre row inside too) for the
+element to show all of it: OCR boxes stick out of tight DOM boxes by a few pixels. A line read as one
+piece ("modules | index | next | previous") is wider: the "next" link inside it shows only the tokens
+whose estimated place falls in its box (`_tokens_inside`)."""
 CONTAINS = 0.9
 """A box contains another when it covers 90 % of it and is at least 1.5x its area."""
 
@@ -77,6 +97,73 @@ def element_words(candidate: Proposal, words: Sequence[OcrWord] | None) -> str |
     """A candidate's label, else its OCR text, else the words read inside its box; symbols spelled out."""
     text = candidate.label or candidate.text or (words_in(candidate.box, words) if words else None)
     return spelled_out(text) if text else None
+
+
+def seen_words(candidate: Proposal, words: Sequence[OcrWord] | None, boxes: np.ndarray | None = None) -> str | None:
+    """The words shown inside a labelled candidate's box when they add a word its label lacks
+    (the accessible name and the visible text disagree), else None. OCR slips of the label's own
+    words ('Leam more' for 'Learn more') and numbers (badge counters) add nothing. See SEEN_MAX_WORDS."""
+    if not candidate.label or not words:
+        return None
+    x1, y1, x2, y2 = candidate.box
+    b = boxes if boxes is not None else _word_boxes(words)
+    cy = (b[:, 1] + b[:, 3]) / 2
+    near = np.flatnonzero((cy >= y1) & (cy < y2) & (b[:, 0] < x2) & (b[:, 2] > x1))  # hundreds of words: filter first
+    inside = []
+    for k in near:
+        w = words[int(k)]
+        wx1, wy1, wx2, wy2 = w.box
+        across = max(0, min(x2, wx2) - max(x1, wx1))
+        if not y1 <= (wy1 + wy2) / 2 < y2 or across <= 0:
+            continue
+        if across >= SHOWN_INSIDE * max(1, wx2 - wx1):
+            inside.append(w.text)
+        else:  # a line OCR read as one piece ("modules | index | next"): only its words that fall inside
+            inside.extend(_tokens_inside(w, x1, x2))
+    shown = " ".join(inside)
+    if not shown:
+        return None
+    tokens = normalise(shown)
+    label = set(normalise(spelled_out(candidate.label)))
+    new = [t for t in tokens if len(t) > 1 and not t.isdigit() and not any(_slip(t, lab) for lab in label)]
+    return spelled_out(shown) if new and len(tokens) <= SEEN_MAX_WORDS else None
+
+
+def _word_boxes(words: Sequence[OcrWord]) -> np.ndarray:
+    return np.array([w.box for w in words], dtype=np.float64).reshape(len(words), 4)
+
+
+def _tokens_inside(word: OcrWord, x1: float, x2: float) -> list[str]:
+    """The space-separated tokens of an OCR piece whose estimated centre lies in [x1, x2): each
+    character is given an equal share of the piece's width (proportional fonts make this rough,
+    enough to tell "next" from "modules" four words away)."""
+    text = word.text
+    if not text:
+        return []
+    per = (word.box[2] - word.box[0]) / len(text)
+    out, pos = [], 0
+    for tok in text.split(" "):
+        centre = word.box[0] + (pos + len(tok) / 2) * per
+        if tok and x1 <= centre < x2:
+            out.append(tok)
+        pos += len(tok) + 1
+    return out
+
+
+def _slip(a: str, b: str) -> bool:
+    """a is b, or an OCR slip of it (edit distance <= 2 when the longer word has 5+ letters, 'Leam' for 'Learn'; <= 1 for 4; none shorter)."""
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 2:
+        return False
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    longer = max(len(a), len(b))
+    return prev[-1] <= (2 if longer >= 5 else 1 if longer == 4 else 0)
 
 
 def image_text_cosines(query: Embedding, docs: Sequence[Embedding]) -> np.ndarray:
@@ -193,8 +280,19 @@ async def rank_elements(
     matches = np.array(
         [element_match(instruction or "", t, d.extras, spoken) for t, d in zip(texts, docs, strict=True)], dtype=np.float64
     )
+    word_boxes = _word_boxes(words) if words and any(c.label for c in candidates) else None
+    seen = [seen_words(c, words, word_boxes) for c in candidates]
+    alt = [i for i, t in enumerate(seen) if t]
+    if alt:  # the visible words answer too: the better of the two readings counts
+        if backend.region_embedding == "native":
+            alt_docs = await backend.embed_regions(image, [RegionItem(box=candidates[i].box, text=seen[i]) for i in alt])
+            alt_cos = np.stack([d.vector for d in alt_docs]).astype(np.float32) @ query.vector.astype(np.float32)
+            cosines[alt] = np.maximum(cosines[alt], alt_cos)
+        for i in alt:
+            matches[i] = max(matches[i], element_match(instruction or "", seen[i], {}, spoken))
     scaled = np.where(icon_read, W_ICON, 1.0) * cosines.astype(np.float64)
-    scores = W_COSINE * scaled + W_TEXT * matches + W_IMAGE_TEXT * image_text_cosines(query, docs)
+    roles = np.array([role_fit(instruction, c.role) for c in candidates], dtype=np.float64)
+    scores = W_COSINE * scaled + W_TEXT * matches + W_ROLE * roles + W_IMAGE_TEXT * image_text_cosines(query, docs)
     history = None
     if past_actions is not None:
         history = history_boost([c.label or t for c, t in zip(candidates, texts, strict=True)], past_actions)
@@ -207,7 +305,7 @@ async def rank_elements(
             cosine=float(cosines[i]),
             text_match=float(matches[i]),
             history=None if history is None else float(history[i]),
-            words=" | ".join(w for w in (texts[i], _icon_words(docs[i].extras)) if w) or None,
+            words=" | ".join(w for w in (texts[i], seen[i] and f"shown: {seen[i]}", _icon_words(docs[i].extras)) if w) or None,
             extras=docs[i].extras,
         )
         for i in order

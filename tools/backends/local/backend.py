@@ -50,6 +50,7 @@ from PIL import Image
 from ...config import LocalSettings
 from ...errors import BackendUnavailable, ModalityNotSupported, SensoriumError, UnsupportedMedia
 from ...media import Media, Modality
+from ...icons.badges import erase_badges
 from ...icons.reader import IconReader
 from ...symbols import spelled_out, symbol_of
 from ...regions import RegionItem, crop, icon_crop
@@ -267,7 +268,7 @@ class LocalBackend:
         textless = [i for i, t in enumerate(texts) if t == NO_TEXT_MARKER]
         looked_at = [i for i, t in enumerate(texts) if t == NO_TEXT_MARKER or weak_text(symbol_of(t))]
         if looked_at:
-            readings = await anyio.to_thread.run_sync(self.icons.read, [icon_crop(image, regions[i].box) for i in looked_at])
+            readings = await anyio.to_thread.run_sync(self.icons.read, [erase_badges(icon_crop(image, regions[i].box)) for i in looked_at])
             read = [(i, r) for i, r in zip(looked_at, readings, strict=True) if r.confidence >= ICON_MIN_CONFIDENCE]
             said = await anyio.to_thread.run_sync(self._encode_cached, [" ".join(r.words) for _, r in read]) if read else []
             for (i, reading), words_vector in zip(read, said, strict=True):
