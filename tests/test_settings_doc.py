@@ -11,7 +11,7 @@ from sensorium.server.settings import Settings
 from sensorium.server.settings_doc import README_ROWS, expected_files, settings_rows
 
 REPO = Path(__file__).resolve().parents[1]
-TEST_ONLY = {"SENSORIUM_TEST_ALL"}  # read by tests/conftest.py, not a setting of the server
+TEST_ONLY = {"SENSORIUM_TEST_ALL", "SENSORIUM_UPDATE_SCREENSHOT"}  # read by the tests (conftest.py, test_memory_report.py), not settings of the server
 
 
 def test_readme_and_settings_doc_match_the_code() -> None:
