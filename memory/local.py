@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import queue
 import sqlite3
@@ -149,7 +150,7 @@ def _dt(ts: float) -> datetime:
 
 def _unit(vector: np.ndarray, what: str) -> np.ndarray:
     v = np.asarray(vector, dtype=np.float32).reshape(-1)
-    n = float(np.linalg.norm(v))
+    n = math.sqrt(float(np.dot(v, v)))  # np.linalg.norm's dispatch cost more than the sum (~10 us a call)
     if not np.isfinite(n) or n == 0.0:
         raise InvalidRequest(f"{what} is all zeros (or not finite): it has no direction to compare by")
     return (v / n).astype(np.float32)
@@ -161,6 +162,8 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 _SOURCE_DEFAULTS = {name: f.default for name, f in Source.model_fields.items()}
+_EMPTY_SOURCE = Source()
+_EMPTY_SOURCE_JSON = _EMPTY_SOURCE.model_dump_json()
 
 
 def _trusted(cls: type[_M], values: dict[str, Any]) -> _M:
@@ -254,6 +257,18 @@ def compile_filter(flt: Filter | None, *, probe: bool = False) -> tuple[str, lis
 _INLINE_EXACT_MAX = 2_000
 """An exact pass over at most this many rows runs on the event loop (~0.3 ms at 768-d); more hop."""
 
+_GRAPH_CHUNK_SECONDS = 0.03
+"""The background indexer inserts the tail into the graph in chunks sized to take about this long:
+hnswlib cannot search while inserting, so a search arriving mid-chunk waits for it."""
+
+_INDEXER_NICE = 10
+_INDEXER_THREADS = max(1, (os.cpu_count() or 2) - 1)
+"""hnswlib threads of the background indexer: one core is left to the writers and searches."""
+
+_CLOSE_GRAPH_SECONDS = 10.0
+"""`close` lets the indexer finish the tail for at most this long before the checkpoint; whatever is
+left is rebuilt from SQLite into the tail on the next open (a slow close of a huge backlog is worse)."""
+
 
 def _must_wait(wait: bool, why: str) -> None:
     if not wait:
@@ -306,6 +321,12 @@ class LocalMemoryStore(ThreadedStore):
         self.opened = "new"
         self._index: HnswIndex
         self._w: sqlite3.Connection
+        # the background indexer: acknowledged rows wait in the index's tail (searched exactly)
+        # until this thread has put them in the graph (issue 16: the graph insert capped ingest)
+        self._changes_lock = threading.Lock()
+        self._indexer: threading.Thread | None = None
+        self._indexer_wake = threading.Event()
+        self._indexer_stop = False
 
     # ---- opening -------------------------------------------------------------------------
     @staticmethod
@@ -341,6 +362,7 @@ class LocalMemoryStore(ThreadedStore):
             if self._alone:
                 self._cleanup_files()
             self._recover_index()
+            self._start_indexer()
         except BaseException:
             self._close_everything()
             raise
@@ -508,7 +530,9 @@ class LocalMemoryStore(ThreadedStore):
             capacity = max(self._settings.initial_capacity, int(n_rows * 1.25))
             index = HnswIndex(self._dimension, self._settings, capacity=capacity)
         t0 = time.perf_counter()
-        added, deleted, seen_max, seen_seq = self._reconcile_from_snapshot(index)
+        # rows the checkpoint lacks go to the tail: searchable at once, graphed by the indexer, so
+        # an open after a crash (or a big backlog) does not wait minutes for hnswlib
+        added, deleted, seen_max, seen_seq = self._reconcile_from_snapshot(index, graph=False)
         with self._sync_lock:
             self._index = index
             self._seen_max, self._seen_seq, self._data_version = seen_max, seen_seq, None
@@ -518,9 +542,10 @@ class LocalMemoryStore(ThreadedStore):
             log.info(
                 "memory index at %s: %s in %.1f s", self.path, self.opened, time.perf_counter() - t0
             )
-            self._checkpoint()
+            if deleted:  # added ones are checkpointed once the indexer has graphed them
+                self._checkpoint()
 
-    def _reconcile_from_snapshot(self, index: HnswIndex) -> tuple[int, int, int, int]:
+    def _reconcile_from_snapshot(self, index: HnswIndex, *, graph: bool = True) -> tuple[int, int, int, int]:
         """Make `index` hold exactly the rows of one read snapshot (other processes keep writing:
         the ids, their vectors and the deletions-log position must agree). Returns (added,
         deleted, highest id seen, last deletions seq): where catching up continues from."""
@@ -529,7 +554,7 @@ class LocalMemoryStore(ThreadedStore):
         try:
             ids = [r[0] for r in w.execute("SELECT id FROM memories")]
             seq = w.execute("SELECT COALESCE(MAX(seq), 0) FROM deletions").fetchone()[0]
-            added, deleted = index.reconcile(ids, self._load_vectors)
+            added, deleted = index.reconcile(ids, self._load_vectors, graph=graph)
         finally:
             w.execute("COMMIT")
         return added, deleted, max(ids, default=0), int(seq)
@@ -570,10 +595,13 @@ class LocalMemoryStore(ThreadedStore):
             if rows:
                 fresh = [(i, v) for i, v in rows if i not in index]
                 if fresh:
+                    # into the tail: the indexer thread graphs them; searches scan the tail exactly
                     index.add(
                         np.asarray([i for i, _ in fresh], dtype=np.int64),
-                        np.stack([np.frombuffer(v, dtype=np.float32) for _, v in fresh]),
+                        np.frombuffer(b"".join(v for _, v in fresh), dtype=np.float32).reshape(len(fresh), -1),
+                        graph=False,
                     )
+                    self._indexer_wake.set()
                 self._seen_max = int(rows[-1][0])
             if dels:
                 index.mark_deleted(d[1] for d in dels)
@@ -734,15 +762,42 @@ class LocalMemoryStore(ThreadedStore):
                 ticket.done = True
 
     def _write_group(self, group: list[_AddTicket]) -> list[list[AddResult]]:
-        """One transaction for every ticket (caller holds the writer lock)."""
+        """One transaction for every ticket (caller holds the writer lock).
+
+        Rows are written with one `executemany` per table rather than a statement per row, with
+        ids assigned here: under BEGIN IMMEDIATE no other connection can write, so the next
+        AUTOINCREMENT id is max(sqlite_sequence, MAX(id)) + 1, exactly what SQLite would pick
+        (and inserting them moves sqlite_sequence on, so an id is still never reused). Pending
+        rows are flushed before a near-duplicate lookup, which must see the rows before it."""
         out: list[list[AddResult]] = []
-        new_ids: list[int] = []
         written: list[Path] = []
+        mem_rows: list[tuple[Any, ...]] = []
+        vec_rows: list[tuple[Any, ...]] = []
+        tag_rows: list[tuple[str, int]] = []
         with self._wlock:
             self._check_open()
             w = self._w
+
+            def flush() -> None:
+                if mem_rows:
+                    w.executemany(
+                        "INSERT INTO memories (id, created_at, last_seen, seen_count, modality, content_hash, episode_id, "
+                        "app, window_title, source, text, tags, metadata, thumb_bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        mem_rows,
+                    )
+                    w.executemany("INSERT INTO vectors (id, vector, visual) VALUES (?, ?, ?)", vec_rows)
+                    mem_rows.clear()
+                    vec_rows.clear()
+                if tag_rows:
+                    w.executemany("INSERT INTO tags (tag, memory_id) VALUES (?, ?)", tag_rows)
+                    tag_rows.clear()
+
             w.execute("BEGIN IMMEDIATE")
             try:
+                last_id = w.execute(
+                    "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'memories'), 0), "
+                    "COALESCE((SELECT MAX(id) FROM memories), 0))"
+                ).fetchone()[0]
                 for ticket in group:
                     results: list[AddResult] = []
                     out.append(results)
@@ -752,11 +807,10 @@ class LocalMemoryStore(ThreadedStore):
                             results.append(AddResult(id=None, skipped=item))
                             continue
                         rec, vec, visual = item
-                        merged = (
-                            self._find_duplicate(rec, vec, visual)
-                            if merge_duplicates and rec.merge_near_duplicate
-                            else None
-                        )
+                        merged = None
+                        if merge_duplicates and rec.merge_near_duplicate:
+                            flush()
+                            merged = self._find_duplicate(rec, vec, visual)
                         ts = _ts(rec.created_at)
                         if merged is not None:
                             w.execute(
@@ -765,41 +819,36 @@ class LocalMemoryStore(ThreadedStore):
                             )
                             results.append(AddResult(id=merged, merged_into=merged))
                             continue
-                        cur = w.execute(
-                            "INSERT INTO memories (id, created_at, last_seen, seen_count, modality, content_hash, episode_id, "
-                            "app, window_title, source, text, tags, metadata, thumb_bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                            (
-                                rec.id,  # None: AUTOINCREMENT; given (memory migrate): kept, ascending
-                                ts,
-                                ts if rec.last_seen is None else max(ts, _ts(rec.last_seen)),
-                                rec.seen_count,
-                                rec.modality,
-                                rec.content_hash,
-                                rec.episode_id,
-                                rec.source.app,
-                                rec.source.window_title,
-                                rec.source.model_dump_json(),
-                                rec.text,
-                                json.dumps(rec.tags),
-                                json.dumps(rec.metadata),
-                                len(rec.thumbnail or b""),
-                            ),
-                        )
-                        id_ = int(cur.lastrowid)  # type: ignore[arg-type]
-                        w.execute(
-                            "INSERT INTO vectors (id, vector, visual) VALUES (?, ?, ?)",
-                            (id_, vec.tobytes(), None if visual is None else visual.tobytes()),
-                        )
-                        if rec.tags:
-                            w.executemany("INSERT INTO tags (tag, memory_id) VALUES (?, ?)", [(t, id_) for t in rec.tags])
+                        # None: the next id; given (memory migrate): kept, ascending (a taken one fails the insert)
+                        id_ = last_id + 1 if rec.id is None else int(rec.id)
+                        last_id = max(last_id, id_)
+                        src = rec.source
+                        mem_rows.append((
+                            id_,
+                            ts,
+                            ts if rec.last_seen is None else max(ts, _ts(rec.last_seen)),
+                            rec.seen_count,
+                            rec.modality,
+                            rec.content_hash,
+                            rec.episode_id,
+                            src.app,
+                            src.window_title,
+                            _EMPTY_SOURCE_JSON if src == _EMPTY_SOURCE else src.model_dump_json(),
+                            rec.text,
+                            json.dumps(rec.tags) if rec.tags else "[]",
+                            json.dumps(rec.metadata),
+                            len(rec.thumbnail or b""),
+                        ))
+                        vec_rows.append((id_, vec.tobytes(), None if visual is None else visual.tobytes()))
+                        tag_rows += [(t, id_) for t in rec.tags]
                         if rec.thumbnail:
                             # written before the commit: a crash leaves an orphan file (removed on open),
                             # never a committed row pointing at nothing
                             p = self._thumb_path(id_)
                             p.write_bytes(rec.thumbnail)
                             written.append(p)
-                        new_ids.append(id_)
                         results.append(AddResult(id=id_))
+                flush()
                 w.execute("COMMIT")  # the acknowledgement: from here the records survive a crash
             except BaseException:
                 w.execute("ROLLBACK")
@@ -809,10 +858,10 @@ class LocalMemoryStore(ThreadedStore):
         return out
 
     def _after_commit(self, changes: int) -> None:
-        # the graph learns the new rows from SQLite, with any other process's rows before them:
-        # the highest id seen only ever advances over a complete prefix of the ids
+        # the index learns the new rows from SQLite, with any other process's rows before them:
+        # the highest id seen only ever advances over a complete prefix of the ids. They enter the
+        # tail; the indexer counts them as changes (for the checkpoint) once they are graphed
         self._catch_up(force=True)
-        self._changed(changes)
         self._maybe_compact()
 
     def _find_duplicate(self, rec: NewMemory, vec: np.ndarray, visual: np.ndarray | None) -> int | None:
@@ -875,6 +924,8 @@ class LocalMemoryStore(ThreadedStore):
         an exact pass over more than `_INLINE_EXACT_MAX` rows, the filter callback, the fallbacks."""
         index = self._index
         small = index.live_count <= self._settings.exact_below
+        if index.pending_count > _INLINE_EXACT_MAX:
+            _must_wait(wait, f"an exact pass over the {index.pending_count} rows not yet in the graph")
         if flt is None or flt.is_empty():
             if small:
                 return index.exact(q, k, wait=wait)
@@ -1067,13 +1118,82 @@ class LocalMemoryStore(ThreadedStore):
             )
             self._checkpoint()
 
+    # ---- the background indexer -------------------------------------------------------------
+    def _start_indexer(self) -> None:
+        self._indexer_stop = False
+        self._indexer = threading.Thread(target=self._index_loop, name=f"memory-indexer-{self.path.name}", daemon=True)
+        self._indexer.start()
+        if self._index.pending_count:
+            self._indexer_wake.set()
+
+    def _index_loop(self) -> None:
+        """Move the tail into the graph, a chunk at a time, whenever there is one. Chunks are sized
+        to take ~_GRAPH_CHUNK_SECONDS (hnswlib cannot search while inserting: a search waits at
+        most one chunk). Graphed rows count as changes for the checkpoint."""
+        try:
+            # below the writers and searches: on Linux a thread is a task with its own nice value
+            # (inherited by hnswlib's worker threads), so a busy indexer takes only idle CPU and a
+            # remember or recall is not slowed by the graph it does not wait for
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _INDEXER_NICE)
+        except (AttributeError, OSError):  # pragma: no cover - not Linux
+            pass
+        chunk = 16
+        while not self._indexer_stop:
+            self._indexer_wake.clear()
+            index = self._index
+            t0 = time.perf_counter()
+            try:
+                n = index.graph_pending(chunk, threads=_INDEXER_THREADS)
+            except Exception:  # noqa: BLE001 - the tail stays searchable exactly; retried
+                log.exception("memory indexer: graph insert failed; retrying in 1 s")
+                self._indexer_wake.wait(1.0)
+                continue
+            if not n:
+                self._indexer_wake.wait(5.0)
+                continue
+            rate = n / max(time.perf_counter() - t0, 1e-4)
+            chunk = max(8, min(2_000, int(rate * _GRAPH_CHUNK_SECONDS)))
+            if self._indexer_stop:
+                break
+            try:
+                self._changed(n)
+            except Exception:  # noqa: BLE001 - a failed checkpoint is retried on the next one
+                log.exception("memory indexer: checkpoint failed")
+
+    def wait_indexed_sync(self, timeout: float | None = None) -> bool:
+        """Block until the graph holds every acknowledged row (the tail is empty); False on timeout.
+        Not needed for correctness (searches scan the tail): for benches, tests and `close`."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._index.pending_count and not self._closed:
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            self._indexer_wake.set()
+            time.sleep(0.005)
+        return not self._index.pending_count
+
+    async def wait_indexed(self, timeout: float | None = None) -> bool:
+        return await anyio.to_thread.run_sync(lambda: self.wait_indexed_sync(timeout))
+
+    def _stop_indexer(self, graph_seconds: float) -> None:
+        if self._indexer is None:
+            return
+        if graph_seconds > 0:
+            self.wait_indexed_sync(graph_seconds)
+        self._indexer_stop = True
+        self._indexer_wake.set()
+        if self._indexer is not threading.current_thread():
+            self._indexer.join()
+        self._indexer = None
+
     # ---- checkpoint ----------------------------------------------------------------------
     def _changed(self, n: int) -> None:
-        self._changes += n
-        if (
-            self._changes >= self._settings.checkpoint_every
-            and time.monotonic() - self._last_checkpoint >= self._settings.checkpoint_min_seconds
-        ):
+        with self._changes_lock:
+            self._changes += n
+            due = (
+                self._changes >= self._settings.checkpoint_every
+                and time.monotonic() - self._last_checkpoint >= self._settings.checkpoint_min_seconds
+            )
+        if due and not self._closed:
             self._checkpoint()
 
     @contextmanager
@@ -1174,6 +1294,7 @@ class LocalMemoryStore(ThreadedStore):
             episodes=episodes,
             by_modality=by_modality,
             index_elements=self._index.live_count,
+            index_pending=self._index.pending_count,
             index_deleted=self._index.deleted_count,
             index_capacity=self._index.capacity,
             exact_search=self._index.live_count <= self._settings.exact_below,
@@ -1187,6 +1308,10 @@ class LocalMemoryStore(ThreadedStore):
 
     # ---- closing -------------------------------------------------------------------------
     def close_sync(self) -> None:
+        if self._closed:
+            return
+        # outside the writer lock: the indexer may be waiting for it to write a checkpoint
+        self._stop_indexer(_CLOSE_GRAPH_SECONDS)
         with self._wlock:
             if self._closed:
                 return
