@@ -249,7 +249,7 @@ async def bench_engine(name: str, opener: OpenEngine, data: np.ndarray, qs: np.n
 
 
 async def bench_real(k: int, settings: MemorySettings, opener: OpenEngine, ef_constructions: list[int],
-                     texts_only: bool) -> dict[str, Any]:
+                     texts_only: bool, cached_only: bool = False) -> dict[str, Any]:
     """Recall@k on real embeddings (bench/real_vectors.py): the texts corpus and the screenshots corpus,
     each for raw hnswlib at several ef_construction and for the engine (graph forced), per query kind."""
     from real_vectors import real_vectors
@@ -257,7 +257,7 @@ async def bench_real(k: int, settings: MemorySettings, opener: OpenEngine, ef_co
     out: dict[str, Any] = {}
     for corpus in ("texts",) if texts_only else ("texts", "screenshots"):
         console.log(f"real embeddings: {corpus} [load {load()}]")
-        docs, qs, info = await asyncio.to_thread(real_vectors, corpus=corpus, log=console.log)
+        docs, qs, info = await asyncio.to_thread(real_vectors, corpus=corpus, log=console.log, cached_only=cached_only)
         truth = [set(r.tolist()) for r in exact_knn(docs, qs, k)]
         kinds: dict[str, slice] = {}
         at = 0
@@ -341,6 +341,8 @@ async def main() -> None:
     ap.add_argument("--no-real", action="store_true", help="skip recall on real embeddings")
     ap.add_argument("--real-ef-construction", default="64,100,200")
     ap.add_argument("--real-texts-only", action="store_true", help="real embeddings of the dev sets' texts only (no OCR of screenshots)")
+    ap.add_argument("--real-cached-only", action="store_true",
+                    help="screenshots corpus: only the images already embedded in bench/cache (counts in the report)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
     settings = MemorySettings(checkpoint_every=10**9)
@@ -362,7 +364,8 @@ async def main() -> None:
     if not args.no_real:
         console.log(f"recall on real embeddings [load {load()}]")
         report["real"] = await bench_real(args.k, settings, ENGINES["local"],
-                                          [int(x) for x in args.real_ef_construction.split(",")], args.real_texts_only)
+                                          [int(x) for x in args.real_ef_construction.split(",")], args.real_texts_only,
+                                          args.real_cached_only)
     report["load_after"] = load()
     render(report)
     if args.json:

@@ -72,9 +72,12 @@ async def _build_texts(eval_dir: Path, backend) -> tuple[np.ndarray, np.ndarray,
     return (_norm(np.stack([e.vector for e in docs])), _norm(np.stack([e.vector for e in queries])), info)
 
 
-async def _build_screens(eval_dir: Path, backend, folder: Path, log) -> tuple[np.ndarray, np.ndarray, dict]:
+async def _build_screens(
+    eval_dir: Path, backend, folder: Path, log, cached_only: bool = False
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """Screenshots, their elements and icons (documents); perturbed screenshots and instructions (queries).
-    Each image's vector is cached in `folder` as soon as it is made (resumable)."""
+    Each image's vector is cached in `folder` as soon as it is made (resumable). `cached_only`: use the
+    images embedded so far and skip the rest (the counts in `info` say how many)."""
     from PIL import Image
 
     from sensorium.tools.backends.base import EmbedItem
@@ -89,11 +92,13 @@ async def _build_screens(eval_dir: Path, backend, folder: Path, log) -> tuple[np
     for it in ui:
         screens.setdefault(it["image"], it["candidates"])
 
-    async def image_vector(path: Path, role: str) -> np.ndarray:
+    async def image_vector(path: Path, role: str) -> np.ndarray | None:
         data = path.read_bytes()
         f = folder / f"{role}-{hashlib.sha256(data).hexdigest()[:20]}.npy"
         if f.is_file():
             return np.load(f)
+        if cached_only:
+            return None
         t = time.perf_counter()
         [e] = await backend.embed([EmbedItem.of(Media.from_bytes(data, source={"path": str(path)}))], role)
         v = np.asarray(e.vector, dtype=np.float32)
@@ -105,9 +110,9 @@ async def _build_screens(eval_dir: Path, backend, folder: Path, log) -> tuple[np
     counts: dict[str, int] = {}
     docs: list[np.ndarray] = []
     screen_paths = [eval_dir / "ui_grounding" / p for p in screens] + [eval_dir / "screen_states" / s["image"] for s in states]
-    for p in screen_paths:
-        docs.append(await image_vector(p, "document"))
-    counts["screenshots"] = len(screen_paths)
+    got = [v for p in screen_paths if (v := await image_vector(p, "document")) is not None]
+    docs += got
+    counts["screenshots"] = len(got)
     n_regions = 0
     for path, cands in screens.items():
         with Image.open(eval_dir / "ui_grounding" / path) as im:
@@ -116,15 +121,17 @@ async def _build_screens(eval_dir: Path, backend, folder: Path, log) -> tuple[np
         docs.extend(np.asarray(e.vector, dtype=np.float32) for e in embs)
         n_regions += len(embs)
     counts["elements"] = n_regions
-    for i in icons:
-        docs.append(await image_vector(eval_dir / "icons" / i["image"], "document"))
-    counts["icons"] = len(icons)
-    queries = [await image_vector(eval_dir / "screen_states" / q["image"], "query") for q in iq]
+    queries = [v for q in iq if (v := await image_vector(eval_dir / "screen_states" / q["image"], "query")) is not None]
+    got = [v for i in icons if (v := await image_vector(eval_dir / "icons" / i["image"], "document")) is not None]
+    docs += got
+    counts["icons"] = len(got)
     n_image_q = len(queries)
     queries += [np.asarray(e.vector, dtype=np.float32)
                 for e in await backend.embed([EmbedItem.of(it["instruction"]) for it in ui], "query")]
     info = {"space": backend.space, "perception_version": backend.perception_version, "documents": counts,
-            "queries": {"screenshot": n_image_q, "instruction": len(queries) - n_image_q}, "eval_dir": str(eval_dir)}
+            "queries": {"screenshot": n_image_q, "instruction": len(queries) - n_image_q}, "eval_dir": str(eval_dir),
+            "complete": not cached_only or (counts["screenshots"] == len(screen_paths) and counts["icons"] == len(icons)
+                                            and n_image_q == len(iq))}
     return _norm(np.stack(docs)), _norm(np.stack(queries)), info
 
 
@@ -133,7 +140,7 @@ def _key(space: str, perception: str) -> str:
 
 
 def real_vectors(
-    eval_dir: Path = EVAL, cache_dir: Path = CACHE, *, corpus: str = "texts", log=print
+    eval_dir: Path = EVAL, cache_dir: Path = CACHE, *, corpus: str = "texts", log=print, cached_only: bool = False
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """(documents, queries, info) of one corpus, "texts" or "screenshots", L2-normalised, from the
     cache when it is there (keyed by the backend's space and perception version)."""
@@ -155,8 +162,9 @@ def real_vectors(
             if corpus == "texts":
                 docs, queries, info = await _build_texts(eval_dir, backend)
             else:
-                docs, queries, info = await _build_screens(eval_dir, backend, folder, log)
-            np.savez(path, docs=docs, queries=queries, info=json.dumps(info))
+                docs, queries, info = await _build_screens(eval_dir, backend, folder, log, cached_only)
+            if info.get("complete", True):
+                np.savez(path, docs=docs, queries=queries, info=json.dumps(info))
             return docs, queries, info
         finally:
             await backend.aclose()

@@ -175,6 +175,9 @@ class HnswIndex:
         self._deleted: set[int] = set()
         # live labels in the dense copy but not yet in the graph, oldest first (a dict keeps the order)
         self._pending: dict[int, None] = {}
+        self.version = 0
+        """Bumped whenever the set of live labels changes (not when the tail is graphed): caches of
+        candidates and their vectors are valid while it stays the same."""
         self._init_dense(self._index.get_max_elements())
 
     def _init_dense(self, capacity: int) -> None:
@@ -231,6 +234,7 @@ class HnswIndex:
         self._live = set()
         self._deleted = set()
         self._pending = {}
+        self.version = 0
         self._init_dense(max(16, int(self._index.element_count)))
         return self
 
@@ -254,6 +258,7 @@ class HnswIndex:
                     pass
             self._deleted = extra
             self._live = present & truth_set
+            self.version += 1
             self._drop_slots(extra)
             need_dense = sorted(self._live)  # a loaded index has no dense copy yet
             for start in range(0, len(need_dense), _BATCH):
@@ -281,6 +286,7 @@ class HnswIndex:
                 self._graph_add(labels, vectors)
             as_list = labels.tolist()
             self._put_dense(as_list, vectors)
+            self.version += 1
             for label in as_list:
                 self._live.add(label)
                 self._deleted.discard(label)
@@ -313,6 +319,7 @@ class HnswIndex:
     def mark_deleted(self, labels: Iterable[int]) -> int:
         removed = 0
         with self._lock.write():
+            self.version += 1
             for label in labels:
                 label = int(label)
                 if label not in self._live:

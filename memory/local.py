@@ -42,7 +42,8 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,7 +57,7 @@ from pydantic import BaseModel
 from .threaded import ThreadedStore
 from .config import MemorySettings, privacy_exclusion
 from .errors import InvalidRequest, SpaceMismatch, StoreCorrupt, StoreUnavailable
-from .index import CheckpointInfo, HnswIndex, IndexCorrupt, WouldBlock
+from .index import CheckpointInfo, HnswIndex, IndexCorrupt, WouldBlock, exact_top_k
 from .records import (
     AddResult,
     EpisodeSummary,
@@ -116,7 +117,14 @@ END;
 CREATE TRIGGER IF NOT EXISTS memories_meta_kv_delete AFTER DELETE ON memories BEGIN
     DELETE FROM meta_kv WHERE memory_id = OLD.id;
 END;
+CREATE TABLE IF NOT EXISTS updates (seq INTEGER PRIMARY KEY AUTOINCREMENT, id INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS memories_updated AFTER UPDATE ON memories BEGIN
+    INSERT INTO updates (id) VALUES (NEW.id);
+END;
 """
+# `updates` logs every changed row (a near-duplicate merge moves seen_count and last_seen), written
+# by a trigger so any writer logs it: each process's row cache re-reads those rows when it catches
+# up, as its graph replays `deletions`. Emptied with the deletions log when an opener is alone.
 # meta_kv indexes top-level metadata values so `Filter(metadata=...)` is an index range, not a
 # json_extract over every row (54 ms at 100k for a 1 % filter, issue 16). json_each yields the same
 # SQL values json_extract does (true -> 1, objects/arrays as their JSON text), so the answers are
@@ -261,6 +269,14 @@ _GRAPH_CHUNK_SECONDS = 0.03
 """The background indexer inserts the tail into the graph in chunks sized to take about this long:
 hnswlib cannot search while inserting, so a search arriving mid-chunk waits for it."""
 
+_ROW_CACHE_CHARS = 256 << 20
+"""Rows kept in memory as the JSON text a recall is built from, up to this many characters in all
+(~30 MB for 100k short rows); rows beyond it, or longer than _ROW_CACHE_ROW_CHARS, are read from SQLite."""
+_ROW_CACHE_ROW_CHARS = 16_384
+
+_FILTER_CACHE_BYTES = 64 << 20
+"""Vectors of recently used small filters kept gathered (a 1 % filter at 100k x 768: 3 MB)."""
+
 _INDEXER_NICE = 10
 _INDEXER_THREADS = max(1, (os.cpu_count() or 2) - 1)
 """hnswlib threads of the background indexer: one core is left to the writers and searches."""
@@ -286,6 +302,18 @@ class _AddTicket:
         self.results: list[AddResult] = []
         self.error: BaseException | None = None
         self.done = False
+
+
+class _Candidates:
+    """The rows one filter matched, with their vectors gathered into one contiguous matrix: valid
+    while `token` (the index's identity and version, the database's data_version) is current."""
+
+    __slots__ = ("token", "labels", "matrix")
+
+    def __init__(self, token: tuple[int, int, int | None], labels: np.ndarray, matrix: np.ndarray) -> None:
+        self.token = token
+        self.labels = labels
+        self.matrix = matrix
 
 
 class LocalMemoryStore(ThreadedStore):
@@ -327,6 +355,17 @@ class LocalMemoryStore(ThreadedStore):
         self._indexer: threading.Thread | None = None
         self._indexer_wake = threading.Event()
         self._indexer_stop = False
+        self._last_write = 0.0
+        # filter -> its matching rows and their vectors (small filters only; see _small_candidates)
+        self._flt_cache: OrderedDict[str, _Candidates] = OrderedDict()
+        self._flt_cache_bytes = 0
+        self._flt_lock = threading.Lock()
+        # id -> the row as JSON (see _ROW_CACHE_CHARS): a recall's k rows without a SQL round trip.
+        # Filled and refreshed only by catch-ups (under _sync_lock), from the same snapshot as the
+        # graph; read by searches, which catch up first. `get` still reads SQLite (always current).
+        self._rows: dict[int, str] = {}
+        self._rows_chars = 0
+        self._seen_upd = 0
 
     # ---- opening -------------------------------------------------------------------------
     @staticmethod
@@ -487,6 +526,7 @@ class LocalMemoryStore(ThreadedStore):
         Only when no other process has the store open (their in-flight files look the same), which is
         also when the deletions log can be emptied: it only serves processes that are running."""
         self._w.execute("DELETE FROM deletions")
+        self._w.execute("DELETE FROM updates")
         current = json.loads(self._meta("checkpoint") or "null")
         keep = current["file"] if current else None
         for f in self.path.glob("hnsw-*"):
@@ -532,7 +572,7 @@ class LocalMemoryStore(ThreadedStore):
         t0 = time.perf_counter()
         # rows the checkpoint lacks go to the tail: searchable at once, graphed by the indexer, so
         # an open after a crash (or a big backlog) does not wait minutes for hnswlib
-        added, deleted, seen_max, seen_seq = self._reconcile_from_snapshot(index, graph=False)
+        added, deleted, seen_max, seen_seq = self._reconcile_from_snapshot(index, graph=False, rows=True)
         with self._sync_lock:
             self._index = index
             self._seen_max, self._seen_seq, self._data_version = seen_max, seen_seq, None
@@ -545,7 +585,9 @@ class LocalMemoryStore(ThreadedStore):
             if deleted:  # added ones are checkpointed once the indexer has graphed them
                 self._checkpoint()
 
-    def _reconcile_from_snapshot(self, index: HnswIndex, *, graph: bool = True) -> tuple[int, int, int, int]:
+    def _reconcile_from_snapshot(
+        self, index: HnswIndex, *, graph: bool = True, rows: bool = False
+    ) -> tuple[int, int, int, int]:
         """Make `index` hold exactly the rows of one read snapshot (other processes keep writing:
         the ids, their vectors and the deletions-log position must agree). Returns (added,
         deleted, highest id seen, last deletions seq): where catching up continues from."""
@@ -554,6 +596,11 @@ class LocalMemoryStore(ThreadedStore):
         try:
             ids = [r[0] for r in w.execute("SELECT id FROM memories")]
             seq = w.execute("SELECT COALESCE(MAX(seq), 0) FROM deletions").fetchone()[0]
+            if rows:
+                self._seen_upd = w.execute("SELECT COALESCE(MAX(seq), 0) FROM updates").fetchone()[0]
+                self._rows.clear()
+                self._rows_chars = 0
+                self._cache_rows(w.execute(f"SELECT m.id, json_array({_JSON_COLUMNS}) FROM memories m"))
             added, deleted = index.reconcile(ids, self._load_vectors, graph=graph)
         finally:
             w.execute("COMMIT")
@@ -584,16 +631,25 @@ class LocalMemoryStore(ThreadedStore):
             p.execute("BEGIN")
             try:
                 rows = p.execute(
-                    "SELECT id, vector FROM vectors WHERE id > ? ORDER BY id", (self._seen_max,)
+                    f"SELECT v.id, v.vector, json_array({_JSON_COLUMNS}) FROM vectors v JOIN memories m ON m.id = v.id "
+                    "WHERE v.id > ? ORDER BY v.id", (self._seen_max,)
                 ).fetchall()
                 dels = p.execute(
                     "SELECT seq, id FROM deletions WHERE seq > ? ORDER BY seq", (self._seen_seq,)
                 ).fetchall()
+                upds = p.execute(
+                    f"SELECT u.seq, m.id, json_array({_JSON_COLUMNS}) FROM updates u JOIN memories m ON m.id = u.id "
+                    "WHERE u.seq > ? ORDER BY u.seq", (self._seen_upd,)
+                ).fetchall()
+                if upds:
+                    self._seen_upd = int(upds[-1][0])
             finally:
                 p.execute("COMMIT")
+            self._cache_rows((r[0], r[2]) for r in rows)
+            self._cache_rows((u[1], u[2]) for u in upds)
             index = self._index
             if rows:
-                fresh = [(i, v) for i, v in rows if i not in index]
+                fresh = [(i, v) for i, v, _ in rows if i not in index]
                 if fresh:
                     # into the tail: the indexer thread graphs them; searches scan the tail exactly
                     index.add(
@@ -606,6 +662,21 @@ class LocalMemoryStore(ThreadedStore):
             if dels:
                 index.mark_deleted(d[1] for d in dels)
                 self._seen_seq = int(dels[-1][0])
+                for d in dels:
+                    text = self._rows.pop(d[1], None)
+                    if text is not None:
+                        self._rows_chars -= len(text)
+
+    def _cache_rows(self, rows: Iterable[tuple[int, str]]) -> None:
+        """Keep (or refresh) rows in the row cache, within its budget (caller holds _sync_lock or is opening)."""
+        cache = self._rows
+        for id_, text in rows:
+            old = cache.pop(id_, None)
+            if old is not None:
+                self._rows_chars -= len(old)
+            if len(text) <= _ROW_CACHE_ROW_CHARS and self._rows_chars + len(text) <= _ROW_CACHE_CHARS:
+                cache[id_] = text
+                self._rows_chars += len(text)
 
     # ---- helpers -------------------------------------------------------------------------
     def _reader(self) -> sqlite3.Connection:
@@ -861,6 +932,7 @@ class LocalMemoryStore(ThreadedStore):
         # the index learns the new rows from SQLite, with any other process's rows before them:
         # the highest id seen only ever advances over a complete prefix of the ids. They enter the
         # tail; the indexer counts them as changes (for the checkpoint) once they are graphed
+        self._last_write = time.monotonic()
         self._catch_up(force=True)
         self._maybe_compact()
 
@@ -908,7 +980,7 @@ class LocalMemoryStore(ThreadedStore):
             self._caught_up_nowait()
         labels, scores = self._nearest(q, k, filter, wait=wait)
         hits: list[Hit] = []
-        memories = {m.id: m for m in self.get_many_sync(labels.tolist())}
+        memories = self._hit_rows(labels.tolist())
         for label, score in zip(labels.tolist(), scores.tolist(), strict=True):
             m = memories.get(label)
             if m is None:  # deleted between the index walk and the row fetch
@@ -937,11 +1009,9 @@ class LocalMemoryStore(ThreadedStore):
             return found
         # choose by how many match, counted (up to the threshold) in SQLite's indexes
         cap = index.live_count if small else self._settings.filter_exact_below
-        matching = self._count_candidates(flt, cap + 1)
-        if matching <= cap:
-            if matching > _INLINE_EXACT_MAX:
-                _must_wait(wait, f"an exact pass over {matching} rows")
-            return index.exact(q, k, self._candidate_ids(flt), wait=wait)
+        few = self._small_candidates(flt, cap, index, wait)
+        if few is not None:
+            return exact_top_k(q, few.matrix, few.labels, k)
         # many match: an unfiltered walk for a few times k, keeping the matches (checked in SQL by
         # primary key, a few dozen rows): when the walk's top `want` is right, the matches among them
         # are the filtered top k. Widened while too few match (a rarer or query-anticorrelated filter)
@@ -962,6 +1032,38 @@ class LocalMemoryStore(ThreadedStore):
         found = index.search(q, k, allowed.__contains__)
         if found is None or len(found[0]) < min(k, len(candidates)):
             return index.exact(q, k, candidates)
+        return found
+
+    def _small_candidates(self, flt: Filter, cap: int, index: HnswIndex, wait: bool) -> _Candidates | None:
+        """The rows matching `flt` and their vectors when at most `cap` match (None when more do).
+
+        A filter repeated while nothing is written (an agent recalling within one episode, app or
+        tag) is answered from the cache: no SQL count or listing, no gather of scattered rows (the
+        gather cost 3x the scan itself at 1,000 x 768). Any commit by any process, or any change
+        of the index, makes every entry stale (the token)."""
+        key = flt.model_dump_json()
+        token = (id(index), index.version, self._data_version)
+        with self._flt_lock:
+            hit = self._flt_cache.get(key)
+            if hit is not None and hit.token == token:
+                self._flt_cache.move_to_end(key)
+                return hit
+        matching = self._count_candidates(flt, cap + 1)
+        if matching > cap:
+            return None
+        if matching > _INLINE_EXACT_MAX:
+            _must_wait(wait, f"an exact pass over {matching} rows")
+        labels, matrix = index.vectors(self._candidate_ids(flt), wait=wait)
+        found = _Candidates(token, labels, np.ascontiguousarray(matrix))
+        if found.matrix.nbytes <= _FILTER_CACHE_BYTES // 4:
+            with self._flt_lock:
+                for stale in [kk for kk, c in self._flt_cache.items() if c.token != token or kk == key]:
+                    self._flt_cache_bytes -= self._flt_cache.pop(stale).matrix.nbytes
+                self._flt_cache[key] = found
+                self._flt_cache_bytes += found.matrix.nbytes
+                while self._flt_cache_bytes > _FILTER_CACHE_BYTES:
+                    _, dropped = self._flt_cache.popitem(last=False)
+                    self._flt_cache_bytes -= dropped.matrix.nbytes
         return found
 
     def _candidate_sql(self, flt: Filter) -> tuple[str, list[Any]]:
@@ -1040,6 +1142,17 @@ class LocalMemoryStore(ThreadedStore):
         finally:
             self._release(con)
         return [by_id[i] for i in map(int, ids) if i in by_id]
+
+    def _hit_rows(self, ids: list[int]) -> dict[int, Memory]:
+        """A search's rows, from the row cache (one json.loads for all of them), SQLite for any
+        not in it. Only for searches: they caught up first, so the cache is as current as SQLite."""
+        cache = self._rows
+        texts = [cache.get(i) for i in ids]
+        out = {r[0]: self._json_to_memory(r) for r in json.loads("[" + ",".join(t for t in texts if t) + "]")}
+        missing = [i for i, t in zip(ids, texts, strict=True) if t is None]
+        if missing:
+            out.update((m.id, m) for m in self.get_many_sync(missing))
+        return out
 
     def get_thumbnail_sync(self, id: int) -> bytes | None:
         self._check_open()
@@ -1143,7 +1256,9 @@ class LocalMemoryStore(ThreadedStore):
             index = self._index
             t0 = time.perf_counter()
             try:
-                n = index.graph_pending(chunk, threads=_INDEXER_THREADS)
+                # a core is left to writers while they write; once they pause, every core graphs
+                busy = time.monotonic() - self._last_write < 1.0
+                n = index.graph_pending(chunk, threads=_INDEXER_THREADS if busy else -1)
             except Exception:  # noqa: BLE001 - the tail stays searchable exactly; retried
                 log.exception("memory indexer: graph insert failed; retrying in 1 s")
                 self._indexer_wake.wait(1.0)

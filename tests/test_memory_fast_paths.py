@@ -237,3 +237,23 @@ async def test_rows_waiting_for_the_graph_are_searched_exactly_and_can_be_forgot
     hits = await store.search(more[300], 1, space=SPACE)
     assert hits[0].memory.id == late[300]
     await store.close()
+
+
+async def test_a_search_sees_a_merge_made_by_another_store_on_the_same_files(tmp_path: Path) -> None:
+    """Searches build their rows from an in-memory row cache: a near-duplicate merged by another
+    process (here another store object on the same folder) must show in the next search's row."""
+    vecs = clustered(3, DIM, seed=11)
+    a = await LocalMemoryStore.open(tmp_path, SPACE, DIM, MemorySettings())
+    b = await LocalMemoryStore.open(tmp_path, SPACE, DIM, MemorySettings())
+    try:
+        [r] = await a.add([NewMemory(vector=vecs[0], space=SPACE, modality="image", episode_id="e", merge_near_duplicate=True)])
+        assert (await a.search(vecs[0], 1, space=SPACE))[0].memory.seen_count == 1
+        [m] = await b.add([NewMemory(vector=vecs[0], space=SPACE, modality="image", episode_id="e", merge_near_duplicate=True)])
+        assert m.merged_into == r.id
+        hit = (await a.search(vecs[0], 1, space=SPACE))[0]
+        assert hit.memory.id == r.id and hit.memory.seen_count == 2
+        hit.memory.metadata["x"] = 1  # a caller changing its copy changes nothing stored
+        assert (await a.search(vecs[0], 1, space=SPACE))[0].memory.metadata == {}
+    finally:
+        await a.close()
+        await b.close()
