@@ -1367,7 +1367,10 @@ class LocalMemoryStore(ThreadedStore):
             log.debug("memory index checkpoint %s: %d live in %.2f s", info.file, info.live, time.perf_counter() - t0)
 
     def checkpoint_sync(self) -> None:
+        """Write the checkpoint now, after letting the indexer graph the tail (for up to
+        _CLOSE_GRAPH_SECONDS): a checkpoint asked for is one the next open can load as it is."""
         self._check_open()
+        self.wait_indexed_sync(_CLOSE_GRAPH_SECONDS)
         self._checkpoint()
 
     # ---- listing -------------------------------------------------------------------------
