@@ -277,7 +277,6 @@ _ROW_CACHE_ROW_CHARS = 16_384
 _FILTER_CACHE_BYTES = 64 << 20
 """Vectors of recently used small filters kept gathered (a 1 % filter at 100k x 768: 3 MB)."""
 
-_INDEXER_NICE = 10
 _INDEXER_THREADS = max(1, (os.cpu_count() or 2) - 1)
 """hnswlib threads of the background indexer: one core is left to the writers and searches."""
 
@@ -1243,13 +1242,8 @@ class LocalMemoryStore(ThreadedStore):
         """Move the tail into the graph, a chunk at a time, whenever there is one. Chunks are sized
         to take ~_GRAPH_CHUNK_SECONDS (hnswlib cannot search while inserting: a search waits at
         most one chunk). Graphed rows count as changes for the checkpoint."""
-        try:
-            # below the writers and searches: on Linux a thread is a task with its own nice value
-            # (inherited by hnswlib's worker threads), so a busy indexer takes only idle CPU and a
-            # remember or recall is not slowed by the graph it does not wait for
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _INDEXER_NICE)
-        except (AttributeError, OSError):  # pragma: no cover - not Linux
-            pass
+        # Not niced: tried at +10, and on this shared machine (load 20) the indexer then got almost
+        # no CPU and the graph never caught up. A core is left to writers by the thread count instead.
         chunk = 16
         while not self._indexer_stop:
             self._indexer_wake.clear()
