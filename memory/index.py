@@ -112,8 +112,15 @@ class RWLock:
                         self._cond.notify_all()
 
     @contextmanager
-    def write(self) -> Iterator[None]:
+    def write(self, *, polite: bool = False) -> Iterator[None]:
+        """`polite` (the background indexer): wait until no other writer waits and no reader reads,
+        without blocking new readers meanwhile. The indexer takes the lock again right after each
+        chunk and, as a plain writer, won the race nearly every time: a commit's catch-up waited
+        through many chunks (ingest measured 634/s with the indexer running, 2,772/s without)."""
         with self._cond:
+            if polite:
+                while self._writer or self._writers_waiting or self._readers:
+                    self._cond.wait()
             self._writers_waiting += 1
             try:
                 while self._writer or self._readers:
@@ -324,7 +331,7 @@ class HnswIndex:
         """Move up to `max_items` of the tail (oldest first) into the graph; how many moved.
         Holds the write lock for the insert (hnswlib cannot search while inserting), so callers
         keep chunks small: a search waits at most one chunk."""
-        with self._lock.write():
+        with self._lock.write(polite=True):
             if not self._pending:
                 return 0
             labels = np.fromiter(islice(self._pending, max_items), dtype=np.int64)
