@@ -36,12 +36,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,7 +57,7 @@ from pydantic import BaseModel
 from .threaded import ThreadedStore
 from .config import MemorySettings, privacy_exclusion
 from .errors import InvalidRequest, SpaceMismatch, StoreCorrupt, StoreUnavailable
-from .index import CheckpointInfo, HnswIndex, IndexCorrupt, WouldBlock
+from .index import CheckpointInfo, HnswIndex, IndexCorrupt, WouldBlock, exact_top_k
 from .records import (
     AddResult,
     EpisodeSummary,
@@ -115,7 +117,14 @@ END;
 CREATE TRIGGER IF NOT EXISTS memories_meta_kv_delete AFTER DELETE ON memories BEGIN
     DELETE FROM meta_kv WHERE memory_id = OLD.id;
 END;
+CREATE TABLE IF NOT EXISTS updates (seq INTEGER PRIMARY KEY AUTOINCREMENT, id INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS memories_updated AFTER UPDATE ON memories BEGIN
+    INSERT INTO updates (id) VALUES (NEW.id);
+END;
 """
+# `updates` logs every changed row (a near-duplicate merge moves seen_count and last_seen), written
+# by a trigger so any writer logs it: each process's row cache re-reads those rows when it catches
+# up, as its graph replays `deletions`. Emptied with the deletions log when an opener is alone.
 # meta_kv indexes top-level metadata values so `Filter(metadata=...)` is an index range, not a
 # json_extract over every row (54 ms at 100k for a 1 % filter, issue 16). json_each yields the same
 # SQL values json_extract does (true -> 1, objects/arrays as their JSON text), so the answers are
@@ -149,7 +158,7 @@ def _dt(ts: float) -> datetime:
 
 def _unit(vector: np.ndarray, what: str) -> np.ndarray:
     v = np.asarray(vector, dtype=np.float32).reshape(-1)
-    n = float(np.linalg.norm(v))
+    n = math.sqrt(float(np.dot(v, v)))  # np.linalg.norm's dispatch cost more than the sum (~10 us a call)
     if not np.isfinite(n) or n == 0.0:
         raise InvalidRequest(f"{what} is all zeros (or not finite): it has no direction to compare by")
     return (v / n).astype(np.float32)
@@ -161,6 +170,8 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 _SOURCE_DEFAULTS = {name: f.default for name, f in Source.model_fields.items()}
+_EMPTY_SOURCE = Source()
+_EMPTY_SOURCE_JSON = _EMPTY_SOURCE.model_dump_json()
 
 
 def _trusted(cls: type[_M], values: dict[str, Any]) -> _M:
@@ -254,6 +265,25 @@ def compile_filter(flt: Filter | None, *, probe: bool = False) -> tuple[str, lis
 _INLINE_EXACT_MAX = 2_000
 """An exact pass over at most this many rows runs on the event loop (~0.3 ms at 768-d); more hop."""
 
+_GRAPH_CHUNK_SECONDS = 0.03
+"""The background indexer inserts the tail into the graph in chunks sized to take about this long:
+hnswlib cannot search while inserting, so a search arriving mid-chunk waits for it."""
+
+_ROW_CACHE_CHARS = 256 << 20
+"""Rows kept in memory as the JSON text a recall is built from, up to this many characters in all
+(~30 MB for 100k short rows); rows beyond it, or longer than _ROW_CACHE_ROW_CHARS, are read from SQLite."""
+_ROW_CACHE_ROW_CHARS = 16_384
+
+_FILTER_CACHE_BYTES = 64 << 20
+"""Vectors of recently used small filters kept gathered (a 1 % filter at 100k x 768: 3 MB)."""
+
+_INDEXER_THREADS = max(1, (os.cpu_count() or 2) - 1)
+"""hnswlib threads of the background indexer: one core is left to the writers and searches."""
+
+_CLOSE_GRAPH_SECONDS = 10.0
+"""`close` lets the indexer finish the tail for at most this long before the checkpoint; whatever is
+left is rebuilt from SQLite into the tail on the next open (a slow close of a huge backlog is worse)."""
+
 
 def _must_wait(wait: bool, why: str) -> None:
     if not wait:
@@ -271,6 +301,18 @@ class _AddTicket:
         self.results: list[AddResult] = []
         self.error: BaseException | None = None
         self.done = False
+
+
+class _Candidates:
+    """The rows one filter matched, with their vectors gathered into one contiguous matrix: valid
+    while `token` (the index's identity and version, the database's data_version) is current."""
+
+    __slots__ = ("token", "labels", "matrix")
+
+    def __init__(self, token: tuple[int, int, int | None], labels: np.ndarray, matrix: np.ndarray) -> None:
+        self.token = token
+        self.labels = labels
+        self.matrix = matrix
 
 
 class LocalMemoryStore(ThreadedStore):
@@ -306,6 +348,23 @@ class LocalMemoryStore(ThreadedStore):
         self.opened = "new"
         self._index: HnswIndex
         self._w: sqlite3.Connection
+        # the background indexer: acknowledged rows wait in the index's tail (searched exactly)
+        # until this thread has put them in the graph (issue 16: the graph insert capped ingest)
+        self._changes_lock = threading.Lock()
+        self._indexer: threading.Thread | None = None
+        self._indexer_wake = threading.Event()
+        self._indexer_stop = False
+        self._last_write = 0.0
+        # filter -> its matching rows and their vectors (small filters only; see _small_candidates)
+        self._flt_cache: OrderedDict[str, _Candidates] = OrderedDict()
+        self._flt_cache_bytes = 0
+        self._flt_lock = threading.Lock()
+        # id -> the row as JSON (see _ROW_CACHE_CHARS): a recall's k rows without a SQL round trip.
+        # Filled and refreshed only by catch-ups (under _sync_lock), from the same snapshot as the
+        # graph; read by searches, which catch up first. `get` still reads SQLite (always current).
+        self._rows: dict[int, str] = {}
+        self._rows_chars = 0
+        self._seen_upd = 0
 
     # ---- opening -------------------------------------------------------------------------
     @staticmethod
@@ -341,6 +400,7 @@ class LocalMemoryStore(ThreadedStore):
             if self._alone:
                 self._cleanup_files()
             self._recover_index()
+            self._start_indexer()
         except BaseException:
             self._close_everything()
             raise
@@ -465,6 +525,7 @@ class LocalMemoryStore(ThreadedStore):
         Only when no other process has the store open (their in-flight files look the same), which is
         also when the deletions log can be emptied: it only serves processes that are running."""
         self._w.execute("DELETE FROM deletions")
+        self._w.execute("DELETE FROM updates")
         current = json.loads(self._meta("checkpoint") or "null")
         keep = current["file"] if current else None
         for f in self.path.glob("hnsw-*"):
@@ -508,7 +569,9 @@ class LocalMemoryStore(ThreadedStore):
             capacity = max(self._settings.initial_capacity, int(n_rows * 1.25))
             index = HnswIndex(self._dimension, self._settings, capacity=capacity)
         t0 = time.perf_counter()
-        added, deleted, seen_max, seen_seq = self._reconcile_from_snapshot(index)
+        # rows the checkpoint lacks go to the tail: searchable at once, graphed by the indexer, so
+        # an open after a crash (or a big backlog) does not wait minutes for hnswlib
+        added, deleted, seen_max, seen_seq = self._reconcile_from_snapshot(index, graph=False, rows=True)
         with self._sync_lock:
             self._index = index
             self._seen_max, self._seen_seq, self._data_version = seen_max, seen_seq, None
@@ -518,9 +581,12 @@ class LocalMemoryStore(ThreadedStore):
             log.info(
                 "memory index at %s: %s in %.1f s", self.path, self.opened, time.perf_counter() - t0
             )
-            self._checkpoint()
+            if deleted:  # added ones are checkpointed once the indexer has graphed them
+                self._checkpoint()
 
-    def _reconcile_from_snapshot(self, index: HnswIndex) -> tuple[int, int, int, int]:
+    def _reconcile_from_snapshot(
+        self, index: HnswIndex, *, graph: bool = True, rows: bool = False
+    ) -> tuple[int, int, int, int]:
         """Make `index` hold exactly the rows of one read snapshot (other processes keep writing:
         the ids, their vectors and the deletions-log position must agree). Returns (added,
         deleted, highest id seen, last deletions seq): where catching up continues from."""
@@ -529,7 +595,12 @@ class LocalMemoryStore(ThreadedStore):
         try:
             ids = [r[0] for r in w.execute("SELECT id FROM memories")]
             seq = w.execute("SELECT COALESCE(MAX(seq), 0) FROM deletions").fetchone()[0]
-            added, deleted = index.reconcile(ids, self._load_vectors)
+            if rows:
+                self._seen_upd = w.execute("SELECT COALESCE(MAX(seq), 0) FROM updates").fetchone()[0]
+                self._rows.clear()
+                self._rows_chars = 0
+                self._cache_rows(w.execute(f"SELECT m.id, json_array({_JSON_COLUMNS}) FROM memories m"))
+            added, deleted = index.reconcile(ids, self._load_vectors, graph=graph)
         finally:
             w.execute("COMMIT")
         return added, deleted, max(ids, default=0), int(seq)
@@ -559,25 +630,52 @@ class LocalMemoryStore(ThreadedStore):
             p.execute("BEGIN")
             try:
                 rows = p.execute(
-                    "SELECT id, vector FROM vectors WHERE id > ? ORDER BY id", (self._seen_max,)
+                    f"SELECT v.id, v.vector, json_array({_JSON_COLUMNS}) FROM vectors v JOIN memories m ON m.id = v.id "
+                    "WHERE v.id > ? ORDER BY v.id", (self._seen_max,)
                 ).fetchall()
                 dels = p.execute(
                     "SELECT seq, id FROM deletions WHERE seq > ? ORDER BY seq", (self._seen_seq,)
                 ).fetchall()
+                upds = p.execute(
+                    f"SELECT u.seq, m.id, json_array({_JSON_COLUMNS}) FROM updates u JOIN memories m ON m.id = u.id "
+                    "WHERE u.seq > ? ORDER BY u.seq", (self._seen_upd,)
+                ).fetchall()
+                if upds:
+                    self._seen_upd = int(upds[-1][0])
             finally:
                 p.execute("COMMIT")
+            self._cache_rows((r[0], r[2]) for r in rows)
+            self._cache_rows((u[1], u[2]) for u in upds)
             index = self._index
             if rows:
-                fresh = [(i, v) for i, v in rows if i not in index]
+                fresh = [(i, v) for i, v, _ in rows if i not in index]
                 if fresh:
+                    # into the tail: the indexer thread graphs them; searches scan the tail exactly
                     index.add(
                         np.asarray([i for i, _ in fresh], dtype=np.int64),
-                        np.stack([np.frombuffer(v, dtype=np.float32) for _, v in fresh]),
+                        np.frombuffer(b"".join(v for _, v in fresh), dtype=np.float32).reshape(len(fresh), -1),
+                        graph=False,
                     )
+                    self._indexer_wake.set()
                 self._seen_max = int(rows[-1][0])
             if dels:
                 index.mark_deleted(d[1] for d in dels)
                 self._seen_seq = int(dels[-1][0])
+                for d in dels:
+                    text = self._rows.pop(d[1], None)
+                    if text is not None:
+                        self._rows_chars -= len(text)
+
+    def _cache_rows(self, rows: Iterable[tuple[int, str]]) -> None:
+        """Keep (or refresh) rows in the row cache, within its budget (caller holds _sync_lock or is opening)."""
+        cache = self._rows
+        for id_, text in rows:
+            old = cache.pop(id_, None)
+            if old is not None:
+                self._rows_chars -= len(old)
+            if len(text) <= _ROW_CACHE_ROW_CHARS and self._rows_chars + len(text) <= _ROW_CACHE_CHARS:
+                cache[id_] = text
+                self._rows_chars += len(text)
 
     # ---- helpers -------------------------------------------------------------------------
     def _reader(self) -> sqlite3.Connection:
@@ -734,15 +832,42 @@ class LocalMemoryStore(ThreadedStore):
                 ticket.done = True
 
     def _write_group(self, group: list[_AddTicket]) -> list[list[AddResult]]:
-        """One transaction for every ticket (caller holds the writer lock)."""
+        """One transaction for every ticket (caller holds the writer lock).
+
+        Rows are written with one `executemany` per table rather than a statement per row, with
+        ids assigned here: under BEGIN IMMEDIATE no other connection can write, so the next
+        AUTOINCREMENT id is max(sqlite_sequence, MAX(id)) + 1, exactly what SQLite would pick
+        (and inserting them moves sqlite_sequence on, so an id is still never reused). Pending
+        rows are flushed before a near-duplicate lookup, which must see the rows before it."""
         out: list[list[AddResult]] = []
-        new_ids: list[int] = []
         written: list[Path] = []
+        mem_rows: list[tuple[Any, ...]] = []
+        vec_rows: list[tuple[Any, ...]] = []
+        tag_rows: list[tuple[str, int]] = []
         with self._wlock:
             self._check_open()
             w = self._w
+
+            def flush() -> None:
+                if mem_rows:
+                    w.executemany(
+                        "INSERT INTO memories (id, created_at, last_seen, seen_count, modality, content_hash, episode_id, "
+                        "app, window_title, source, text, tags, metadata, thumb_bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        mem_rows,
+                    )
+                    w.executemany("INSERT INTO vectors (id, vector, visual) VALUES (?, ?, ?)", vec_rows)
+                    mem_rows.clear()
+                    vec_rows.clear()
+                if tag_rows:
+                    w.executemany("INSERT INTO tags (tag, memory_id) VALUES (?, ?)", tag_rows)
+                    tag_rows.clear()
+
             w.execute("BEGIN IMMEDIATE")
             try:
+                last_id = w.execute(
+                    "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'memories'), 0), "
+                    "COALESCE((SELECT MAX(id) FROM memories), 0))"
+                ).fetchone()[0]
                 for ticket in group:
                     results: list[AddResult] = []
                     out.append(results)
@@ -752,11 +877,10 @@ class LocalMemoryStore(ThreadedStore):
                             results.append(AddResult(id=None, skipped=item))
                             continue
                         rec, vec, visual = item
-                        merged = (
-                            self._find_duplicate(rec, vec, visual)
-                            if merge_duplicates and rec.merge_near_duplicate
-                            else None
-                        )
+                        merged = None
+                        if merge_duplicates and rec.merge_near_duplicate:
+                            flush()
+                            merged = self._find_duplicate(rec, vec, visual)
                         ts = _ts(rec.created_at)
                         if merged is not None:
                             w.execute(
@@ -765,41 +889,36 @@ class LocalMemoryStore(ThreadedStore):
                             )
                             results.append(AddResult(id=merged, merged_into=merged))
                             continue
-                        cur = w.execute(
-                            "INSERT INTO memories (id, created_at, last_seen, seen_count, modality, content_hash, episode_id, "
-                            "app, window_title, source, text, tags, metadata, thumb_bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                            (
-                                rec.id,  # None: AUTOINCREMENT; given (memory migrate): kept, ascending
-                                ts,
-                                ts if rec.last_seen is None else max(ts, _ts(rec.last_seen)),
-                                rec.seen_count,
-                                rec.modality,
-                                rec.content_hash,
-                                rec.episode_id,
-                                rec.source.app,
-                                rec.source.window_title,
-                                rec.source.model_dump_json(),
-                                rec.text,
-                                json.dumps(rec.tags),
-                                json.dumps(rec.metadata),
-                                len(rec.thumbnail or b""),
-                            ),
-                        )
-                        id_ = int(cur.lastrowid)  # type: ignore[arg-type]
-                        w.execute(
-                            "INSERT INTO vectors (id, vector, visual) VALUES (?, ?, ?)",
-                            (id_, vec.tobytes(), None if visual is None else visual.tobytes()),
-                        )
-                        if rec.tags:
-                            w.executemany("INSERT INTO tags (tag, memory_id) VALUES (?, ?)", [(t, id_) for t in rec.tags])
+                        # None: the next id; given (memory migrate): kept, ascending (a taken one fails the insert)
+                        id_ = last_id + 1 if rec.id is None else int(rec.id)
+                        last_id = max(last_id, id_)
+                        src = rec.source
+                        mem_rows.append((
+                            id_,
+                            ts,
+                            ts if rec.last_seen is None else max(ts, _ts(rec.last_seen)),
+                            rec.seen_count,
+                            rec.modality,
+                            rec.content_hash,
+                            rec.episode_id,
+                            src.app,
+                            src.window_title,
+                            _EMPTY_SOURCE_JSON if src == _EMPTY_SOURCE else src.model_dump_json(),
+                            rec.text,
+                            json.dumps(rec.tags) if rec.tags else "[]",
+                            json.dumps(rec.metadata),
+                            len(rec.thumbnail or b""),
+                        ))
+                        vec_rows.append((id_, vec.tobytes(), None if visual is None else visual.tobytes()))
+                        tag_rows += [(t, id_) for t in rec.tags]
                         if rec.thumbnail:
                             # written before the commit: a crash leaves an orphan file (removed on open),
                             # never a committed row pointing at nothing
                             p = self._thumb_path(id_)
                             p.write_bytes(rec.thumbnail)
                             written.append(p)
-                        new_ids.append(id_)
                         results.append(AddResult(id=id_))
+                flush()
                 w.execute("COMMIT")  # the acknowledgement: from here the records survive a crash
             except BaseException:
                 w.execute("ROLLBACK")
@@ -809,10 +928,11 @@ class LocalMemoryStore(ThreadedStore):
         return out
 
     def _after_commit(self, changes: int) -> None:
-        # the graph learns the new rows from SQLite, with any other process's rows before them:
-        # the highest id seen only ever advances over a complete prefix of the ids
+        # the index learns the new rows from SQLite, with any other process's rows before them:
+        # the highest id seen only ever advances over a complete prefix of the ids. They enter the
+        # tail; the indexer counts them as changes (for the checkpoint) once they are graphed
+        self._last_write = time.monotonic()
         self._catch_up(force=True)
-        self._changed(changes)
         self._maybe_compact()
 
     def _find_duplicate(self, rec: NewMemory, vec: np.ndarray, visual: np.ndarray | None) -> int | None:
@@ -859,7 +979,7 @@ class LocalMemoryStore(ThreadedStore):
             self._caught_up_nowait()
         labels, scores = self._nearest(q, k, filter, wait=wait)
         hits: list[Hit] = []
-        memories = {m.id: m for m in self.get_many_sync(labels.tolist())}
+        memories = self._hit_rows(labels.tolist())
         for label, score in zip(labels.tolist(), scores.tolist(), strict=True):
             m = memories.get(label)
             if m is None:  # deleted between the index walk and the row fetch
@@ -875,6 +995,8 @@ class LocalMemoryStore(ThreadedStore):
         an exact pass over more than `_INLINE_EXACT_MAX` rows, the filter callback, the fallbacks."""
         index = self._index
         small = index.live_count <= self._settings.exact_below
+        if index.pending_count > _INLINE_EXACT_MAX:
+            _must_wait(wait, f"an exact pass over the {index.pending_count} rows not yet in the graph")
         if flt is None or flt.is_empty():
             if small:
                 return index.exact(q, k, wait=wait)
@@ -886,11 +1008,9 @@ class LocalMemoryStore(ThreadedStore):
             return found
         # choose by how many match, counted (up to the threshold) in SQLite's indexes
         cap = index.live_count if small else self._settings.filter_exact_below
-        matching = self._count_candidates(flt, cap + 1)
-        if matching <= cap:
-            if matching > _INLINE_EXACT_MAX:
-                _must_wait(wait, f"an exact pass over {matching} rows")
-            return index.exact(q, k, self._candidate_ids(flt), wait=wait)
+        few = self._small_candidates(flt, cap, index, wait)
+        if few is not None:
+            return exact_top_k(q, few.matrix, few.labels, k)
         # many match: an unfiltered walk for a few times k, keeping the matches (checked in SQL by
         # primary key, a few dozen rows): when the walk's top `want` is right, the matches among them
         # are the filtered top k. Widened while too few match (a rarer or query-anticorrelated filter)
@@ -911,6 +1031,38 @@ class LocalMemoryStore(ThreadedStore):
         found = index.search(q, k, allowed.__contains__)
         if found is None or len(found[0]) < min(k, len(candidates)):
             return index.exact(q, k, candidates)
+        return found
+
+    def _small_candidates(self, flt: Filter, cap: int, index: HnswIndex, wait: bool) -> _Candidates | None:
+        """The rows matching `flt` and their vectors when at most `cap` match (None when more do).
+
+        A filter repeated while nothing is written (an agent recalling within one episode, app or
+        tag) is answered from the cache: no SQL count or listing, no gather of scattered rows (the
+        gather cost 3x the scan itself at 1,000 x 768). Any commit by any process, or any change
+        of the index, makes every entry stale (the token)."""
+        key = flt.model_dump_json()
+        token = (id(index), index.version, self._data_version)
+        with self._flt_lock:
+            hit = self._flt_cache.get(key)
+            if hit is not None and hit.token == token:
+                self._flt_cache.move_to_end(key)
+                return hit
+        matching = self._count_candidates(flt, cap + 1)
+        if matching > cap:
+            return None
+        if matching > _INLINE_EXACT_MAX:
+            _must_wait(wait, f"an exact pass over {matching} rows")
+        labels, matrix = index.vectors(self._candidate_ids(flt), wait=wait)
+        found = _Candidates(token, labels, np.ascontiguousarray(matrix))
+        if found.matrix.nbytes <= _FILTER_CACHE_BYTES // 4:
+            with self._flt_lock:
+                for stale in [kk for kk, c in self._flt_cache.items() if c.token != token or kk == key]:
+                    self._flt_cache_bytes -= self._flt_cache.pop(stale).matrix.nbytes
+                self._flt_cache[key] = found
+                self._flt_cache_bytes += found.matrix.nbytes
+                while self._flt_cache_bytes > _FILTER_CACHE_BYTES:
+                    _, dropped = self._flt_cache.popitem(last=False)
+                    self._flt_cache_bytes -= dropped.matrix.nbytes
         return found
 
     def _candidate_sql(self, flt: Filter) -> tuple[str, list[Any]]:
@@ -990,6 +1142,17 @@ class LocalMemoryStore(ThreadedStore):
             self._release(con)
         return [by_id[i] for i in map(int, ids) if i in by_id]
 
+    def _hit_rows(self, ids: list[int]) -> dict[int, Memory]:
+        """A search's rows, from the row cache (one json.loads for all of them), SQLite for any
+        not in it. Only for searches: they caught up first, so the cache is as current as SQLite."""
+        cache = self._rows
+        texts = [cache.get(i) for i in ids]
+        out = {r[0]: self._json_to_memory(r) for r in json.loads("[" + ",".join(t for t in texts if t) + "]")}
+        missing = [i for i, t in zip(ids, texts, strict=True) if t is None]
+        if missing:
+            out.update((m.id, m) for m in self.get_many_sync(missing))
+        return out
+
     def get_thumbnail_sync(self, id: int) -> bytes | None:
         self._check_open()
         try:
@@ -1067,13 +1230,79 @@ class LocalMemoryStore(ThreadedStore):
             )
             self._checkpoint()
 
+    # ---- the background indexer -------------------------------------------------------------
+    def _start_indexer(self) -> None:
+        self._indexer_stop = False
+        self._indexer = threading.Thread(target=self._index_loop, name=f"memory-indexer-{self.path.name}", daemon=True)
+        self._indexer.start()
+        if self._index.pending_count:
+            self._indexer_wake.set()
+
+    def _index_loop(self) -> None:
+        """Move the tail into the graph, a chunk at a time, whenever there is one. Chunks are sized
+        to take ~_GRAPH_CHUNK_SECONDS (hnswlib cannot search while inserting: a search waits at
+        most one chunk). Graphed rows count as changes for the checkpoint."""
+        # Not niced: tried at +10, and on this shared machine (load 20) the indexer then got almost
+        # no CPU and the graph never caught up. A core is left to writers by the thread count instead.
+        chunk = 16
+        while not self._indexer_stop:
+            self._indexer_wake.clear()
+            index = self._index
+            t0 = time.perf_counter()
+            try:
+                # a core is left to writers while they write; once they pause, every core graphs
+                busy = time.monotonic() - self._last_write < 1.0
+                n = index.graph_pending(chunk, threads=_INDEXER_THREADS if busy else -1)
+            except Exception:  # noqa: BLE001 - the tail stays searchable exactly; retried
+                log.exception("memory indexer: graph insert failed; retrying in 1 s")
+                self._indexer_wake.wait(1.0)
+                continue
+            if not n:
+                self._indexer_wake.wait(5.0)
+                continue
+            rate = n / max(time.perf_counter() - t0, 1e-4)
+            chunk = max(8, min(2_000, int(rate * _GRAPH_CHUNK_SECONDS)))
+            if self._indexer_stop:
+                break
+            try:
+                self._changed(n)
+            except Exception:  # noqa: BLE001 - a failed checkpoint is retried on the next one
+                log.exception("memory indexer: checkpoint failed")
+
+    def wait_indexed_sync(self, timeout: float | None = None) -> bool:
+        """Block until the graph holds every acknowledged row (the tail is empty); False on timeout.
+        Not needed for correctness (searches scan the tail): for benches, tests and `close`."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._index.pending_count and not self._closed:
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            self._indexer_wake.set()
+            time.sleep(0.005)
+        return not self._index.pending_count
+
+    async def wait_indexed(self, timeout: float | None = None) -> bool:
+        return await anyio.to_thread.run_sync(lambda: self.wait_indexed_sync(timeout))
+
+    def _stop_indexer(self, graph_seconds: float) -> None:
+        if self._indexer is None:
+            return
+        if graph_seconds > 0:
+            self.wait_indexed_sync(graph_seconds)
+        self._indexer_stop = True
+        self._indexer_wake.set()
+        if self._indexer is not threading.current_thread():
+            self._indexer.join()
+        self._indexer = None
+
     # ---- checkpoint ----------------------------------------------------------------------
     def _changed(self, n: int) -> None:
-        self._changes += n
-        if (
-            self._changes >= self._settings.checkpoint_every
-            and time.monotonic() - self._last_checkpoint >= self._settings.checkpoint_min_seconds
-        ):
+        with self._changes_lock:
+            self._changes += n
+            due = (
+                self._changes >= self._settings.checkpoint_every
+                and time.monotonic() - self._last_checkpoint >= self._settings.checkpoint_min_seconds
+            )
+        if due and not self._closed:
             self._checkpoint()
 
     @contextmanager
@@ -1132,7 +1361,10 @@ class LocalMemoryStore(ThreadedStore):
             log.debug("memory index checkpoint %s: %d live in %.2f s", info.file, info.live, time.perf_counter() - t0)
 
     def checkpoint_sync(self) -> None:
+        """Write the checkpoint now, after letting the indexer graph the tail (for up to
+        _CLOSE_GRAPH_SECONDS): a checkpoint asked for is one the next open can load as it is."""
         self._check_open()
+        self.wait_indexed_sync(_CLOSE_GRAPH_SECONDS)
         self._checkpoint()
 
     # ---- listing -------------------------------------------------------------------------
@@ -1174,6 +1406,7 @@ class LocalMemoryStore(ThreadedStore):
             episodes=episodes,
             by_modality=by_modality,
             index_elements=self._index.live_count,
+            index_pending=self._index.pending_count,
             index_deleted=self._index.deleted_count,
             index_capacity=self._index.capacity,
             exact_search=self._index.live_count <= self._settings.exact_below,
@@ -1187,6 +1420,10 @@ class LocalMemoryStore(ThreadedStore):
 
     # ---- closing -------------------------------------------------------------------------
     def close_sync(self) -> None:
+        if self._closed:
+            return
+        # outside the writer lock: the indexer may be waiting for it to write a checkpoint
+        self._stop_indexer(_CLOSE_GRAPH_SECONDS)
         with self._wlock:
             if self._closed:
                 return

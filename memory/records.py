@@ -252,6 +252,9 @@ class StoreStats(BaseModel):
     episodes: int
     by_modality: dict[str, int]
     index_elements: int = Field(description="live vectors in the HNSW index (equals memories when healthy)")
+    index_pending: int = Field(
+        0, description="of those, acknowledged but not yet in the graph (searched exactly until the indexer graphs them)"
+    )
     index_deleted: int = Field(description="deleted vectors still occupying the graph until compaction")
     index_capacity: int
     exact_search: bool = Field(description="whether recall currently searches exactly (store below exact_below)")

@@ -86,6 +86,24 @@ def _writer(mode: str, data_dir: str) -> None:
             print("ready", flush=True)
             await asyncio.sleep(3600)
             return
+        if mode == "tail":
+            # rows acknowledged while the graph is held back: they live only in SQLite and the index's
+            # tail when the process is killed
+            settings = MemorySettings(exact_below=0, checkpoint_every=10**9)
+            store = await LocalMemoryStore.open(Path(data_dir), CRASH_SPACE, CRASH_DIM, settings)
+            await store.add([rec(i) for i in range(100)])
+            assert await store.wait_indexed(60)
+            await store.checkpoint()
+            store._stop_indexer(0)  # test support: nothing more reaches the graph
+            for i in range(100, 160):
+                [r] = await store.add([rec(i)])
+                # read-your-writes while the row is only in the tail
+                assert (await store.search(vectors[i], 1, space=CRASH_SPACE))[0].memory.id == r.id
+                print(f"ack {r.id} {i}", flush=True)
+            st = await store.stats()
+            print(f"pending {st.index_pending}", flush=True)
+            await asyncio.sleep(3600)
+            return
         settings = MemorySettings(exact_below=0, checkpoint_every=40, checkpoint_min_seconds=0.0)
         store = await LocalMemoryStore.open(Path(data_dir), CRASH_SPACE, CRASH_DIM, settings)
         seq = int(sys.argv[3]) if len(sys.argv) > 3 else 0

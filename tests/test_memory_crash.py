@@ -149,3 +149,26 @@ async def test_leftover_temp_checkpoint_and_orphan_thumbnail_are_removed(tmp_pat
     assert (await store.stats()).opened == "loaded"
     assert not (path / "hnsw-99.bin.tmp").exists() and not (path / "thumbs" / "777.jpg").exists()
     await store.close()
+
+
+async def test_acknowledged_rows_not_yet_in_the_graph_are_found_and_survive_sigkill(tmp_path: Path) -> None:
+    """Ingest acknowledges on the SQLite commit and graphs in the background (issue 16): a row the
+    graph never saw is found by the next search and, after a SIGKILL, by the next process."""
+    proc = _spawn("tail", tmp_path)
+    acked: dict[int, int] = {}
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("pending"):
+                assert int(line.split()[1]) == 60  # none of them reached the graph
+                break
+            _, id_, seq = line.split()
+            acked[int(id_)] = int(seq)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(30)
+    assert len(acked) == 60
+    opened = await _assert_all_recalled(tmp_path, acked)
+    assert opened.startswith("caught up (+60 added"), opened

@@ -204,3 +204,56 @@ async def test_recalls_answered_on_the_loop_let_other_tasks_run(tmp_path: Path) 
         tg.cancel_scope.cancel()
     assert ticks >= 100
     await store.close()
+
+
+async def test_rows_waiting_for_the_graph_are_searched_exactly_and_can_be_forgotten(tmp_path: Path) -> None:
+    """With the background indexer held back, fresh rows sit in the tail: every search (unfiltered,
+    filtered, on the loop or not) merges them in exactly; forgetting one drops it from the tail;
+    once graphed, the answers are the same."""
+    store, vecs, ids = await filled(tmp_path, 3000, exact_below=0)
+    assert await store.wait_indexed(120)
+    store._stop_indexer(0)  # test support: nothing more reaches the graph
+    more = clustered(400, DIM, seed=9)
+    res = await store.add([NewMemory(vector=v, space=SPACE, modality="text", metadata={"late": True}) for v in more])
+    late = [r.id for r in res]
+    assert (await store.stats()).index_pending == 400
+    allv = np.concatenate([vecs, more])
+    all_ids = np.asarray(ids + late)
+    qs = queries_near(more, 20, seed=3)
+    truth = exact_knn(allv, qs, 10)
+    for q, t in zip(qs, truth, strict=True):
+        hits = await store.search(q, 10, space=SPACE)
+        assert [h.memory.id for h in hits] == all_ids[t].tolist()
+        hits = await store.search(q, 5, space=SPACE, filter=Filter(metadata={"late": True}))
+        assert {h.memory.id for h in hits} <= set(late) and len(hits) == 5
+    assert await store.delete(late[:200]) == 200
+    st = await store.stats()
+    assert st.index_pending == 200 and st.memories == st.index_elements == 3200
+    hits = await store.search(more[0], 3, space=SPACE)
+    assert late[0] not in {h.memory.id for h in hits}
+    store._start_indexer()
+    assert await store.wait_indexed(120)
+    assert (await store.stats()).index_pending == 0
+    hits = await store.search(more[300], 1, space=SPACE)
+    assert hits[0].memory.id == late[300]
+    await store.close()
+
+
+async def test_a_search_sees_a_merge_made_by_another_store_on_the_same_files(tmp_path: Path) -> None:
+    """Searches build their rows from an in-memory row cache: a near-duplicate merged by another
+    process (here another store object on the same folder) must show in the next search's row."""
+    vecs = clustered(3, DIM, seed=11)
+    a = await LocalMemoryStore.open(tmp_path, SPACE, DIM, MemorySettings())
+    b = await LocalMemoryStore.open(tmp_path, SPACE, DIM, MemorySettings())
+    try:
+        [r] = await a.add([NewMemory(vector=vecs[0], space=SPACE, modality="image", episode_id="e", merge_near_duplicate=True)])
+        assert (await a.search(vecs[0], 1, space=SPACE))[0].memory.seen_count == 1
+        [m] = await b.add([NewMemory(vector=vecs[0], space=SPACE, modality="image", episode_id="e", merge_near_duplicate=True)])
+        assert m.merged_into == r.id
+        hit = (await a.search(vecs[0], 1, space=SPACE))[0]
+        assert hit.memory.id == r.id and hit.memory.seen_count == 2
+        hit.memory.metadata["x"] = 1  # a caller changing its copy changes nothing stored
+        assert (await a.search(vecs[0], 1, space=SPACE))[0].memory.metadata == {}
+    finally:
+        await a.close()
+        await b.close()
