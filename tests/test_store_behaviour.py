@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from filter_cases import FILTERS, filter_records, expected_top
 from memory_support import JPEG, clustered
 from sensorium.memory.errors import InvalidRequest, StoreUnavailable
 from sensorium.memory.store import Filter, MemoryStore, NewMemory, Source, SpaceMismatch, existing_spaces, open_store
@@ -172,58 +173,11 @@ async def test_a_second_opener_sees_acknowledged_writes_and_deletes_at_once(open
 @pytest.fixture
 async def filtered_store(opener, vecs: np.ndarray):
     store = await opener()
-    records = []
-    for i, v in enumerate(vecs):
-        records.append(
-            new(
-                v,
-                modality=["text", "image", "audio"][i % 3],
-                episode_id=f"ep{i % 20}" if i % 200 else "rare",  # 'rare' holds 15 of 3000
-                source=Source(app=["Code", "Firefox", "Slack"][i % 3 == 0 and 2 or i % 2]),
-                tags=[t for t, keep in (("a", i % 2 == 0), ("b", i % 3 == 0), ("c", i % 5 == 0)) if keep],
-                metadata={"i": i, "even": i % 2 == 0, "kind": "x" if i % 4 else "y", "maybe": None if i % 7 else 1},
-                created_at=T0 + timedelta(minutes=i),
-            )
-        )
+    records = filter_records(vecs, SPACE)
     results = await store.add(records)
     assert all(r.status == "stored" for r in results)
     ids = [r.id for r in results]
     yield store, records, ids
-
-
-def _expected(records: list[NewMemory], ids: list[int], query: np.ndarray, k: int, keep) -> list[int]:
-    idx = [i for i, r in enumerate(records) if keep(i, r)]
-    scores = np.array([float(records[i].vector @ query) for i in idx])
-    order = np.argsort(-scores, kind="stable")[:k]
-    return [ids[idx[o]] for o in order]
-
-
-FILTERS = [
-    (lambda ids: Filter(modalities=["audio"]), lambda i, r: r.modality == "audio"),
-    (lambda ids: Filter(modalities=["audio", "image"]), lambda i, r: r.modality != "text"),
-    (lambda ids: Filter(modalities=[]), lambda i, r: False),
-    (lambda ids: Filter(episode_id="rare"), lambda i, r: r.episode_id == "rare"),
-    (lambda ids: Filter(app="firefox"), lambda i, r: r.source.app == "Firefox"),
-    (lambda ids: Filter(tags=["a", "b"]), lambda i, r: {"a", "b"} <= set(r.tags)),
-    (lambda ids: Filter(tags=["b", "c"]), lambda i, r: {"b", "c"} <= set(r.tags)),
-    (lambda ids: Filter(metadata={"even": True, "kind": "y"}), lambda i, r: r.metadata["even"] and r.metadata["kind"] == "y"),
-    (lambda ids: Filter(metadata={"maybe": None}), lambda i, r: r.metadata["maybe"] is None),
-    (lambda ids: Filter(metadata={"maybe": 1.0}), lambda i, r: r.metadata["maybe"] == 1),
-    (lambda ids: Filter(metadata={"i": 77}), lambda i, r: i == 77),
-    (lambda ids: Filter(metadata={"maybe": True}), lambda i, r: r.metadata["maybe"] == 1),  # true is 1 (SQLite's JSON)
-    (lambda ids: Filter(metadata={"even": 1}), lambda i, r: r.metadata["even"]),
-    (lambda ids: Filter(metadata={"even": 0.0}), lambda i, r: not r.metadata["even"]),
-    (lambda ids: Filter(metadata={"kind": 1}), lambda i, r: False),  # a string never equals a number
-    (lambda ids: Filter(metadata={"absent": None}), lambda i, r: True),  # a missing key is null
-    (lambda ids: Filter(since=T0 + timedelta(minutes=100), until=T0 + timedelta(minutes=140)), lambda i, r: 100 <= i <= 140),
-    (lambda ids: Filter(since=T0 + timedelta(minutes=2990)), lambda i, r: i >= 2990),
-    (lambda ids: Filter(ids=[ids[4], ids[49], ids[499], 10**15]), lambda i, r: i in (4, 49, 499)),
-    (lambda ids: Filter(ids=[]), lambda i, r: False),
-    (
-        lambda ids: Filter(modalities=["image"], tags=["c"], episode_id="ep5"),
-        lambda i, r: r.modality == "image" and "c" in r.tags and r.episode_id == "ep5",
-    ),
-]
 
 
 async def test_filters_return_the_top_k_of_the_matching_rows(filtered_store, vecs: np.ndarray) -> None:
@@ -235,7 +189,7 @@ async def test_filters_return_the_top_k_of_the_matching_rows(filtered_store, vec
         for qi in (3, 1_234):
             hits = await store.search(vecs[qi], 10, space=SPACE, filter=flt)
             got = [h.memory.id for h in hits]
-            want = _expected(records, ids, vecs[qi], 10, keep)
+            want = expected_top(records, ids, vecs[qi], 10, keep)
             assert len(got) == len(want), flt
             assert set(got) <= set(want_all), flt
             assert len(set(got) & set(want)) >= len(want) - 1, flt  # an approximate index may swap a near-tie
