@@ -1,0 +1,93 @@
+"""Proposed candidates ranked from a first read of the screen that reads targets first.
+
+A cold `rank_ui_elements` without candidates was OCR-bound: 80 % of a first read is recognising
+every line, and on a busy screen most lines are terminal output or paragraphs an instruction rarely
+names. So the first read runs under a recognition budget (`OcrEngine.read(budget=)`,
+`ocr.cold_plan`): free-standing lines (labels, buttons, menu entries, keys) first, cheapest first;
+the rest is left unread (`deferred`) and proposes no element (`proposals.unread_regions`).
+
+The answer from that partial read stands when the winner's words match the instruction well
+(text_match >= FORCE_MATCH: most of its content words are there); otherwise (a paraphrase, an icon,
+a word in a long line) the deferred lines are read at once and the ranking is redone on the whole
+screen, so a partial read never decides an answer the full read would have found by its words. The
+caller reads whatever stayed deferred after the answer (`OcrEngine.read_later`), so the next call
+on the same screen sees everything. The result says how much was read (`ReadInfo`).
+
+`rank_ui_elements` and the eval's `proposed` variant both decide through `needs_full_read`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import anyio
+from PIL import Image
+from pydantic import BaseModel, Field
+
+from ..backends.base import Embedding, EmbeddingBackend, ProgressCallback
+from .proposals import MAX_PROPOSALS, Proposals, WordList, propose, read_words
+from .score import ScoredElement, rank_elements
+
+if TYPE_CHECKING:
+    from ..backends.local.ocr import OcrEngine
+
+FORCE_MATCH = 0.75
+"""The winner of a partial read is kept when its text_match reaches this (e.g. "press the sin key"
+against "sin": 1.0); below, the unread lines are read and the screen ranked again. Not tuned on dev
+data: chosen so that only an answer found by most of the instruction's own words skips the full read."""
+
+
+class ReadInfo(BaseModel):
+    read: int = Field(description="text lines recognised")
+    unread: int = Field(description="lines left for later")
+    full: bool = Field(description="the deferred lines were read before answering")
+
+
+def needs_full_read(scored: Sequence[ScoredElement], deferred: int, instruction: str | None) -> bool:
+    """Whether a ranking made on a partial read must be redone on the whole screen (see module docstring)."""
+    if not deferred:
+        return False
+    return instruction is None or not scored or scored[0].text_match < FORCE_MATCH
+
+
+async def read_and_propose(
+    engine: OcrEngine, image: Image.Image, key: str | None, budget: int | None, limit: int = MAX_PROPOSALS
+) -> tuple[WordList, Proposals]:
+    words = await anyio.to_thread.run_sync(lambda: read_words(engine, image, key=key, budget=budget))
+    found = await anyio.to_thread.run_sync(lambda: propose(image, words, limit))
+    return words, found
+
+
+async def rank_proposed(
+    backend: EmbeddingBackend,
+    engine: OcrEngine,
+    image: Image.Image,
+    query: Embedding,
+    instruction: str | None,
+    *,
+    key: str | None = None,
+    budget: int | None = None,
+    past_actions: Sequence[tuple[str, float]] | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[list[ScoredElement], Proposals, WordList, ReadInfo]:
+    """Rank proposed elements, reading the screen under `budget` first (None/0: all of it)."""
+    words, found = await read_and_propose(engine, image, key, budget or None)
+    scored = await _rank(backend, image, query, instruction, words, found, past_actions, progress)
+    full = False
+    if needs_full_read(scored, len(words.deferred), instruction):
+        words, found = await read_and_propose(engine, image, key, None)
+        scored = await _rank(backend, image, query, instruction, words, found, past_actions, progress)
+        full = True
+    return scored, found, words, ReadInfo(read=words.lines_read, unread=len(words.deferred), full=full)
+
+
+async def _rank(
+    backend: EmbeddingBackend, image: Image.Image, query: Embedding, instruction: str | None, words: WordList,
+    found: Proposals, past_actions: Sequence[tuple[str, float]] | None, progress: ProgressCallback | None,
+) -> list[ScoredElement]:
+    if not found.items:
+        return []
+    return await rank_elements(
+        backend, image, query, instruction, found.items, words=words, past_actions=past_actions, distinct=True, progress=progress
+    )
