@@ -127,3 +127,29 @@ async def test_rank_says_what_it_left_unread_and_reads_all_when_nothing_matches(
         assert res2["proposals"]["ocr_unread"] == 0
         assert "read in full" in r2.content[-1].text
         assert RARE in (res2["candidates"][0]["words"] or "").lower()
+
+
+async def test_icon_readings_are_cached_by_crop_pixels(tmp_path: Path) -> None:
+    """A repeat of the same screen runs the icon reader on no crop again (it ran on every textless
+    element on every call); a changed crop is read again."""
+    from sensorium.tools.backends.local.backend import LocalBackend
+    from sensorium.tools.regions import RegionItem
+
+    backend = LocalBackend(LocalSettings(), cache_dir=tmp_path)
+    seen: list[int] = []
+    real = backend.icons.read
+    backend.icons.read = lambda crops: (seen.append(len(crops)), real(crops))[1]  # type: ignore[method-assign]
+    img = Image.new("RGB", (200, 80), (250, 250, 250))
+    d = ImageDraw.Draw(img)
+    d.ellipse((10, 10, 50, 50), outline=(0, 0, 0), width=3)
+    d.line((45, 45, 60, 62), fill=(0, 0, 0), width=4)  # a magnifier
+    d.rectangle((110, 15, 150, 55), outline=(0, 0, 0), width=3)
+    regions = [RegionItem(box=(5, 5, 66, 68)), RegionItem(box=(105, 10, 156, 60))]
+    first = await backend.embed_regions(img, regions)
+    again = await backend.embed_regions(img, regions)
+    assert seen == [2]
+    assert [e.extras.get("icon_words") for e in first] == [e.extras.get("icon_words") for e in again]
+    assert all(np.allclose(a.vector, b.vector) for a, b in zip(first, again, strict=True))
+    ImageDraw.Draw(img).line((110, 15, 150, 55), fill=(0, 0, 0), width=3)  # the second crop changes
+    await backend.embed_regions(img, regions)
+    assert seen == [2, 1]
