@@ -304,7 +304,8 @@ async def rank_ui_elements(
         unread = "; read in full (the instruction matched nothing read first)"
     payload = result.model_dump(mode="json")
     content.append(TextContent(type="text", text=f"{len(items)} candidates ranked{cut}{unread}: {summary}\n{json.dumps(payload)}"))
-    services.ocr.read_later()  # lines a budgeted first read left: read now, so the next call sees them
+    if read is not None and read.unread:  # lines a budgeted first read left: read (and embed) them now
+        screen.warm_later(services.backend, services.ocr, image, ocr_key)
     return CallToolResult(content=content, structured_content=payload)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from mcp import Client
 from PIL import Image, ImageDraw
-from sensorium.server.app import build_server
+from sensorium.server.app import build_server, build_services
 from sensorium.tools.backends.local.ocr import OcrEngine, cold_plan
 from sensorium.tools.config import LocalSettings
 from sensorium.tools.ranking import proposals
@@ -25,9 +25,9 @@ LOG_WORDS = "build passed failed socket window cursor region store index queue c
 RARE = "zebrafish"
 
 
-def _screen() -> Image.Image:
+def _screen(dy: int = 0) -> Image.Image:
     """960x544: a row of outlined buttons on top, a terminal-like block of 18 dense lines below;
-    one terminal line holds a word nothing else on the screen has."""
+    one terminal line holds a word nothing else on the screen has. `dy` moves the terminal's text."""
     img = Image.new("RGB", (960, 544), (248, 248, 248))
     d = ImageDraw.Draw(img)
     for i, label in enumerate(BUTTONS):
@@ -39,7 +39,7 @@ def _screen() -> Image.Image:
         words = [LOG_WORDS[(row * 5 + k) % len(LOG_WORDS)] for k in range(6)]
         if row == 11:
             words[2] = RARE
-        d.text((32, 120 + row * 22), f"$ {row:02d} " + " ".join(words) + f" --step {row * 7}", fill=(220, 220, 220), font_size=16)
+        d.text((32, 120 + dy + row * 22), f"$ {row:02d} " + " ".join(words) + f" --step {row * 7}", fill=(220, 220, 220), font_size=16)
     return img
 
 
@@ -106,7 +106,8 @@ async def test_rank_says_what_it_left_unread_and_reads_all_when_nothing_matches(
     shot = tmp_path / "screen.png"
     _screen().save(shot)
     settings = make_settings(tmp_path, local=LocalSettings(ocr_cold_budget=2000))
-    async with Client(build_server(settings)) as client:
+    services = build_services(settings)
+    async with Client(build_server(settings, services=services)) as client:
         r = await client.call_tool("rank_ui_elements", {"instruction": "click 'Settings'", "path": str(shot), "k": 3})
         assert not r.is_error, r.content
         res = r.structured_content
@@ -116,9 +117,14 @@ async def test_rank_says_what_it_left_unread_and_reads_all_when_nothing_matches(
         assert info["ocr_unread"] > 0 and info["ocr_lines"] >= len(BUTTONS)
         assert "left for after this answer" in r.content[-1].text
 
+        # the lines left were read after the answer: the next call on the same screen sees them all
+        assert services.ocr.wait_idle(timeout=600)
+        r1 = await client.call_tool("rank_ui_elements", {"instruction": "click 'Settings'", "path": str(shot), "k": 3})
+        assert r1.structured_content["proposals"]["ocr_unread"] == 0
+        assert r1.structured_content["proposals"]["ocr_lines"] >= info["ocr_lines"] + info["ocr_unread"] - 2
+
         # a word only a deferred line holds: everything is read before answering (a fresh screen)
-        img = _screen()
-        ImageDraw.Draw(img).text((700, 90), "v2", fill=(0, 0, 0), font_size=12)  # new pixels, a new read
+        img = _screen(dy=5)  # every terminal row changed: read as a new screen, not as a band of the last one
         shot2 = tmp_path / "screen2.png"
         img.save(shot2)
         r2 = await client.call_tool("rank_ui_elements", {"instruction": f"the {RARE} line", "path": str(shot2), "k": 3})

@@ -27,7 +27,8 @@ from pydantic import BaseModel, Field
 
 from ..backends.base import Embedding, EmbeddingBackend, ProgressCallback
 from .proposals import MAX_PROPOSALS, Proposals, WordList, propose, read_words
-from .score import ScoredElement, rank_elements
+from .score import ScoredElement, element_words, rank_elements
+from ..regions import RegionItem
 
 if TYPE_CHECKING:
     from ..backends.local.ocr import OcrEngine
@@ -80,6 +81,26 @@ async def rank_proposed(
         scored = await _rank(backend, image, query, instruction, words, found, past_actions, progress)
         full = True
     return scored, found, words, ReadInfo(read=words.lines_read, unread=len(words.deferred), full=full)
+
+
+async def warm(backend: EmbeddingBackend, engine: OcrEngine, image: Image.Image, key: str | None) -> None:
+    """Read the screen in full and embed its proposed elements, so the caches hold them: run after an
+    answer made on a partial read (`OcrEngine.read_later(then=...)`), the next call on the same screen
+    then costs what a repeat costs instead of encoding a few hundred new elements."""
+    words, found = await read_and_propose(engine, image, key, None)
+    regions = [RegionItem(box=c.box, text=element_words(c, words)) for c in found.items]
+    if regions:
+        await backend.embed_regions(image, regions)
+
+
+def warm_later(backend: EmbeddingBackend, engine: OcrEngine, image: Image.Image, key: str | None) -> None:
+    """Queue `warm` behind the engine's deferred lines, in the engine's background worker (its own
+    event loop: the worker is a plain thread). Only for a backend that embeds elements from words
+    read once (local): one that embeds crops remotely (Gemini) only gets the lines read."""
+    if getattr(backend, "region_embedding", None) != "native":  # crops sent to an API: not for a guess
+        engine.read_later()
+        return
+    engine.read_later(then=lambda: anyio.run(warm, backend, engine, image, key))
 
 
 async def _rank(

@@ -43,6 +43,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -236,6 +237,7 @@ class OcrEngine:
         recogniser columns (see `cold_plan`); 0 = callers read everything."""
         self._partial: OrderedDict[str, _Partial] = OrderedDict()
         self._worker: threading.Thread | None = None
+        self._after: list[Callable[[], None]] = []
         self._foreground = 0  # reads waiting for the lock: the background worker yields to them
         self._engine: RapidOCR | None = None
         self._lock = threading.Lock()
@@ -378,19 +380,25 @@ class OcrEngine:
         with self._lock:
             return len(self._partial)
 
-    def read_later(self) -> None:
+    def read_later(self, then: Callable[[], None] | None = None) -> None:
         """Read every deferred line in a background thread (newest read first), in steps of a few
-        lines so a foreground read waits at most one step. Call it once the answer that needed the
-        budget is out: on 2 cores the worker would otherwise slow that answer down."""
+        lines so a foreground read waits at most one step, then run `then` (e.g. embed the now
+        complete screen's elements, so the next call finds them cached). Call it once the answer that
+        needed the budget is out: on 2 cores the worker would otherwise slow that answer down."""
         with self._lock:
-            if not self._partial or (self._worker is not None and self._worker.is_alive()):
+            if then is not None:
+                self._after.append(then)
+            if not self._partial and not self._after:
+                return
+            if self._worker is not None and self._worker.is_alive():
                 return
             self._worker = threading.Thread(target=self._work, name="ocr-deferred", daemon=True)
             self._worker.start()
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait for the background worker to finish (tests, benches); True when nothing is pending."""
-        worker = self._worker
+        with self._lock:
+            worker = self._worker
         if worker is not None:
             worker.join(timeout)
         return self.pending() == 0
@@ -400,10 +408,21 @@ class OcrEngine:
             if self._foreground:
                 time.sleep(0.005)
                 continue
+            job: Callable[[], None] | None = None
             with self._lock:
-                if not self._partial:
+                if self._partial:
+                    key = next(reversed(self._partial))
+                elif self._after:
+                    job = self._after.pop(0)
+                else:
+                    self._worker = None
                     return
-                key = next(reversed(self._partial))
+            if job is not None:
+                try:
+                    job()
+                except Exception:  # a follow-up is an optimisation: its failure must not end the worker
+                    log.exception("a job after the deferred OCR lines failed")
+                continue
             try:
                 self.complete(key, max_lines=BACKGROUND_STEP)
             except Exception:  # a failed background read must not leave a half-filled entry looping
