@@ -78,6 +78,16 @@ def test_budgeted_read_defers_the_terminal_and_a_full_read_fills_it_in(engine: O
     assert engine.read(img, key="screen-a", budget=2000) is full  # later calls see everything
 
 
+def test_a_read_without_budget_is_complete_even_when_only_the_remembered_read_was_partial() -> None:
+    """No result cache: the second read finds the screen unchanged against the remembered partial
+    read and must still read the lines that read left."""
+    engine = OcrEngine(max_side=1600, threads=2, cache_size=0)
+    img = _screen()
+    assert engine.read(img, budget=2000).deferred
+    full = engine.read(img)
+    assert full.complete and RARE in _texts(full.lines)
+
+
 def test_background_worker_reads_the_deferred_lines(engine: OcrEngine) -> None:
     img = _screen()
     engine.clear()

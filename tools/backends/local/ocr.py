@@ -22,6 +22,11 @@ text lines), so
   to 320 px at the model's 48 px height, so a 5-letter label cost what a long line does; only
   glyph-sized crops keep that canvas now, the rest are padded to >= 192 px and batched with crops of
   nearly their width (99.1 % of lines identical on 880 dev/generated lines, recognition CPU 0.75x);
+- a caller in a hurry (rank_ui_elements without candidates) reads a new screen under a recognition
+  budget (`read(budget=)`, `cold_plan`): free-standing lines (labels, buttons, menu entries, keys)
+  first, cheapest first, until the budget; the rest stay `deferred` (boxes only) until a read without
+  a budget, `complete(key)`, or the background worker (`read_later`) recognises them and publishes the
+  complete result under the same key;
 - onnxruntime's memory arena is on and recognition batches are small (see LocalSettings):
   issue 14 measured 0.88-0.90x (arena) and 0.86-0.90x (batch 1-3) on a quiet machine; bench/bench_ocr.py
   compares them with RapidOCR's defaults, but on a loaded machine (load 6-12 on 2 cores) its cold
@@ -467,6 +472,9 @@ class OcrEngine:
                 if any(ln[1] is None for ln in raw):
                     self._partial[key] = _Partial(bgr, raw, rgb.size)
                     self._partial.move_to_end(key)
+                    while len(self._partial) > MAX_PENDING:  # never completed (the caller failed): forget it
+                        old, _ = self._partial.popitem(last=False)
+                        self._cache.pop(old, None)  # so a later read of it starts again, never returns it partial
         finally:
             self._foreground -= 1
         ms = (time.perf_counter() - t0) * 1000
@@ -506,7 +514,13 @@ class OcrEngine:
         """
         if self._incremental:
             try:
-                return self._recognise_incremental(engine, bgr, budget)
+                raw = self._recognise_incremental(engine, bgr, budget)
+                todo = [i for i, ln in enumerate(raw) if ln[1] is None] if budget is None else []
+                if todo:  # lines a remembered partial read left (an unchanged screen, a band read's kept lines)
+                    texts = self._texts(engine, bgr, np.stack([raw[i][0] for i in todo]))
+                    for i, (t, sc) in zip(todo, texts, strict=True):
+                        raw[i] = (raw[i][0], t, sc)
+                return raw
             except (AttributeError, ImportError, TypeError, KeyError) as exc:
                 log.warning("RapidOCR's pipeline steps changed (%s): OCR falls back to whole-image runs", exc)
                 self._incremental = False
@@ -778,6 +792,9 @@ DENSE_PITCH = 1.6
 """Lines stacked closer than this (centre to centre, in line heights) with horizontal overlap are a
 block of running text (a terminal, a paragraph, a log): read last under a budget. Menu entries, table
 rows and buttons sit 2-3 line heights apart."""
+
+MAX_PENDING = 8
+"""Partial reads kept for completion; an older one is forgotten with its cached result (4-6 MB each)."""
 
 BACKGROUND_STEP = 6
 """Deferred lines recognised per step of the background worker (one or two recogniser calls), so a
