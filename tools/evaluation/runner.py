@@ -311,7 +311,7 @@ async def eval_ui_grounding(
                     variants[variant][i] = outcome_from_scores(scores, correct[i], groups[i], boxes=boxes[i])
                 use = cold_found
                 ranked = await rank_elements(backend, image, query, item.instruction, cold_found.items, words=cold_words, distinct=True)
-                if needs_full_read(ranked, len(cold_words.deferred), item.instruction):
+                if needs_full_read(ranked, cold_found.items, cold_words, item.instruction):
                     use = found
                     ranked = await rank_elements(backend, image, query, item.instruction, found.items, words=words, distinct=True)
                 clicks = [click_point(use.items[s.index].box) for s in ranked]

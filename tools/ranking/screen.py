@@ -6,8 +6,8 @@ names. So the first read runs under a recognition budget (`OcrEngine.read(budget
 `ocr.cold_plan`): free-standing lines (labels, buttons, menu entries, keys) first, cheapest first;
 the rest is left unread (`deferred`) and proposes no element (`proposals.unread_regions`).
 
-The answer from that partial read stands when the winner's words match the instruction well
-(text_match >= FORCE_MATCH: most of its content words are there); otherwise (a paraphrase, an icon,
+The answer from that partial read stands when the winner's own words hold every content word of the
+instruction (`needs_full_read`); otherwise (a paraphrase, an icon,
 a word in a long line) the deferred lines are read at once and the ranking is redone on the whole
 screen, so a partial read never decides an answer the full read would have found by its words. The
 caller reads whatever stayed deferred after the answer (`OcrEngine.read_later`), so the next call
@@ -26,18 +26,13 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 from ..backends.base import Embedding, EmbeddingBackend, ProgressCallback
-from .proposals import MAX_PROPOSALS, Proposals, WordList, propose, read_words
+from .proposals import MAX_PROPOSALS, OcrWord, Proposal, Proposals, WordList, propose, read_words
 from .score import ScoredElement, element_words, rank_elements
 from ..regions import RegionItem
+from .text import instruction_terms, normalise, spelled_out
 
 if TYPE_CHECKING:
     from ..backends.local.ocr import OcrEngine
-
-FORCE_MATCH = 0.75
-"""The winner of a partial read is kept when its text_match reaches this (e.g. "press the sin key"
-against "sin": 1.0); below, the unread lines are read and the screen ranked again. Not tuned on dev
-data: chosen so that only an answer found by most of the instruction's own words skips the full read."""
-
 
 class ReadInfo(BaseModel):
     read: int = Field(description="text lines recognised")
@@ -45,11 +40,22 @@ class ReadInfo(BaseModel):
     full: bool = Field(description="the deferred lines were read before answering")
 
 
-def needs_full_read(scored: Sequence[ScoredElement], deferred: int, instruction: str | None) -> bool:
-    """Whether a ranking made on a partial read must be redone on the whole screen (see module docstring)."""
-    if not deferred:
+def needs_full_read(
+    scored: Sequence[ScoredElement], candidates: Sequence[Proposal], words: Sequence[OcrWord], instruction: str | None
+) -> bool:
+    """Whether a ranking made on a partial read must be redone on the whole screen: unless every
+    content word of the instruction (its quoted phrase, else its non-command words: `instruction_terms`)
+    is among the winner's own words. WHY exact words and not text_match: a trigram match let "AdminLTE 3"
+    stand for "Click the 'AdminLTE.io' link" while the link sat in an unread footer line (the one dev item
+    the first rule, text_match >= 0.75, lost); an instruction that names its target word for word is the
+    case a partial read can answer, anything looser is read in full."""
+    if not getattr(words, "deferred", ()):
         return False
-    return instruction is None or not scored or scored[0].text_match < FORCE_MATCH
+    if instruction is None or not scored:
+        return True
+    terms = instruction_terms(instruction)
+    have = set(normalise(spelled_out(element_words(candidates[scored[0].index], words) or "")))
+    return not terms or not all(t in have for t in terms)
 
 
 async def read_and_propose(
@@ -76,7 +82,7 @@ async def rank_proposed(
     words, found = await read_and_propose(engine, image, key, budget or None)
     scored = await _rank(backend, image, query, instruction, words, found, past_actions, progress)
     full = False
-    if needs_full_read(scored, len(words.deferred), instruction):
+    if needs_full_read(scored, found.items, words, instruction):
         words, found = await read_and_propose(engine, image, key, None)
         scored = await _rank(backend, image, query, instruction, words, found, past_actions, progress)
         full = True
