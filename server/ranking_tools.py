@@ -26,7 +26,7 @@ from ..tools import intake
 from ..tools.backends.base import Embedding, EmbedItem
 from ..tools.errors import InvalidInput, LimitExceeded, NotFound, UnsupportedMedia
 from ..tools.media import Modality
-from ..tools.ranking import marks, proposals, score, sounds, states
+from ..tools.ranking import marks, proposals, score, screen, sounds, states
 from ..tools.ranking.sounds import heard
 from ..tools.ranking.proposals import OcrWord, Proposal, Proposals
 from .app import Services
@@ -47,7 +47,7 @@ HISTORY_MIN_COSINE = 0.5
 
 
 class CandidateArg(BaseModel):
-    """An element you know of (accessibility tree, DOM)."""
+    """A known element (accessibility tree, DOM)."""
 
     box: list[float] = Field(description="[x1, y1, x2, y2], image pixels")
     label: str | None = Field(None, description="visible text or accessible name")
@@ -75,6 +75,8 @@ class ProposalInfo(BaseModel):
     ranked: int = Field(description="how many were ranked")
     truncated: bool
     rule: str | None = Field(None, description="how the cut chose, when truncated")
+    ocr_lines: int = Field(0, description="text lines read before answering")
+    ocr_unread: int = Field(0, description="lines left unread, read after the answer (docs/RANKING.md)")
 
 
 class RankResult(BaseModel):
@@ -217,7 +219,7 @@ async def rank_ui_elements(
     instruction: Annotated[str | None, Field(description="what to act on, e.g. 'open the settings'")] = None,
     instruction_audio_path: Annotated[str | None, Field(description="spoken instruction file")] = None,
     instruction_audio_base64: Annotated[str | None, Field(description="spoken instruction, base64")] = None,
-    capture_id: Annotated[str | None, Field(description="a capture (boxes mapped to screen pixels)")] = None,
+    capture_id: Annotated[str | None, Field(description="a capture (clicks in screen pixels)")] = None,
     path: Annotated[str | None, Field(description="a screenshot file")] = None,
     data_base64: Annotated[str | None, Field(description="a screenshot as base64")] = None,
     monitor: Monitor = 1,
@@ -227,12 +229,12 @@ async def rank_ui_elements(
     ] = None,
     k: Annotated[int, Field(ge=1, le=MAX_K, description="how many to return")] = 10,
     include_marks: Annotated[bool, Field(description="attach a Set-of-Mark image")] = True,
-    use_history: Annotated[bool, Field(description="boost labels acted on before (memories tagged 'action', metadata.label)")] = False,
+    use_history: Annotated[bool, Field(description="boost labels acted on before (memories tagged 'action')")] = False,
 ) -> Annotated[CallToolResult, RankResult]:
-    """Which element of a screenshot to click or type into for an instruction (text or speech)?
-    Screenshot: capture_id, path or data_base64 (none = capture now). Without candidates, distinct
-    elements are proposed from one read of the screen (a cut list is reported). Returns the top k:
-    score, box, a click point inside the element (screen pixels for captures), a Set-of-Mark image."""
+    """Which element of a screenshot to act on for an instruction (text or speech)?
+    Screenshot: capture_id, path or data_base64 (none = capture now). No candidates = distinct
+    elements proposed from one read of the screen (cuts reported). Returns the top k:
+    score, box, a click point inside it (screen pixels for captures), a Set-of-Mark image."""
     query, said = await _instruction_query(services, instruction, instruction_audio_path, instruction_audio_base64, ctx)
     image, ocr_key, cap, full = await _screenshot(services, capture_id, path, data_base64, monitor)
     scaled = image.size != full  # working on a downscaled copy: boxes in, boxes out are mapped
@@ -240,22 +242,27 @@ async def rank_ui_elements(
     items = _check_candidates(candidates, full) if candidates is not None else None
     if items is not None and scaled:
         items = [p.model_copy(update={"box": _scaled_box(p.box, full, image.size)}) for p in items]
-    words: list[OcrWord] | None = None
     found: Proposals | None = None
-    if items is None or any(c.label is None for c in items):
-        if ctx is not None:
-            await ctx.report_progress(0, None, "reading the screen (OCR)")
-        words = await anyio.to_thread.run_sync(lambda: proposals.read_words(services.ocr, image, key=ocr_key))
+    read: screen.ReadInfo | None = None
+    past = await _past_actions(services, query) if use_history else None
+    if ctx is not None:
+        await ctx.report_progress(0, None, "reading the screen (OCR)")
     if items is None:
-        found = await anyio.to_thread.run_sync(proposals.propose, image, words or [])
+        scored, found, _, read = await screen.rank_proposed(
+            services.backend, services.ocr, image, query, said, key=ocr_key,
+            budget=services.settings.local.ocr_cold_budget, past_actions=past, progress=progress_reporter(ctx),
+        )
         items = found.items
         if not items:
             raise NotFound("no elements were found on this screenshot (no text, no edges): pass candidates yourself")
-    past = await _past_actions(services, query) if use_history else None
-    scored = await score.rank_elements(
-        services.backend, image, query, said, items, words=words, past_actions=past, distinct=not given,
-        progress=progress_reporter(ctx),
-    )
+    else:
+        words: list[OcrWord] | None = None
+        if any(c.label is None for c in items):
+            words = await anyio.to_thread.run_sync(lambda: proposals.read_words(services.ocr, image, key=ocr_key))
+        scored = await score.rank_elements(
+            services.backend, image, query, said, items, words=words, past_actions=past, distinct=False,
+            progress=progress_reporter(ctx),
+        )
     ranked: list[RankedElement] = []
     work_boxes: list[tuple[int, int, int, int]] = []
     for r, s in enumerate(scored[:k], start=1):
@@ -275,7 +282,10 @@ async def rank_ui_elements(
         )
     result = RankResult(
         instruction=said, candidates=ranked, total_candidates=len(items),
-        proposals=None if found is None else ProposalInfo(found=found.found, ranked=len(found.items), truncated=found.truncated, rule=found.rule),
+        proposals=None if found is None else ProposalInfo(
+            found=found.found, ranked=len(found.items), truncated=found.truncated, rule=found.rule,
+            ocr_lines=read.read if read else 0, ocr_unread=read.unread if read else 0,
+        ),
         image_width=full[0], image_height=full[1], capture_id=cap.id if cap else None,
         scale=cap.scale if cap else None, space=services.backend.space,
     )
@@ -287,8 +297,15 @@ async def rank_ui_elements(
         content.append(image_content(data, "image/jpeg"))
     cut = f" (cut from {found.found}: {found.rule})" if found is not None and found.truncated else ""
     summary = "; ".join(f"{e.rank}. {e.score:.3f} {(e.label or e.words or e.source)[:40]!r} click {e.click}" for e in ranked[:5])
+    unread = ""
+    if read is not None and read.unread:
+        unread = f"; {read.read} text lines read, {read.unread} left for after this answer"
+    elif read is not None and read.full:
+        unread = "; read in full (the instruction matched nothing read first)"
     payload = result.model_dump(mode="json")
-    content.append(TextContent(type="text", text=f"{len(items)} candidates ranked{cut}: {summary}\n{json.dumps(payload)}"))
+    content.append(TextContent(type="text", text=f"{len(items)} candidates ranked{cut}{unread}: {summary}\n{json.dumps(payload)}"))
+    if read is not None and read.unread:  # lines a budgeted first read left: read (and embed) them now
+        screen.warm_later(services.backend, services.ocr, image, ocr_key)
     return CallToolResult(content=content, structured_content=payload)
 
 
@@ -341,10 +358,10 @@ async def rank_states(
     threshold: Annotated[
         float | None, Field(description="seen_before threshold; default per backend"),
     ] = None,
-    include_thumbnail: Annotated[bool, Field(description="attach the best match's stored thumbnail")] = False,
+    include_thumbnail: Annotated[bool, Field(description="attach the best match's thumbnail")] = False,
 ) -> Annotated[CallToolResult, RankStatesResult]:
-    """Have I been here before? Ranks stored memories (past screens, notes, instructions) against the
-    current screen, an instruction or audio: seen_before, the best past state and the next best."""
+    """Have I been here before? Ranks stored memories (screens, notes, instructions) against the
+    current screen, an instruction or audio: seen_before and the best past states."""
     store = await services.memory()
     if filter is not None and filter.ids is not None and not filter.ids:
         raise InvalidInput("filter.ids is an empty list: omit it to rank all memories, or give at least one id")

@@ -159,6 +159,14 @@ class LocalSettings(BaseModel):
         0.35, ge=0.0, le=1.0,
         description="largest share of a screen's rows a band re-read may cover; more changed than this and the screen is read whole",
     )
+    ocr_cold_budget: int = Field(
+        6000, ge=0, le=1_000_000,
+        description=(
+            "rank_ui_elements without candidates: recogniser columns a screen's first read may spend (labels, "
+            "buttons and other free-standing lines first); the rest is read after the answer, or at once when "
+            "the instruction matches nothing read (0 = read everything first)"
+        ),
+    )
     clip_model_dir: Path | None = Field(
         None, description="a folder holding an image-text ONNX model (CLIP/SigLIP layout); wins over clip_model"
     )

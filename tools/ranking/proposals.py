@@ -192,6 +192,10 @@ class WordList(list[OcrWord]):
     """
 
     _centres: np.ndarray | None = None
+    deferred: tuple[Box, ...] = ()
+    """Boxes of lines the read left unrecognised (a budgeted first read, `OcrEngine.read(budget=)`)."""
+    lines_read: int = 0
+    """OCR lines the words came from (before lines were cut at wide gaps)."""
 
     @property
     def centres(self) -> np.ndarray:
@@ -206,13 +210,15 @@ def _centres(words: Sequence[OcrWord]) -> np.ndarray:
     return np.stack([(boxes[:, 0] + boxes[:, 2]) / 2.0, (boxes[:, 1] + boxes[:, 3]) / 2.0], axis=1)
 
 
-def read_words(engine: OcrEngine, image: Image.Image, *, key: str | None = None) -> WordList:
+def read_words(engine: OcrEngine, image: Image.Image, *, key: str | None = None, budget: int | None = None) -> WordList:
     """One OCR read of the screenshot (cached by the engine under `key`, else by its pixels), as
-    text elements. Blocking."""
+    text elements; with a budget, lines left unread are in `.deferred`. Blocking."""
     rgb = image if image.mode == "RGB" else image.convert("RGB")
-    result = engine.read(rgb, key=key)
+    result = engine.read(rgb, key=key, budget=budget)
     grey = np.asarray(rgb.convert("L"))
     words = WordList()
+    words.deferred = result.deferred
+    words.lines_read = len(result.lines)
     for line in result.lines:
         if line.text.strip():
             words.extend(split_line(grey, line.text.strip(), tuple(line.box), float(line.score)))
@@ -352,10 +358,40 @@ def cut(props: Sequence[Proposal], size: tuple[int, int], limit: int) -> list[Pr
     return out
 
 
+def unread_regions(regions: Sequence[Proposal], deferred: Sequence[Box], words: Sequence[OcrWord]) -> list[Proposal]:
+    """Edge regions without the ones that are unread text: a region centred on a deferred text line,
+    or holding one and no word that was read. WHY: unread, they would look textless and go to the
+    icon reader (hundreds of terminal lines as "icons"); once the lines are read they come back as
+    text. Deferred glyph-sized lines (aspect < 2: an icon PP-OCR found) do not count: their region is
+    the icon's candidate."""
+    text = np.array([b for b in deferred if (b[2] - b[0]) >= 2 * (b[3] - b[1])], dtype=np.float64).reshape(-1, 4)
+    if not len(text) or not regions:
+        return list(regions)
+    tc = np.stack([(text[:, 0] + text[:, 2]) / 2, (text[:, 1] + text[:, 3]) / 2], axis=1)
+    wc = words.centres if isinstance(words, WordList) else _centres(words) if words else np.zeros((0, 2))
+    out = []
+    for r in regions:
+        x1, y1, x2, y2 = r.box
+        cx, cy = centre(r.box)
+        on_line = ((text[:, 0] <= cx) & (cx < text[:, 2]) & (text[:, 1] <= cy) & (cy < text[:, 3])).any()
+        holds = ((tc[:, 0] >= x1) & (tc[:, 0] < x2) & (tc[:, 1] >= y1) & (tc[:, 1] < y2)).any()
+        has_words = bool(len(wc)) and bool(((wc[:, 0] >= x1) & (wc[:, 0] < x2) & (wc[:, 1] >= y1) & (wc[:, 1] < y2)).any())
+        if not on_line and not (holds and not has_words):
+            out.append(r)
+    return out
+
+
 def propose(image: Image.Image, words: Sequence[OcrWord], limit: int = MAX_PROPOSALS) -> Proposals:
-    """Distinct candidate elements of one screenshot from its OCR words and its edges. Blocking."""
+    """Distinct candidate elements of one screenshot from its OCR words and its edges. Blocking.
+
+    Words from a budgeted read (`WordList.deferred`) propose no element for their unread lines
+    (`unread_regions`)."""
     texts = _dedupe(text_proposals(words, image.size), 0.7)
-    found = merge(texts, region_proposals(image), words)
+    regions = region_proposals(image)
+    deferred = getattr(words, "deferred", ())
+    if deferred:
+        regions = unread_regions(regions, deferred, words)
+    found = merge(texts, regions, words)
     kept = cut(found, image.size, limit)
     truncated = len(kept) < len(found)
     return Proposals(items=kept, found=len(found), truncated=truncated, rule=TRUNCATION_RULE if truncated else None)

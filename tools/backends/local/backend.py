@@ -34,6 +34,7 @@ in worker threads via anyio, one item at a time (2 cores: parallel items would o
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import threading
@@ -51,7 +52,7 @@ from ...config import LocalSettings
 from ...errors import BackendUnavailable, ModalityNotSupported, SensoriumError, UnsupportedMedia
 from ...media import Media, Modality
 from ...icons.badges import erase_badges
-from ...icons.reader import IconReader
+from ...icons.reader import IconReader, IconReading
 from ...symbols import spelled_out, symbol_of
 from ...regions import RegionItem, crop, icon_crop
 from ..base import ALL_MODALITIES, BackendStatus, Capabilities, EmbedItem, Embedding, ProgressCallback, Role, l2_normalise
@@ -76,6 +77,8 @@ a new line of text on the same background moves the thumbnail by only ~0.01-0.02
 PDF_OCR_DPI = 150
 ICON_MIN_CONFIDENCE = 0.5
 """Below this the icon reader's guess is not used (a blank patch, a border, a photo): untuned default."""
+ICON_CACHE_SIZE = 4096
+"""Icon readings kept by crop pixels (~2 KB each): a few busy screens' textless elements."""
 TEXT_CACHE_SIZE = 8192
 """Element texts kept as vectors (~1.5 KB each): a few busy screens' worth of words."""
 
@@ -207,6 +210,8 @@ class LocalBackend:
         )
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._text_cache_lock = threading.Lock()
+        self._icon_cache: OrderedDict[bytes, IconReading] = OrderedDict()
+        self._icon_cache_lock = threading.Lock()
         self._speech_lock = threading.Lock()
         self._init_clip(cache_dir)
 
@@ -268,7 +273,7 @@ class LocalBackend:
         textless = [i for i, t in enumerate(texts) if t == NO_TEXT_MARKER]
         looked_at = [i for i, t in enumerate(texts) if t == NO_TEXT_MARKER or weak_text(symbol_of(t))]
         if looked_at:
-            readings = await anyio.to_thread.run_sync(self.icons.read, [erase_badges(icon_crop(image, regions[i].box)) for i in looked_at])
+            readings = await anyio.to_thread.run_sync(self._read_icons, image, [regions[i].box for i in looked_at])
             read = [(i, r) for i, r in zip(looked_at, readings, strict=True) if r.confidence >= ICON_MIN_CONFIDENCE]
             said = await anyio.to_thread.run_sync(self._encode_cached, [" ".join(r.words) for _, r in read]) if read else []
             for (i, reading), words_vector in zip(read, said, strict=True):
@@ -280,6 +285,30 @@ class LocalBackend:
         if progress is not None:
             await progress(len(regions), len(regions), f"embedded {len(regions)} element(s)")
         return [Embedding(vector=v, space=SPACE, extras=ex) for v, ex in zip(vectors, extras, strict=True)]
+
+    def _read_icons(self, image: Image.Image, boxes: Sequence[tuple[int, int, int, int]]) -> list[IconReading]:
+        """Blocking. The icon reader's readings of the elements' icon crops, cached by the crop's pixels.
+
+        WHY: the reader ran on every textless element again on each call (300+ crops on a busy
+        screen), so a repeat of the same screen or a one-character change paid for all of them;
+        an element whose pixels did not change reads the same, so only new crops are run. Badges
+        (notification counters) are erased before reading: the key is the crop as shown, so an erase
+        that finds nothing costs nothing on a repeat either."""
+        crops = [icon_crop(image, b) for b in boxes]
+        keys = [hashlib.blake2b(f"{c.mode}{c.size}".encode() + c.tobytes(), digest_size=16).digest() for c in crops]
+        with self._icon_cache_lock:
+            out: list[IconReading | None] = [self._icon_cache.get(k) for k in keys]
+        todo = [i for i, r in enumerate(out) if r is None]
+        if todo:
+            for i, r in zip(todo, self.icons.read([erase_badges(crops[i]) for i in todo]), strict=True):
+                out[i] = r
+        with self._icon_cache_lock:
+            for k, r in zip(keys, out, strict=True):
+                self._icon_cache[k] = r
+                self._icon_cache.move_to_end(k)
+            while len(self._icon_cache) > ICON_CACHE_SIZE:
+                self._icon_cache.popitem(last=False)
+        return [r for r in out if r is not None]
 
     def _clip_regions(self, image: Image.Image, regions: Sequence[RegionItem], extras: list[dict[str, Any]]) -> None:
         """Blocking. The image-text model's vector of each textless element's padded crop (icons are

@@ -22,6 +22,11 @@ text lines), so
   to 320 px at the model's 48 px height, so a 5-letter label cost what a long line does; only
   glyph-sized crops keep that canvas now, the rest are padded to >= 192 px and batched with crops of
   nearly their width (99.1 % of lines identical on 880 dev/generated lines, recognition CPU 0.75x);
+- a caller in a hurry (rank_ui_elements without candidates) reads a new screen under a recognition
+  budget (`read(budget=)`, `cold_plan`): free-standing lines (labels, buttons, menu entries, keys)
+  first, cheapest first, until the budget; the rest stay `deferred` (boxes only) until a read without
+  a budget, `complete(key)`, or the background worker (`read_later`) recognises them and publishes the
+  complete result under the same key;
 - onnxruntime's memory arena is on and recognition batches are small (see LocalSettings):
   issue 14 measured 0.88-0.90x (arena) and 0.86-0.90x (batch 1-3) on a quiet machine; bench/bench_ocr.py
   compares them with RapidOCR's defaults, but on a loaded machine (load 6-12 on 2 cores) its cold
@@ -43,6 +48,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -80,6 +86,13 @@ class OcrResult(BaseModel):
     height: int
     ms: float
     """Time of the OCR run that produced this result (a cache hit returns the same object, same figure)."""
+    deferred: tuple[tuple[int, int, int, int], ...] = ()
+    """Boxes of lines detected but not recognised yet: a read under a recognition budget (`read(budget=)`)
+    reads the lines most likely to be targets first and leaves these for later (`complete`)."""
+
+    @property
+    def complete(self) -> bool:
+        return not self.deferred
 
     @property
     def text(self) -> str:
@@ -147,8 +160,9 @@ BAND_SLACK = 3
 """New lines are accepted this much nearer the edge than old ones are dropped, so a box that jitters by
 a pixel across the ownership line is found twice (and de-duplicated), never lost."""
 
-_Raw = tuple[np.ndarray, str, float]
-"""One detected line in work-image pixels: its quadrilateral (4x2), text, score (before filtering)."""
+_Raw = tuple[np.ndarray, str | None, float]
+"""One detected line in work-image pixels: its quadrilateral (4x2), text (None: deferred, not read yet),
+score (before filtering)."""
 
 
 class _Read:
@@ -161,12 +175,25 @@ class _Read:
         self.lines = lines
 
 
+class _Partial:
+    """A read under a budget whose deferred lines (text None in `raw`) are still to be recognised.
+
+    `raw` is the same list object the remembered `_Read` holds, so filling it in completes both."""
+
+    __slots__ = ("bgr", "raw", "size")
+
+    def __init__(self, bgr: np.ndarray, raw: list[_Raw], size: tuple[int, int]) -> None:
+        self.bgr = bgr
+        self.raw = raw
+        self.size = size
+
+
 def engine_from_settings(settings: LocalSettings) -> OcrEngine:
     """The engine as LocalSettings configure it: one place for the server, the local backend and the eval."""
     return OcrEngine(
         max_side=settings.ocr_max_side, threads=settings.threads, cache_size=settings.ocr_cache_size,
         rec_batch=settings.ocr_rec_batch, mem_arena=settings.ocr_mem_arena, history=settings.ocr_history,
-        max_changed=settings.ocr_max_changed,
+        max_changed=settings.ocr_max_changed, cold_budget=settings.ocr_cold_budget,
     )
 
 
@@ -192,11 +219,13 @@ class OcrEngine:
         history: int = 4,
         max_changed: float = 0.35,
         own_rec_loop: bool = True,
+        cold_budget: int = 0,
     ) -> None:
-        if max_side < 32 or threads < 1 or cache_size < 0 or rec_batch < 1 or history < 0 or not 0 <= max_changed <= 1:
+        if (max_side < 32 or threads < 1 or cache_size < 0 or rec_batch < 1 or history < 0 or not 0 <= max_changed <= 1
+                or cold_budget < 0):
             raise InvalidInput(
                 f"bad OCR settings: max_side={max_side}, threads={threads}, cache_size={cache_size}, "
-                f"rec_batch={rec_batch}, history={history}, max_changed={max_changed}"
+                f"rec_batch={rec_batch}, history={history}, max_changed={max_changed}, cold_budget={cold_budget}"
             )
         self.max_side = max_side
         self.threads = threads
@@ -208,6 +237,13 @@ class OcrEngine:
         self.max_changed = max_changed
         self.own_rec_loop = own_rec_loop
         """False: RapidOCR's own recognition loop (its 320 px canvas for every batch), for A/B benches."""
+        self.cold_budget = cold_budget
+        """Recognition budget of a first read when the caller asks for one (`read(budget=...)`), in
+        recogniser columns (see `cold_plan`); 0 = callers read everything."""
+        self._partial: OrderedDict[str, _Partial] = OrderedDict()
+        self._worker: threading.Thread | None = None
+        self._after: list[Callable[[], None]] = []
+        self._foreground = 0  # reads waiting for the lock: the background worker yields to them
         self._engine: RapidOCR | None = None
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, OcrResult] = OrderedDict()
@@ -223,6 +259,8 @@ class OcrEngine:
         self.reads_banded = 0
         self.reads_unchanged = 0
         self.rows_redetected = 0
+        self.lines_deferred = 0
+        self.lines_completed = 0
 
     @property
     def loaded(self) -> bool:
@@ -277,9 +315,16 @@ class OcrEngine:
             self._cache.clear()
             self._lines.clear()
             self._reads.clear()
+            self._partial.clear()
 
-    def read(self, image: Image.Image, *, key: str | None = None) -> OcrResult:
-        """Lines of text with boxes in `image`'s pixels, in reading order (cached by content)."""
+    def read(self, image: Image.Image, *, key: str | None = None, budget: int | None = None) -> OcrResult:
+        """Lines of text with boxes in `image`'s pixels, in reading order (cached by content).
+
+        `budget=None` reads every line. With a budget (recogniser columns, see `cold_plan`) a screen
+        read for the first time recognises its likely targets first (short, free-standing lines) and
+        leaves the rest in `result.deferred`; `complete(key)` or `read_later()` reads them, and any
+        read without a budget returns the complete result. Lines read before cost nothing either way.
+        """
         if image.width < 1 or image.height < 1:
             raise InvalidInput(f"cannot OCR an empty image ({image.width}x{image.height})")
         rgb = image if image.mode == "RGB" else image.convert("RGB")
@@ -289,8 +334,11 @@ class OcrEngine:
             if cached is not None:
                 self._cache.move_to_end(key)
                 self.hits += 1
-                return cached
-        result = self._run(rgb)
+                if not cached.deferred or budget is not None:
+                    return cached
+        if cached is not None:
+            return self.complete(key) or cached
+        result = self._run(rgb, key, budget)
         with self._lock:
             self.misses += 1
             if self.cache_size:
@@ -299,6 +347,93 @@ class OcrEngine:
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
         return result
+
+    # -- deferred lines ---------------------------------------------------------------------------
+    def complete(self, key: str, *, max_lines: int | None = None) -> OcrResult | None:
+        """Recognise the deferred lines of the read cached under `key` (at most `max_lines` of them:
+        the background worker goes in small steps so a new read waits little) and, once none are
+        left, publish the complete result under `key`. Returns the result when it is complete, None
+        when lines remain or nothing is pending under `key`."""
+        self._foreground += max_lines is None
+        try:
+            with self._lock:
+                part = self._partial.get(key)
+                if part is None:
+                    got = self._cache.get(key)
+                    return got if got is not None and not got.deferred else None
+                todo = [i for i, ln in enumerate(part.raw) if ln[1] is None]
+                step = todo if max_lines is None else todo[:max_lines]
+                if step:
+                    engine = self._load()
+                    texts = self._texts(engine, part.bgr, np.stack([part.raw[i][0] for i in step]))
+                    for i, (t, sc) in zip(step, texts, strict=True):
+                        part.raw[i] = (part.raw[i][0], t, sc)
+                    self.lines_completed += len(step)
+                if len(step) < len(todo):
+                    return None
+                del self._partial[key]
+                old = self._cache.get(key)
+                result = self._result(part.raw, part.size, (part.bgr.shape[1], part.bgr.shape[0]), old.ms if old else 0.0)
+                if self.cache_size:
+                    self._cache[key] = result
+                return result
+        finally:
+            self._foreground -= max_lines is None
+
+    def pending(self) -> int:
+        """Reads that still have deferred lines."""
+        with self._lock:
+            return len(self._partial)
+
+    def read_later(self, then: Callable[[], None] | None = None) -> None:
+        """Read every deferred line in a background thread (newest read first), in steps of a few
+        lines so a foreground read waits at most one step, then run `then` (e.g. embed the now
+        complete screen's elements, so the next call finds them cached). Call it once the answer that
+        needed the budget is out: on 2 cores the worker would otherwise slow that answer down."""
+        with self._lock:
+            if then is not None:
+                self._after.append(then)
+            if not self._partial and not self._after:
+                return
+            if self._worker is not None and self._worker.is_alive():
+                return
+            self._worker = threading.Thread(target=self._work, name="ocr-deferred", daemon=True)
+            self._worker.start()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait for the background worker to finish (tests, benches); True when nothing is pending."""
+        with self._lock:
+            worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+        return self.pending() == 0
+
+    def _work(self) -> None:
+        while True:
+            if self._foreground:
+                time.sleep(0.005)
+                continue
+            job: Callable[[], None] | None = None
+            with self._lock:
+                if self._partial:
+                    key = next(reversed(self._partial))
+                elif self._after:
+                    job = self._after.pop(0)
+                else:
+                    self._worker = None
+                    return
+            if job is not None:
+                try:
+                    job()
+                except Exception:  # a follow-up is an optimisation: its failure must not end the worker
+                    log.exception("a job after the deferred OCR lines failed")
+                continue
+            try:
+                self.complete(key, max_lines=BACKGROUND_STEP)
+            except Exception:  # a failed background read must not leave a half-filled entry looping
+                log.exception("reading deferred OCR lines failed; they stay unread")
+                with self._lock:
+                    self._partial.pop(key, None)
 
     def _work_image(self, rgb: Image.Image) -> Image.Image:
         """The image detection runs on: at most max_side, at least MIN_DETECT_SIDE, on the 32 px grid.
@@ -325,31 +460,51 @@ class OcrEngine:
         method = Image.Resampling.BILINEAR if scale <= 1 else Image.Resampling.BICUBIC
         return rgb.resize((tw, th), method)
 
-    def _run(self, rgb: Image.Image) -> OcrResult:
-        w, h = rgb.size
+    def _run(self, rgb: Image.Image, key: str, budget: int | None) -> OcrResult:
         work = self._work_image(rgb)
         bgr = np.ascontiguousarray(np.asarray(work)[:, :, ::-1])  # RapidOCR takes arrays as BGR (OpenCV order)
         t0 = time.perf_counter()
-        with self._lock:
-            engine = self._load()
-            raw = self._recognise(engine, bgr)
+        self._foreground += 1
+        try:
+            with self._lock:
+                engine = self._load()
+                raw = self._recognise(engine, bgr, budget)
+                if any(ln[1] is None for ln in raw):
+                    self._partial[key] = _Partial(bgr, raw, rgb.size)
+                    self._partial.move_to_end(key)
+                    while len(self._partial) > MAX_PENDING:  # never completed (the caller failed): forget it
+                        old, _ = self._partial.popitem(last=False)
+                        self._cache.pop(old, None)  # so a later read of it starts again, never returns it partial
+        finally:
+            self._foreground -= 1
         ms = (time.perf_counter() - t0) * 1000
+        result = self._result(raw, rgb.size, work.size, ms)
+        log.debug("OCR %dx%d (run at %dx%d): %d lines (%d deferred) in %.0f ms", rgb.width, rgb.height, work.width,
+                  work.height, len(result.lines), len(result.deferred), ms)
+        return result
+
+    def _result(self, raw: list[_Raw], size: tuple[int, int], work_size: tuple[int, int], ms: float) -> OcrResult:
+        """Raw lines (work pixels) as an OcrResult in the caller's pixels; unread lines become `deferred`."""
+        w, h = size
         lines: list[OcrLine] = []
-        sx, sy = w / work.width, h / work.height
+        deferred: list[tuple[int, int, int, int]] = []
+        sx, sy = w / work_size[0], h / work_size[1]
         for quad, txt, score in raw:
-            text = str(txt).strip()
-            if not text or score < self.min_score:
+            text = None if txt is None else str(txt).strip()
+            if txt is not None and (not text or score < self.min_score):
                 continue
             q = np.asarray(quad, dtype=np.float64).reshape(-1, 2)
             x1 = int(np.clip(np.floor(q[:, 0].min() * sx), 0, w - 1))
             y1 = int(np.clip(np.floor(q[:, 1].min() * sy), 0, h - 1))
             x2 = int(np.clip(np.ceil(q[:, 0].max() * sx), x1 + 1, w))
             y2 = int(np.clip(np.ceil(q[:, 1].max() * sy), y1 + 1, h))
-            lines.append(OcrLine(text=text, box=(x1, y1, x2, y2), score=float(score)))
-        log.debug("OCR %dx%d (run at %dx%d): %d lines in %.0f ms", w, h, work.width, work.height, len(lines), ms)
-        return OcrResult(lines=reading_order(lines), width=w, height=h, ms=round(ms, 1))
+            if text is None:
+                deferred.append((x1, y1, x2, y2))
+            else:
+                lines.append(OcrLine(text=text, box=(x1, y1, x2, y2), score=float(score)))
+        return OcrResult(lines=reading_order(lines), width=w, height=h, ms=round(ms, 1), deferred=tuple(deferred))
 
-    def _recognise(self, engine: RapidOCR, bgr: np.ndarray) -> list[_Raw]:
+    def _recognise(self, engine: RapidOCR, bgr: np.ndarray, budget: int | None = None) -> list[_Raw]:
         """(quad, text, score) per detected line, quads in `bgr`'s pixels; the caller holds the lock.
 
         Uses RapidOCR's pipeline steps (detector, crops, recogniser) so that work can be skipped:
@@ -359,7 +514,13 @@ class OcrEngine:
         """
         if self._incremental:
             try:
-                return self._recognise_incremental(engine, bgr)
+                raw = self._recognise_incremental(engine, bgr, budget)
+                todo = [i for i, ln in enumerate(raw) if ln[1] is None] if budget is None else []
+                if todo:  # lines a remembered partial read left (an unchanged screen, a band read's kept lines)
+                    texts = self._texts(engine, bgr, np.stack([raw[i][0] for i in todo]))
+                    for i, (t, sc) in zip(todo, texts, strict=True):
+                        raw[i] = (raw[i][0], t, sc)
+                return raw
             except (AttributeError, ImportError, TypeError, KeyError) as exc:
                 log.warning("RapidOCR's pipeline steps changed (%s): OCR falls back to whole-image runs", exc)
                 self._incremental = False
@@ -370,7 +531,7 @@ class OcrEngine:
         self.lines_recognised += len(txts)
         return list(zip(boxes, txts, scores or [1.0] * len(txts), strict=False))
 
-    def _recognise_incremental(self, engine: RapidOCR, bgr: np.ndarray) -> list[_Raw]:
+    def _recognise_incremental(self, engine: RapidOCR, bgr: np.ndarray, budget: int | None = None) -> list[_Raw]:
         prev, changed = self._closest_read(bgr)
         if prev is not None:
             if not len(changed):
@@ -381,14 +542,14 @@ class OcrEngine:
                 self.reads_banded += 1
                 self._remember(bgr, raw)
                 return raw
-        raw, exact = self._read_full(engine, bgr)
+        raw, exact = self._read_full(engine, bgr, budget)
         self.reads_full += 1
         if exact:
             self._remember(bgr, raw)
         return raw
 
     # -- full read --------------------------------------------------------------------------------
-    def _read_full(self, engine: RapidOCR, bgr: np.ndarray) -> tuple[list[_Raw], bool]:
+    def _read_full(self, engine: RapidOCR, bgr: np.ndarray, budget: int | None = None) -> tuple[list[_Raw], bool]:
         """Detect on the whole image; the flag says whether the detector saw `bgr` itself (no
         padding or resize by RapidOCR), which a later band read relies on."""
         from rapidocr.utils.process_img import apply_vertical_padding, map_boxes_to_original
@@ -408,14 +569,22 @@ class OcrEngine:
         if det.boxes is None or len(det.boxes) == 0:
             return [], exact
         quads = np.asarray(det.boxes, dtype=np.float32)
-        texts = self._texts(engine, img, quads)
+        texts = self._texts(engine, img, quads, budget)
         quads = map_boxes_to_original(quads.copy(), op_record, bgr.shape[0], bgr.shape[1])
         return [(quads[i], t, s) for i, (t, s) in enumerate(texts)], exact
 
-    def _texts(self, engine: RapidOCR, img: np.ndarray, quads: np.ndarray) -> list[tuple[str, float]]:
-        """Text and score per quad (in `img`'s pixels), recognising only crops not read before."""
+    def _texts(
+        self, engine: RapidOCR, img: np.ndarray, quads: np.ndarray, budget: int | None = None
+    ) -> list[tuple[str | None, float]]:
+        """Text and score per quad (in `img`'s pixels), recognising only crops not read before; with a
+        budget, only the lines `cold_plan` picks (the others get None: deferred)."""
         keys = [self._line_key(img, quad) for quad in quads]
         todo = [i for i, k in enumerate(keys) if k not in self._lines]
+        if todo and budget is not None:
+            hulls = _hulls([quads[i] for i in todo])
+            now = cold_plan(hulls, budget)
+            self.lines_deferred += int((~now).sum())
+            todo = [i for i, n in zip(todo, now, strict=True) if n]
         if todo:
             crops = engine.crop_text_regions(img, [quads[i].copy() for i in todo])
             if self.own_rec_loop:
@@ -426,13 +595,14 @@ class OcrEngine:
             for i, (txt, score) in zip(todo, read, strict=False):
                 self._lines[keys[i]] = (str(txt), float(score))
             self.lines_recognised += len(todo)
-        self.lines_reused += len(keys) - len(todo)
-        out = []
+        out: list[tuple[str | None, float]] = []
         for k in keys:
             got = self._lines.get(k)
             if got is not None:
                 self._lines.move_to_end(k)
-            out.append(got or ("", 0.0))
+                self.lines_reused += 1
+            out.append(got or (None, 0.0))
+        self.lines_reused -= len(todo)
         while len(self._lines) > self.line_cache_size:
             self._lines.popitem(last=False)
         return out
@@ -609,6 +779,55 @@ generated busy desktop (880 lines): 99.1 % of lines read the same as RapidOCR's 
 CPU 0.75x in an interleaved A/B (bench/bench_ocr.py compares whole reads)."""
 
 REC_WIDTH_TOLERANCE = 1.15
+
+
+REC_HEIGHT = 48
+"""The recogniser's input height (PP-OCR's rec_image_shape): crop widths are counted at this height."""
+
+REC_CALL_COLUMNS = 35
+"""A recogniser call's fixed cost, in columns: ~3.3 ms per call against ~0.095 ms per column at 48 px
+(session 3's cost model, 1 thread), so a line costs its padded width plus this."""
+
+DENSE_PITCH = 1.6
+"""Lines stacked closer than this (centre to centre, in line heights) with horizontal overlap are a
+block of running text (a terminal, a paragraph, a log): read last under a budget. Menu entries, table
+rows and buttons sit 2-3 line heights apart."""
+
+MAX_PENDING = 8
+"""Partial reads kept for completion; an older one is forgotten with its cached result (4-6 MB each)."""
+
+BACKGROUND_STEP = 6
+"""Deferred lines recognised per step of the background worker (one or two recogniser calls), so a
+foreground read waits at most that long for the lock."""
+
+
+def cold_plan(hulls: np.ndarray, budget: int) -> np.ndarray:
+    """Which detected lines a budgeted read recognises now (bool per line); the rest are deferred.
+
+    Lines that can be a target come first: free-standing lines (labels, buttons, menu entries, keys)
+    before lines inside a block of running text (`DENSE_PITCH`), and within each group the cheapest
+    first (padded width as `rec_plan` pads it, plus a call's fixed cost), until `budget` columns are
+    spent. WHY this order: a cold read is 80 % recognition, and on busy screens most of it goes to
+    terminal and paragraph lines an instruction rarely names; the caller reads them when the
+    instruction matches nothing read (`tools/ranking/screen.py`) and after the answer otherwise.
+    """
+    n = len(hulls)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    x1, y1, x2, y2 = (hulls[:, k] for k in range(4))
+    h = np.maximum(y2 - y1, 1.0)
+    widths = np.ceil(REC_HEIGHT * (x2 - x1) / h)
+    cost = np.where(widths < REC_GLYPH_WIDTH, 320, np.maximum(widths, REC_MIN_WIDTH)) + REC_CALL_COLUMNS
+    overlap = np.minimum(x2[:, None], x2[None, :]) - np.maximum(x1[:, None], x1[None, :])
+    narrower = np.minimum((x2 - x1)[:, None], (x2 - x1)[None, :])
+    pitch = np.abs((y1 + y2)[:, None] - (y1 + y2)[None, :]) / 2
+    mean_h = (h[:, None] + h[None, :]) / 2
+    stacked = (overlap > 0.3 * narrower) & (pitch > 0.5 * mean_h) & (pitch < DENSE_PITCH * mean_h)
+    dense = stacked.any(axis=1)
+    order = np.lexsort((cost, dense))
+    now = np.zeros(n, dtype=bool)
+    now[order[np.cumsum(cost[order]) <= budget]] = True
+    return now
 
 
 def rec_plan(widths: list[int], *, canvas: int, max_batch: int) -> list[tuple[list[int], int]]:

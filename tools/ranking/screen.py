@@ -1,0 +1,120 @@
+"""Proposed candidates ranked from a first read of the screen that reads targets first.
+
+A cold `rank_ui_elements` without candidates was OCR-bound: 80 % of a first read is recognising
+every line, and on a busy screen most lines are terminal output or paragraphs an instruction rarely
+names. So the first read runs under a recognition budget (`OcrEngine.read(budget=)`,
+`ocr.cold_plan`): free-standing lines (labels, buttons, menu entries, keys) first, cheapest first;
+the rest is left unread (`deferred`) and proposes no element (`proposals.unread_regions`).
+
+The answer from that partial read stands when the winner's own words hold every content word of the
+instruction (`needs_full_read`); otherwise (a paraphrase, an icon,
+a word in a long line) the deferred lines are read at once and the ranking is redone on the whole
+screen, so a partial read never decides an answer the full read would have found by its words. The
+caller reads whatever stayed deferred after the answer (`OcrEngine.read_later`), so the next call
+on the same screen sees everything. The result says how much was read (`ReadInfo`).
+
+`rank_ui_elements` and the eval's `proposed` variant both decide through `needs_full_read`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import anyio
+from PIL import Image
+from pydantic import BaseModel, Field
+
+from ..backends.base import Embedding, EmbeddingBackend, ProgressCallback
+from .proposals import MAX_PROPOSALS, OcrWord, Proposal, Proposals, WordList, propose, read_words
+from .score import ScoredElement, element_words, rank_elements
+from ..regions import RegionItem
+from .text import instruction_terms, normalise, spelled_out
+
+if TYPE_CHECKING:
+    from ..backends.local.ocr import OcrEngine
+
+class ReadInfo(BaseModel):
+    read: int = Field(description="text lines recognised")
+    unread: int = Field(description="lines left for later")
+    full: bool = Field(description="the deferred lines were read before answering")
+
+
+def needs_full_read(
+    scored: Sequence[ScoredElement], candidates: Sequence[Proposal], words: Sequence[OcrWord], instruction: str | None
+) -> bool:
+    """Whether a ranking made on a partial read must be redone on the whole screen: unless every
+    content word of the instruction (its quoted phrase, else its non-command words: `instruction_terms`)
+    is among the winner's own words. WHY exact words and not text_match: a trigram match let "AdminLTE 3"
+    stand for "Click the 'AdminLTE.io' link" while the link sat in an unread footer line (the one dev item
+    the first rule, text_match >= 0.75, lost); an instruction that names its target word for word is the
+    case a partial read can answer, anything looser is read in full."""
+    if not getattr(words, "deferred", ()):
+        return False
+    if instruction is None or not scored:
+        return True
+    terms = instruction_terms(instruction)
+    have = set(normalise(spelled_out(element_words(candidates[scored[0].index], words) or "")))
+    return not terms or not all(t in have for t in terms)
+
+
+async def read_and_propose(
+    engine: OcrEngine, image: Image.Image, key: str | None, budget: int | None, limit: int = MAX_PROPOSALS
+) -> tuple[WordList, Proposals]:
+    words = await anyio.to_thread.run_sync(lambda: read_words(engine, image, key=key, budget=budget))
+    found = await anyio.to_thread.run_sync(lambda: propose(image, words, limit))
+    return words, found
+
+
+async def rank_proposed(
+    backend: EmbeddingBackend,
+    engine: OcrEngine,
+    image: Image.Image,
+    query: Embedding,
+    instruction: str | None,
+    *,
+    key: str | None = None,
+    budget: int | None = None,
+    past_actions: Sequence[tuple[str, float]] | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[list[ScoredElement], Proposals, WordList, ReadInfo]:
+    """Rank proposed elements, reading the screen under `budget` first (None/0: all of it)."""
+    words, found = await read_and_propose(engine, image, key, budget or None)
+    scored = await _rank(backend, image, query, instruction, words, found, past_actions, progress)
+    full = False
+    if needs_full_read(scored, found.items, words, instruction):
+        words, found = await read_and_propose(engine, image, key, None)
+        scored = await _rank(backend, image, query, instruction, words, found, past_actions, progress)
+        full = True
+    return scored, found, words, ReadInfo(read=words.lines_read, unread=len(words.deferred), full=full)
+
+
+async def warm(backend: EmbeddingBackend, engine: OcrEngine, image: Image.Image, key: str | None) -> None:
+    """Read the screen in full and embed its proposed elements, so the caches hold them: run after an
+    answer made on a partial read (`OcrEngine.read_later(then=...)`), the next call on the same screen
+    then costs what a repeat costs instead of encoding a few hundred new elements."""
+    words, found = await read_and_propose(engine, image, key, None)
+    regions = [RegionItem(box=c.box, text=element_words(c, words)) for c in found.items]
+    if regions:
+        await backend.embed_regions(image, regions)
+
+
+def warm_later(backend: EmbeddingBackend, engine: OcrEngine, image: Image.Image, key: str | None) -> None:
+    """Queue `warm` behind the engine's deferred lines, in the engine's background worker (its own
+    event loop: the worker is a plain thread). Only for a backend that embeds elements from words
+    read once (local): one that embeds crops remotely (Gemini) only gets the lines read."""
+    if getattr(backend, "region_embedding", None) != "native":  # crops sent to an API: not for a guess
+        engine.read_later()
+        return
+    engine.read_later(then=lambda: anyio.run(warm, backend, engine, image, key))
+
+
+async def _rank(
+    backend: EmbeddingBackend, image: Image.Image, query: Embedding, instruction: str | None, words: WordList,
+    found: Proposals, past_actions: Sequence[tuple[str, float]] | None, progress: ProgressCallback | None,
+) -> list[ScoredElement]:
+    if not found.items:
+        return []
+    return await rank_elements(
+        backend, image, query, instruction, found.items, words=words, past_actions=past_actions, distinct=True, progress=progress
+    )
