@@ -153,16 +153,16 @@ def _ts(dt: datetime) -> float:
     return dt.timestamp()
 
 
-def _dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
+def _dt(ts: float, _from: Callable[..., datetime] = datetime.fromtimestamp, _utc: Any = UTC) -> datetime:
+    return _from(ts, _utc)
 
 
 def _unit(vector: np.ndarray, what: str) -> np.ndarray:
     v = np.asarray(vector, dtype=np.float32).reshape(-1)
     n = math.sqrt(float(np.dot(v, v)))  # np.linalg.norm's dispatch cost more than the sum (~10 us a call)
-    if not np.isfinite(n) or n == 0.0:
+    if not math.isfinite(n) or n == 0.0:  # math, not np.isfinite: a ufunc call on one float costs ~1 us
         raise InvalidRequest(f"{what} is all zeros (or not finite): it has no direction to compare by")
-    return (v / n).astype(np.float32)
+    return (v / n).astype(np.float32, copy=False)  # float32 / a Python float is float32 already
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -1073,9 +1073,11 @@ class LocalMemoryStore(ThreadedStore):
         self._check_open()
         if not 1 <= k <= self._settings.max_k:
             raise InvalidRequest(f"k must be between 1 and {self._settings.max_k} (memory.max_k), got {k}")
-        self._check_space(space, "the query vector")
+        if space != self._space:
+            self._check_space(space, "the query vector")
         q = np.asarray(vector, dtype=np.float32).reshape(-1)
-        self._check_dimension(q, "the query vector")
+        if q.shape[0] != self._dimension:
+            self._check_dimension(q, "the query vector")
         q = _unit(q, "the query vector")
         if wait:
             self._catch_up()
@@ -1087,6 +1089,16 @@ class LocalMemoryStore(ThreadedStore):
         if min_score is not None:  # before the rows are built: a row below it would be thrown away
             keep = [i for i, v in enumerate(values) if v >= min_score]
             found, values = [found[i] for i in keep], [values[i] for i in keep]
+        # the usual case in one pass: every row in the row cache (no dict of rows, no lookups in it)
+        cache, build = self._rows, self._cached_memory
+        hits: list[Hit] = []
+        for label, score in zip(found, values, strict=True):
+            packed = cache.get(label)
+            if packed is None:
+                break
+            hits.append(_new_hit({"memory": build(packed), "score": round(score, 6)}))
+        else:
+            return hits
         memories = self._hit_rows(found)
         return [
             _new_hit({"memory": memories[label], "score": round(score, 6)})
