@@ -59,16 +59,26 @@ class RWLock:
     """Many readers or one writer; a waiting writer blocks new readers so inserts are not starved."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._mutex = threading.Lock()
+        self._cond = threading.Condition(self._mutex)
+        self._sleepers = 0  # threads waiting on _cond: a reader leaving wakes someone only if there is one
         self._readers = 0
         self._writer = False
         self._writers_waiting = 0
+
+    def _wait(self) -> None:
+        """`_cond.wait()`, counted (caller holds the mutex)."""
+        self._sleepers += 1
+        try:
+            self._cond.wait()
+        finally:
+            self._sleepers -= 1
 
     @contextmanager
     def read(self) -> Iterator[None]:
         with self._cond:
             while self._writer or self._writers_waiting:
-                self._cond.wait()
+                self._wait()
             self._readers += 1
         try:
             yield
@@ -80,19 +90,21 @@ class RWLock:
 
     def acquire_read(self, blocking: bool = True) -> bool:
         """The read lock without a context manager (the search path: two generator frames cost
-        ~10 us a recall, a twentieth of the graph walk); False when not blocking and taken."""
-        with self._cond:
+        ~10 us a recall, a twentieth of the graph walk); False when not blocking and taken.
+        Both take the bare mutex (Condition's `with` is a Python-level call) and wake sleepers only
+        when there are some (`notify_all` is Python-level too): issue 16, the search's overhead."""
+        with self._mutex:
             if not blocking and (self._writer or self._writers_waiting):
                 return False
             while self._writer or self._writers_waiting:
-                self._cond.wait()
+                self._wait()
             self._readers += 1
         return True
 
     def release_read(self) -> None:
-        with self._cond:
+        with self._mutex:
             self._readers -= 1
-            if not self._readers:
+            if not self._readers and self._sleepers:
                 self._cond.notify_all()
 
     @contextmanager
@@ -120,11 +132,11 @@ class RWLock:
         with self._cond:
             if polite:
                 while self._writer or self._writers_waiting or self._readers:
-                    self._cond.wait()
+                    self._wait()
             self._writers_waiting += 1
             try:
                 while self._writer or self._readers:
-                    self._cond.wait()
+                    self._wait()
             finally:
                 self._writers_waiting -= 1
             self._writer = True
@@ -429,8 +441,8 @@ class HnswIndex:
                 labels, distances = self._index.knn_query(q, k=kg, num_threads=1, filter=predicate)
             except RuntimeError:
                 return None
-            # hnswlib's 'ip' distance is 1 - <a, b>
-            found, scores = labels[0].astype(np.int64), (1.0 - distances[0]).astype(np.float32)
+            # hnswlib's 'ip' distance is 1 - <a, b> (float32 stays float32; uint64 labels become int64)
+            found, scores = labels[0].astype(np.int64), 1.0 - distances[0]
         else:
             found, scores = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         if not self._pending:

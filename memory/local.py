@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import logging
+import marshal
 import math
 import os
 import queue
@@ -43,7 +44,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -152,16 +153,16 @@ def _ts(dt: datetime) -> float:
     return dt.timestamp()
 
 
-def _dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
+def _dt(ts: float, _from: Callable[..., datetime] = datetime.fromtimestamp, _utc: Any = UTC) -> datetime:
+    return _from(ts, _utc)
 
 
 def _unit(vector: np.ndarray, what: str) -> np.ndarray:
     v = np.asarray(vector, dtype=np.float32).reshape(-1)
     n = math.sqrt(float(np.dot(v, v)))  # np.linalg.norm's dispatch cost more than the sum (~10 us a call)
-    if not np.isfinite(n) or n == 0.0:
+    if not math.isfinite(n) or n == 0.0:  # math, not np.isfinite: a ufunc call on one float costs ~1 us
         raise InvalidRequest(f"{what} is all zeros (or not finite): it has no direction to compare by")
-    return (v / n).astype(np.float32)
+    return (v / n).astype(np.float32, copy=False)  # float32 / a Python float is float32 already
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -184,6 +185,45 @@ def _trusted(cls: type[_M], values: dict[str, Any]) -> _M:
     object.__setattr__(obj, "__pydantic_extra__", None)
     object.__setattr__(obj, "__pydantic_private__", None)
     return obj
+
+
+def _trusted_maker(cls: type[_M]) -> Callable[[dict[str, Any]], _M]:
+    """`_trusted` for one class, its lookups bound once: a recall builds three models a hit (Hit,
+    Memory, Source), and the generic call was a quarter of its Python (issue 16). Every model made
+    has all its fields set, so they share one fields-set (pydantic only adds to it, on assigning a
+    field, which is already in it; copies copy it)."""
+    fields = set(cls.model_fields)
+    new, put = cls.__new__, object.__setattr__
+
+    def make(values: dict[str, Any]) -> _M:
+        obj = new(cls)
+        put(obj, "__dict__", values)
+        put(obj, "__pydantic_fields_set__", fields)
+        put(obj, "__pydantic_extra__", None)
+        put(obj, "__pydantic_private__", None)
+        return obj
+
+    return make
+
+
+_new_memory = _trusted_maker(Memory)
+_new_source = _trusted_maker(Source)
+_new_hit = _trusted_maker(Hit)
+
+
+def _pack_row(text: str) -> bytes:
+    """A row-cache entry: the row's JSON (as SQLite gives it) decoded once, times as floats, the
+    source completed to every field (None when it has none), kept as `marshal` bytes. Reading it
+    back costs a third of `json.loads` (issue 16: a recall's 10 rows were half its Python) and
+    still gives fresh lists and dicts each time, so no caller can change what the cache holds.
+    marshal is safe here: these bytes never leave this process."""
+    (id_, created, last, seen, modality, chash, episode, src, text_, tags, metadata, thumb) = json.loads(text)
+    if src.get("region") is not None:
+        src["region"] = tuple(src["region"])
+    src = None if all(v is None for v in src.values()) else {**_SOURCE_DEFAULTS, **src}
+    return marshal.dumps(
+        (id_, float(created), float(last), seen, modality, chash, episode, src, text_, tags, metadata, thumb > 0)
+    )
 
 
 def _json_ids(ids: Sequence[int]) -> str:
@@ -270,8 +310,9 @@ _GRAPH_CHUNK_SECONDS = 0.03
 hnswlib cannot search while inserting, so a search arriving mid-chunk waits for it."""
 
 _ROW_CACHE_CHARS = 256 << 20
-"""Rows kept in memory as the JSON text a recall is built from, up to this many characters in all
-(~30 MB for 100k short rows); rows beyond it, or longer than _ROW_CACHE_ROW_CHARS, are read from SQLite."""
+"""Rows kept in memory (decoded once, as `marshal` bytes: see `_pack_row`) that a recall is built from,
+up to this many bytes in all (~20 MB for 100k short rows); rows beyond it, or whose JSON is longer than
+_ROW_CACHE_ROW_CHARS, are read from SQLite."""
 _ROW_CACHE_ROW_CHARS = 16_384
 
 _FILTER_CACHE_BYTES = 64 << 20
@@ -343,6 +384,10 @@ class LocalMemoryStore(ThreadedStore):
         self._sync_lock = threading.Lock()
         self._probe: sqlite3.Connection
         self._data_version: int | None = None
+        # the WAL-index header (the -shm file's first 48 bytes) as read before the last catch-up
+        # that completed: see _unchanged_since_catch_up. None: unknown, ask SQLite
+        self._shm_fd: int | None = None
+        self._hdr_seen: bytes | None = None
         self._seen_max = 0
         self._seen_seq = 0
         self.opened = "new"
@@ -362,7 +407,7 @@ class LocalMemoryStore(ThreadedStore):
         # id -> the row as JSON (see _ROW_CACHE_CHARS): a recall's k rows without a SQL round trip.
         # Filled and refreshed only by catch-ups (under _sync_lock), from the same snapshot as the
         # graph; read by searches, which catch up first. `get` still reads SQLite (always current).
-        self._rows: dict[int, str] = {}
+        self._rows: dict[int, bytes] = {}
         self._rows_chars = 0
         self._seen_upd = 0
 
@@ -400,6 +445,7 @@ class LocalMemoryStore(ThreadedStore):
             if self._alone:
                 self._cleanup_files()
             self._recover_index()
+            self._open_shm()
             self._start_indexer()
         except BaseException:
             self._close_everything()
@@ -575,6 +621,7 @@ class LocalMemoryStore(ThreadedStore):
         with self._sync_lock:
             self._index = index
             self._seen_max, self._seen_seq, self._data_version = seen_max, seen_seq, None
+            self._hdr_seen = None
         if added or deleted:
             if self.opened == "loaded":
                 self.opened = f"caught up (+{added} added, {deleted} deleted since the checkpoint)"
@@ -605,9 +652,46 @@ class LocalMemoryStore(ThreadedStore):
             w.execute("COMMIT")
         return added, deleted, max(ids, default=0), int(seq)
 
+    def _open_shm(self) -> None:
+        """Keep the WAL-index file (`memory.db-shm`) open for `_unchanged_since_catch_up`; without
+        it (not there, another platform) every check asks SQLite."""
+        try:
+            self._shm_fd = os.open(self.path / "memory.db-shm", os.O_RDONLY)
+        except OSError:
+            self._shm_fd = None
+
+    def _wal_header(self) -> bytes | None:
+        fd = self._shm_fd
+        if fd is None:
+            return None
+        try:
+            hdr = os.pread(fd, 48, 0)
+        except OSError:
+            return None
+        return hdr if len(hdr) == 48 else None
+
+    def _unchanged_since_catch_up(self) -> bool:
+        """True when no connection of any process has committed since the last completed
+        catch-up read its snapshot, without a lock or a SQL statement (~1 us against ~20 us for
+        `PRAGMA data_version` on the shared machine, which took its WAL read lock: issue 16).
+
+        Every commit in WAL mode rewrites the WAL-index header at the start of the -shm file
+        (its frame count, checksums and change counter; salts when the WAL restarts) before the
+        commit returns (https://www.sqlite.org/walformat.html), and its first copy last. So
+        bytes equal to the ones read before that catch-up mean nothing was committed since:
+        an acknowledged write of any process is seen by the next search. A difference (a
+        commit, a torn read of one in progress, a reader's recovery) only sends the check the
+        slow way. The file stays in place while this store has connections open (SQLite
+        truncates or removes it only with no connection left), and it is read with pread, not a
+        memory map, so even then the answer is just 'unknown'."""
+        seen = self._hdr_seen
+        return seen is not None and self._wal_header() == seen
+
     def _caught_up_nowait(self) -> None:
         """Raise `WouldBlock` unless the graph is already up to date (nobody committed since the
         last catch-up), checked without waiting for another thread's catch-up."""
+        if self._unchanged_since_catch_up():
+            return
         if not self._sync_lock.acquire(blocking=False):
             raise WouldBlock("another thread is catching the index up")
         try:
@@ -619,14 +703,20 @@ class LocalMemoryStore(ThreadedStore):
     def _catch_up(self, *, force: bool = False) -> None:
         """Bring this process's graph up to what every process has committed: new rows (ids above
         the highest seen) are inserted, the deletions log is replayed. Cheap when nothing changed:
-        one `PRAGMA data_version`, which changes when any *other* connection (this process's writer
+        the WAL-index header unchanged (`_unchanged_since_catch_up`), else one `PRAGMA
+        data_version`, which changes when any *other* connection (this process's writer
         included) committed."""
+        if not force and self._unchanged_since_catch_up():
+            return
         with self._sync_lock:
             p = self._probe
+            hdr = self._wal_header()  # before the catch-up's snapshot: a commit after this changes it
             version = p.execute("PRAGMA data_version").fetchone()[0]
             if version == self._data_version and not force:
+                self._hdr_seen = hdr
                 return
             self._data_version = version  # read first: a commit after this is seen next time
+            self._hdr_seen = None  # until this catch-up completes
             p.execute("BEGIN")
             try:
                 rows = p.execute(
@@ -665,6 +755,7 @@ class LocalMemoryStore(ThreadedStore):
                     text = self._rows.pop(d[1], None)
                     if text is not None:
                         self._rows_chars -= len(text)
+            self._hdr_seen = hdr
 
     def _cache_rows(self, rows: Iterable[tuple[int, str]]) -> None:
         """Keep (or refresh) rows in the row cache, within its budget (caller holds _sync_lock or is opening)."""
@@ -674,8 +765,9 @@ class LocalMemoryStore(ThreadedStore):
             if old is not None:
                 self._rows_chars -= len(old)
             if len(text) <= _ROW_CACHE_ROW_CHARS and self._rows_chars + len(text) <= _ROW_CACHE_CHARS:
-                cache[id_] = text
-                self._rows_chars += len(text)
+                packed = _pack_row(text)
+                cache[id_] = packed
+                self._rows_chars += len(packed)
 
     # ---- helpers -------------------------------------------------------------------------
     def _reader(self) -> sqlite3.Connection:
@@ -728,6 +820,18 @@ class LocalMemoryStore(ThreadedStore):
             "source": _trusted(Source, {**_SOURCE_DEFAULTS, **src}) if len(src) != len(_SOURCE_DEFAULTS) else _trusted(Source, src),
             "episode_id": episode, "text": text, "tags": tags, "metadata": metadata, "has_thumbnail": thumb > 0,
             "created_at": _dt(float(created)), "last_seen": _dt(float(last)), "seen_count": seen,
+            "vector": None, "visual": None,
+        })
+
+    def _cached_memory(self, packed: bytes) -> Memory:
+        """A Memory from a row-cache entry (`_pack_row`), without validation (validated on the way in)."""
+        (id_, created, last, seen, modality, chash, episode, src, text, tags, metadata, thumb) = marshal.loads(packed)
+        created_at = _dt(created)
+        return _new_memory({
+            "id": id_, "space": self._space, "modality": modality, "content_hash": chash,
+            "source": _new_source(dict(_SOURCE_DEFAULTS) if src is None else src),
+            "episode_id": episode, "text": text, "tags": tags, "metadata": metadata, "has_thumbnail": thumb,
+            "created_at": created_at, "last_seen": created_at if last == created else _dt(last), "seen_count": seen,
             "vector": None, "visual": None,
         })
 
@@ -969,25 +1073,38 @@ class LocalMemoryStore(ThreadedStore):
         self._check_open()
         if not 1 <= k <= self._settings.max_k:
             raise InvalidRequest(f"k must be between 1 and {self._settings.max_k} (memory.max_k), got {k}")
-        self._check_space(space, "the query vector")
+        if space != self._space:
+            self._check_space(space, "the query vector")
         q = np.asarray(vector, dtype=np.float32).reshape(-1)
-        self._check_dimension(q, "the query vector")
+        if q.shape[0] != self._dimension:
+            self._check_dimension(q, "the query vector")
         q = _unit(q, "the query vector")
         if wait:
             self._catch_up()
         else:
             self._caught_up_nowait()
         labels, scores = self._nearest(q, k, filter, wait=wait)
+        found = labels.tolist()
+        values = scores.tolist()
+        if min_score is not None:  # before the rows are built: a row below it would be thrown away
+            keep = [i for i, v in enumerate(values) if v >= min_score]
+            found, values = [found[i] for i in keep], [values[i] for i in keep]
+        # the usual case in one pass: every row in the row cache (no dict of rows, no lookups in it)
+        cache, build = self._rows, self._cached_memory
         hits: list[Hit] = []
-        memories = self._hit_rows(labels.tolist())
-        for label, score in zip(labels.tolist(), scores.tolist(), strict=True):
-            m = memories.get(label)
-            if m is None:  # deleted between the index walk and the row fetch
-                continue
-            if min_score is not None and score < min_score:
-                continue
-            hits.append(_trusted(Hit, {"memory": m, "score": round(float(score), 6)}))
-        return hits
+        for label, score in zip(found, values, strict=True):
+            packed = cache.get(label)
+            if packed is None:
+                break
+            hits.append(_new_hit({"memory": build(packed), "score": round(score, 6)}))
+        else:
+            return hits
+        memories = self._hit_rows(found)
+        return [
+            _new_hit({"memory": memories[label], "score": round(score, 6)})
+            for label, score in zip(found, values, strict=True)
+            if label in memories  # else deleted between the index walk and the row fetch
+        ]
 
     def _nearest(self, q: np.ndarray, k: int, flt: Filter | None, *, wait: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Which strategy answers: see docs/MEMORY.md for the measurements behind it. With
@@ -1143,12 +1260,17 @@ class LocalMemoryStore(ThreadedStore):
         return [by_id[i] for i in map(int, ids) if i in by_id]
 
     def _hit_rows(self, ids: list[int]) -> dict[int, Memory]:
-        """A search's rows, from the row cache (one json.loads for all of them), SQLite for any
-        not in it. Only for searches: they caught up first, so the cache is as current as SQLite."""
+        """A search's rows, from the row cache, SQLite for any not in it. Only for searches: they
+        caught up first, so the cache is as current as SQLite."""
         cache = self._rows
-        texts = [cache.get(i) for i in ids]
-        out = {r[0]: self._json_to_memory(r) for r in json.loads("[" + ",".join(t for t in texts if t) + "]")}
-        missing = [i for i, t in zip(ids, texts, strict=True) if t is None]
+        out: dict[int, Memory] = {}
+        missing = []
+        for i in ids:
+            packed = cache.get(i)
+            if packed is None:
+                missing.append(i)
+            else:
+                out[i] = self._cached_memory(packed)
         if missing:
             out.update((m.id, m) for m in self.get_many_sync(missing))
         return out
@@ -1223,6 +1345,7 @@ class LocalMemoryStore(ThreadedStore):
                 dropped = self._index.deleted_count
                 self._index = fresh
                 self._seen_max, self._seen_seq = seen_max, seen_seq
+                self._hdr_seen = None
             self._catch_up(force=True)
             log.info(
                 "memory index compacted: %d deletions dropped, %d live, %.1f s",
@@ -1435,6 +1558,10 @@ class LocalMemoryStore(ThreadedStore):
                 self._close_everything()
 
     def _close_everything(self) -> None:
+        if self._shm_fd is not None:
+            os.close(self._shm_fd)
+            self._shm_fd = None
+        self._hdr_seen = None
         with self._conns_lock:
             for con in self._all_conns:
                 try:
