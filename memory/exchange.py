@@ -44,8 +44,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from .errors import InvalidRequest, MemoryStoreError
 from .records import Filter, Memory, NewMemory, Source, as_utc
-from .migrate import _thumbnails  # one round trip per batch where the engine offers it
-from .store import MemoryStore, dimension_of
+from .store import MemoryStore, dimension_of, thumbnails_of
 
 FORMAT_VERSION = 1
 FORMATS = ("parquet", "jsonl")
@@ -214,7 +213,7 @@ async def _export_rows(
     """Rows in id order, a batch at a time (memories forgotten meanwhile are left out)."""
     for start in range(0, len(ids), batch):
         memories = await store.get_many(ids[start : start + batch], with_vector=True)
-        thumbs = await _thumbnails(store, memories) if thumbnails else {}
+        thumbs = await thumbnails_of(store, memories) if thumbnails else {}
         yield [_row_of(m, thumbs.get(m.id), store.dimension) for m in memories]
         await _report(progress, "export", min(start + batch, len(ids)), len(ids))
 
@@ -655,7 +654,7 @@ async def import_export(
         if not chosen:
             continue
         stored_list = await store.get_many([r.id for r in chosen], with_vector=True)
-        thumbs = await _thumbnails(store, stored_list) if man.thumbnails else {}
+        thumbs = await thumbnails_of(store, stored_list) if man.thumbnails else {}
         by_id = {m.id: m for m in stored_list}
         for r in chosen:
             problem = _compare(r, by_id[r.id], thumbs.get(r.id), man.thumbnails) if r.id in by_id else f"memory {r.id}: missing"

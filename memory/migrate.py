@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from .config import MemorySettings
 from .errors import InvalidRequest, MemoryStoreError
 from .records import Memory, NewMemory
-from .store import MemoryStore, existing_spaces, open_store
+from .store import MemoryStore, existing_spaces, open_store, thumbnails_of
 
 Progress = Callable[[str, int, int], Awaitable[None] | None]
 
@@ -62,19 +62,6 @@ def _as_new(m: Memory, thumb: bytes | None) -> NewMemory:
     )
 
 
-async def _thumbnails(store: MemoryStore, memories: Sequence[Memory]) -> dict[int, bytes]:
-    wanted = [m.id for m in memories if m.has_thumbnail]
-    many = getattr(store, "get_thumbnails", None)  # one round trip per batch where the engine offers it
-    if many is not None:
-        return await many(wanted)
-    out = {}
-    for id_ in wanted:
-        thumb = await store.get_thumbnail(id_)
-        if thumb is not None:
-            out[id_] = thumb
-    return out
-
-
 def _same(a: Memory, b: Memory, ta: bytes | None, tb: bytes | None) -> str | None:
     fields = a.model_dump(mode="json")
     other = b.model_dump(mode="json")
@@ -109,7 +96,7 @@ async def copy_store(
     copied = skipped = 0
     for start in range(0, len(todo), batch):
         memories = await src.get_many(todo[start : start + batch], with_vector=True)
-        thumbs = await _thumbnails(src, memories)
+        thumbs = await thumbnails_of(src, memories)
         results = await dst.add([_as_new(m, thumbs.get(m.id)) for m in memories], merge_duplicates=False)
         copied += sum(r.status == "stored" for r in results)
         skipped += sum(r.status != "stored" for r in results)
@@ -126,7 +113,7 @@ async def copy_store(
     picks = sorted(random.Random(seed).sample(source_ids, min(sample, len(source_ids))))
     a_list = await src.get_many(picks, with_vector=True)
     b_by_id = {m.id: m for m in await dst.get_many(picks, with_vector=True)}
-    a_thumbs, b_thumbs = await _thumbnails(src, a_list), await _thumbnails(dst, list(b_by_id.values()))
+    a_thumbs, b_thumbs = await thumbnails_of(src, a_list), await thumbnails_of(dst, list(b_by_id.values()))
     for a in a_list:
         b = b_by_id.get(a.id)
         problem = (

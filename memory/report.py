@@ -41,7 +41,7 @@ import anyio
 from pydantic import BaseModel, Field
 
 from .errors import InvalidRequest, MemoryStoreError
-from .migrate import _thumbnails
+from .store import thumbnails_of
 from .records import Filter, Memory
 from .store import MemoryStore
 
@@ -177,7 +177,7 @@ async def collect(
     done = 0
     for start in range(0, len(wanted), options.batch):
         memories = await store.get_many(wanted[start : start + options.batch])
-        thumbs = await _thumbnails(store, memories)
+        thumbs = await thumbnails_of(store, memories)
 
         def shrink(memories: list[Memory] = memories, thumbs: dict[int, bytes] = thumbs) -> list[_Card]:
             cards = []

@@ -161,3 +161,19 @@ def store_dirname(space: str) -> str:
 
     safe = re.sub(r"[^A-Za-z0-9@._-]+", "_", space).strip("._") or "space"
     return f"{safe[:80]}-{hashlib.sha256(space.encode()).hexdigest()[:8]}"
+
+
+async def thumbnails_of(store: MemoryStore, memories: Sequence[Memory]) -> dict[int, bytes]:
+    """The thumbnails of `memories` that have one, by id. Copying, exporting and reporting a store all need
+    a batch of them: one round trip per batch where the engine offers `get_thumbnails` (Milvus), else one
+    `get_thumbnail` each (the protocol's own call)."""
+    wanted = [m.id for m in memories if m.has_thumbnail]
+    many = getattr(store, "get_thumbnails", None)
+    if many is not None:
+        return await many(wanted)
+    out = {}
+    for id_ in wanted:
+        thumb = await store.get_thumbnail(id_)
+        if thumb is not None:
+            out[id_] = thumb
+    return out

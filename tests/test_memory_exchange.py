@@ -15,7 +15,7 @@ import pytest
 from memory_support import JPEG, clustered
 from sensorium.memory.config import MemorySettings
 from sensorium.memory.exchange import ExchangeError, check_export, export_store, import_export
-from sensorium.memory.migrate import _thumbnails
+from sensorium.memory.store import thumbnails_of
 from sensorium.memory.store import Filter, NewMemory, Source, open_store
 
 SPACE = "test/exchange@32"
@@ -58,7 +58,7 @@ async def _dump(data_dir: Path, space: str = SPACE, dim: int = DIM, thumbnails: 
     store = await open_store(MemorySettings(), data_dir, space, dim)
     try:
         memories = await store.get_many(await store.list_ids(), with_vector=True)
-        thumbs = await _thumbnails(store, memories) if thumbnails else {}
+        thumbs = await thumbnails_of(store, memories) if thumbnails else {}
         return {
             m.id: (
                 m.model_dump(mode="json", exclude={"has_thumbnail"} if not thumbnails else None),

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from memory_support import JPEG, clustered
 from sensorium.memory.config import MemorySettings
-from sensorium.memory.migrate import _thumbnails, copy_store, migrate
+from sensorium.memory.migrate import copy_store, migrate
+from sensorium.memory.store import thumbnails_of
 from sensorium.memory.store import Filter, NewMemory, Source, open_store
 
 SPACE = "test/migrate@32"
@@ -54,7 +55,7 @@ async def _dump(settings: MemorySettings, data_dir: Path) -> dict[int, tuple]:
         out = {}
         for start in range(0, len(ids), 1_000):
             memories = await store.get_many(ids[start : start + 1_000], with_vector=True)
-            thumbs = await _thumbnails(store, memories)  # one round trip per batch on Milvus
+            thumbs = await thumbnails_of(store, memories)  # one round trip per batch on Milvus
             for m in memories:
                 out[m.id] = (
                     m.model_dump(mode="json"), m.vector.tobytes(),  # type: ignore[union-attr]
