@@ -35,43 +35,6 @@ def screens(tmp_path: Path) -> list[Path]:
     return out
 
 
-async def test_remember_then_recall_by_text_and_by_image(settings, screens: list[Path]) -> None:
-    server = build_server(settings)
-    async with Client(server) as client:
-        r1 = await client.call_tool("remember", {"text": "the invoice total was 42 euros", "episode_id": "ep1", "tags": ["billing"]})
-        assert not r1.is_error, r1.content
-        assert r1.structured_content["status"] == "stored"
-        r2 = await client.call_tool("remember", {"path": str(screens[0]), "episode_id": "ep1", "note": "opened the calendar"})
-        assert not r2.is_error, r2.content
-        r3 = await client.call_tool("remember", {"text": "weather is sunny in Lisbon", "episode_id": "ep2"})
-        img_id = r2.structured_content["id"]
-
-        hits = (await client.call_tool("recall", {"text": "invoice total euros", "k": 2})).structured_content["hits"]
-        assert hits[0]["id"] == r1.structured_content["id"]
-        assert hits[0]["tags"] == ["billing"] and hits[0]["episode_id"] == "ep1"
-
-        by_image = await client.call_tool("recall", {"path": str(screens[0]), "k": 1, "include_thumbnails": True})
-        assert by_image.structured_content["hits"][0]["id"] == img_id
-        assert by_image.structured_content["hits"][0]["score"] > 0.99
-        assert by_image.structured_content["thumbnails_attached"] == 1 and by_image.content[0].type == "image"
-
-        only_ep2 = await client.call_tool("recall", {"text": "invoice", "k": 5, "filter": {"episode_id": "ep2"}})
-        assert [h["id"] for h in only_ep2.structured_content["hits"]] == [r3.structured_content["id"]]
-
-        similar = await client.call_tool("recall", {"memory_id": img_id, "k": 1})
-        assert similar.structured_content["hits"][0]["id"] == img_id
-
-        episodes = (await client.call_tool("list_episodes", {})).structured_content["episodes"]
-        assert {e["episode_id"]: e["memories"] for e in episodes} == {"ep1": 2, "ep2": 1}
-        stats = (await client.call_tool("memory_stats", {})).structured_content
-        assert stats["memories"] == 3 and stats["space"] == "hashing/v1@256"
-
-        meta = await client.read_resource(f"sensorium://memory/{img_id}")
-        assert json.loads(meta.contents[0].text)["episode_id"] == "ep1"
-        image = await client.read_resource(f"sensorium://memory/{img_id}/image")
-        assert image.contents[0].mime_type == "image/jpeg"
-
-
 async def test_remember_a_handle_and_forget(settings, screens: list[Path]) -> None:
     server = build_server(settings)
     async with Client(server) as client:

@@ -28,6 +28,7 @@ async def test_remember_recall_forget_and_resources(memory_settings, tmp_path: P
     async with Client(build_server(settings)) as client:
         r1 = await client.call_tool("remember", {"text": "the invoice total was 42 euros", "episode_id": "ep1", "tags": ["billing"]})
         assert not r1.is_error, r1.content
+        assert r1.structured_content["status"] == "stored"
         r2 = await client.call_tool("remember", {"path": str(screens[0]), "episode_id": "ep1", "note": "opened the calendar"})
         assert not r2.is_error, r2.content
         r3 = await client.call_tool("remember", {"text": "weather is sunny in Lisbon", "episode_id": "ep2", "metadata": {"city": "Lisbon"}})
@@ -37,6 +38,7 @@ async def test_remember_recall_forget_and_resources(memory_settings, tmp_path: P
         assert hits[0]["id"] == r1.structured_content["id"] and hits[0]["tags"] == ["billing"]
         by_image = await client.call_tool("recall", {"path": str(screens[0]), "k": 1, "include_thumbnails": True})
         assert by_image.structured_content["hits"][0]["id"] == img_id
+        assert by_image.structured_content["hits"][0]["score"] > 0.99
         assert by_image.structured_content["thumbnails_attached"] == 1 and by_image.content[0].type == "image"
         only_ep2 = await client.call_tool("recall", {"text": "invoice", "k": 5, "filter": {"episode_id": "ep2"}})
         assert [h["id"] for h in only_ep2.structured_content["hits"]] == [r3.structured_content["id"]]
