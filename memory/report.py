@@ -33,14 +33,14 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import anyio
 from pydantic import BaseModel, Field
 
-from .errors import InvalidRequest, MemoryStoreError
+from .errors import MemoryStoreError
 from .store import thumbnails_of
 from .records import Filter, Memory
 from .store import MemoryStore
@@ -529,16 +529,3 @@ def render(data: ReportData) -> str:
     body.append("</main>")
     body.append(f"<script>{_SCRIPT}</script></body></html>")
     return head + "".join(body)
-
-
-def select_space(spaces: Sequence[str], asked: str | None) -> str | None:
-    """Which store a report shows: the one asked for, else the only one; several and none asked is refused."""
-    if asked is not None:
-        if asked not in spaces:
-            raise InvalidRequest(f"no memory store of space {asked!r}; stores: {', '.join(spaces) or 'none'}")
-        return asked
-    if len(spaces) > 1:
-        raise InvalidRequest(
-            f"the data dir holds {len(spaces)} memory stores ({', '.join(spaces)}): choose one with --space"
-        )
-    return spaces[0] if spaces else None

@@ -142,6 +142,27 @@ def existing_spaces(settings: MemorySettings, data_dir: Path) -> list[StoredSpac
     return [StoredSpace(space=space, location=str(path)) for space, path in LocalMemoryStore.existing_spaces(data_dir)]
 
 
+def choose_space(existing: Sequence[str], asked: str | None, configured: str) -> str | None:
+    """Which existing store a command that only *reads* one (report, export) works on: the one asked
+    for; else the configured backend's, when it has a store; else the only store there is. Several
+    stores and none of them the configured backend's is refused (guessing would export or show the
+    wrong agent's memories); no store at all is None (the caller says so in its own words).
+
+    One rule for every reader, so `memory report` and `memory export` never pick different stores."""
+    if asked is not None:
+        if asked not in existing:
+            raise InvalidRequest(f"no memory store of space {asked!r}; stores: {', '.join(existing) or 'none'}")
+        return asked
+    if configured in existing:
+        return configured
+    if len(existing) > 1:
+        raise InvalidRequest(
+            f"there are {len(existing)} memory stores ({', '.join(existing)}) and none of the configured "
+            f"backend's space {configured!r}: choose one with --space"
+        )
+    return existing[0] if existing else None
+
+
 def dimension_of(space: str) -> int:
     """The dimension a space id ends in (`gemini/gemini-embedding-2@768` -> 768)."""
     try:

@@ -158,6 +158,16 @@ def build_services(settings: Settings, backend: EmbeddingBackend | None = None) 
     return Services(settings, backend=backend)
 
 
+async def configured_space(settings: Settings) -> tuple[str, int]:
+    """The space (and dimension) of the backend the settings choose, for CLI commands that pick a store;
+    building the backend loads no model (that waits for the first embedding)."""
+    services = build_services(settings)
+    try:
+        return services.backend.space, services.backend.dimension
+    finally:
+        await services.aclose()
+
+
 TOOL_MODULES = tuple(f"{__package__}.{m}" for m in ("perception", "memory_tools", "media_tools", "watch_tools", "ranking_tools"))
 """The modules whose `TOOLS` the server may publish, in this order (`tool_modules` picks)."""
 

@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("out", type=Path, help="the HTML file to write (replaced if it exists)")
     report.add_argument("--space", default=None, help="the store's space (see `sensorium memory stores`); "
-                        "default: the only store in the data dir")
+                        "default: the configured backend's, else the only store")
     report.add_argument("--episode", action="append", default=None, help="only this episode (repeatable); default: all")
     report.add_argument("--limit", type=_report_limit, default=1000,
                         help="at most this many memories, the newest (default 1000; ~7 kB a typical memory, 50 kB at most)")
@@ -105,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--format", default=None, help="parquet (needs the integrations extra) or jsonl; default: from OUT's suffix")
     export.add_argument("--thumbnails", action="store_true", help="include the JPEG thumbnails (binary column / base64)")
     export.add_argument("--episode", action="append", default=None, help="only this episode (repeatable); default: every memory")
-    export.add_argument("--space", default=None, help="the store of this space (see `sensorium memory stores`); default: the configured backend's")
+    export.add_argument("--space", default=None, help="the store of this space (see `sensorium memory stores`); default: the configured backend's, else the only store")
     export.add_argument("--force", action="store_true", help="replace OUT if it exists")
     export.add_argument("--backend", choices=["auto", "gemini", "local", "hashing"], default=None)
     imp = msub.add_parser(
@@ -301,12 +301,13 @@ async def _report(settings: Settings, args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..memory.report import ReportOptions, check_writable, select_space, write_report
-    from ..memory.store import dimension_of, existing_spaces, open_store
+    from ..memory.report import ReportOptions, check_writable, write_report
+    from ..memory.store import choose_space, dimension_of, existing_spaces, open_store
+    from .app import configured_space
 
     out = check_writable(args.out)  # before reading a store that may be large
     spaces = [s.space for s in existing_spaces(settings.memory, settings.data_dir)]
-    space = select_space(spaces, args.space)
+    space = choose_space(spaces, args.space, (await configured_space(settings))[0])
     options = ReportOptions(limit=args.limit, episodes=args.episode or [])
     if space is None:
         where = settings.data_dir if settings.memory.engine == "local" else "the Milvus server"

@@ -1,8 +1,9 @@
 """`sensorium memory export OUT` / `sensorium memory import IN`: the thin CLI over memory/exchange.py.
 
-Which store: `--space`, else the configured backend's space (as `memory stats`). An export reads an
-existing store only (exporting a store that is not there would silently create an empty one); an
-import creates the store of the export's space when asked for it by `--space`.
+Which store: an export reads an existing store only (exporting a store that is not there would silently
+create an empty one), chosen by the rule every reading command shares (`memory.store.choose_space`:
+`--space`, else the configured backend's, else the only one); an import writes into `--space`, else the
+configured backend's space, and creates that store only after the file's manifest agreed.
 """
 
 from __future__ import annotations
@@ -14,33 +15,25 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..memory.exchange import ExchangeError, ExportFile, export_store, import_export, require_space
-from ..memory.store import dimension_of, existing_spaces, open_store
+from ..memory.store import choose_space, dimension_of, existing_spaces, open_store
+from .app import configured_space
 from .settings import Settings
 
 
-async def _space(settings: Settings, args: argparse.Namespace) -> tuple[str, int]:
-    if args.space:
-        return args.space, dimension_of(args.space)
-    from .app import build_services
-
-    services = build_services(settings)  # the backend names its space; no model is loaded until something is embedded
-    try:
-        return services.backend.space, services.backend.dimension
-    finally:
-        await services.aclose()
-
-
 async def exchange_command(settings: Settings, args: argparse.Namespace) -> int:
-    space, dimension = await _space(settings, args)
+    configured, configured_dimension = await configured_space(settings)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     if args.memory_command == "export":
         stores = [s.space for s in existing_spaces(settings.memory, settings.data_dir)]
-        if space not in stores:
+        chosen = choose_space(stores, args.space, configured)
+        if chosen is None:
             raise ExchangeError(
-                f"no memory store of space {space!r} ({settings.memory.engine} engine, data dir {settings.data_dir}); "
-                f"stores there: {stores or 'none'}: pass --space with one of them"
+                f"no memory store to export ({settings.memory.engine} engine, data dir {settings.data_dir}): "
+                "nothing has been remembered there yet"
             )
+        space, dimension = chosen, dimension_of(chosen)
     else:  # the file's manifest first: a file of another space must not leave an empty store behind
+        space, dimension = (args.space, dimension_of(args.space)) if args.space else (configured, configured_dimension)
         require_space(ExportFile(args.path).manifest, args.path, space, dimension)
     store = await open_store(settings.memory, settings.data_dir, space, dimension)
     try:

@@ -231,7 +231,7 @@ def test_cli_export_then_import_prints_reports(seeded: Path, monkeypatch: pytest
     [
         (("memory", "export", "m.csv", "--space", SPACE), "cannot tell the format from 'm.csv': pass --format parquet or --format jsonl"),
         (("memory", "export", "m.out", "--format", "xml", "--space", SPACE), "unknown export format 'xml': use one of parquet, jsonl"),
-        (("memory", "export", "m.jsonl"), "no memory store of space 'hashing/v1@256'"),
+        (("memory", "export", "m.jsonl", "--space", "nope/x@8"), f"no memory store of space 'nope/x@8'; stores: {SPACE}"),
         (("memory", "export", "nodir/m.jsonl", "--space", SPACE), "the folder nodir does not exist"),
         (("memory", "import", "missing.parquet"), "no such file: missing.parquet"),
         (("memory", "import", "."), "is not a file"),
@@ -240,6 +240,18 @@ def test_cli_export_then_import_prints_reports(seeded: Path, monkeypatch: pytest
 def test_cli_bad_arguments(seeded: Path, monkeypatch: pytest.MonkeyPatch, capsys, argv: tuple[str, ...], message: str) -> None:
     code, out, err = _cli(seeded, monkeypatch, capsys, *argv)
     assert code == 2 and message in err and out == "", err
+
+
+def test_cli_export_without_space_takes_the_only_store_and_says_when_there_is_none(
+    seeded: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """The store is chosen as `memory report` chooses it (memory.store.choose_space): the configured backend's
+    (hashing, absent here), else the only one; an empty data dir is a specific error, not an empty file."""
+    code, out, err = _cli(seeded, monkeypatch, capsys, "memory", "export", "m.jsonl")
+    assert code == 0, err
+    assert json.loads(out)["memories"] > 0 and json.loads(out)["space"] == SPACE
+    code, out, err = _cli(seeded, monkeypatch, capsys, "memory", "export", "n.jsonl", data="empty")
+    assert code == 2 and out == "" and "no memory store to export" in err and not (seeded / "n.jsonl").exists()
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -433,6 +433,23 @@ def test_cli_asks_which_store_when_there_are_several(tmp_path: Path, monkeypatch
     assert main(["memory", "report", str(tmp_path / "r.html"), "--space", "other/space@8", "--no-progress"]) == 0
 
 
+def test_cli_takes_the_configured_backends_store_among_several(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """The rule `memory export` uses too (memory.store.choose_space): the configured backend's store first."""
+    from sensorium.server.cli import main
+
+    async def seed() -> None:
+        for space, dim in ((SPACE, DIM), ("hashing/v1@256", 256)):
+            await (await open_store(MemorySettings(), tmp_path / "data", space, dim)).close()
+
+    asyncio.run(seed())
+    monkeypatch.setenv("SENSORIUM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SENSORIUM_BACKEND", "hashing")
+    assert main(["memory", "report", str(tmp_path / "r.html"), "--no-progress"]) == 0
+    assert json.loads(capsys.readouterr().out)["space"] == "hashing/v1@256"
+
+
 # ---- both engines ---------------------------------------------------------------------------------
 
 
