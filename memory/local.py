@@ -206,6 +206,8 @@ def _trusted_maker(cls: type[_M]) -> Callable[[dict[str, Any]], _M]:
     return make
 
 
+_MEMORY_FIELDS, _SOURCE_FIELDS, _HIT_FIELDS = set(Memory.model_fields), set(Source.model_fields), set(Hit.model_fields)
+"""Shared fields-sets of the models a recall builds (every field set; see `_trusted_maker`)."""
 _new_memory = _trusted_maker(Memory)
 _new_source = _trusted_maker(Source)
 _new_hit = _trusted_maker(Hit)
@@ -220,10 +222,27 @@ def _pack_row(text: str) -> bytes:
     (id_, created, last, seen, modality, chash, episode, src, text_, tags, metadata, thumb) = json.loads(text)
     if src.get("region") is not None:
         src["region"] = tuple(src["region"])
-    src = None if all(v is None for v in src.values()) else {**_SOURCE_DEFAULTS, **src}
+    src = {**_SOURCE_DEFAULTS, **src}  # every field, so a recall gets a fresh complete dict from marshal alone
     return marshal.dumps(
         (id_, float(created), float(last), seen, modality, chash, episode, src, text_, tags, metadata, thumb > 0)
     )
+
+
+def _rounded_scores(found: list[int], scores: np.ndarray, min_score: float | None) -> tuple[list[int], list[float]]:
+    """Drop scores below `min_score` (compared unrounded, as doubles), round the rest to 6 decimals.
+    float32 scores (every search path gives them) are rounded in one numpy call: a float32 times 1e6 is
+    exact in a double (24 + 20 significant bits), so rint-then-divide lands on the same double as
+    Python's correctly rounded `round(x, 6)` (0 differences in 20M values, ties included); ten
+    `round` calls were ~5 % of a recall's cost around the walk (issue 16). Other dtypes: `round`."""
+    s64 = np.asarray(scores, dtype=np.float64)
+    if min_score is not None:  # before the rows are built: a row below it would be thrown away
+        keep = s64 >= min_score
+        if not keep.all():
+            found = [f for f, kept in zip(found, keep.tolist(), strict=True) if kept]
+            s64 = s64[keep]
+    if np.asarray(scores).dtype == np.float32:
+        return found, np.round(s64, 6).tolist()
+    return found, [round(v, 6) for v in s64.tolist()]
 
 
 def _json_ids(ids: Sequence[int]) -> str:
@@ -314,6 +333,12 @@ _ROW_CACHE_CHARS = 256 << 20
 up to this many bytes in all (~20 MB for 100k short rows); rows beyond it, or whose JSON is longer than
 _ROW_CACHE_ROW_CHARS, are read from SQLite."""
 _ROW_CACHE_ROW_CHARS = 16_384
+
+_YIELD_SECONDS = 0.001
+"""An async recall answered on the event loop yields to it when this long has passed since this store's
+last yield (else it only checks for cancellation): a tight recall loop still lets other tasks in every
+millisecond, without paying an event-loop round (~20-70 us here, as much as the store's whole Python
+around the graph walk, issue 16) on every recall."""
 
 _FILTER_CACHE_BYTES = 64 << 20
 """Vectors of recently used small filters kept gathered (a 1 % filter at 100k x 768: 3 MB)."""
@@ -410,6 +435,7 @@ class LocalMemoryStore(ThreadedStore):
         self._rows: dict[int, bytes] = {}
         self._rows_chars = 0
         self._seen_upd = 0
+        self._yielded_at = 0.0  # perf_counter of the last event-loop yield of an inline async search
 
     # ---- opening -------------------------------------------------------------------------
     @staticmethod
@@ -829,7 +855,7 @@ class LocalMemoryStore(ThreadedStore):
         created_at = _dt(created)
         return _new_memory({
             "id": id_, "space": self._space, "modality": modality, "content_hash": chash,
-            "source": _new_source(dict(_SOURCE_DEFAULTS) if src is None else src),
+            "source": _new_source(src),
             "episode_id": episode, "text": text, "tags": tags, "metadata": metadata, "has_thumbnail": thumb,
             "created_at": created_at, "last_seen": created_at if last == created else _dt(last), "seen_count": seen,
             "vector": None, "visual": None,
@@ -1070,7 +1096,8 @@ class LocalMemoryStore(ThreadedStore):
     ) -> list[Hit]:
         """`wait=False` (a caller on an event loop) raises `WouldBlock` rather than wait for a lock,
         a catch-up or a filtered (SQL-driven) search: those go to a worker thread."""
-        self._check_open()
+        if self._closed:
+            self._check_open()
         if not 1 <= k <= self._settings.max_k:
             raise InvalidRequest(f"k must be between 1 and {self._settings.max_k} (memory.max_k), got {k}")
         if space != self._space:
@@ -1083,28 +1110,67 @@ class LocalMemoryStore(ThreadedStore):
             self._catch_up()
         else:
             self._caught_up_nowait()
-        labels, scores = self._nearest(q, k, filter, wait=wait)
-        found = labels.tolist()
-        values = scores.tolist()
-        if min_score is not None:  # before the rows are built: a row below it would be thrown away
-            keep = [i for i, v in enumerate(values) if v >= min_score]
-            found, values = [found[i] for i in keep], [values[i] for i in keep]
-        # the usual case in one pass: every row in the row cache (no dict of rows, no lookups in it)
-        cache, build = self._rows, self._cached_memory
+        # the usual recall (no filter, a graph with nothing waiting in its tail) as Python lists straight
+        # from the walk; anything else through _nearest's strategies
+        top = None
+        if (filter is None or filter.is_empty()) and self._index.live_count > self._settings.exact_below:
+            top = self._index.search_top(q, k, wait=wait)
+        if top is None:
+            labels, scores = self._nearest(q, k, filter, wait=wait)
+            top = labels.tolist(), scores
+        found, values = _rounded_scores(*top, min_score)
+        hits = self._cached_hits(found, values)
+        if hits is not None:
+            return hits
+        memories = self._hit_rows(found)
+        return [
+            _new_hit({"memory": memories[label], "score": score})
+            for label, score in zip(found, values, strict=True)
+            if label in memories  # else deleted between the index walk and the row fetch
+        ]
+
+    def _cached_hits(
+        self, found: list[int], values: list[float], _loads: Callable[[bytes], Any] = marshal.loads,
+        _fts: Callable[..., datetime] = datetime.fromtimestamp, _utc: Any = UTC,
+    ) -> list[Hit] | None:
+        """The hits (`values`: their scores, rounded), when every row is in the row cache (the usual case; None otherwise), built in one
+        loop with every lookup bound once: the ten rows of a recall were most of the store's Python
+        around the graph walk (issue 16). Each hit gets its own Hit, Memory and Source objects and fresh
+        lists and dicts (marshal builds them anew each time), so a caller that changes one cannot change
+        what the cache or another recall holds; no validation (validated on the way in)."""
+        cache, space = self._rows, self._space
+        new, put = object.__new__, object.__setattr__
+        mem_cls, src_cls, hit_cls = Memory, Source, Hit
+        mem_fields, src_fields, hit_fields = _MEMORY_FIELDS, _SOURCE_FIELDS, _HIT_FIELDS
         hits: list[Hit] = []
         for label, score in zip(found, values, strict=True):
             packed = cache.get(label)
             if packed is None:
-                break
-            hits.append(_new_hit({"memory": build(packed), "score": round(score, 6)}))
-        else:
-            return hits
-        memories = self._hit_rows(found)
-        return [
-            _new_hit({"memory": memories[label], "score": round(score, 6)})
-            for label, score in zip(found, values, strict=True)
-            if label in memories  # else deleted between the index walk and the row fetch
-        ]
+                return None
+            (id_, created, last, seen, modality, chash, episode, src, text, tags, metadata, thumb) = _loads(packed)
+            source = new(src_cls)
+            put(source, "__dict__", src)
+            put(source, "__pydantic_fields_set__", src_fields)
+            put(source, "__pydantic_extra__", None)
+            put(source, "__pydantic_private__", None)
+            created_at = _fts(created, _utc)
+            memory = new(mem_cls)
+            put(memory, "__dict__", {
+                "id": id_, "space": space, "modality": modality, "content_hash": chash, "source": source,
+                "episode_id": episode, "text": text, "tags": tags, "metadata": metadata, "has_thumbnail": thumb,
+                "created_at": created_at, "last_seen": created_at if last == created else _fts(last, _utc),
+                "seen_count": seen, "vector": None, "visual": None,
+            })
+            put(memory, "__pydantic_fields_set__", mem_fields)
+            put(memory, "__pydantic_extra__", None)
+            put(memory, "__pydantic_private__", None)
+            hit = new(hit_cls)
+            put(hit, "__dict__", {"memory": memory, "score": score})
+            put(hit, "__pydantic_fields_set__", hit_fields)
+            put(hit, "__pydantic_extra__", None)
+            put(hit, "__pydantic_private__", None)
+            hits.append(hit)
+        return hits
 
     def _nearest(self, q: np.ndarray, k: int, flt: Filter | None, *, wait: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Which strategy answers: see docs/MEMORY.md for the measurements behind it. With
@@ -1599,7 +1665,13 @@ class LocalMemoryStore(ThreadedStore):
         # Anything that could wait or run long hops.
         # A checkpoint first: a coroutine that never suspends would starve the loop's other tasks
         # (a tight recall loop held off writers and deleters in test_memory_concurrency).
-        await anyio.lowlevel.checkpoint()
+        # ... at most every _YIELD_SECONDS: in between, only a cancellation check (no event-loop round).
+        now = time.perf_counter()
+        if now - self._yielded_at >= _YIELD_SECONDS:
+            await anyio.lowlevel.checkpoint()
+            self._yielded_at = time.perf_counter()
+        else:
+            await anyio.lowlevel.checkpoint_if_cancelled()
         try:
             return self.search_sync(vector, k, space=space, filter=filter, min_score=min_score, wait=False)
         except WouldBlock:
