@@ -334,12 +334,6 @@ up to this many bytes in all (~20 MB for 100k short rows); rows beyond it, or wh
 _ROW_CACHE_ROW_CHARS, are read from SQLite."""
 _ROW_CACHE_ROW_CHARS = 16_384
 
-_YIELD_SECONDS = 0.001
-"""An async recall answered on the event loop yields to it when this long has passed since this store's
-last yield (else it only checks for cancellation): a tight recall loop still lets other tasks in every
-millisecond, without paying an event-loop round (~20-70 us here, as much as the store's whole Python
-around the graph walk, issue 16) on every recall."""
-
 _FILTER_CACHE_BYTES = 64 << 20
 """Vectors of recently used small filters kept gathered (a 1 % filter at 100k x 768: 3 MB)."""
 
@@ -435,7 +429,6 @@ class LocalMemoryStore(ThreadedStore):
         self._rows: dict[int, bytes] = {}
         self._rows_chars = 0
         self._seen_upd = 0
-        self._yielded_at = 0.0  # perf_counter of the last event-loop yield of an inline async search
 
     # ---- opening -------------------------------------------------------------------------
     @staticmethod
@@ -931,7 +924,27 @@ class LocalMemoryStore(ThreadedStore):
                 self._commit_group(group)
         if ticket.error is not None:
             raise ticket.error
+        if self._index.pending_count > self._settings.max_index_tail:
+            self._help_index()
         return ticket.results
+
+    def _help_index(self) -> None:
+        """Back-pressure: the writer whose commit left the tail over `memory.max_index_tail` rows graphs
+        the excess itself before its add returns (its rows are already durable and searchable). Every
+        search scans the tail exactly, so without a bound a bulk import faster than the graph (7k/s
+        acknowledged against ~1.2k/s graphed at 100k x 768) made every recall grow with the lag; with
+        it, writers slow to the graph's pace once the tail is full and searches stay bounded. Chunks
+        as the indexer's (a search waits at most one), outside the writer lock (other writers commit
+        meanwhile; they help too)."""
+        index, cap = self._index, self._settings.max_index_tail
+        chunk = 64
+        while not self._closed and index.pending_count > cap:
+            t0 = time.perf_counter()
+            n = index.graph_pending(min(chunk, index.pending_count - cap), threads=_INDEXER_THREADS)
+            if not n:
+                break
+            chunk = max(8, min(2_000, int(n / max(time.perf_counter() - t0, 1e-4) * _GRAPH_CHUNK_SECONDS)))
+            self._changed(n)
 
     def _commit_group(self, group: list[_AddTicket]) -> None:
         """Write the tickets together; if that fails, each alone, so one bad ticket (a disk error
@@ -1665,13 +1678,9 @@ class LocalMemoryStore(ThreadedStore):
         # Anything that could wait or run long hops.
         # A checkpoint first: a coroutine that never suspends would starve the loop's other tasks
         # (a tight recall loop held off writers and deleters in test_memory_concurrency).
-        # ... at most every _YIELD_SECONDS: in between, only a cancellation check (no event-loop round).
-        now = time.perf_counter()
-        if now - self._yielded_at >= _YIELD_SECONDS:
-            await anyio.lowlevel.checkpoint()
-            self._yielded_at = time.perf_counter()
-        else:
-            await anyio.lowlevel.checkpoint_if_cancelled()
+        # (Yielding only every millisecond was tried in session 5: it saved ~2-4 us a recall and let a
+        # tight recall loop starve other tasks for up to a millisecond at a time; every recall yields.)
+        await anyio.lowlevel.checkpoint()
         try:
             return self.search_sync(vector, k, space=space, filter=filter, min_score=min_score, wait=False)
         except WouldBlock:
