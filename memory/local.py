@@ -222,7 +222,7 @@ def _pack_row(text: str) -> bytes:
     (id_, created, last, seen, modality, chash, episode, src, text_, tags, metadata, thumb) = json.loads(text)
     if src.get("region") is not None:
         src["region"] = tuple(src["region"])
-    src = {**_SOURCE_DEFAULTS, **src}  # every field, so a recall gets a fresh complete dict from marshal alone
+    src = None if all(v is None for v in src.values()) else {**_SOURCE_DEFAULTS, **src}
     return marshal.dumps(
         (id_, float(created), float(last), seen, modality, chash, episode, src, text_, tags, metadata, thumb > 0)
     )
@@ -848,7 +848,7 @@ class LocalMemoryStore(ThreadedStore):
         created_at = _dt(created)
         return _new_memory({
             "id": id_, "space": self._space, "modality": modality, "content_hash": chash,
-            "source": _new_source(src),
+            "source": _new_source(dict(_SOURCE_DEFAULTS) if src is None else src),
             "episode_id": episode, "text": text, "tags": tags, "metadata": metadata, "has_thumbnail": thumb,
             "created_at": created_at, "last_seen": created_at if last == created else _dt(last), "seen_count": seen,
             "vector": None, "visual": None,
@@ -1155,6 +1155,7 @@ class LocalMemoryStore(ThreadedStore):
         new, put = object.__new__, object.__setattr__
         mem_cls, src_cls, hit_cls = Memory, Source, Hit
         mem_fields, src_fields, hit_fields = _MEMORY_FIELDS, _SOURCE_FIELDS, _HIT_FIELDS
+        no_source = _SOURCE_DEFAULTS
         hits: list[Hit] = []
         for label, score in zip(found, values, strict=True):
             packed = cache.get(label)
@@ -1162,7 +1163,7 @@ class LocalMemoryStore(ThreadedStore):
                 return None
             (id_, created, last, seen, modality, chash, episode, src, text, tags, metadata, thumb) = _loads(packed)
             source = new(src_cls)
-            put(source, "__dict__", src)
+            put(source, "__dict__", no_source.copy() if src is None else src)  # None: a source with no field set
             put(source, "__pydantic_fields_set__", src_fields)
             put(source, "__pydantic_extra__", None)
             put(source, "__pydantic_private__", None)
