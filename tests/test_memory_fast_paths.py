@@ -184,6 +184,14 @@ async def test_hydrated_rows_equal_validated_ones(tmp_path: Path) -> None:
     assert m.metadata == {"k": [1, {"z": None}]}
     [with_vec] = await store.get_many([res.id], with_vector=True)  # type: ignore[list-item]
     assert with_vec.model_dump() == m.model_dump()
+    # what a caller does to its hit stays in its hit: the next recall is built afresh from the row cache
+    before = m.model_dump()
+    m.tags.append("mine")
+    m.metadata["k"][1]["z"] = 1
+    m.source.app = "changed"
+    hit.score = -1.0
+    [again_hit] = await store.search(vecs[0], 1, space=SPACE)
+    assert again_hit.memory.model_dump() == before and again_hit.score > 0.99
     await store.close()
 
 
