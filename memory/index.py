@@ -447,7 +447,7 @@ class HnswIndex:
             if kg <= 0:
                 return None
             try:
-                labels, distances = self._index.knn_query(query.reshape(1, -1), k=kg, num_threads=1)
+                labels, distances = self._index.knn_query(query, k=kg, num_threads=1)  # 1-D: one query
             except RuntimeError:
                 return None
         finally:

@@ -239,6 +239,12 @@ def _rounded_scores(found: list[int], scores: np.ndarray, min_score: float | Non
     exact in a double (24 + 20 significant bits), so rint-then-divide lands on the same double as
     Python's correctly rounded `round(x, 6)` (0 differences in 20M values, ties included); ten
     `round` calls were ~5 % of a recall's cost around the walk (issue 16). Other dtypes: `round`."""
+    if min_score is None and scores.dtype == np.float32:  # the usual recall: three C calls
+        return found, scores.astype(np.float64).round(6).tolist()
+    return _rounded_scores_general(found, scores, min_score)
+
+
+def _rounded_scores_general(found: list[int], scores: np.ndarray, min_score: float | None) -> tuple[list[int], list[float]]:
     s64 = np.asarray(scores, dtype=np.float64)
     if min_score is not None:  # before the rows are built: a row below it would be thrown away
         keep = s64 >= min_score
@@ -246,7 +252,7 @@ def _rounded_scores(found: list[int], scores: np.ndarray, min_score: float | Non
             found = [f for f, kept in zip(found, keep.tolist(), strict=True) if kept]
             s64 = s64[keep]
     if np.asarray(scores).dtype == np.float32:
-        return found, np.round(s64, 6).tolist()
+        return found, s64.round(6).tolist()
     return found, [round(v, 6) for v in s64.tolist()]
 
 
@@ -1120,10 +1126,16 @@ class LocalMemoryStore(ThreadedStore):
             raise InvalidRequest(f"k must be between 1 and {self._settings.max_k} (memory.max_k), got {k}")
         if space != self._space:
             self._check_space(space, "the query vector")
-        q = np.asarray(vector, dtype=np.float32).reshape(-1)
+        q = np.asarray(vector, dtype=np.float32)
+        if q.ndim != 1:
+            q = q.reshape(-1)
         if q.shape[0] != self._dimension:
             self._check_dimension(q, "the query vector")
-        q = _unit(q, "the query vector")
+        # `_unit` with fewer numpy calls: on a busy machine each one costs microseconds cold (issue 16)
+        norm = math.sqrt(float(q.dot(q)))
+        if not math.isfinite(norm) or norm == 0.0:
+            _unit(q, "the query vector")  # raises the error
+        q = q / norm  # float32 (same values as `_unit`)
         if wait:
             self._catch_up()
         else:
