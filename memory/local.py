@@ -1163,9 +1163,9 @@ class LocalMemoryStore(ThreadedStore):
         self, found: list[int], values: list[float], _loads: Callable[[bytes], Any] = marshal.loads,
         _fts: Callable[..., datetime] = datetime.fromtimestamp, _utc: Any = UTC,
     ) -> list[Hit] | None:
-        """The hits (`values`: their scores, rounded), when every row is in the row cache (the usual case; None otherwise), built in one
-        loop with every lookup bound once: the ten rows of a recall were most of the store's Python
-        around the graph walk (issue 16). Each hit gets its own Hit, Memory and Source objects and fresh
+        """The hits (`values`: their scores, rounded) when every row is in the row cache (the usual case;
+        None otherwise), built in one loop with every lookup bound once: the ten rows of a recall were
+        most of the store's Python around the graph walk (issue 16). Each hit gets its own Hit, Memory and Source objects and fresh
         lists and dicts (marshal builds them anew each time), so a caller that changes one cannot change
         what the cache or another recall holds; no validation (validated on the way in)."""
         cache, space = self._rows, self._space
