@@ -41,6 +41,7 @@ import math
 import os
 import queue
 import sqlite3
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -218,19 +219,38 @@ _new_source = _trusted_maker(Source)
 _new_hit = _trusted_maker(Hit)
 
 
-def _pack_row(text: str) -> bytes:
-    """A row-cache entry: the row's JSON (as SQLite gives it) decoded once, times as floats, the
-    source completed to every field (None when it has none), kept as `marshal` bytes. Reading it
-    back costs a third of `json.loads` (issue 16: a recall's 10 rows were half its Python) and
-    still gives fresh lists and dicts each time, so no caller can change what the cache holds.
-    marshal is safe here: these bytes never leave this process."""
+_Row = tuple[Any, ...]
+"""A row-cache entry (`_pack_row`): (id, created_at, last_seen, seen_count, modality, content_hash,
+episode_id, source, text, tags, metadata, has_thumbnail); source, tags and metadata as `marshal` bytes,
+or None when empty (no field set, [] and {})."""
+
+
+def _pack_row(text: str) -> _Row:
+    """A row-cache entry from the row's JSON (as SQLite gives it), decoded once. Its immutable parts are
+    kept as the objects a Memory holds (ints, strings, the two datetimes: shared by every recall of the
+    row, which is safe since they cannot change); its mutable parts (source, tags, metadata) as `marshal`
+    bytes, so each recall gets fresh lists and dicts and no caller can change what the cache holds.
+    Session 4 kept the whole row as marshal bytes (a third of `json.loads`); keeping the rest decoded
+    saves the unmarshalling of ~10 values and one or two `datetime`s a hit (~25 % of building the hits
+    cold, issue 16) for ~3x the memory a row (~40 MB at 100k short rows; episode ids and modalities
+    interned, so repeated ones are kept once). marshal is safe here: these bytes never leave this process."""
     (id_, created, last, seen, modality, chash, episode, src, text_, tags, metadata, thumb) = json.loads(text)
     if src.get("region") is not None:
         src["region"] = tuple(src["region"])
     src = None if all(v is None for v in src.values()) else {**_SOURCE_DEFAULTS, **src}
-    return marshal.dumps(
-        (id_, float(created), float(last), seen, modality, chash, episode, src, text_, tags, metadata, thumb > 0)
+    created, last = float(created), float(last)
+    created_at = _dt(created)
+    return (
+        id_, created_at, created_at if last == created else _dt(last), seen, sys.intern(modality), chash,
+        None if episode is None else sys.intern(episode), None if src is None else marshal.dumps(src), text_,
+        marshal.dumps(tags) if tags else None, marshal.dumps(metadata) if metadata else None, thumb > 0,
     )
+
+
+def _row_size(row: _Row) -> int:
+    """What a row-cache entry is counted as against `_ROW_CACHE_CHARS`: its strings and bytes plus a
+    fixed ~300 for the tuple, the datetimes and the dict slot (an estimate, the same on add and removal)."""
+    return 300 + sum(len(x) for x in row[5:11] if isinstance(x, (str, bytes)))
 
 
 def _rounded_scores(found: list[int], scores: np.ndarray, min_score: float | None) -> tuple[list[int], list[float]]:
@@ -340,9 +360,9 @@ _GRAPH_CHUNK_SECONDS = 0.03
 hnswlib cannot search while inserting, so a search arriving mid-chunk waits for it."""
 
 _ROW_CACHE_CHARS = 256 << 20
-"""Rows kept in memory (decoded once, as `marshal` bytes: see `_pack_row`) that a recall is built from,
-up to this many bytes in all (~20 MB for 100k short rows); rows beyond it, or whose JSON is longer than
-_ROW_CACHE_ROW_CHARS, are read from SQLite."""
+"""Rows kept in memory (decoded once: see `_pack_row`) that a recall is built from, up to this many
+bytes in all (as `_row_size` counts them: ~35 MB for 100k short rows); rows beyond it, or whose JSON is
+longer than _ROW_CACHE_ROW_CHARS, are read from SQLite."""
 _ROW_CACHE_ROW_CHARS = 16_384
 
 _FILTER_CACHE_BYTES = 64 << 20
@@ -437,7 +457,7 @@ class LocalMemoryStore(ThreadedStore):
         # id -> the row as JSON (see _ROW_CACHE_CHARS): a recall's k rows without a SQL round trip.
         # Filled and refreshed only by catch-ups (under _sync_lock), from the same snapshot as the
         # graph; read by searches, which catch up first. `get` still reads SQLite (always current).
-        self._rows: dict[int, bytes] = {}
+        self._rows: dict[int, _Row] = {}
         self._rows_chars = 0
         self._seen_upd = 0
 
@@ -782,9 +802,9 @@ class LocalMemoryStore(ThreadedStore):
                 index.mark_deleted(d[1] for d in dels)
                 self._seen_seq = int(dels[-1][0])
                 for d in dels:
-                    text = self._rows.pop(d[1], None)
-                    if text is not None:
-                        self._rows_chars -= len(text)
+                    gone = self._rows.pop(d[1], None)
+                    if gone is not None:
+                        self._rows_chars -= _row_size(gone)
             self._hdr_seen = hdr
 
     def _cache_rows(self, rows: Iterable[tuple[int, str]]) -> None:
@@ -793,11 +813,11 @@ class LocalMemoryStore(ThreadedStore):
         for id_, text in rows:
             old = cache.pop(id_, None)
             if old is not None:
-                self._rows_chars -= len(old)
+                self._rows_chars -= _row_size(old)
             if len(text) <= _ROW_CACHE_ROW_CHARS and self._rows_chars + len(text) <= _ROW_CACHE_CHARS:
-                packed = _pack_row(text)
-                cache[id_] = packed
-                self._rows_chars += len(packed)
+                row = _pack_row(text)
+                cache[id_] = row
+                self._rows_chars += _row_size(row)
 
     # ---- helpers -------------------------------------------------------------------------
     def _reader(self) -> sqlite3.Connection:
@@ -853,16 +873,15 @@ class LocalMemoryStore(ThreadedStore):
             "vector": None, "visual": None,
         })
 
-    def _cached_memory(self, packed: bytes) -> Memory:
+    def _cached_memory(self, row: _Row) -> Memory:
         """A Memory from a row-cache entry (`_pack_row`), without validation (validated on the way in)."""
-        (id_, created, last, seen, modality, chash, episode, src, text, tags, metadata, thumb) = marshal.loads(packed)
-        created_at = _dt(created)
+        (id_, created_at, last_seen, seen, modality, chash, episode, src, text, tags, metadata, thumb) = row
         return _new_memory({
             "id": id_, "space": self._space, "modality": modality, "content_hash": chash,
-            "source": _new_source(dict(_SOURCE_DEFAULTS) if src is None else src),
-            "episode_id": episode, "text": text, "tags": tags, "metadata": metadata, "has_thumbnail": thumb,
-            "created_at": created_at, "last_seen": created_at if last == created else _dt(last), "seen_count": seen,
-            "vector": None, "visual": None,
+            "source": _new_source(dict(_SOURCE_DEFAULTS) if src is None else marshal.loads(src)),
+            "episode_id": episode, "text": text, "tags": [] if tags is None else marshal.loads(tags),
+            "metadata": {} if metadata is None else marshal.loads(metadata), "has_thumbnail": thumb,
+            "created_at": created_at, "last_seen": last_seen, "seen_count": seen, "vector": None, "visual": None,
         })
 
     def _row_to_memory(self, row: tuple[Any, ...], vec: bytes | None = None, visual: bytes | None = None) -> Memory:
@@ -1160,14 +1179,14 @@ class LocalMemoryStore(ThreadedStore):
         ]
 
     def _cached_hits(
-        self, found: list[int], values: list[float], _loads: Callable[[bytes], Any] = marshal.loads,
-        _fts: Callable[..., datetime] = datetime.fromtimestamp, _utc: Any = UTC,
+        self, found: list[int], values: list[float], _loads: Callable[[bytes], Any] = marshal.loads
     ) -> list[Hit] | None:
         """The hits (`values`: their scores, rounded) when every row is in the row cache (the usual case;
         None otherwise), built in one loop with every lookup bound once: the ten rows of a recall were
-        most of the store's Python around the graph walk (issue 16). Each hit gets its own Hit, Memory and Source objects and fresh
-        lists and dicts (marshal builds them anew each time), so a caller that changes one cannot change
-        what the cache or another recall holds; no validation (validated on the way in)."""
+        most of the store's Python around the graph walk (issue 16). Each hit gets its own Hit, Memory and
+        Source objects and fresh lists and dicts (marshal builds them anew each time; the datetimes and
+        strings are shared, being immutable), so a caller that changes one cannot change what the cache or
+        another recall holds; no validation (validated on the way in)."""
         cache, space = self._rows, self._space
         new = object.__new__
         set_dict, set_fields, set_extra, set_private = _SLOT_SETTERS
@@ -1176,22 +1195,21 @@ class LocalMemoryStore(ThreadedStore):
         no_source = _SOURCE_DEFAULTS
         hits: list[Hit] = []
         for label, score in zip(found, values, strict=True):
-            packed = cache.get(label)
-            if packed is None:
+            row = cache.get(label)
+            if row is None:
                 return None
-            (id_, created, last, seen, modality, chash, episode, src, text, tags, metadata, thumb) = _loads(packed)
+            (id_, created_at, last_seen, seen, modality, chash, episode, src, text, tags, metadata, thumb) = row
             source = new(src_cls)
-            set_dict(source, no_source.copy() if src is None else src)  # None: a source with no field set
+            set_dict(source, no_source.copy() if src is None else _loads(src))  # None: a source with no field set
             set_fields(source, src_fields)
             set_extra(source, None)
             set_private(source, None)
-            created_at = _fts(created, _utc)
             memory = new(mem_cls)
             set_dict(memory, {
                 "id": id_, "space": space, "modality": modality, "content_hash": chash, "source": source,
-                "episode_id": episode, "text": text, "tags": tags, "metadata": metadata, "has_thumbnail": thumb,
-                "created_at": created_at, "last_seen": created_at if last == created else _fts(last, _utc),
-                "seen_count": seen, "vector": None, "visual": None,
+                "episode_id": episode, "text": text, "tags": [] if tags is None else _loads(tags),
+                "metadata": {} if metadata is None else _loads(metadata), "has_thumbnail": thumb,
+                "created_at": created_at, "last_seen": last_seen, "seen_count": seen, "vector": None, "visual": None,
             })
             set_fields(memory, mem_fields)
             set_extra(memory, None)
