@@ -232,8 +232,9 @@ def _pack_row(text: str) -> _Row:
     bytes, so each recall gets fresh lists and dicts and no caller can change what the cache holds.
     Session 4 kept the whole row as marshal bytes (a third of `json.loads`); keeping the rest decoded
     saves the unmarshalling of ~10 values and one or two `datetime`s a hit (~25 % of building the hits
-    cold, issue 16) for ~3x the memory a row (~40 MB at 100k short rows; episode ids and modalities
-    interned, so repeated ones are kept once). marshal is safe here: these bytes never leave this process."""
+    cold, issue 16) for ~2.6x the memory a row (345 against 135 bytes measured on 20k short rows; episode
+    ids and modalities interned, so repeated ones are kept once). marshal is safe here: these bytes never
+    leave this process."""
     (id_, created, last, seen, modality, chash, episode, src, text_, tags, metadata, thumb) = json.loads(text)
     if src.get("region") is not None:
         src["region"] = tuple(src["region"])
@@ -361,8 +362,8 @@ hnswlib cannot search while inserting, so a search arriving mid-chunk waits for 
 
 _ROW_CACHE_CHARS = 256 << 20
 """Rows kept in memory (decoded once: see `_pack_row`) that a recall is built from, up to this many
-bytes in all (as `_row_size` counts them: ~35 MB for 100k short rows); rows beyond it, or whose JSON is
-longer than _ROW_CACHE_ROW_CHARS, are read from SQLite."""
+bytes in all (as `_row_size` counts them: ~32 MB for 100k short rows, so ~800k such rows); rows beyond
+it, or whose JSON is longer than _ROW_CACHE_ROW_CHARS, are read from SQLite."""
 _ROW_CACHE_ROW_CHARS = 16_384
 
 _FILTER_CACHE_BYTES = 64 << 20
