@@ -3,13 +3,18 @@
     python bench/bench_memory.py                                  # 100k x 768, every engine
     python bench/bench_memory.py --n 30000 --json bench/results/memory.json
     python bench/bench_memory.py --engines local --no-real
+    python bench/bench_memory.py --same-graph-only --n 20000 --queries 400   # the like-for-like row alone
 
 Every figure sits beside its baseline from the same run on the same data (issue 16 states its
 targets as ratios, since the machine is shared and its speed changes from minute to minute):
 
 - raw hnswlib (same M / ef_construction / ef, built by the bench itself): unfiltered recall p50,
   the filter-callback recall p50, and the add_items rate;
-- an exact numpy scan over the matching rows (already gathered): filtered recall p50.
+- an exact numpy scan over the matching rows (already gathered): filtered recall p50;
+- hnswlib's `knn_query` on the local store's *own* graph object (the `same_graph` row): the raw
+  hnswlib baseline above is built in one pass, the store's graph by its indexer in chunks, so the two
+  walks differ; this row times `store.search` and `knn_query` on the same graph, same ef and k, query
+  by query interleaved (order alternating), so what is left is exactly the store's Python around the walk.
 
 Each latency is also taken in process CPU time (`time.process_time`, all threads): on a shared
 machine the wall-clock p50 includes waiting for a core, which CPU time leaves out.
@@ -159,6 +164,58 @@ def baselines(data: np.ndarray, qs: np.ndarray, k: int, settings: MemorySettings
     return out
 
 
+# ---- like for like: the store against its own graph ---------------------------------------------------
+async def same_graph(store: Any, qs: np.ndarray, k: int, space: str, rounds: int = 3) -> dict[str, Any]:
+    """`store.search` (the async API a recall uses) against hnswlib's `knn_query` on the store's own
+    graph object (`store._index._index`: same graph, same ef, same k, same queries), interleaved query by
+    query, `rounds` passes over the queries, with the order alternating: whichever runs first for a
+    query walks a graph cold in the CPU caches and the second warm (at 20k x 768 the warm walk measured
+    half the cold one), so each side is first for half the queries. Besides the pooled p50/p99, the
+    `first` figures compare the two sides when each ran first (cold, as a new query is) and `second` when
+    each ran second (warm: the strictest, the walk at its cheapest). Only for an engine with an
+    in-process hnswlib graph (local)."""
+    graph = store._index._index  # noqa: SLF001 - the bench looks inside on purpose
+    for q in qs[:20]:  # warm up
+        await store.search(q, k, space=space)
+        graph.knn_query(q.reshape(1, -1), k=k, num_threads=1)
+    lat: dict[tuple[str, int], list[float]] = {(s, p): [] for s in ("store", "hnswlib") for p in (0, 1)}
+    cpu: dict[str, list[float]] = {"store": [], "hnswlib": []}
+    same = 0
+    for r in range(rounds):
+        for j, q in enumerate(qs):
+            q2 = q.reshape(1, -1)
+            for pos, side in enumerate(("store", "hnswlib") if (j + r) % 2 == 0 else ("hnswlib", "store")):
+                if side == "store":
+                    t, c = time.perf_counter(), time.process_time()
+                    hits = await store.search(q, k, space=space)
+                else:
+                    t, c = time.perf_counter(), time.process_time()
+                    labels, _ = graph.knn_query(q2, k=k, num_threads=1)
+                lat[side, pos].append(time.perf_counter() - t)
+                cpu[side].append(time.process_time() - c)
+            same += [h.memory.id for h in hits] == labels[0].tolist()
+    s_all, h_all = lat["store", 0] + lat["store", 1], lat["hnswlib", 0] + lat["hnswlib", 1]
+
+    def ratio(a: list[float], b: list[float], q: float) -> float:
+        return round(ms(a, q) / max(ms(b, q), 1e-3), 2)
+
+    return {
+        "store_p50_ms": ms(s_all, 50), "store_p99_ms": ms(s_all, 99),
+        "hnswlib_same_graph_p50_ms": ms(h_all, 50), "hnswlib_same_graph_p99_ms": ms(h_all, 99),
+        "ratio_p50": ratio(s_all, h_all, 50), "ratio_p99": ratio(s_all, h_all, 99),
+        "first_store_p50_ms": ms(lat["store", 0], 50), "first_hnswlib_p50_ms": ms(lat["hnswlib", 0], 50),
+        "first_ratio_p50": ratio(lat["store", 0], lat["hnswlib", 0], 50),
+        "second_store_p50_ms": ms(lat["store", 1], 50), "second_hnswlib_p50_ms": ms(lat["hnswlib", 1], 50),
+        "second_ratio_p50": ratio(lat["store", 1], lat["hnswlib", 1], 50),
+        "store_cpu_p50_ms": ms(cpu["store"], 50), "hnswlib_same_graph_cpu_p50_ms": ms(cpu["hnswlib"], 50),
+        "cpu_ratio_p50": ratio(cpu["store"], cpu["hnswlib"], 50),
+        "same_ids_fraction": round(same / (rounds * len(qs)), 4),
+        "searches_per_side": rounds * len(qs),
+        "timed": "store.search (async) vs store._index._index.knn_query, interleaved per query, order alternating",
+        "load": load(),
+    }
+
+
 # ---- one engine ---------------------------------------------------------------------------------
 async def bench_engine(name: str, opener: OpenEngine, data: np.ndarray, qs: np.ndarray, k: int,
                        settings: MemorySettings, base: dict[str, Any], singles: int, concurrent: int) -> dict[str, Any]:
@@ -237,6 +294,9 @@ async def bench_engine(name: str, opener: OpenEngine, data: np.ndarray, qs: np.n
                              "hnswlib_p50_ms": u["hnswlib_p50_ms"], "ratio_vs_hnswlib": round(ms(lat, 50) / u["hnswlib_p50_ms"], 2),
                              "cpu_p50_ms": ms(cpu, 50), "hnswlib_cpu_p50_ms": u["hnswlib_cpu_p50_ms"],
                              "cpu_ratio_vs_hnswlib": round(ms(cpu, 50) / max(u["hnswlib_cpu_p50_ms"], 1e-3), 2)}
+        if name == "local":
+            console.log(f"[{name}] same-graph row: store.search vs knn_query on its own graph [load {load()}]")
+            out["same_graph"] = await same_graph(store, qs, k, space)
         out["filtered"] = {}
         for flag in SELECTIVITY:
             console.log(f"[{name}] filtered recall {flag} [load {load()}]")
@@ -322,6 +382,10 @@ def render(report: dict[str, Any]) -> None:
     for name, e in report["engines"].items():
         u = e["unfiltered"]
         t.add_row(name, "recall p50 ms", f"{u['p50_ms']:.3f}", f"{u['hnswlib_p50_ms']:.3f} hnswlib", f"{u['ratio_vs_hnswlib']:.2f}x", f"{u['cpu_ratio_vs_hnswlib']:.2f}x", f"{u['recall']:.4f}")
+        if "same_graph" in e:
+            sg = e["same_graph"]
+            t.add_row(name, "recall p50 ms, same graph", f"{sg['store_p50_ms']:.3f}", f"{sg['hnswlib_same_graph_p50_ms']:.3f} knn_query",
+                      f"{sg['ratio_p50']:.2f}x", f"{sg['cpu_ratio_p50']:.2f}x", "")
         for flag, f in e["filtered"].items():
             better = "exact" if f["exact_scan_p50_ms"] <= f["hnswlib_callback_p50_ms"] else "callback"
             t.add_row(name, f"filtered {flag} ({f['matching']:,}) p50 ms", f"{f['p50_ms']:.3f}",
@@ -352,6 +416,27 @@ def render(report: dict[str, Any]) -> None:
         out.print(rt)
 
 
+async def same_graph_only(args: argparse.Namespace, settings: MemorySettings) -> dict[str, Any]:
+    """`--same-graph-only`: fill a local store (batches of 1000, graph completed) and time the same-graph
+    row alone: the quick loop while working on the store's search path."""
+    from sensorium.memory.local import LocalMemoryStore
+
+    data = clustered(args.n, args.dim, seed=42)
+    qs = queries_near(data, args.queries, seed=43)
+    space = f"bench/clustered@{args.dim}"
+    with tempfile.TemporaryDirectory(prefix="bench-memory-same-graph-") as tmp:
+        store = await LocalMemoryStore.open(Path(tmp), space, args.dim, settings)
+        for start in range(0, args.n, 1000):
+            await store.add([NewMemory(vector=v, space=space, modality="text", episode_id=f"e{(start + j) % 50}",
+                                       text=f"record {start + j}", metadata={"i": start + j})
+                             for j, v in enumerate(data[start : start + 1000])])
+        await store.wait_indexed()
+        console.log(f"filled {args.n:,}; same-graph row [load {load()}]")
+        row = await same_graph(store, qs, args.k, space, rounds=args.rounds)
+        await store.close()
+    return row
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=100_000)
@@ -368,8 +453,19 @@ async def main() -> None:
     ap.add_argument("--real-cached-only", action="store_true",
                     help="screenshots corpus: only the images already embedded in bench/cache (counts in the report)")
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--same-graph-only", action="store_true",
+                    help="only the local store's same-graph row (store.search vs knn_query on its own graph)")
+    ap.add_argument("--rounds", type=int, default=3, help="--same-graph-only: passes over the queries")
     args = ap.parse_args()
     settings = MemorySettings(checkpoint_every=10**9)
+    if args.same_graph_only:
+        row = {"n": args.n, "dim": args.dim, "k": args.k, "queries": args.queries, "load_before": load(),
+               "at": datetime.now(UTC).isoformat(timespec="seconds"),
+               "same_graph": await same_graph_only(args, settings), "load_after": load()}
+        print(json.dumps(row, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(row, indent=2) + "\n")
+        return
     report: dict[str, Any] = {"n": args.n, "dim": args.dim, "k": args.k, "queries": args.queries, "load_before": load(),
                               "at": datetime.now(UTC).isoformat(timespec="seconds"),
                               "hnsw": {"M": settings.hnsw_m, "ef_construction": settings.hnsw_ef_construction, "ef": settings.hnsw_ef_search},

@@ -67,6 +67,13 @@ class MemorySettings(BaseModel):
         "NORMAL: survives a process crash only, faster single adds",
     )
     max_k: int = Field(1_000, ge=1, description="largest k a recall may ask for")
+    max_index_tail: int = Field(
+        100_000, ge=0,
+        description="local engine: acknowledged rows not yet in the HNSW graph (searched exactly by every recall) "
+        "kept at most this many; past it the writer graphs the excess before its remember returns (bulk imports "
+        "slow to the graph's pace, ~1-2k/s at 768-d, instead of every recall growing with the lag; 0: graph on "
+        "every write)",
+    )
     max_thumbnail_bytes: int = Field(
         1_000_000, ge=1_000, description="largest thumbnail kept (it is served as ImageContent, whose budget is 1 MB)"
     )

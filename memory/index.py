@@ -431,6 +431,30 @@ class HnswIndex:
         finally:
             self._lock.release_read()
 
+    def search_top(self, query: np.ndarray, k: int, *, wait: bool = True) -> tuple[list[int], np.ndarray] | None:
+        """The unfiltered recall's graph walk (ids as a list, float32 cosine scores), best first; None
+        when this path does not answer: the tail is not empty (the general `search` merges it in) or
+        the graph cannot give its share (the caller falls back). `query` is a unit float32 vector.
+        The same walk and the same numbers as `search`, without its array conversions and branches:
+        issue 16 counts every microsecond the store spends around hnswlib's."""
+        lock = self._lock
+        if not lock.acquire_read(wait):
+            raise WouldBlock("the index is being written")
+        try:
+            if self._pending:
+                return None
+            kg = min(k, len(self._live))
+            if kg <= 0:
+                return None
+            try:
+                labels, distances = self._index.knn_query(query, k=kg, num_threads=1)  # 1-D: one query
+            except RuntimeError:
+                return None
+        finally:
+            lock.release_read()
+        # hnswlib's 'ip' distance is 1 - <a, b>; float32 stays float32 (as in `_search_locked`)
+        return labels[0].tolist(), 1.0 - distances[0]
+
     def _search_locked(
         self, query: np.ndarray, k: int, predicate: Callable[[int], bool] | None
     ) -> tuple[np.ndarray, np.ndarray] | None:

@@ -41,6 +41,7 @@ import math
 import os
 import queue
 import sqlite3
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -206,24 +207,74 @@ def _trusted_maker(cls: type[_M]) -> Callable[[dict[str, Any]], _M]:
     return make
 
 
+_MEMORY_FIELDS, _SOURCE_FIELDS, _HIT_FIELDS = set(Memory.model_fields), set(Source.model_fields), set(Hit.model_fields)
+"""Shared fields-sets of the models a recall builds (every field set; see `_trusted_maker`)."""
+_SLOT_SETTERS = tuple(BaseModel.__dict__[name].__set__ for name in (
+    "__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__"))
+"""The setters of the four slots every pydantic model instance has (BaseModel's `__slots__`), called
+directly: what `object.__setattr__` finds after looking the name up, at ~0.1 us less a call; a recall
+sets twelve a hit (issue 16)."""
 _new_memory = _trusted_maker(Memory)
 _new_source = _trusted_maker(Source)
 _new_hit = _trusted_maker(Hit)
 
 
-def _pack_row(text: str) -> bytes:
-    """A row-cache entry: the row's JSON (as SQLite gives it) decoded once, times as floats, the
-    source completed to every field (None when it has none), kept as `marshal` bytes. Reading it
-    back costs a third of `json.loads` (issue 16: a recall's 10 rows were half its Python) and
-    still gives fresh lists and dicts each time, so no caller can change what the cache holds.
-    marshal is safe here: these bytes never leave this process."""
+_Row = tuple[Any, ...]
+"""A row-cache entry (`_pack_row`): (id, created_at, last_seen, seen_count, modality, content_hash,
+episode_id, source, text, tags, metadata, has_thumbnail); source, tags and metadata as `marshal` bytes,
+or None when empty (no field set, [] and {})."""
+
+
+def _pack_row(text: str) -> _Row:
+    """A row-cache entry from the row's JSON (as SQLite gives it), decoded once. Its immutable parts are
+    kept as the objects a Memory holds (ints, strings, the two datetimes: shared by every recall of the
+    row, which is safe since they cannot change); its mutable parts (source, tags, metadata) as `marshal`
+    bytes, so each recall gets fresh lists and dicts and no caller can change what the cache holds.
+    Session 4 kept the whole row as marshal bytes (a third of `json.loads`); keeping the rest decoded
+    saves the unmarshalling of ~10 values and one or two `datetime`s a hit (~25 % of building the hits
+    cold, issue 16) for ~2.6x the memory a row (345 against 135 bytes measured on 20k short rows; episode
+    ids and modalities interned, so repeated ones are kept once). marshal is safe here: these bytes never
+    leave this process."""
     (id_, created, last, seen, modality, chash, episode, src, text_, tags, metadata, thumb) = json.loads(text)
     if src.get("region") is not None:
         src["region"] = tuple(src["region"])
     src = None if all(v is None for v in src.values()) else {**_SOURCE_DEFAULTS, **src}
-    return marshal.dumps(
-        (id_, float(created), float(last), seen, modality, chash, episode, src, text_, tags, metadata, thumb > 0)
+    created, last = float(created), float(last)
+    created_at = _dt(created)
+    return (
+        id_, created_at, created_at if last == created else _dt(last), seen, sys.intern(modality), chash,
+        None if episode is None else sys.intern(episode), None if src is None else marshal.dumps(src), text_,
+        marshal.dumps(tags) if tags else None, marshal.dumps(metadata) if metadata else None, thumb > 0,
     )
+
+
+def _row_size(row: _Row) -> int:
+    """What a row-cache entry is counted as against `_ROW_CACHE_CHARS`: its strings and bytes plus a
+    fixed ~300 for the tuple, the datetimes and the dict slot (an estimate, the same on add and removal)."""
+    return 300 + sum(len(x) for x in row[5:11] if isinstance(x, (str, bytes)))
+
+
+def _rounded_scores(found: list[int], scores: np.ndarray, min_score: float | None) -> tuple[list[int], list[float]]:
+    """Drop scores below `min_score` (compared unrounded, as doubles), round the rest to 6 decimals.
+    float32 scores (every search path gives them) are rounded in one numpy call: a float32 times 1e6 is
+    exact in a double (24 + 20 significant bits), so rint-then-divide lands on the same double as
+    Python's correctly rounded `round(x, 6)` (0 differences in 20M values, ties included); ten
+    `round` calls were ~5 % of a recall's cost around the walk (issue 16). Other dtypes: `round`."""
+    if min_score is None and scores.dtype == np.float32:  # the usual recall: three C calls
+        return found, scores.astype(np.float64).round(6).tolist()
+    return _rounded_scores_general(found, scores, min_score)
+
+
+def _rounded_scores_general(found: list[int], scores: np.ndarray, min_score: float | None) -> tuple[list[int], list[float]]:
+    s64 = np.asarray(scores, dtype=np.float64)
+    if min_score is not None:  # before the rows are built: a row below it would be thrown away
+        keep = s64 >= min_score
+        if not keep.all():
+            found = [f for f, kept in zip(found, keep.tolist(), strict=True) if kept]
+            s64 = s64[keep]
+    if np.asarray(scores).dtype == np.float32:
+        return found, s64.round(6).tolist()
+    return found, [round(v, 6) for v in s64.tolist()]
 
 
 def _json_ids(ids: Sequence[int]) -> str:
@@ -310,9 +361,9 @@ _GRAPH_CHUNK_SECONDS = 0.03
 hnswlib cannot search while inserting, so a search arriving mid-chunk waits for it."""
 
 _ROW_CACHE_CHARS = 256 << 20
-"""Rows kept in memory (decoded once, as `marshal` bytes: see `_pack_row`) that a recall is built from,
-up to this many bytes in all (~20 MB for 100k short rows); rows beyond it, or whose JSON is longer than
-_ROW_CACHE_ROW_CHARS, are read from SQLite."""
+"""Rows kept in memory (decoded once: see `_pack_row`) that a recall is built from, up to this many
+bytes in all (as `_row_size` counts them: ~32 MB for 100k short rows, so ~800k such rows); rows beyond
+it, or whose JSON is longer than _ROW_CACHE_ROW_CHARS, are read from SQLite."""
 _ROW_CACHE_ROW_CHARS = 16_384
 
 _FILTER_CACHE_BYTES = 64 << 20
@@ -407,7 +458,7 @@ class LocalMemoryStore(ThreadedStore):
         # id -> the row as JSON (see _ROW_CACHE_CHARS): a recall's k rows without a SQL round trip.
         # Filled and refreshed only by catch-ups (under _sync_lock), from the same snapshot as the
         # graph; read by searches, which catch up first. `get` still reads SQLite (always current).
-        self._rows: dict[int, bytes] = {}
+        self._rows: dict[int, _Row] = {}
         self._rows_chars = 0
         self._seen_upd = 0
 
@@ -752,9 +803,9 @@ class LocalMemoryStore(ThreadedStore):
                 index.mark_deleted(d[1] for d in dels)
                 self._seen_seq = int(dels[-1][0])
                 for d in dels:
-                    text = self._rows.pop(d[1], None)
-                    if text is not None:
-                        self._rows_chars -= len(text)
+                    gone = self._rows.pop(d[1], None)
+                    if gone is not None:
+                        self._rows_chars -= _row_size(gone)
             self._hdr_seen = hdr
 
     def _cache_rows(self, rows: Iterable[tuple[int, str]]) -> None:
@@ -763,11 +814,11 @@ class LocalMemoryStore(ThreadedStore):
         for id_, text in rows:
             old = cache.pop(id_, None)
             if old is not None:
-                self._rows_chars -= len(old)
+                self._rows_chars -= _row_size(old)
             if len(text) <= _ROW_CACHE_ROW_CHARS and self._rows_chars + len(text) <= _ROW_CACHE_CHARS:
-                packed = _pack_row(text)
-                cache[id_] = packed
-                self._rows_chars += len(packed)
+                row = _pack_row(text)
+                cache[id_] = row
+                self._rows_chars += _row_size(row)
 
     # ---- helpers -------------------------------------------------------------------------
     def _reader(self) -> sqlite3.Connection:
@@ -823,16 +874,15 @@ class LocalMemoryStore(ThreadedStore):
             "vector": None, "visual": None,
         })
 
-    def _cached_memory(self, packed: bytes) -> Memory:
+    def _cached_memory(self, row: _Row) -> Memory:
         """A Memory from a row-cache entry (`_pack_row`), without validation (validated on the way in)."""
-        (id_, created, last, seen, modality, chash, episode, src, text, tags, metadata, thumb) = marshal.loads(packed)
-        created_at = _dt(created)
+        (id_, created_at, last_seen, seen, modality, chash, episode, src, text, tags, metadata, thumb) = row
         return _new_memory({
             "id": id_, "space": self._space, "modality": modality, "content_hash": chash,
-            "source": _new_source(dict(_SOURCE_DEFAULTS) if src is None else src),
-            "episode_id": episode, "text": text, "tags": tags, "metadata": metadata, "has_thumbnail": thumb,
-            "created_at": created_at, "last_seen": created_at if last == created else _dt(last), "seen_count": seen,
-            "vector": None, "visual": None,
+            "source": _new_source(dict(_SOURCE_DEFAULTS) if src is None else marshal.loads(src)),
+            "episode_id": episode, "text": text, "tags": [] if tags is None else marshal.loads(tags),
+            "metadata": {} if metadata is None else marshal.loads(metadata), "has_thumbnail": thumb,
+            "created_at": created_at, "last_seen": last_seen, "seen_count": seen, "vector": None, "visual": None,
         })
 
     def _row_to_memory(self, row: tuple[Any, ...], vec: bytes | None = None, visual: bytes | None = None) -> Memory:
@@ -905,7 +955,27 @@ class LocalMemoryStore(ThreadedStore):
                 self._commit_group(group)
         if ticket.error is not None:
             raise ticket.error
+        if self._index.pending_count > self._settings.max_index_tail:
+            self._help_index()
         return ticket.results
+
+    def _help_index(self) -> None:
+        """Back-pressure: the writer whose commit left the tail over `memory.max_index_tail` rows graphs
+        the excess itself before its add returns (its rows are already durable and searchable). Every
+        search scans the tail exactly, so without a bound a bulk import faster than the graph (7k/s
+        acknowledged against ~1.2k/s graphed at 100k x 768) made every recall grow with the lag; with
+        it, writers slow to the graph's pace once the tail is full and searches stay bounded. Chunks
+        as the indexer's (a search waits at most one), outside the writer lock (other writers commit
+        meanwhile; they help too)."""
+        index, cap = self._index, self._settings.max_index_tail
+        chunk = 64
+        while not self._closed and index.pending_count > cap:
+            t0 = time.perf_counter()
+            n = index.graph_pending(min(chunk, index.pending_count - cap), threads=_INDEXER_THREADS)
+            if not n:
+                break
+            chunk = max(8, min(2_000, int(n / max(time.perf_counter() - t0, 1e-4) * _GRAPH_CHUNK_SECONDS)))
+            self._changed(n)
 
     def _commit_group(self, group: list[_AddTicket]) -> None:
         """Write the tickets together; if that fails, each alone, so one bad ticket (a disk error
@@ -1070,41 +1140,88 @@ class LocalMemoryStore(ThreadedStore):
     ) -> list[Hit]:
         """`wait=False` (a caller on an event loop) raises `WouldBlock` rather than wait for a lock,
         a catch-up or a filtered (SQL-driven) search: those go to a worker thread."""
-        self._check_open()
+        if self._closed:
+            self._check_open()
         if not 1 <= k <= self._settings.max_k:
             raise InvalidRequest(f"k must be between 1 and {self._settings.max_k} (memory.max_k), got {k}")
         if space != self._space:
             self._check_space(space, "the query vector")
-        q = np.asarray(vector, dtype=np.float32).reshape(-1)
+        q = np.asarray(vector, dtype=np.float32)
+        if q.ndim != 1:
+            q = q.reshape(-1)
         if q.shape[0] != self._dimension:
             self._check_dimension(q, "the query vector")
-        q = _unit(q, "the query vector")
+        # `_unit` with fewer numpy calls: on a busy machine each one costs microseconds cold (issue 16)
+        norm = math.sqrt(float(q.dot(q)))
+        if not math.isfinite(norm) or norm == 0.0:
+            _unit(q, "the query vector")  # raises the error
+        q = q / norm  # float32 (same values as `_unit`)
         if wait:
             self._catch_up()
         else:
             self._caught_up_nowait()
-        labels, scores = self._nearest(q, k, filter, wait=wait)
-        found = labels.tolist()
-        values = scores.tolist()
-        if min_score is not None:  # before the rows are built: a row below it would be thrown away
-            keep = [i for i, v in enumerate(values) if v >= min_score]
-            found, values = [found[i] for i in keep], [values[i] for i in keep]
-        # the usual case in one pass: every row in the row cache (no dict of rows, no lookups in it)
-        cache, build = self._rows, self._cached_memory
-        hits: list[Hit] = []
-        for label, score in zip(found, values, strict=True):
-            packed = cache.get(label)
-            if packed is None:
-                break
-            hits.append(_new_hit({"memory": build(packed), "score": round(score, 6)}))
-        else:
+        # the usual recall (no filter, a graph with nothing waiting in its tail) as Python lists straight
+        # from the walk; anything else through _nearest's strategies
+        top = None
+        if (filter is None or filter.is_empty()) and self._index.live_count > self._settings.exact_below:
+            top = self._index.search_top(q, k, wait=wait)
+        if top is None:
+            labels, scores = self._nearest(q, k, filter, wait=wait)
+            top = labels.tolist(), scores
+        found, values = _rounded_scores(*top, min_score)
+        hits = self._cached_hits(found, values)
+        if hits is not None:
             return hits
         memories = self._hit_rows(found)
         return [
-            _new_hit({"memory": memories[label], "score": round(score, 6)})
+            _new_hit({"memory": memories[label], "score": score})
             for label, score in zip(found, values, strict=True)
             if label in memories  # else deleted between the index walk and the row fetch
         ]
+
+    def _cached_hits(
+        self, found: list[int], values: list[float], _loads: Callable[[bytes], Any] = marshal.loads
+    ) -> list[Hit] | None:
+        """The hits (`values`: their scores, rounded) when every row is in the row cache (the usual case;
+        None otherwise), built in one loop with every lookup bound once: the ten rows of a recall were
+        most of the store's Python around the graph walk (issue 16). Each hit gets its own Hit, Memory and
+        Source objects and fresh lists and dicts (marshal builds them anew each time; the datetimes and
+        strings are shared, being immutable), so a caller that changes one cannot change what the cache or
+        another recall holds; no validation (validated on the way in)."""
+        cache, space = self._rows, self._space
+        new = object.__new__
+        set_dict, set_fields, set_extra, set_private = _SLOT_SETTERS
+        mem_cls, src_cls, hit_cls = Memory, Source, Hit
+        mem_fields, src_fields, hit_fields = _MEMORY_FIELDS, _SOURCE_FIELDS, _HIT_FIELDS
+        no_source = _SOURCE_DEFAULTS
+        hits: list[Hit] = []
+        for label, score in zip(found, values, strict=True):
+            row = cache.get(label)
+            if row is None:
+                return None
+            (id_, created_at, last_seen, seen, modality, chash, episode, src, text, tags, metadata, thumb) = row
+            source = new(src_cls)
+            set_dict(source, no_source.copy() if src is None else _loads(src))  # None: a source with no field set
+            set_fields(source, src_fields)
+            set_extra(source, None)
+            set_private(source, None)
+            memory = new(mem_cls)
+            set_dict(memory, {
+                "id": id_, "space": space, "modality": modality, "content_hash": chash, "source": source,
+                "episode_id": episode, "text": text, "tags": [] if tags is None else _loads(tags),
+                "metadata": {} if metadata is None else _loads(metadata), "has_thumbnail": thumb,
+                "created_at": created_at, "last_seen": last_seen, "seen_count": seen, "vector": None, "visual": None,
+            })
+            set_fields(memory, mem_fields)
+            set_extra(memory, None)
+            set_private(memory, None)
+            hit = new(hit_cls)
+            set_dict(hit, {"memory": memory, "score": score})
+            set_fields(hit, hit_fields)
+            set_extra(hit, None)
+            set_private(hit, None)
+            hits.append(hit)
+        return hits
 
     def _nearest(self, q: np.ndarray, k: int, flt: Filter | None, *, wait: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Which strategy answers: see docs/MEMORY.md for the measurements behind it. With
@@ -1599,6 +1716,8 @@ class LocalMemoryStore(ThreadedStore):
         # Anything that could wait or run long hops.
         # A checkpoint first: a coroutine that never suspends would starve the loop's other tasks
         # (a tight recall loop held off writers and deleters in test_memory_concurrency).
+        # (Yielding only every millisecond was tried in session 5: it saved ~2-4 us a recall and let a
+        # tight recall loop starve other tasks for up to a millisecond at a time; every recall yields.)
         await anyio.lowlevel.checkpoint()
         try:
             return self.search_sync(vector, k, space=space, filter=filter, min_score=min_score, wait=False)

@@ -184,6 +184,14 @@ async def test_hydrated_rows_equal_validated_ones(tmp_path: Path) -> None:
     assert m.metadata == {"k": [1, {"z": None}]}
     [with_vec] = await store.get_many([res.id], with_vector=True)  # type: ignore[list-item]
     assert with_vec.model_dump() == m.model_dump()
+    # what a caller does to its hit stays in its hit: the next recall is built afresh from the row cache
+    before = m.model_dump()
+    m.tags.append("mine")
+    m.metadata["k"][1]["z"] = 1
+    m.source.app = "changed"
+    hit.score = -1.0
+    [again_hit] = await store.search(vecs[0], 1, space=SPACE)
+    assert again_hit.memory.model_dump() == before and again_hit.score > 0.99
     await store.close()
 
 
@@ -237,6 +245,43 @@ async def test_rows_waiting_for_the_graph_are_searched_exactly_and_can_be_forgot
     hits = await store.search(more[300], 1, space=SPACE)
     assert hits[0].memory.id == late[300]
     await store.close()
+
+
+async def test_a_writer_past_the_tail_bound_graphs_the_excess_and_loses_nothing(tmp_path: Path) -> None:
+    """memory.max_index_tail: with the background indexer held back, an add that leaves more rows than
+    the bound outside the graph graphs the excess itself before it returns (back-pressure), so the
+    exact tail every search scans stays bounded; every acknowledged row is searchable throughout and
+    still there after a reopen. The bound is a count, not a time: nothing here is timed."""
+    store, vecs, ids = await filled(tmp_path, 600, exact_below=0, max_index_tail=50)
+    assert await store.wait_indexed(120)
+    store._stop_indexer(0)  # test support: only writers can graph from here on
+    more = clustered(300, DIM, seed=17)
+    late: list[int] = []
+    for start in range(0, 300, 40):
+        res = await store.add([NewMemory(vector=v, space=SPACE, modality="text", metadata={"late": True})
+                               for v in more[start : start + 40]])
+        late += [r.id for r in res]  # type: ignore[misc]
+        st = await store.stats()
+        assert st.index_pending <= 50, st.index_pending
+        assert st.memories == st.index_elements == 600 + len(late)
+        # the rows of this very add are found by the next search, graphed or still in the tail
+        for v, id_ in zip(more[start : start + 40 : 13], [r.id for r in res][::13], strict=True):
+            [hit] = await store.search(v, 1, space=SPACE)
+            assert hit.memory.id == id_ and hit.score > 0.999
+    allv = np.concatenate([vecs, more])
+    all_ids = np.asarray(ids + late)
+    qs = queries_near(more, 20, seed=4)
+    for q, t in zip(qs, exact_knn(allv, qs, 10), strict=True):
+        assert [h.memory.id for h in await store.search(q, 10, space=SPACE)] == all_ids[t].tolist()
+    # 0: every write graphs everything before it returns
+    store._settings = store._settings.model_copy(update={"max_index_tail": 0})
+    [one] = await store.add([NewMemory(vector=clustered(1, DIM, seed=18)[0], space=SPACE, modality="text")])
+    assert (await store.stats()).index_pending == 0
+    await store.close()
+    again = await LocalMemoryStore.open(tmp_path, SPACE, DIM, MemorySettings())
+    assert (await again.stats()).memories == 901
+    assert {m.id for m in await again.get_many(late + [one.id])} == set(late) | {one.id}  # type: ignore[operator]
+    await again.close()
 
 
 async def test_a_search_sees_a_merge_made_by_another_store_on_the_same_files(tmp_path: Path) -> None:
