@@ -299,7 +299,8 @@ async def rank_ui_elements(
     summary = "; ".join(f"{e.rank}. {e.score:.3f} {(e.label or e.words or e.source)[:40]!r} click {e.click}" for e in ranked[:5])
     unread = ""
     if read is not None and read.unread:
-        unread = f"; {read.read} text lines read, {read.unread} left for after this answer"
+        rounds = f" in {read.rounds} rounds" if read.rounds > 1 else ""
+        unread = f"; {read.read} text lines read{rounds}, {read.unread} left for after this answer"
     elif read is not None and read.full:
         unread = "; read in full (the instruction matched nothing read first)"
     payload = result.model_dump(mode="json")

@@ -26,6 +26,7 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 from ..backends.base import Embedding, EmbeddingBackend, ProgressCallback
+from ..backends.local.ocr import image_key
 from .proposals import MAX_PROPOSALS, OcrWord, Proposal, Proposals, WordList, propose, read_words
 from .score import ScoredElement, element_words, rank_elements
 from ..regions import RegionItem
@@ -34,10 +35,22 @@ from .text import instruction_terms, normalise, spelled_out
 if TYPE_CHECKING:
     from ..backends.local.ocr import OcrEngine
 
+MAX_ROUND_GROWTH = 4
+"""Round k (k >= 2) of a progressive read recognises up to min(2^(k-2), this) x the budget: the first
+rounds stay budget-sized (a missed label is usually among the next cheapest), later ones grow so a
+screen with many free-standing lines is re-ranked a handful of times, not dozens."""
+
+
 class ReadInfo(BaseModel):
     read: int = Field(description="text lines recognised")
     unread: int = Field(description="lines left for later")
     full: bool = Field(description="the deferred lines were read before answering")
+    rounds: int = Field(1, description="reads ranked on (1 = the first budgeted read, or no budget)")
+
+
+def round_budget(budget: int, round_no: int) -> int:
+    """Columns recognised in round `round_no` (2, 3, ...) of a progressive read (MAX_ROUND_GROWTH)."""
+    return budget * min(2 ** max(0, round_no - 2), MAX_ROUND_GROWTH)
 
 
 def needs_full_read(
@@ -78,15 +91,47 @@ async def rank_proposed(
     past_actions: Sequence[tuple[str, float]] | None = None,
     progress: ProgressCallback | None = None,
 ) -> tuple[list[ScoredElement], Proposals, WordList, ReadInfo]:
-    """Rank proposed elements, reading the screen under `budget` first (None/0: all of it)."""
+    """Rank proposed elements, reading the screen progressively under `budget` (None/0: all of it).
+
+    The first read recognises free-standing lines within `budget`; while the winner's words do not
+    hold the instruction (`needs_full_read`) the next round of free-standing lines is read
+    (`OcrEngine.read_more`, `round_budget`) and the screen ranked again; once none is left, the rest
+    (running text) is read and the screen ranked on all of it."""
+    key = key or image_key(image)
     words, found = await read_and_propose(engine, image, key, budget or None)
     scored = await _rank(backend, image, query, instruction, words, found, past_actions, progress)
-    full = False
-    if needs_full_read(scored, found.items, words, instruction):
-        words, found = await read_and_propose(engine, image, key, None)
+    full, rounds = False, 1
+    while needs_full_read(scored, found.items, words, instruction):
+        more = await anyio.to_thread.run_sync(engine.read_more, key, round_budget(budget, rounds + 1)) if budget else None
+        if more is None:  # no label-like line left unread: read the running text too
+            words, found = await read_and_propose(engine, image, key, None)
+            full = True
+        else:
+            words, found = await read_and_propose(engine, image, key, budget)
+        rounds += 1
         scored = await _rank(backend, image, query, instruction, words, found, past_actions, progress)
-        full = True
-    return scored, found, words, ReadInfo(read=words.lines_read, unread=len(words.deferred), full=full)
+        if full:
+            break
+    return scored, found, words, ReadInfo(read=words.lines_read, unread=len(words.deferred), full=full, rounds=rounds)
+
+
+async def read_rounds(
+    engine: OcrEngine, image: Image.Image, budget: int | None, limit: int = MAX_PROPOSALS
+) -> list[tuple[WordList, Proposals]]:
+    """Every read `rank_proposed` can rank on for this screen, in order: the budgeted first read,
+    each further round of free-standing lines, and last the full read (one entry when `budget` is
+    None/0). For the eval, which asks many instructions of one screen: an item takes the first
+    entry whose winner holds it (`needs_full_read` False) or the last, exactly as the tool does."""
+    key = image_key(image if image.mode == "RGB" else image.convert("RGB"))
+    out = [await read_and_propose(engine, image, key, budget or None, limit)]
+    while budget and out[-1][0].deferred:
+        more = await anyio.to_thread.run_sync(engine.read_more, key, round_budget(budget, len(out) + 1))
+        if more is None:
+            break
+        out.append(await read_and_propose(engine, image, key, budget, limit))
+    if out[-1][0].deferred:
+        out.append(await read_and_propose(engine, image, key, None, limit))
+    return out
 
 
 async def warm(backend: EmbeddingBackend, engine: OcrEngine, image: Image.Image, key: str | None) -> None:
