@@ -251,6 +251,7 @@ async def rank_ui_elements(
         scored, found, _, read = await screen.rank_proposed(
             services.backend, services.ocr, image, query, said, key=ocr_key,
             budget=services.settings.local.ocr_cold_budget, past_actions=past, progress=progress_reporter(ctx),
+            cache=services.proposals,
         )
         items = found.items
         if not items:
@@ -306,7 +307,7 @@ async def rank_ui_elements(
     payload = result.model_dump(mode="json")
     content.append(TextContent(type="text", text=f"{len(items)} candidates ranked{cut}{unread}: {summary}\n{json.dumps(payload)}"))
     if read is not None and read.unread:  # lines a budgeted first read left: read (and embed) them now
-        screen.warm_later(services.backend, services.ocr, image, ocr_key)
+        screen.warm_later(services.backend, services.ocr, image, ocr_key, services.proposals)
     return CallToolResult(content=content, structured_content=payload)
 
 

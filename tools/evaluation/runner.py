@@ -33,7 +33,7 @@ from ..errors import ModalityNotSupported, UnsupportedMedia
 from ..media import Media
 from ..backends.local.ocr import OcrEngine, engine_from_settings
 from ..config import LocalSettings
-from ..ranking.proposals import OcrWord, Proposal, click_point
+from ..ranking.proposals import OcrWord, Proposal, ProposalCache, click_point
 from ..ranking.screen import needs_full_read, read_rounds
 from ..ranking.score import rank_elements
 from ..regions import Box
@@ -308,7 +308,7 @@ async def eval_ui_grounding(
             # the tool's path: a first read under the recognition budget, further rounds of free-standing
             # lines, the whole screen last, each taken only when the winner's words do not answer the
             # instruction on the reads before (tools/ranking/screen.py decides for both)
-            reads = await read_rounds(reader, image, reader.cold_budget or None)
+            reads = await read_rounds(reader, image, reader.cold_budget or None, cache=ProposalCache(size=1))
             words, found = reads[-1]
             cands = ds.items[idxs[0]].candidates  # identical for every item of one screenshot
             for i in idxs:
