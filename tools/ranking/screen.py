@@ -7,9 +7,11 @@ names. So the first read runs under a recognition budget (`OcrEngine.read(budget
 the rest is left unread (`deferred`) and proposes no element (`proposals.unread_regions`).
 
 The answer from that partial read stands when the winner's own words hold every content word of the
-instruction (`needs_full_read`); otherwise (a paraphrase, an icon,
-a word in a long line) the deferred lines are read at once and the ranking is redone on the whole
-screen, so a partial read never decides an answer the full read would have found by its words. The
+instruction (`needs_full_read`); otherwise the next round of free-standing lines is read
+(`OcrEngine.read_more`, `round_budget`) and the screen ranked again, and once none is left (a
+paraphrase, an icon, a word in a long line) the deferred running text is read and the ranking is
+redone on the whole screen, so a partial read never decides an answer the full read would have
+found by its words. The
 caller reads whatever stayed deferred after the answer (`OcrEngine.read_later`), so the next call
 on the same screen sees everything. The result says how much was read (`ReadInfo`).
 
