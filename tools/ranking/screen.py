@@ -28,7 +28,6 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 from ..backends.base import Embedding, EmbeddingBackend, ProgressCallback
-from ..backends.local.ocr import image_key
 from .proposals import MAX_PROPOSALS, OcrWord, Proposal, ProposalCache, Proposals, WordList, propose, read_words
 from .score import ScoredElement, element_words, rank_elements
 from ..regions import RegionItem
@@ -106,6 +105,8 @@ async def rank_proposed(
     hold the instruction (`needs_full_read`) the next round of free-standing lines is read
     (`OcrEngine.read_more`, `round_budget`) and the screen ranked again; once none is left, the rest
     (running text) is read and the screen ranked on all of it."""
+    from ..backends.local.ocr import image_key  # the engine's own key, when the caller has none
+
     key = key or image_key(image)
     words, found = await read_and_propose(engine, image, key, budget or None, cache=cache)
     scored = await _rank(backend, image, query, instruction, words, found, past_actions, progress)
@@ -131,6 +132,8 @@ async def read_rounds(
     each further round of free-standing lines, and last the full read (one entry when `budget` is
     None/0). For the eval, which asks many instructions of one screen: an item takes the first
     entry whose winner holds it (`needs_full_read` False) or the last, exactly as the tool does."""
+    from ..backends.local.ocr import image_key
+
     key = image_key(image if image.mode == "RGB" else image.convert("RGB"))
     out = [await read_and_propose(engine, image, key, budget or None, limit, cache)]
     while budget and out[-1][0].deferred:
