@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # the concrete modules load numpy, PIL and mss: on first use,
     from ..memory.store import MemoryStore
     from ..tools.backends.base import EmbeddingBackend
     from ..tools.backends.local.ocr import OcrEngine
+    from ..tools.ranking.proposals import ProposalCache
     from ..tools.capture import CaptureStore
     from ..tools.handles import HandleStore
 
@@ -53,6 +54,7 @@ class Services:
         self._captures = captures
         self._ocr = ocr
         self._handles = handles
+        self._proposals: ProposalCache | None = None
         self._build_lock = threading.RLock()  # tools build parts from worker threads too
         self._memory: MemoryStore | None = None
         self._memory_lock = anyio.Lock()
@@ -67,6 +69,17 @@ class Services:
             if self._ocr is None:
                 self._ocr = build_ocr(self.settings)
             return self._ocr
+
+    @property
+    def proposals(self) -> ProposalCache:
+        """Proposed elements of the last few screenshots (and their edge regions), so a repeat costs
+        nothing and a small change recomputes edge regions only where it changed."""
+        with self._build_lock:
+            if self._proposals is None:
+                from ..tools.ranking.proposals import ProposalCache
+
+                self._proposals = ProposalCache()
+            return self._proposals
 
     @property
     def backend(self) -> EmbeddingBackend:

@@ -251,6 +251,7 @@ async def rank_ui_elements(
         scored, found, _, read = await screen.rank_proposed(
             services.backend, services.ocr, image, query, said, key=ocr_key,
             budget=services.settings.local.ocr_cold_budget, past_actions=past, progress=progress_reporter(ctx),
+            cache=services.proposals,
         )
         items = found.items
         if not items:
@@ -299,13 +300,14 @@ async def rank_ui_elements(
     summary = "; ".join(f"{e.rank}. {e.score:.3f} {(e.label or e.words or e.source)[:40]!r} click {e.click}" for e in ranked[:5])
     unread = ""
     if read is not None and read.unread:
-        unread = f"; {read.read} text lines read, {read.unread} left for after this answer"
+        rounds = f" in {read.rounds} rounds" if read.rounds > 1 else ""
+        unread = f"; {read.read} text lines read{rounds}, {read.unread} left for after this answer"
     elif read is not None and read.full:
         unread = "; read in full (the instruction matched nothing read first)"
     payload = result.model_dump(mode="json")
     content.append(TextContent(type="text", text=f"{len(items)} candidates ranked{cut}{unread}: {summary}\n{json.dumps(payload)}"))
     if read is not None and read.unread:  # lines a budgeted first read left: read (and embed) them now
-        screen.warm_later(services.backend, services.ocr, image, ocr_key)
+        screen.warm_later(services.backend, services.ocr, image, ocr_key, services.proposals)
     return CallToolResult(content=content, structured_content=payload)
 
 

@@ -33,8 +33,8 @@ from ..errors import ModalityNotSupported, UnsupportedMedia
 from ..media import Media
 from ..backends.local.ocr import OcrEngine, engine_from_settings
 from ..config import LocalSettings
-from ..ranking.proposals import OcrWord, Proposal, click_point
-from ..ranking.screen import needs_full_read, read_and_propose
+from ..ranking.proposals import OcrWord, Proposal, ProposalCache, click_point
+from ..ranking.screen import needs_full_read, read_rounds
 from ..ranking.score import rank_elements
 from ..regions import Box
 from .datasets import (
@@ -305,10 +305,11 @@ async def eval_ui_grounding(
         for path, idxs in by_image.items():
             with Image.open(path) as img:
                 image = img.convert("RGB")
-            # the tool's path: a first read under the recognition budget, the whole screen when the
-            # winner's words do not answer the instruction (tools/ranking/screen.py decides for both)
-            cold_words, cold_found = await read_and_propose(reader, image, None, reader.cold_budget or None)
-            words, found = await read_and_propose(reader, image, None, None)
+            # the tool's path: a first read under the recognition budget, further rounds of free-standing
+            # lines, the whole screen last, each taken only when the winner's words do not answer the
+            # instruction on the reads before (tools/ranking/screen.py decides for both)
+            reads = await read_rounds(reader, image, reader.cold_budget or None, cache=ProposalCache(size=1))
+            words, found = reads[-1]
             cands = ds.items[idxs[0]].candidates  # identical for every item of one screenshot
             for i in idxs:
                 item, query = ds.items[i], q[i]
@@ -319,11 +320,10 @@ async def eval_ui_grounding(
                 for variant in ("boxes", "boxes+names"):
                     scores = await rank_ui_item(backend, image, query, item.instruction, cands, variant, words)
                     variants[variant][i] = outcome_from_scores(scores, correct[i], groups[i], boxes=boxes[i])
-                use = cold_found
-                ranked = await rank_elements(backend, image, query, item.instruction, cold_found.items, words=cold_words, distinct=True)
-                if needs_full_read(ranked, cold_found.items, cold_words, item.instruction):
-                    use = found
-                    ranked = await rank_elements(backend, image, query, item.instruction, found.items, words=words, distinct=True)
+                for r_words, use in reads:  # the tool's rounds: the first read whose winner holds the instruction
+                    ranked = await rank_elements(backend, image, query, item.instruction, use.items, words=r_words, distinct=True)
+                    if not needs_full_read(ranked, use.items, r_words, item.instruction):
+                        break
                 clicks = [click_point(use.items[s.index].box) for s in ranked]
                 variants["proposed"][i] = _ui_outcomes_for_proposals(clicks, [boxes[i][j] for j in correct[i]], groups[i])
                 tracker.advance(len(UI_VARIANTS))

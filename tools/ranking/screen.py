@@ -7,9 +7,11 @@ names. So the first read runs under a recognition budget (`OcrEngine.read(budget
 the rest is left unread (`deferred`) and proposes no element (`proposals.unread_regions`).
 
 The answer from that partial read stands when the winner's own words hold every content word of the
-instruction (`needs_full_read`); otherwise (a paraphrase, an icon,
-a word in a long line) the deferred lines are read at once and the ranking is redone on the whole
-screen, so a partial read never decides an answer the full read would have found by its words. The
+instruction (`needs_full_read`); otherwise the next round of free-standing lines is read
+(`OcrEngine.read_more`, `round_budget`) and the screen ranked again, and once none is left (a
+paraphrase, an icon, a word in a long line) the deferred running text is read and the ranking is
+redone on the whole screen, so a partial read never decides an answer the full read would have
+found by its words. The
 caller reads whatever stayed deferred after the answer (`OcrEngine.read_later`), so the next call
 on the same screen sees everything. The result says how much was read (`ReadInfo`).
 
@@ -26,7 +28,7 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 from ..backends.base import Embedding, EmbeddingBackend, ProgressCallback
-from .proposals import MAX_PROPOSALS, OcrWord, Proposal, Proposals, WordList, propose, read_words
+from .proposals import MAX_PROPOSALS, OcrWord, Proposal, ProposalCache, Proposals, WordList, propose, read_words
 from .score import ScoredElement, element_words, rank_elements
 from ..regions import RegionItem
 from .text import instruction_terms, normalise, spelled_out
@@ -34,10 +36,22 @@ from .text import instruction_terms, normalise, spelled_out
 if TYPE_CHECKING:
     from ..backends.local.ocr import OcrEngine
 
+MAX_ROUND_GROWTH = 4
+"""Round k (k >= 2) of a progressive read recognises up to min(2^(k-2), this) x the budget: the first
+rounds stay budget-sized (a missed label is usually among the next cheapest), later ones grow so a
+screen with many free-standing lines is re-ranked a handful of times, not dozens."""
+
+
 class ReadInfo(BaseModel):
     read: int = Field(description="text lines recognised")
     unread: int = Field(description="lines left for later")
     full: bool = Field(description="the deferred lines were read before answering")
+    rounds: int = Field(1, description="reads ranked on (1 = the first budgeted read, or no budget)")
+
+
+def round_budget(budget: int, round_no: int) -> int:
+    """Columns recognised in round `round_no` (2, 3, ...) of a progressive read (MAX_ROUND_GROWTH)."""
+    return budget * min(2 ** max(0, round_no - 2), MAX_ROUND_GROWTH)
 
 
 def needs_full_read(
@@ -59,11 +73,17 @@ def needs_full_read(
 
 
 async def read_and_propose(
-    engine: OcrEngine, image: Image.Image, key: str | None, budget: int | None, limit: int = MAX_PROPOSALS
+    engine: OcrEngine, image: Image.Image, key: str | None, budget: int | None, limit: int = MAX_PROPOSALS,
+    cache: ProposalCache | None = None,
 ) -> tuple[WordList, Proposals]:
-    words = await anyio.to_thread.run_sync(lambda: read_words(engine, image, key=key, budget=budget))
-    found = await anyio.to_thread.run_sync(lambda: propose(image, words, limit))
-    return words, found
+    """The screen's words (under `budget`) and the elements proposed from them; with `cache` (and a
+    key) a repeat, or another round of the same screen, does not recompute its edge regions."""
+
+    def run() -> tuple[WordList, Proposals]:  # one worker-thread hop for both steps
+        words = read_words(engine, image, key=key, budget=budget)
+        return words, propose(image, words, limit, cache=cache, key=key)
+
+    return await anyio.to_thread.run_sync(run)
 
 
 async def rank_proposed(
@@ -77,36 +97,77 @@ async def rank_proposed(
     budget: int | None = None,
     past_actions: Sequence[tuple[str, float]] | None = None,
     progress: ProgressCallback | None = None,
+    cache: ProposalCache | None = None,
 ) -> tuple[list[ScoredElement], Proposals, WordList, ReadInfo]:
-    """Rank proposed elements, reading the screen under `budget` first (None/0: all of it)."""
-    words, found = await read_and_propose(engine, image, key, budget or None)
+    """Rank proposed elements, reading the screen progressively under `budget` (None/0: all of it).
+
+    The first read recognises free-standing lines within `budget`; while the winner's words do not
+    hold the instruction (`needs_full_read`) the next round of free-standing lines is read
+    (`OcrEngine.read_more`, `round_budget`) and the screen ranked again; once none is left, the rest
+    (running text) is read and the screen ranked on all of it."""
+    from ..backends.local.ocr import image_key  # the engine's own key, when the caller has none
+
+    key = key or image_key(image)
+    words, found = await read_and_propose(engine, image, key, budget or None, cache=cache)
     scored = await _rank(backend, image, query, instruction, words, found, past_actions, progress)
-    full = False
-    if needs_full_read(scored, found.items, words, instruction):
-        words, found = await read_and_propose(engine, image, key, None)
+    full, rounds = False, 1
+    while needs_full_read(scored, found.items, words, instruction):
+        more = await anyio.to_thread.run_sync(engine.read_more, key, round_budget(budget, rounds + 1)) if budget else None
+        if more is None:  # no label-like line left unread: read the running text too
+            words, found = await read_and_propose(engine, image, key, None, cache=cache)
+            full = True
+        else:
+            words, found = await read_and_propose(engine, image, key, budget, cache=cache)
+        rounds += 1
         scored = await _rank(backend, image, query, instruction, words, found, past_actions, progress)
-        full = True
-    return scored, found, words, ReadInfo(read=words.lines_read, unread=len(words.deferred), full=full)
+        if full:
+            break
+    return scored, found, words, ReadInfo(read=words.lines_read, unread=len(words.deferred), full=full, rounds=rounds)
 
 
-async def warm(backend: EmbeddingBackend, engine: OcrEngine, image: Image.Image, key: str | None) -> None:
+async def read_rounds(
+    engine: OcrEngine, image: Image.Image, budget: int | None, limit: int = MAX_PROPOSALS, cache: ProposalCache | None = None
+) -> list[tuple[WordList, Proposals]]:
+    """Every read `rank_proposed` can rank on for this screen, in order: the budgeted first read,
+    each further round of free-standing lines, and last the full read (one entry when `budget` is
+    None/0). For the eval, which asks many instructions of one screen: an item takes the first
+    entry whose winner holds it (`needs_full_read` False) or the last, exactly as the tool does."""
+    from ..backends.local.ocr import image_key
+
+    key = image_key(image if image.mode == "RGB" else image.convert("RGB"))
+    out = [await read_and_propose(engine, image, key, budget or None, limit, cache)]
+    while budget and out[-1][0].deferred:
+        more = await anyio.to_thread.run_sync(engine.read_more, key, round_budget(budget, len(out) + 1))
+        if more is None:
+            break
+        out.append(await read_and_propose(engine, image, key, budget, limit, cache))
+    if out[-1][0].deferred:
+        out.append(await read_and_propose(engine, image, key, None, limit, cache))
+    return out
+
+
+async def warm(
+    backend: EmbeddingBackend, engine: OcrEngine, image: Image.Image, key: str | None, cache: ProposalCache | None = None
+) -> None:
     """Read the screen in full and embed its proposed elements, so the caches hold them: run after an
     answer made on a partial read (`OcrEngine.read_later(then=...)`), the next call on the same screen
     then costs what a repeat costs instead of encoding a few hundred new elements."""
-    words, found = await read_and_propose(engine, image, key, None)
+    words, found = await read_and_propose(engine, image, key, None, cache=cache)
     regions = [RegionItem(box=c.box, text=element_words(c, words)) for c in found.items]
     if regions:
         await backend.embed_regions(image, regions)
 
 
-def warm_later(backend: EmbeddingBackend, engine: OcrEngine, image: Image.Image, key: str | None) -> None:
+def warm_later(
+    backend: EmbeddingBackend, engine: OcrEngine, image: Image.Image, key: str | None, cache: ProposalCache | None = None
+) -> None:
     """Queue `warm` behind the engine's deferred lines, in the engine's background worker (its own
     event loop: the worker is a plain thread). Only for a backend that embeds elements from words
     read once (local): one that embeds crops remotely (Gemini) only gets the lines read."""
     if getattr(backend, "region_embedding", None) != "native":  # crops sent to an API: not for a guess
         engine.read_later()
         return
-    engine.read_later(then=lambda: anyio.run(warm, backend, engine, image, key))
+    engine.read_later(then=lambda: anyio.run(warm, backend, engine, image, key, cache))
 
 
 async def _rank(

@@ -380,6 +380,41 @@ class OcrEngine:
         finally:
             self._foreground -= max_lines is None
 
+    def read_more(self, key: str, budget: int) -> OcrResult | None:
+        """One more round of a budgeted read: recognise the free-standing lines (labels, buttons, keys:
+        `stacked_lines` False) still deferred under `key`, cheapest first, within `budget` columns, and
+        publish the grown (still partial, or complete) result under `key`. None when no free-standing
+        line is left unread (or nothing is pending under `key`): the caller then reads the rest in full.
+        WHY rounds: a target that did not fit the first budget (the 20th cheapest label) is usually in
+        the next few thousand columns, far cheaper than reading every terminal and paragraph line."""
+        self._foreground += 1
+        try:
+            with self._lock:
+                part = self._partial.get(key)
+                if part is None:
+                    return None
+                dense = stacked_lines(_hulls([ln[0] for ln in part.raw]))
+                todo = [i for i, ln in enumerate(part.raw) if ln[1] is None and not dense[i]]
+                if not todo:
+                    return None
+                now = cold_plan(_hulls([part.raw[i][0] for i in todo]), budget)
+                step = [i for i, n in zip(todo, now, strict=True) if n] or [todo[int(np.argmin(_line_costs(_hulls([part.raw[i][0] for i in todo]))))]]
+                engine = self._load()
+                texts = self._texts(engine, part.bgr, np.stack([part.raw[i][0] for i in step]))
+                for i, (t, sc) in zip(step, texts, strict=True):
+                    part.raw[i] = (part.raw[i][0], t, sc)
+                self.lines_completed += len(step)
+                old = self._cache.get(key)
+                result = self._result(part.raw, part.size, (part.bgr.shape[1], part.bgr.shape[0]), old.ms if old else 0.0)
+                if not result.deferred:
+                    del self._partial[key]
+                if self.cache_size:
+                    self._cache[key] = result
+                    self._cache.move_to_end(key)
+                return result
+        finally:
+            self._foreground -= 1
+
     def pending(self) -> int:
         """Reads that still have deferred lines."""
         with self._lock:
@@ -814,20 +849,34 @@ def cold_plan(hulls: np.ndarray, budget: int) -> np.ndarray:
     n = len(hulls)
     if n == 0:
         return np.zeros(0, dtype=bool)
+    cost = _line_costs(hulls)
+    dense = stacked_lines(hulls)
+    order = np.lexsort((cost, dense))
+    now = np.zeros(n, dtype=bool)
+    now[order[np.cumsum(cost[order]) <= budget]] = True
+    return now
+
+
+def _line_costs(hulls: np.ndarray) -> np.ndarray:
+    """Recogniser columns per line: its padded width as `rec_plan` pads it, plus a call's fixed cost."""
+    h = np.maximum(hulls[:, 3] - hulls[:, 1], 1.0)
+    widths = np.ceil(REC_HEIGHT * (hulls[:, 2] - hulls[:, 0]) / h)
+    return np.where(widths < REC_GLYPH_WIDTH, 320, np.maximum(widths, REC_MIN_WIDTH)) + REC_CALL_COLUMNS
+
+
+def stacked_lines(hulls: np.ndarray) -> np.ndarray:
+    """Per line, whether it sits in a block of running text: a neighbour overlapping it sideways is
+    stacked within DENSE_PITCH line heights (symmetric: its neighbour is stacked too)."""
+    if not len(hulls):
+        return np.zeros(0, dtype=bool)
     x1, y1, x2, y2 = (hulls[:, k] for k in range(4))
     h = np.maximum(y2 - y1, 1.0)
-    widths = np.ceil(REC_HEIGHT * (x2 - x1) / h)
-    cost = np.where(widths < REC_GLYPH_WIDTH, 320, np.maximum(widths, REC_MIN_WIDTH)) + REC_CALL_COLUMNS
     overlap = np.minimum(x2[:, None], x2[None, :]) - np.maximum(x1[:, None], x1[None, :])
     narrower = np.minimum((x2 - x1)[:, None], (x2 - x1)[None, :])
     pitch = np.abs((y1 + y2)[:, None] - (y1 + y2)[None, :]) / 2
     mean_h = (h[:, None] + h[None, :]) / 2
     stacked = (overlap > 0.3 * narrower) & (pitch > 0.5 * mean_h) & (pitch < DENSE_PITCH * mean_h)
-    dense = stacked.any(axis=1)
-    order = np.lexsort((cost, dense))
-    now = np.zeros(n, dtype=bool)
-    now[order[np.cumsum(cost[order]) <= budget]] = True
-    return now
+    return stacked.any(axis=1)
 
 
 def rec_plan(widths: list[int], *, canvas: int, max_batch: int) -> list[tuple[list[int], int]]:

@@ -1,0 +1,103 @@
+"""A cold read in rounds (real RapidOCR models): free-standing lines in budget-sized rounds, the
+screen ranked after each, running text only when the label-like lines are exhausted.
+
+What is checked: `read_more` reads free-standing lines a first read left and never the running
+text, and says when none is left; `read_rounds` (the eval's view) ends with the complete read;
+rank_ui_elements answers a literal instruction whose label did not fit the first budget without
+reading everything, and still reads everything for a paraphrase.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mcp import Client
+from PIL import Image, ImageDraw
+from sensorium.server.app import build_server, build_services
+from sensorium.tools.backends.local.ocr import OcrEngine
+from sensorium.tools.config import LocalSettings
+from sensorium.tools.ranking import screen
+from server_support import make_settings
+
+LABELS = ("Save", "Open", "Help", "Print", "Close", "Share", "Rename", "Archive", "Duplicate", "Synchronize")
+TARGET = "Synchronize"  # the widest label: the last free-standing line a budgeted read gets to
+BUDGET = 700  # about three short labels a round
+LOG_WORDS = "build passed failed socket window cursor region store index queue capture proposal".split()
+
+
+def _screen() -> Image.Image:
+    """960x544: two rows of outlined buttons, a terminal-like block of 14 dense lines below."""
+    img = Image.new("RGB", (960, 544), (248, 248, 248))
+    d = ImageDraw.Draw(img)
+    for i, label in enumerate(LABELS):
+        x, y = 20 + (i % 5) * 185, 20 + (i // 5) * 70
+        d.rounded_rectangle((x, y, x + 165, y + 44), radius=6, outline=(90, 90, 90), width=2, fill=(235, 235, 240))
+        d.text((x + 14, y + 11), label, fill=(20, 20, 20), font_size=18)
+    d.rectangle((20, 180, 940, 530), fill=(25, 25, 25))
+    for row in range(14):
+        words = [LOG_WORDS[(row * 5 + k) % len(LOG_WORDS)] for k in range(6)]
+        d.text((32, 190 + row * 22), f"$ {row:02d} " + " ".join(words) + f" --step {row * 7}", fill=(220, 220, 220), font_size=16)
+    return img
+
+
+def _read_texts(result) -> str:
+    return " ".join(ln.text for ln in result.lines).lower()
+
+
+@pytest.fixture(scope="module")
+def engine() -> OcrEngine:
+    return OcrEngine(max_side=1600, threads=2)
+
+
+def test_read_more_reads_label_like_lines_in_rounds_and_never_the_running_text(engine: OcrEngine) -> None:
+    img = _screen()
+    engine.clear()
+    first = engine.read(img, key="rounds-a", budget=BUDGET)
+    assert first.deferred and TARGET.lower() not in _read_texts(first)
+    seen = [first]
+    while (more := engine.read_more("rounds-a", BUDGET)) is not None:
+        assert len(more.lines) > len(seen[-1].lines)  # every round reads something
+        assert engine.read(img, key="rounds-a", budget=BUDGET) is more  # published under the key
+        seen.append(more)
+    assert len(seen) >= 2
+    last = _read_texts(seen[-1])
+    assert all(label.lower() in last for label in LABELS)
+    assert "socket" not in last and "--step" not in last  # the terminal waits for a read in full
+    assert seen[-1].deferred  # ... which is still to come
+    full = engine.read(img, key="rounds-a")
+    assert "socket" in _read_texts(full) and not full.deferred
+
+
+async def test_read_rounds_end_with_the_complete_read(engine: OcrEngine) -> None:
+    engine.clear()
+    reads = await screen.read_rounds(engine, _screen(), BUDGET)
+    assert len(reads) >= 3  # a first read, at least one more round, the full read
+    assert [bool(w.deferred) for w, _ in reads] == [True] * (len(reads) - 1) + [False]
+    counts = [w.lines_read for w, _ in reads]
+    assert counts == sorted(counts) and counts[0] < counts[-1]
+    engine.clear()
+    assert len(await screen.read_rounds(engine, _screen(), None)) == 1
+
+
+@pytest.mark.slow
+async def test_rank_answers_a_literal_label_in_rounds_and_reads_all_for_a_paraphrase(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, local=LocalSettings(ocr_cold_budget=BUDGET))
+    services = build_services(settings)
+    async with Client(build_server(settings, services=services)) as client:
+        shot = tmp_path / "screen.png"
+        _screen().save(shot)
+        r = await client.call_tool("rank_ui_elements", {"instruction": f"click '{TARGET}'", "path": str(shot), "k": 3})
+        assert not r.is_error, r.content
+        res = r.structured_content
+        assert TARGET.lower() in (res["candidates"][0]["label"] or "").lower()
+        assert res["proposals"]["ocr_unread"] > 0  # the terminal was not read before answering
+        assert " rounds, " in r.content[-1].text and "read in full" not in r.content[-1].text
+        assert services.ocr.wait_idle(timeout=600)
+
+        shot2 = tmp_path / "screen2.png"
+        _screen().resize((1000, 567)).save(shot2)  # another size: read cold, not as a band of the first
+        r2 = await client.call_tool("rank_ui_elements", {"instruction": "keep my edits on disk", "path": str(shot2), "k": 3})
+        assert not r2.is_error, r2.content
+        assert r2.structured_content["proposals"]["ocr_unread"] == 0
+        assert "read in full" in r2.content[-1].text
