@@ -167,6 +167,14 @@ class LocalSettings(BaseModel):
             "the instruction matches nothing read (0 = read everything first)"
         ),
     )
+    ocr_embed_budget: int = Field(
+        6000, ge=0, le=1_000_000,
+        description=(
+            "embedding an image (embed_screenshot, embed_image, ...): recogniser columns its vector's lines may cost, "
+            "picked by a fixed rule from every detected line (titles, labels, menus first, a sample of running text); "
+            "the same image always gives the same vector (0 = every line, the old full read)"
+        ),
+    )
     clip_model_dir: Path | None = Field(
         None, description="a folder holding an image-text ONNX model (CLIP/SigLIP layout); wins over clip_model"
     )
