@@ -16,6 +16,9 @@ Per modality (one vector per item; all parts of an item are joined into one text
 caption first, so the encoder's 256-token window never cuts them off):
 - text: the text itself (queries and documents alike: MiniLM needs no prompt);
 - image: OCR lines in reading order -> extras["ocr"] (boxes in image pixels), extras["visual"],
+  extras["ocr_read"] (a bounded read: the lines `screen_read.choose_lines` picks from every detected
+  line up to `ocr_embed_budget` recogniser columns, so a busy screen costs a fraction of a full read
+  and the same pixels always give the same vector; 0 = every line),
   extras["text_found"], extras["image_size"]. An image with no readable text is still embedded:
   from its title/caption when it has one, else from a fixed marker sentence, so every textless
   image gets the same vector (the local backend cannot tell them apart; compare

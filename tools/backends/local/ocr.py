@@ -27,6 +27,9 @@ text lines), so
   first, cheapest first, until the budget; the rest stay `deferred` (boxes only) until a read without
   a budget, `complete(key)`, or the background worker (`read_later`) recognises them and publishes the
   complete result under the same key;
+- embedding an image reads only the lines a caller's rule picks from every detected box
+  (`read_chosen`; the rule is the local backend's `screen_read.choose_lines`), so the choice, and
+  the vector, do not depend on what was read before;
 - onnxruntime's memory arena is on and recognition batches are small (see LocalSettings):
   issue 14 measured 0.88-0.90x (arena) and 0.86-0.90x (batch 1-3) on a quiet machine; bench/bench_ocr.py
   compares them with RapidOCR's defaults, but on a loaded machine (load 6-12 on 2 cores) its cold
