@@ -26,8 +26,8 @@ separately through `backend.embed([EmbedItem.of(Media.from_image(crop)), ...], "
 OCRs every crop. It takes minutes on a busy screen, so it runs on the first --baseline-screens screens
 of each kind and stops starting new screens after --baseline-budget seconds; skipped screens say so.
 
-`--embed-only [--embed-reps N]` runs only `embed_screenshot` on busy 1920x1080 desktops, the bounded read
-(`ocr_embed_budget`, the default) and the full read (`ocr_embed_budget=0`, the old path) interleaved
+`--embed-only [--embed-reps N] [--embed-budget 6000]` runs only `embed_screenshot` on busy 1920x1080 desktops,
+the bounded read (`ocr_embed_budget=N`) and the full read (`ocr_embed_budget=0`, the default) interleaved
 in one process, each on its own server and OCR engine, a new desktop (seed) per rep so every call is
 cold: wall and CPU seconds of the call, the background completion after it, the revisit (a new
 capture of the same pixels), one typed character, and DB detection of that screen alone (its share).
@@ -454,7 +454,7 @@ async def embed_ab(args: argparse.Namespace) -> dict[str, Any]:
 
     tmp: Path = args.scratch
     base = Settings(backend=args.backend, data_dir=tmp / "data", intake=IntakeSettings(allowed_roots=[tmp]))
-    variants = {"bounded": base.local.ocr_embed_budget, "full": 0}
+    variants = {"bounded": args.embed_budget, "full": 0}
     results: dict[str, Any] = {"machine": machine_info(), "variants": variants, "reps": [],
                                "note": "each rep a new busy desktop (scenes.desktop seed=rep), cold for both variants; "
                                        "background_s = waiting for the rest of a bounded read after the call (off the answer); "
@@ -791,6 +791,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, default=None, help="default bench/results/ranking.json (embed-ranking.json with --embed-only)")
     p.add_argument("--embed-only", action="store_true", help="only embed_screenshot on busy 1080p desktops: bounded vs full read, interleaved")
     p.add_argument("--embed-reps", type=int, default=3, help="desktops (seeds) for --embed-only")
+    p.add_argument("--embed-budget", type=int, default=6000, help="ocr_embed_budget of the bounded variant (--embed-only)")
     args = p.parse_args(argv)
     if args.json is None:
         args.json = REPO / "bench" / "results" / ("embed-ranking.json" if args.embed_only else "ranking.json")

@@ -168,11 +168,11 @@ class LocalSettings(BaseModel):
         ),
     )
     ocr_embed_budget: int = Field(
-        6000, ge=0, le=1_000_000,
+        0, ge=0, le=1_000_000,
         description=(
-            "embedding an image (embed_screenshot, embed_image, ...): recogniser columns its vector's lines may cost, "
-            "picked by a fixed rule from every detected line (titles, labels, menus first, a sample of running text); "
-            "the same image always gives the same vector (0 = every line, the old full read)"
+            "embedding an image (embed_screenshot, embed_image, ...): 0 = its vector is made from every text line; N = "
+            "only from lines a fixed rule picks (titles, labels, menus, a sample of running text) up to N recogniser "
+            "columns (6000: ~0.2x the CPU of a busy 1080p screen, but seen-before is less reliable: docs/RANKING.md)"
         ),
     )
     clip_model_dir: Path | None = Field(

@@ -16,9 +16,10 @@ Per modality (one vector per item; all parts of an item are joined into one text
 caption first, so the encoder's 256-token window never cuts them off):
 - text: the text itself (queries and documents alike: MiniLM needs no prompt);
 - image: OCR lines in reading order -> extras["ocr"] (boxes in image pixels), extras["visual"],
-  extras["ocr_read"] (a bounded read: the lines `screen_read.choose_lines` picks from every detected
-  line up to `ocr_embed_budget` recogniser columns, so a busy screen costs a fraction of a full read
-  and the same pixels always give the same vector; 0 = every line),
+  extras["ocr_read"] (only with `ocr_embed_budget` > 0, a bounded read: the lines
+  `screen_read.choose_lines` picks from every detected line up to that many recogniser columns, so a
+  busy screen costs a fraction of a full read and the same pixels always give the same vector; the
+  default 0 reads every line: revisits are recognised more reliably, docs/RANKING.md),
   extras["text_found"], extras["image_size"]. An image with no readable text is still embedded:
   from its title/caption when it has one, else from a fixed marker sentence, so every textless
   image gets the same vector (the local backend cannot tell them apart; compare
@@ -185,7 +186,7 @@ def _open_image(data: bytes) -> Image.Image:
 class LocalBackend:
     """EmbeddingBackend for `local/minilm-l6@384`: OCR + speech + MiniLM, offline."""
 
-    perception_version = "7"  # 7: images embedded from a bounded read (screen_read.py); 6: own OCR recognition loop (tight padding, ocr.py rec_plan) + Whisper base/short clips (5)
+    perception_version = "6"  # 6: own OCR recognition loop (tight padding, ocr.py rec_plan) + Whisper base/short clips (5); "+read-N" below: a bounded image read
     """Bump when what the backend reads from media changes (OCR/ASR settings): the cache keys on it."""
 
     name = "local"
@@ -211,8 +212,9 @@ class LocalBackend:
         self.perception_version = (
             f"{type(self).perception_version}+icons-{self.icons.version}+whisper-{self.settings.whisper_model}"
             f"-w{self.settings.whisper_window_s:g}-b{self.settings.whisper_beam_size}-n{self.settings.whisper_hypotheses}"
-            f"+read-{self.settings.ocr_embed_budget}"
         )
+        if self.settings.ocr_embed_budget:  # images embedded from a bounded read (screen_read.py): other vectors
+            self.perception_version += f"+read-{self.settings.ocr_embed_budget}"
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._text_cache_lock = threading.Lock()
         self._icon_cache: OrderedDict[bytes, IconReading] = OrderedDict()
