@@ -26,6 +26,12 @@ separately through `backend.embed([EmbedItem.of(Media.from_image(crop)), ...], "
 OCRs every crop. It takes minutes on a busy screen, so it runs on the first --baseline-screens screens
 of each kind and stops starting new screens after --baseline-budget seconds; skipped screens say so.
 
+`--embed-only [--embed-reps N] [--embed-budget 6000]` runs only `embed_screenshot` on busy 1920x1080 desktops,
+the bounded read (`ocr_embed_budget=N`) and the full read (`ocr_embed_budget=0`, the default) interleaved
+in one process, each on its own server and OCR engine, a new desktop (seed) per rep so every call is
+cold: wall and CPU seconds of the call, the background completion after it, the revisit (a new
+capture of the same pixels), one typed character, and DB detection of that screen alone (its share).
+
 Timings on a shared 2-core machine are noisy (the load average at start and end is recorded): read
 them, do not assert on them. The table goes to stdout, progress to stderr, JSON to --json.
 """
@@ -34,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -437,6 +444,68 @@ def machine_info() -> dict[str, Any]:
 # -- the run ---------------------------------------------------------------------------------
 
 
+async def embed_ab(args: argparse.Namespace) -> dict[str, Any]:
+    """embed_screenshot cold / revisit / one change, bounded read vs full read, interleaved (module docstring)."""
+    from mcp import Client
+
+    from sensorium.server.app import build_server, build_services
+    from sensorium.server.settings import Settings
+    from sensorium.tools.config import IntakeSettings
+
+    tmp: Path = args.scratch
+    base = Settings(backend=args.backend, data_dir=tmp / "data", intake=IntakeSettings(allowed_roots=[tmp]))
+    variants = {"bounded": args.embed_budget, "full": 0}
+    results: dict[str, Any] = {"machine": machine_info(), "variants": variants, "reps": [],
+                               "note": "each rep a new busy desktop (scenes.desktop seed=rep), cold for both variants; "
+                                       "background_s = waiting for the rest of a bounded read after the call (off the answer); "
+                                       "detect_s = DB detection of the same capture alone (engine's model, work image)"}
+    warm = warm_image()
+    async with contextlib.AsyncExitStack() as stack:
+        benches: dict[str, ToolBench] = {}
+        for name, budget in variants.items():
+            settings = base.model_copy(update={"data_dir": tmp / f"data-{name}",
+                                               "local": base.local.model_copy(update={"ocr_embed_budget": budget})})
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            services = build_services(settings)
+            client = await stack.enter_async_context(Client(build_server(settings, services=services)))
+            tb = benches[name] = ToolBench(client, services, args.k, args.marks)
+            await client.call_tool("embed_text", {"text": "warm up"})
+            await tb.embed_capture(warm)
+            await asyncio.to_thread(services.ocr.wait_idle)
+        for rep in range(args.embed_reps):
+            scene = scenes.desktop((1920, 1080), seed=rep)
+            row: dict[str, Any] = {"seed": rep}
+            order = list(variants) if rep % 2 == 0 else list(reversed(variants))
+            for name in order:
+                tb = benches[name]
+                cold, cap_id = await tb.embed_capture(scene.image)
+                with clock() as background:
+                    await asyncio.to_thread(tb.services.ocr.wait_idle)
+                revisit, _ = await tb.embed_capture(scene.image)
+                change, _ = await tb.embed_capture(scenes.small_change(scene, "type"))
+                await asyncio.to_thread(tb.services.ocr.wait_idle)
+                detect = await asyncio.to_thread(_detect_only, tb.services.ocr, tb.services.captures.get(cap_id).image)
+                row[name] = {**figures(cold=cold, background=background, revisit=revisit, one_change=change, detect=detect)}
+                log.print(f"rep {rep} {name}: {row[name]}  load {os.getloadavg()[0]:.1f}")
+            results["reps"].append(row)
+    for name in variants:
+        for key in ("cold_s", "cold_cpu_s", "background_s", "revisit_s", "one_change_s", "one_change_cpu_s", "detect_s", "detect_cpu_s"):
+            vals = [r[name][key] for r in results["reps"]]
+            results.setdefault("median", {}).setdefault(name, {})[key] = round(statistics.median(vals), 3)
+    results["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+    return results
+
+
+def _detect_only(ocr: Any, image: Image.Image) -> Spent:
+    """DB detection of `image` as the engine runs it (work image, models loaded), timed alone."""
+    work = ocr._work_image(image.convert("RGB"))
+    bgr = np.ascontiguousarray(np.asarray(work)[:, :, ::-1])
+    det = ocr._load()._load_det_model()
+    with clock() as spent:
+        det(bgr)
+    return spent
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     from mcp import Client
 
@@ -719,8 +788,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--tool-budget", type=float, default=3600.0, help="start no new tool screen after this many seconds")
     p.add_argument("--cache-dir", type=Path, default=None, help="model cache dir (default: the user's, where pulled models live)")
     p.add_argument("--keep", action="store_true", help="keep the scratch dir (screenshots, caches) for a look")
-    p.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "ranking.json")
+    p.add_argument("--json", type=Path, default=None, help="default bench/results/ranking.json (embed-ranking.json with --embed-only)")
+    p.add_argument("--embed-only", action="store_true", help="only embed_screenshot on busy 1080p desktops: bounded vs full read, interleaved")
+    p.add_argument("--embed-reps", type=int, default=3, help="desktops (seeds) for --embed-only")
+    p.add_argument("--embed-budget", type=int, default=6000, help="ocr_embed_budget of the bounded variant (--embed-only)")
     args = p.parse_args(argv)
+    if args.json is None:
+        args.json = REPO / "bench" / "results" / ("embed-ranking.json" if args.embed_only else "ranking.json")
     args.sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     return args
 
@@ -731,12 +805,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     # (as before) deleted the screenshots of a second bench running at the same time, mid-run
     args.scratch = Path(tempfile.mkdtemp(prefix="sensorium-bench-ranking-"))
     try:
-        results = asyncio.run(run(args))
+        results = asyncio.run(embed_ab(args) if args.embed_only else run(args))
     finally:  # the scratch dir holds copies of every screenshot and two embedding caches
         if not args.keep:
             shutil.rmtree(args.scratch, ignore_errors=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2, default=str))
+    if args.embed_only:
+        print(json.dumps(results["median"], indent=2))
+        log.print(f"wrote {args.json}")
+        return 0
     print_report(results, Console(width=None if sys.stdout.isatty() else 180))
     log.print(f"wrote {args.json}")
     return 0

@@ -28,7 +28,7 @@ async def run(eval_dir: Path, backend_name: str) -> dict:
     from sensorium.server.app import build_backend
     from sensorium.server.settings import Settings
     from sensorium.tools.backends.base import EmbedItem
-    from sensorium.tools.ranking.states import state_similarity, visual_cue
+    from sensorium.tools.ranking.states import seen_before_threshold, state_similarity, visual_cue
     from sensorium.tools.media import Media
 
     settings = Settings(backend=backend_name)
@@ -68,6 +68,12 @@ async def run(eval_dir: Path, backend_name: str) -> dict:
     longest = max(runs, key=len)
     best_ts = [longest[0], longest[-1]]
     chosen = round(longest[len(longest) // 2], 3)
+    shipped = seen_before_threshold(backend.space if hasattr(backend, "space") else backend_name)
+
+    def at(t: float) -> dict[str, float]:
+        tpr, fpr = float((pos_a >= t).mean()), float((neg_a >= t).mean())
+        return {"threshold": t, "true_positive_rate": tpr, "false_positive_rate": fpr, "balanced_accuracy": (tpr + 1 - fpr) / 2}
+
     return {
         "backend": backend.space if hasattr(backend, "space") else backend_name,
         "n_queries": len(queries),
@@ -77,6 +83,8 @@ async def run(eval_dir: Path, backend_name: str) -> dict:
         "threshold_range": [best_ts[0], best_ts[-1]],
         "chosen_threshold": chosen,
         "at_chosen": {"true_positive_rate": float((pos_a >= chosen).mean()), "false_positive_rate": float((neg_a >= chosen).mean())},
+        # the threshold the server ships (states.SEEN_BEFORE_BY_BACKEND): what a change of perception does to it
+        "at_shipped": at(shipped),
     }
 
 

@@ -138,7 +138,11 @@ async def embed_screenshot(
         capture_id = (await capture_now(services, monitor, None)).id
     media = intake.media_from_capture(capture_id, services.captures)
     source = {"kind": "screenshot", **media.source}
-    return await _handle(services, EmbedItem.of(media, title=title), "document", source, include_vector, ctx, "embed_screenshot")
+    handle = await _handle(services, EmbedItem.of(media, title=title), "document", source, include_vector, ctx, "embed_screenshot")
+    # the local backend embeds a bounded read of the screen (its vector never changes); the lines it left
+    # are read in the background after the answer, so a rank_ui_elements on this capture finds them read
+    services.ocr.read_later()
+    return handle
 
 
 async def embed_region(

@@ -167,6 +167,14 @@ class LocalSettings(BaseModel):
             "the instruction matches nothing read (0 = read everything first)"
         ),
     )
+    ocr_embed_budget: int = Field(
+        0, ge=0, le=1_000_000,
+        description=(
+            "embedding an image (embed_screenshot, embed_image, ...): 0 = its vector is made from every text line; N = "
+            "only from lines a fixed rule picks (titles, labels, menus, a sample of running text) up to N recogniser "
+            "columns (6000: ~0.2x the CPU of a busy 1080p screen, but seen-before is less reliable: docs/RANKING.md)"
+        ),
+    )
     clip_model_dir: Path | None = Field(
         None, description="a folder holding an image-text ONNX model (CLIP/SigLIP layout); wins over clip_model"
     )

@@ -16,6 +16,10 @@ Per modality (one vector per item; all parts of an item are joined into one text
 caption first, so the encoder's 256-token window never cuts them off):
 - text: the text itself (queries and documents alike: MiniLM needs no prompt);
 - image: OCR lines in reading order -> extras["ocr"] (boxes in image pixels), extras["visual"],
+  extras["ocr_read"] (only with `ocr_embed_budget` > 0, a bounded read: the lines
+  `screen_read.choose_lines` picks from every detected line up to that many recogniser columns, so a
+  busy screen costs a fraction of a full read and the same pixels always give the same vector; the
+  default 0 reads every line: revisits are recognised more reliably, docs/RANKING.md),
   extras["text_found"], extras["image_size"]. An image with no readable text is still embedded:
   from its title/caption when it has one, else from a fixed marker sentence, so every textless
   image gets the same vector (the local backend cannot tell them apart; compare
@@ -57,7 +61,8 @@ from ...symbols import spelled_out, symbol_of
 from ...regions import RegionItem, crop, icon_crop
 from ..base import ALL_MODALITIES, BackendStatus, Capabilities, EmbedItem, Embedding, ProgressCallback, Role, l2_normalise
 from .models import MINILM, ModelStore
-from .ocr import OcrEngine, engine_from_settings
+from .ocr import OcrEngine, OcrResult, engine_from_settings
+from .screen_read import choose_lines
 from .text_encoder import DIMENSION, SPACE, TextEncoder
 from ...visual import visual_descriptor
 
@@ -181,7 +186,7 @@ def _open_image(data: bytes) -> Image.Image:
 class LocalBackend:
     """EmbeddingBackend for `local/minilm-l6@384`: OCR + speech + MiniLM, offline."""
 
-    perception_version = "6"  # 6: own OCR recognition loop (tight padding, ocr.py rec_plan) + Whisper base/short clips (5)
+    perception_version = "6"  # 6: own OCR recognition loop (tight padding, ocr.py rec_plan) + Whisper base/short clips (5); "+read-N" below: a bounded image read
     """Bump when what the backend reads from media changes (OCR/ASR settings): the cache keys on it."""
 
     name = "local"
@@ -208,6 +213,8 @@ class LocalBackend:
             f"{type(self).perception_version}+icons-{self.icons.version}+whisper-{self.settings.whisper_model}"
             f"-w{self.settings.whisper_window_s:g}-b{self.settings.whisper_beam_size}-n{self.settings.whisper_hypotheses}"
         )
+        if self.settings.ocr_embed_budget:  # images embedded from a bounded read (screen_read.py): other vectors
+            self.perception_version += f"+read-{self.settings.ocr_embed_budget}"
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._text_cache_lock = threading.Lock()
         self._icon_cache: OrderedDict[bytes, IconReading] = OrderedDict()
@@ -391,9 +398,27 @@ class LocalBackend:
             p.texts.append(NO_TEXT_MARKER)
         return p
 
+    def _read_image(self, img: Image.Image, key: str) -> tuple[OcrResult, dict[str, Any] | None]:
+        """The lines an image is embedded from: a bounded read (`screen_read.choose_lines`) under
+        `ocr_embed_budget`, or every line when it is 0. The bounded read depends on the pixels alone
+        (never on what was read before), so the same image always gives the same text and vector;
+        lines left unread stay deferred in the OCR engine for rank_ui_elements or `read_later`."""
+        budget = self.settings.ocr_embed_budget
+        if not budget:
+            return self.ocr.read(img, key=key), None
+        res, chosen = self.ocr.read_chosen(img, lambda boxes: choose_lines(boxes, img.size, budget), key=key)
+        lines = tuple(ln for ln in res.lines if ln.box in chosen)
+        detected = len(res.lines) + len(res.deferred) + len(res.dropped)
+        used = OcrResult(lines=lines, width=res.width, height=res.height, ms=res.ms)
+        return used, {"read": len(chosen), "detected": detected, "budget": budget, "rule": "screen_read.choose_lines"}
+
     def _perceive_image(self, m: Media, p: Perceived) -> None:
         img = _open_image(m.data)
-        res = self.ocr.read(img, key=f"media:{m.sha256}")
+        res, bounded = self._read_image(img, f"media:{m.sha256}")
+        if bounded is not None:  # "lines": recognised for the vector (some may read as nothing), of "detected"
+            prev = p.extras.get("ocr_read")
+            p.extras["ocr_read"] = bounded if prev is None else {
+                **bounded, "read": prev["read"] + bounded["read"], "detected": prev["detected"] + bounded["detected"]}
         if res.text:
             p.texts.append(res.text)
         # several images in one item: OCR lines are concatenated, visual/image_size describe the first

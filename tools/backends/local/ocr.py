@@ -27,6 +27,9 @@ text lines), so
   first, cheapest first, until the budget; the rest stay `deferred` (boxes only) until a read without
   a budget, `complete(key)`, or the background worker (`read_later`) recognises them and publishes the
   complete result under the same key;
+- embedding an image reads only the lines a caller's rule picks from every detected box
+  (`read_chosen`; the rule is the local backend's `screen_read.choose_lines`), so the choice, and
+  the vector, do not depend on what was read before;
 - onnxruntime's memory arena is on and recognition batches are small (see LocalSettings):
   issue 14 measured 0.88-0.90x (arena) and 0.86-0.90x (batch 1-3) on a quiet machine; bench/bench_ocr.py
   compares them with RapidOCR's defaults, but on a loaded machine (load 6-12 on 2 cores) its cold
@@ -48,7 +51,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -89,6 +92,10 @@ class OcrResult(BaseModel):
     deferred: tuple[tuple[int, int, int, int], ...] = ()
     """Boxes of lines detected but not recognised yet: a read under a recognition budget (`read(budget=)`)
     reads the lines most likely to be targets first and leaves these for later (`complete`)."""
+    dropped: tuple[tuple[int, int, int, int], ...] = ()
+    """Boxes of lines detected and recognised as nothing (empty or below the score floor). With `lines`
+    and `deferred` they make every detected box, the same set whether the read is partial or complete:
+    a rule that picks lines by geometry (`read_chosen`) must see the same boxes either way."""
 
     @property
     def complete(self) -> bool:
@@ -348,6 +355,55 @@ class OcrEngine:
                     self._cache.popitem(last=False)
         return result
 
+    def read_chosen(
+        self, image: Image.Image, choose: Callable[[list[tuple[int, int, int, int]]], Sequence[int]], *, key: str | None = None
+    ) -> tuple[OcrResult, set[tuple[int, int, int, int]]]:
+        """Detect every line, recognise only the ones `choose` picks from all detected boxes, and
+        return the read (other lines stay deferred unless read before) with the chosen boxes.
+
+        WHY: embedding a screen needs a vector that is a function of the screen alone. `choose` sees
+        every detected box (`lines` + `deferred` + `dropped`: the same set for a cold read, a partial
+        read left by rank_ui_elements and a complete one), so the same pixels give the same chosen lines
+        and the same text, however much of the screen was read before. Lines already read cost nothing;
+        `read_later()` or a read without a budget completes the rest under the same key.
+        """
+        rgb = image if image.mode == "RGB" else image.convert("RGB")
+        key = key or image_key(rgb)
+        res = self.read(rgb, key=key, budget=0)  # detection (and any line read before), nothing new recognised
+        boxes = [ln.box for ln in res.lines] + list(res.deferred) + list(res.dropped)
+        chosen = {boxes[i] for i in choose(boxes)}
+        need = chosen.intersection(res.deferred)
+        if need:
+            res = self._recognise_boxes(key, need) or self.read(rgb, key=key)  # partial gone (completed, evicted): read in full
+        return res, chosen
+
+    def _recognise_boxes(self, key: str, boxes: set[tuple[int, int, int, int]]) -> OcrResult | None:
+        """Recognise the deferred lines of the partial read under `key` whose boxes (caller's pixels) are
+        in `boxes`, and cache the read as it now stands (complete when nothing is left); None when no
+        partial read is pending under `key`."""
+        self._foreground += 1
+        try:
+            with self._lock:
+                part = self._partial.get(key)
+                if part is None:
+                    return None
+                work_size = (part.bgr.shape[1], part.bgr.shape[0])
+                step = [i for i, ln in enumerate(part.raw) if ln[1] is None and _image_box(ln[0], part.size, work_size) in boxes]
+                if step:
+                    texts = self._texts(self._load(), part.bgr, np.stack([part.raw[i][0] for i in step]))
+                    for i, (t, sc) in zip(step, texts, strict=True):
+                        part.raw[i] = (part.raw[i][0], t, sc)
+                    self.lines_completed += len(step)
+                old = self._cache.get(key)
+                result = self._result(part.raw, part.size, work_size, old.ms if old else 0.0)
+                if result.complete:
+                    del self._partial[key]
+                if self.cache_size:
+                    self._cache[key] = result
+                return result
+        finally:
+            self._foreground -= 1
+
     # -- deferred lines ---------------------------------------------------------------------------
     def complete(self, key: str, *, max_lines: int | None = None) -> OcrResult | None:
         """Recognise the deferred lines of the read cached under `key` (at most `max_lines` of them:
@@ -520,24 +576,20 @@ class OcrEngine:
 
     def _result(self, raw: list[_Raw], size: tuple[int, int], work_size: tuple[int, int], ms: float) -> OcrResult:
         """Raw lines (work pixels) as an OcrResult in the caller's pixels; unread lines become `deferred`."""
-        w, h = size
         lines: list[OcrLine] = []
         deferred: list[tuple[int, int, int, int]] = []
-        sx, sy = w / work_size[0], h / work_size[1]
+        dropped: list[tuple[int, int, int, int]] = []
         for quad, txt, score in raw:
+            box = _image_box(quad, size, work_size)
             text = None if txt is None else str(txt).strip()
-            if txt is not None and (not text or score < self.min_score):
-                continue
-            q = np.asarray(quad, dtype=np.float64).reshape(-1, 2)
-            x1 = int(np.clip(np.floor(q[:, 0].min() * sx), 0, w - 1))
-            y1 = int(np.clip(np.floor(q[:, 1].min() * sy), 0, h - 1))
-            x2 = int(np.clip(np.ceil(q[:, 0].max() * sx), x1 + 1, w))
-            y2 = int(np.clip(np.ceil(q[:, 1].max() * sy), y1 + 1, h))
             if text is None:
-                deferred.append((x1, y1, x2, y2))
+                deferred.append(box)
+            elif not text or score < self.min_score:
+                dropped.append(box)
             else:
-                lines.append(OcrLine(text=text, box=(x1, y1, x2, y2), score=float(score)))
-        return OcrResult(lines=reading_order(lines), width=w, height=h, ms=round(ms, 1), deferred=tuple(deferred))
+                lines.append(OcrLine(text=text, box=box, score=float(score)))
+        return OcrResult(lines=reading_order(lines), width=size[0], height=size[1], ms=round(ms, 1), deferred=tuple(deferred),
+                         dropped=tuple(dropped))
 
     def _recognise(self, engine: RapidOCR, bgr: np.ndarray, budget: int | None = None) -> list[_Raw]:
         """(quad, text, score) per detected line, quads in `bgr`'s pixels; the caller holds the lock.
@@ -893,6 +945,18 @@ def rec_plan(widths: list[int], *, canvas: int, max_batch: int) -> list[tuple[li
         plan.append((batch, max(padded[i] for i in batch)))
         start = end
     return plan
+
+
+def _image_box(quad: np.ndarray, size: tuple[int, int], work_size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """A work-pixel quad's axis-aligned box in the caller's pixels (x2/y2 exclusive, inside the image)."""
+    w, h = size
+    sx, sy = w / work_size[0], h / work_size[1]
+    q = np.asarray(quad, dtype=np.float64).reshape(-1, 2)
+    x1 = int(np.clip(np.floor(q[:, 0].min() * sx), 0, w - 1))
+    y1 = int(np.clip(np.floor(q[:, 1].min() * sy), 0, h - 1))
+    x2 = int(np.clip(np.ceil(q[:, 0].max() * sx), x1 + 1, w))
+    y2 = int(np.clip(np.ceil(q[:, 1].max() * sy), y1 + 1, h))
+    return x1, y1, x2, y2
 
 
 def _hulls(quads: list[np.ndarray]) -> np.ndarray:
