@@ -454,7 +454,7 @@ class OcrEngine:
                 if not todo:
                     return None
                 now = cold_plan(_hulls([part.raw[i][0] for i in todo]), budget)
-                step = [i for i, n in zip(todo, now, strict=True) if n] or [todo[int(np.argmin(_line_costs(_hulls([part.raw[i][0] for i in todo]))))]]
+                step = [i for i, n in zip(todo, now, strict=True) if n] or [todo[int(np.argmin(line_costs(_hulls([part.raw[i][0] for i in todo]))))]]
                 engine = self._load()
                 texts = self._texts(engine, part.bgr, np.stack([part.raw[i][0] for i in step]))
                 for i, (t, sc) in zip(step, texts, strict=True):
@@ -901,7 +901,7 @@ def cold_plan(hulls: np.ndarray, budget: int) -> np.ndarray:
     n = len(hulls)
     if n == 0:
         return np.zeros(0, dtype=bool)
-    cost = _line_costs(hulls)
+    cost = line_costs(hulls)
     dense = stacked_lines(hulls)
     order = np.lexsort((cost, dense))
     now = np.zeros(n, dtype=bool)
@@ -909,26 +909,31 @@ def cold_plan(hulls: np.ndarray, budget: int) -> np.ndarray:
     return now
 
 
-def _line_costs(hulls: np.ndarray) -> np.ndarray:
+def line_costs(hulls: np.ndarray) -> np.ndarray:
     """Recogniser columns per line: its padded width as `rec_plan` pads it, plus a call's fixed cost."""
     h = np.maximum(hulls[:, 3] - hulls[:, 1], 1.0)
     widths = np.ceil(REC_HEIGHT * (hulls[:, 2] - hulls[:, 0]) / h)
     return np.where(widths < REC_GLYPH_WIDTH, 320, np.maximum(widths, REC_MIN_WIDTH)) + REC_CALL_COLUMNS
 
 
-def stacked_lines(hulls: np.ndarray) -> np.ndarray:
-    """Per line, whether it sits in a block of running text: a neighbour overlapping it sideways is
-    stacked within DENSE_PITCH line heights (symmetric: its neighbour is stacked too)."""
-    if not len(hulls):
-        return np.zeros(0, dtype=bool)
+def stacked_pairs(hulls: np.ndarray) -> np.ndarray:
+    """(n, n) bool: lines stacked as rows of one block of running text (a neighbour overlapping sideways
+    within DENSE_PITCH line heights; symmetric). The budgeted cold read and the bounded embed read
+    (`screen_read`) both judge "running text" by this one test."""
     x1, y1, x2, y2 = (hulls[:, k] for k in range(4))
     h = np.maximum(y2 - y1, 1.0)
     overlap = np.minimum(x2[:, None], x2[None, :]) - np.maximum(x1[:, None], x1[None, :])
     narrower = np.minimum((x2 - x1)[:, None], (x2 - x1)[None, :])
     pitch = np.abs((y1 + y2)[:, None] - (y1 + y2)[None, :]) / 2
     mean_h = (h[:, None] + h[None, :]) / 2
-    stacked = (overlap > 0.3 * narrower) & (pitch > 0.5 * mean_h) & (pitch < DENSE_PITCH * mean_h)
-    return stacked.any(axis=1)
+    return (overlap > 0.3 * narrower) & (pitch > 0.5 * mean_h) & (pitch < DENSE_PITCH * mean_h)
+
+
+def stacked_lines(hulls: np.ndarray) -> np.ndarray:
+    """Per line, whether it sits in a block of running text (`stacked_pairs`)."""
+    if not len(hulls):
+        return np.zeros(0, dtype=bool)
+    return stacked_pairs(hulls).any(axis=1)
 
 
 def rec_plan(widths: list[int], *, canvas: int, max_batch: int) -> list[tuple[list[int], int]]:

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .ocr import DENSE_PITCH, REC_CALL_COLUMNS, REC_GLYPH_WIDTH, REC_HEIGHT, REC_MIN_WIDTH
+from .ocr import REC_GLYPH_WIDTH, REC_HEIGHT, line_costs, stacked_pairs
 
 Box = tuple[int, int, int, int]
 
@@ -47,24 +47,6 @@ chrome sits at its edges (title bars, menus, sidebars, status bars) and its cont
 FREE_SHARE = 0.6
 """Share of the budget the free-standing lines take before running text is sampled: they name the
 screen (titles, menus, labels) and are cheap; the rest goes to what the screen is showing."""
-
-
-def line_costs(boxes: np.ndarray) -> np.ndarray:
-    """Recogniser columns per line, as `ocr.rec_plan` pads it, plus a call's fixed cost."""
-    h = np.maximum(boxes[:, 3] - boxes[:, 1], 1.0)
-    widths = np.ceil(REC_HEIGHT * (boxes[:, 2] - boxes[:, 0]) / h)
-    return np.where(widths < REC_GLYPH_WIDTH, 320, np.maximum(widths, REC_MIN_WIDTH)) + REC_CALL_COLUMNS
-
-
-def _stacked(boxes: np.ndarray) -> np.ndarray:
-    """(n, n) bool: lines stacked as rows of one block of running text (the test of `ocr.cold_plan`)."""
-    x1, y1, x2, y2 = (boxes[:, k] for k in range(4))
-    h = np.maximum(y2 - y1, 1.0)
-    overlap = np.minimum(x2[:, None], x2[None, :]) - np.maximum(x1[:, None], x1[None, :])
-    narrower = np.minimum((x2 - x1)[:, None], (x2 - x1)[None, :])
-    pitch = np.abs((y1 + y2)[:, None] - (y1 + y2)[None, :]) / 2
-    mean_h = (h[:, None] + h[None, :]) / 2
-    return (overlap > 0.3 * narrower) & (pitch > 0.5 * mean_h) & (pitch < DENSE_PITCH * mean_h)
 
 
 def _blocks(stacked: np.ndarray) -> list[list[int]]:
@@ -106,7 +88,7 @@ def priority(boxes: Sequence[Box], size: tuple[int, int]) -> tuple[list[int], li
     if n == 0:
         return [], [], [], []
     glyph = np.ceil(REC_HEIGHT * (b[:, 2] - b[:, 0]) / np.maximum(b[:, 3] - b[:, 1], 1.0)) < REC_GLYPH_WIDTH
-    stacked = _stacked(b)
+    stacked = stacked_pairs(b)
     dense = stacked.any(axis=1)
     reading = sorted(range(n), key=lambda i: ((b[i, 1] + b[i, 3]) / 2, b[i, 0]))
     rank = {i: r for r, i in enumerate(reading)}
