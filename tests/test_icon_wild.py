@@ -11,6 +11,21 @@ from PIL import Image
 from sensorium.tools.icons.train.render import draw_badge, wild_crop
 
 FIXTURES = Path(__file__).parent / "fixtures" / "icons"
+DESCRIPTIONS = {  # the same descriptions as tests/test_icon_reader.py
+    "trash": "trash (delete, bin)",
+    "search": "search (magnifier, find)",
+    "settings": "settings (gear, cog, preferences)",
+    "home": "home (house, start page)",
+    "bell": "bell (notification, alarm)",
+    "calendar": "calendar (date, schedule)",
+    "camera": "camera (photo, picture)",
+    "lock": "lock (secure, padlock)",
+    "printer": "printer (print, paper)",
+    "download": "download (save, arrow down)",
+    "heart": "heart (like, love, favourite)",
+    "folder": "folder (directory, files)",
+}
+NAMES = tuple(DESCRIPTIONS)
 
 
 def _alpha(name: str) -> np.ndarray:
@@ -52,3 +67,28 @@ def test_badge_is_a_filled_saturated_pill_over_a_corner_of_the_glyph() -> None:
         assert inside > 0, seed
         found += 1
     assert found == 8
+
+
+def test_badged_held_out_icons_still_read_as_themselves() -> None:
+    """A notification counter drawn by the training augmentation partly over a held-out (iconoir)
+    glyph, then the badge eraser the local backend runs before the reader (tools/icons/badges.py):
+    the icon's description still ranks first among the 12 fixtures' descriptions for most badge
+    draws. Without the eraser the shipped model does not hold this (search: 3 of 8,
+    docs/ICON_READER.md, session 5), which is what retraining with badges is for."""
+    from sensorium.tools.icons.badges import erase_badges
+    from sensorium.tools.backends.local.models import MINILM, ModelStore
+    from sensorium.tools.backends.local.text_encoder import TextEncoder
+    from sensorium.tools.config import LocalSettings
+    from sensorium.tools.icons import IconReader
+
+    reader = IconReader(threads=2)
+    encoder = TextEncoder(lambda: ModelStore(LocalSettings()).path(MINILM), threads=2)
+    txt = encoder.encode([DESCRIPTIONS[n] for n in NAMES])
+    for name in ("bell", "search", "settings", "folder", "heart"):
+        with Image.open(FIXTURES / f"{name}.png") as im:
+            icon = im.convert("RGB")
+        w, h = icon.size
+        crops = [erase_badges(draw_badge(icon.copy(), (6, 6, w - 6, h - 6), 32, np.random.default_rng(seed))) for seed in range(8)]
+        sims = np.stack([r.vector for r in reader.read(crops)]) @ txt.T
+        firsts = int((sims.argmax(axis=1) == NAMES.index(name)).sum())
+        assert firsts >= 6, (name, firsts)

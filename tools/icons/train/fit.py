@@ -225,7 +225,7 @@ def fit(
             last_log = time.time()
             m = np.mean(losses[-50:], axis=0)
             log.info("step %d  %.1f min  lr %.2e  nce %.3f  pull %.3f  conf %.3f  T %.1f", step, (last_log - start) / 60, lr_now, *m, scale.item())
-        if step % 200 == 0:
+        if step % 400 == 0:
             log.info("val clean %s | ui %s | wild %s", *(evaluate(model, data, data.val_concepts, v) for v in (0, 1, -1)))
             torch.save({"model": model.state_dict(), "widths": model.widths, "steps": step, "scale": scale.item()}, out)
     clean, ui, wildv = (evaluate(model, data, data.val_concepts, v) for v in (0, 1, -1))
