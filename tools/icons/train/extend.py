@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from .data import _texts, text_encoder
-from .sources import PACKAGES, IconRecord, Package, name_words, records, unpack
+from .sources import EXTENSION_SETS, PACKAGES, IconRecord, Package, name_words, records, unpack
 
 log = logging.getLogger(__name__)
 
-NEW_SETS = ("material", "carbon", "fluent", "boxicons")
+NEW_SETS = EXTENSION_SETS
 
 
 def _fetch(pkgs: list[Package], base: Path, out: Path) -> dict[str, Path]:

@@ -68,6 +68,11 @@ PACKAGES: tuple[Package, ...] = (
     Package("heroicons", "heroicons", "2.2.0", "MIT", "val", "held-out set: 24 outline/solid, 20 solid, names only"),
 )
 
+EXTENSION_SETS = ("material", "carbon", "fluent", "boxicons")
+"""Sets added in session 5: read only by the `extend` step (tools/icons/train/extend.py), so the base
+`data` step still reproduces the shipped model's cache."""
+BASE_PACKAGES: tuple[Package, ...] = tuple(p for p in PACKAGES if p.key not in EXTENSION_SETS)
+
 for _p in PACKAGES:
     assert _p.key not in EXCLUDED and _p.npm not in EXCLUDED, _p
 
