@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .sources import PACKAGES, IconRecord, Package, name_words, records, unpack
+from .sources import BASE_PACKAGES, IconRecord, Package, name_words, records, unpack
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def fetch(data_dir: Path) -> dict[str, Path]:
     npm_dir, src_dir = data_dir / "npm", data_dir / "src"
     npm_dir.mkdir(parents=True, exist_ok=True)
     roots: dict[str, Path] = {}
-    for p in PACKAGES:
+    for p in BASE_PACKAGES:
         tgz = npm_dir / f"{p.folder}.tgz"
         if not tgz.exists():
             log.info("npm pack %s", p.spec)
@@ -142,7 +142,7 @@ def collect(roots: dict[str, Path]) -> tuple[dict[str, dict], list[tuple[Package
     """Concepts (one meaning per set, styles merged) with their words, and every icon record."""
     concepts: dict[str, dict] = {}
     recs: list[tuple[Package, IconRecord]] = []
-    for p in PACKAGES:
+    for p in BASE_PACKAGES:
         n = 0
         for r in records(p, roots[p.key]):
             c = concepts.setdefault(r.concept, {"concept": r.concept, "set": p.key, "name": name_words(r.name), "role": p.role, "words": []})

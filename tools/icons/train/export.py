@@ -51,7 +51,8 @@ def vocabulary(concepts: list[dict], size: int = VOCAB_SIZE) -> list[str]:
     return ranked[:size]
 
 
-def export(data_dir: Path, out: Path | None, *, threads: int = 2) -> Path:
+def export(data_dir: Path, out: Path | None, *, threads: int = 2, extra: list[Path] | tuple[Path, ...] = (), work: Path | None = None) -> Path:
+    """model.pt of `work` (default data_dir) -> ONNX files in `work`, assets into `out`."""
     import onnxruntime as ort
     import torch
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
@@ -64,16 +65,17 @@ def export(data_dir: Path, out: Path | None, *, threads: int = 2) -> Path:
     out = out or ASSETS
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
-    ckpt = torch.load(data_dir / "model.pt", map_location="cpu")
+    work = work or data_dir
+    ckpt = torch.load(work / "model.pt", map_location="cpu")
     model = IconNet(tuple(ckpt["widths"]))
     model.load_state_dict(ckpt["model"])
     model.eval()
-    fp32 = data_dir / "icon_reader.fp32.onnx"
+    fp32 = work / "icon_reader.fp32.onnx"
     torch.onnx.export(
         model, (torch.zeros(1, 1, 32, 32),), str(fp32), input_names=["image"], output_names=["embedding", "icon_logit"],
         dynamic_axes={"image": {0: "n"}, "embedding": {0: "n"}, "icon_logit": {0: "n"}}, opset_version=17, dynamo=False,
     )
-    data = Data(data_dir)
+    data = Data(data_dir, extra)
     rng = np.random.default_rng(1)
     # icons AND non-icons: the icon logit's int8 range must cover negative values too
     calib = np.concatenate([
@@ -88,7 +90,7 @@ def export(data_dir: Path, out: Path | None, *, threads: int = 2) -> Path:
         def get_next(self):  # noqa: ANN201 - onnxruntime's interface
             return next(self.batches, None)
 
-    int8 = data_dir / "icon_reader.int8.onnx"
+    int8 = work / "icon_reader.int8.onnx"
     quantize_static(str(fp32), str(int8), Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
                     weight_type=QuantType.QInt8, per_channel=True)
 
@@ -117,7 +119,7 @@ def export(data_dir: Path, out: Path | None, *, threads: int = 2) -> Path:
         "quantised": chosen is int8,
         "held_out_hit1_fp32": s32,
         "held_out_hit1_int8": s8,
-        "train": {k: ckpt.get(k) for k in ("steps", "minutes", "val_clean", "val_ui")},
+        "train": {k: ckpt.get(k) for k in ("steps", "minutes", "val_clean", "val_ui", "val_wild", "init", "lr", "wild") if k in ckpt},
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     log.info("exported to %s: %s", out, {f: v["bytes"] for f, v in manifest["files"].items()})

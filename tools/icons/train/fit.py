@@ -35,7 +35,10 @@ log = logging.getLogger(__name__)
 
 
 class Data:
-    def __init__(self, data_dir: Path) -> None:
+    """The base cache plus any `extend` folders (their new concepts appended, their renders joined;
+    wild renders kept apart in `wild_of` so a batch can draw a chosen share of them)."""
+
+    def __init__(self, data_dir: Path, extra: list[Path] | tuple[Path, ...] = ()) -> None:
         c = data_dir / "cache"
         concepts = json.loads((c / "concepts.json").read_text())
         images = np.load(c / "images.npy")
@@ -52,6 +55,9 @@ class Data:
         self.text_emb = text_emb[tx_keep]
         self.text_concept = remap[text_concept[tx_keep]].astype(np.int32)
         self.negatives = np.load(c / "negatives.npy")
+        wild = np.zeros(len(self.images), dtype=bool)
+        for e in extra:
+            wild = np.concatenate([wild, self._join(e / "cache")])
         n = len(self.concepts)
         self.role = np.array([c["role"] == "train" for c in self.concepts])
         self.texts_of: list[list[int]] = [[] for _ in range(n)]
@@ -61,10 +67,33 @@ class Data:
         np.add.at(mean, self.text_concept, self.text_emb)
         self.concept_mean = mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-9)
         self.images_of: list[list[int]] = [[] for _ in range(n)]
+        self.wild_of: list[list[int]] = [[] for _ in range(n)]
         for i, ci in enumerate(self.image_concept):
-            self.images_of[ci].append(i)
+            (self.wild_of if wild[i] else self.images_of)[ci].append(i)
         self.train_concepts = np.array([i for i in range(n) if self.role[i] and self.images_of[i]])
         self.val_concepts = np.array([i for i in range(n) if not self.role[i] and self.images_of[i]])
+
+
+    def _join(self, c: Path) -> np.ndarray:
+        """Append an extension cache; returns the wild flags of the renders it added."""
+        new = [cc for cc in json.loads((c / "concepts.json").read_text()) if cc["set"] in PINNED]
+        keep_new = {cc["concept"] for cc in new}
+        all_new = json.loads((c / "concepts.json").read_text())
+        offset = len(self.concepts)
+        self.concepts += new
+        index = {cc["concept"]: i for i, cc in enumerate(self.concepts)}
+        old_index = [index.get(cc["concept"], -1) for cc in all_new]
+        tc = np.array([old_index[i] for i in np.load(c / "text_concept.npy")], dtype=np.int64)
+        ok = tc >= 0
+        self.text_emb = np.concatenate([self.text_emb, np.load(c / "text_emb.npy").astype(np.float32)[ok]])
+        self.text_concept = np.concatenate([self.text_concept, tc[ok].astype(np.int32)])
+        keys = json.loads((c / "image_keys.json").read_text())
+        ic = np.array([index.get(k, -1) for k in keys], dtype=np.int64)
+        ok = ic >= 0  # renders of sets no longer pinned are dropped
+        assert len(self.concepts) - offset == len(keep_new)
+        self.images = np.concatenate([self.images, np.load(c / "images.npy")[ok]])
+        self.image_concept = np.concatenate([self.image_concept, ic[ok].astype(np.int32)])
+        return np.load(c / "image_wild.npy")[ok]
 
 
 def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -94,9 +123,14 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate(model: IconNet, data: Data, concepts: np.ndarray, variant: int, *, subset: int = 200, seed: int = 0) -> dict[str, float]:
-    """name -> image retrieval over held-out concepts, one picture per concept (variant 0 = clean 96 px)."""
+    """name -> image retrieval over held-out concepts, one picture per concept (variant 0 = clean 96 px,
+    1 = UI-style, -1 = the wild render: badge / neighbour / crop / ring / low contrast / tiny)."""
     model.eval()
-    imgs = np.stack([data.images[data.images_of[c][min(variant, len(data.images_of[c]) - 1)]] for c in concepts])
+    if variant < 0:
+        concepts = np.array([c for c in concepts if data.wild_of[c]])
+        imgs = np.stack([data.images[data.wild_of[c][0]] for c in concepts])
+    else:
+        imgs = np.stack([data.images[data.images_of[c][min(variant, len(data.images_of[c]) - 1)]] for c in concepts])
     z = []
     for s in range(0, len(imgs), 512):
         zz, _ = model(torch.from_numpy(imgs[s : s + 512]).float().div(255).unsqueeze(1))
@@ -121,18 +155,30 @@ def evaluate(model: IconNet, data: Data, concepts: np.ndarray, variant: int, *, 
 
 
 def fit(
-    data_dir: Path, *, minutes: float = 20.0, steps: int | None = None, threads: int = 2, seed: int = 0, batch: int = 256, negatives: int = 24
+    data_dir: Path, *, minutes: float = 20.0, steps: int | None = None, threads: int = 2, seed: int = 0, batch: int = 256, negatives: int = 24,
+    extra: list[Path] | tuple[Path, ...] = (), work: Path | None = None, init: Path | None = None, lr: float = 2e-3, wild: float = 0.0,
 ) -> Path:
     """Train for a number of steps (reproducible) or, without `steps`, for a time budget (the
-    learning-rate schedule then follows the clock, so the step count depends on machine load)."""
+    learning-rate schedule then follows the clock, so the step count depends on machine load).
+    `init` fine-tunes a trained model.pt (session 5: fitting from scratch does not fit the time on
+    2 shared cores); `wild` is the share of a batch's pictures drawn from the wild renders of
+    `extra` folders. model.pt is written into `work` (default data_dir)."""
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    data = Data(data_dir)
-    log.info("train concepts %d, val concepts %d, images %d", len(data.train_concepts), len(data.val_concepts), len(data.images))
-    model = IconNet().to(memory_format=torch.channels_last)  # ~1.5x faster convs on CPU
+    data = Data(data_dir, extra)
+    log.info("train concepts %d, val concepts %d, images %d (wild %d)", len(data.train_concepts), len(data.val_concepts), len(data.images),
+             sum(len(w) for w in data.wild_of))
+    model = IconNet()
     logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+    if init is not None:
+        ckpt = torch.load(init, map_location="cpu")
+        model = IconNet(tuple(ckpt["widths"]))
+        model.load_state_dict(ckpt["model"])
+        logit_scale = torch.nn.Parameter(torch.tensor(math.log(float(ckpt.get("scale", 59.0)))))
+        log.info("fine-tuning from %s (%s steps)", init, ckpt.get("steps"))
+    model = model.to(memory_format=torch.channels_last)  # ~1.5x faster convs on CPU
     params = list(model.parameters()) + [logit_scale]
     opt = torch.optim.AdamW(params, lr=2e-3, weight_decay=1e-4)
     text_emb = torch.from_numpy(data.text_emb)
@@ -140,15 +186,19 @@ def fit(
     budget = minutes * 60.0
     start = time.time()
     step, last_log, losses = 0, start, []
-    out = data_dir / "model.pt"
+    out = (work or data_dir) / "model.pt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    warm = 200 if init is None else 50
     while (elapsed := time.time() - start) < budget if steps is None else step < steps:
         frac = elapsed / budget if steps is None else step / steps
-        lr = 2e-3 * min(1.0, (step + 1) / 200) * (0.5 * (1 + math.cos(math.pi * frac)) * 0.97 + 0.03)
+        lr_now = lr * min(1.0, (step + 1) / warm) * (0.5 * (1 + math.cos(math.pi * frac)) * 0.97 + 0.03)
         for gparam in opt.param_groups:
-            gparam["lr"] = lr
+            gparam["lr"] = lr_now
         n_icons = batch - negatives
         cs = rng.choice(data.train_concepts, size=n_icons, replace=False)
-        ims = [data.images_of[c][rng.integers(len(data.images_of[c]))] for c in cs]
+        pick_wild = rng.random(n_icons) < wild
+        ims = [data.wild_of[c][rng.integers(len(data.wild_of[c]))] if w and data.wild_of[c] else data.images_of[c][rng.integers(len(data.images_of[c]))]
+               for c, w in zip(cs, pick_wild)]
         ts = [data.texts_of[c][rng.integers(len(data.texts_of[c]))] for c in cs]
         negs = rng.integers(0, len(data.negatives), size=negatives)
         x = np.concatenate([data.images[ims], data.negatives[negs]])
@@ -174,12 +224,13 @@ def fit(
         if time.time() - last_log > 60:
             last_log = time.time()
             m = np.mean(losses[-50:], axis=0)
-            log.info("step %d  %.1f min  lr %.2e  nce %.3f  pull %.3f  conf %.3f  T %.1f", step, (last_log - start) / 60, lr, *m, scale.item())
+            log.info("step %d  %.1f min  lr %.2e  nce %.3f  pull %.3f  conf %.3f  T %.1f", step, (last_log - start) / 60, lr_now, *m, scale.item())
         if step % 400 == 0:
-            log.info("val clean %s | ui %s", evaluate(model, data, data.val_concepts, 0), evaluate(model, data, data.val_concepts, 1))
-            torch.save({"model": model.state_dict(), "widths": model.widths}, out)
-    clean, ui = evaluate(model, data, data.val_concepts, 0), evaluate(model, data, data.val_concepts, 1)
-    log.info("done: %d steps in %.1f min; held-out sets name->image (200-way): clean %s | ui %s", step, (time.time() - start) / 60, clean, ui)
+            log.info("val clean %s | ui %s | wild %s", *(evaluate(model, data, data.val_concepts, v) for v in (0, 1, -1)))
+            torch.save({"model": model.state_dict(), "widths": model.widths, "steps": step, "scale": scale.item()}, out)
+    clean, ui, wildv = (evaluate(model, data, data.val_concepts, v) for v in (0, 1, -1))
+    log.info("done: %d steps in %.1f min; held-out sets name->image (200-way): clean %s | ui %s | wild %s", step, (time.time() - start) / 60, clean, ui, wildv)
     torch.save({"model": model.state_dict(), "widths": model.widths, "steps": step, "seed": seed, "minutes": (time.time() - start) / 60,
-                "val_clean": clean, "val_ui": ui}, out)
+                "val_clean": clean, "val_ui": ui, "val_wild": wildv, "init": str(init) if init else None, "lr": lr, "wild": wild,
+                "scale": scale.item()}, out)
     return out

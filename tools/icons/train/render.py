@@ -137,3 +137,141 @@ def non_icon(rng: np.random.Generator) -> np.ndarray:
 
 
 assert SIZE == 32
+
+
+# ---- session 5: icons as UIs show them in the wild (badges, neighbours, focus rings, low contrast, tiny) ----
+
+SMALL_SIZES = (12, 13, 14, 15, 16)
+_BADGE_COLOURS = np.array([(0.86, 0.15, 0.15), (0.94, 0.27, 0.27), (0.96, 0.45, 0.05), (0.92, 0.2, 0.45), (0.1, 0.55, 0.9),
+                           (0.1, 0.65, 0.3), (0.5, 0.3, 0.85)], dtype=np.float32)
+_RING_COLOURS = np.array([(0.23, 0.51, 0.96), (0.15, 0.39, 0.92), (0.4, 0.4, 0.45), (0.75, 0.75, 0.78), (0.0, 0.47, 0.84)], dtype=np.float32)
+
+
+def _font(size: int):  # noqa: ANN202 - PIL font object
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=max(6, size))
+
+
+def draw_badge(img: Image.Image, glyph: tuple[int, int, int, int], px: int, rng: np.random.Generator) -> Image.Image:
+    """A notification counter: a filled saturated pill (or dot) with 1-3 white digits on a corner of
+    the glyph box, partly over the glyph, drawn at 4x and downsampled (anti-aliased like a UI)."""
+    from PIL import ImageDraw
+
+    s = 4
+    w, h = img.size
+    x1, y1, x2, y2 = glyph
+    digits = "" if rng.random() < 0.15 else str(int(rng.integers(1, 10 ** int(rng.choice((1, 1, 2, 2, 3))))))
+    bh = max(4.0, px * rng.uniform(0.4, 0.7)) if digits else max(3.0, px * rng.uniform(0.25, 0.4))
+    bw = max(bh, bh * (0.55 * len(digits) + 0.35)) if digits else bh
+    corner = rng.choice(4, p=[0.6, 0.2, 0.12, 0.08])  # top-right, top-left, bottom-right, bottom-left
+    over = rng.uniform(0.25, 0.6)  # share of the badge lying over the glyph box
+    cx = x2 - over * bw + bw / 2 if corner in (0, 2) else x1 + over * bw - bw / 2
+    cy = y1 + over * bh - bh / 2 if corner in (0, 1) else y2 - over * bh + bh / 2
+    layer = Image.new("RGBA", (w * s, h * s), (0, 0, 0, 0))
+    d = ImageDraw.Draw(layer)
+    box = [(cx - bw / 2) * s, (cy - bh / 2) * s, (cx + bw / 2) * s, (cy + bh / 2) * s]
+    col = tuple(int(v * 255) for v in _BADGE_COLOURS[rng.integers(len(_BADGE_COLOURS))])
+    if rng.random() < 0.4:  # a ring in the background colour around the badge (common in UI kits)
+        bgc = img.getpixel((0, 0))
+        r = 1.0 * s
+        d.rounded_rectangle([box[0] - r, box[1] - r, box[2] + r, box[3] + r], radius=(bh / 2) * s + r, fill=(*bgc[:3], 255))
+    d.rounded_rectangle(box, radius=(bh / 2) * s, fill=(*col, 255))
+    if digits:
+        f = _font(int(bh * 0.78 * s))
+        d.text(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2 + 0.3 * s), digits, font=f, fill=(255, 255, 255, 255), anchor="mm")
+    layer = layer.resize((w, h), Image.LANCZOS)
+    out = img.convert("RGBA")
+    out.alpha_composite(layer)
+    return out.convert("RGB")
+
+
+def _neighbour(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """The edge of a neighbouring element (a button, a panel) covering one side of the crop."""
+    from PIL import ImageDraw
+
+    w, h = img.size
+    d = ImageDraw.Draw(img)
+    side = int(rng.integers(4))
+    frac = rng.uniform(0.08, 0.3)
+    _, fg = _colours(rng)
+    col = tuple(int(v * 255) for v in (fg if rng.random() < 0.5 else rng.uniform(0.5, 1.0, 3)))
+    line = tuple(int(v * 255) for v in rng.uniform(0, 0.6, 3))
+    if side == 0:
+        box = [0, 0, int(w * frac), h - 1]
+    elif side == 1:
+        box = [w - 1 - int(w * frac), 0, w - 1, h - 1]
+    elif side == 2:
+        box = [0, 0, w - 1, int(h * frac)]
+    else:
+        box = [0, h - 1 - int(h * frac), w - 1, h - 1]
+    d.rectangle(box, fill=col, outline=line if rng.random() < 0.5 else None)
+    return img
+
+
+def _ring(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """A focus ring or a button outline around the glyph (rounded, 1-2 px)."""
+    from PIL import ImageDraw
+
+    w, h = img.size
+    d = ImageDraw.Draw(img)
+    inset = int(rng.integers(0, 2))
+    width = int(rng.choice((1, 1, 2)))
+    col = tuple(int(v * 255) for v in _RING_COLOURS[rng.integers(len(_RING_COLOURS))])
+    d.rounded_rectangle([inset, inset, w - 1 - inset, h - 1 - inset], radius=int(rng.integers(0, max(1, min(w, h) // 3))),
+                        outline=col, width=width)
+    return img
+
+
+def wild_crop(alpha: np.ndarray, rng: np.random.Generator, *, badge: float = 0.5) -> Image.Image:
+    """An icon as a screen crop shows it in the wild: on a button (small padding), sometimes in
+    low contrast, with a notification badge (probability `badge`), a neighbour's edge or a
+    cropped side, a focus ring / outline, blur or JPEG. Deterministic for the rng's state."""
+    px = alpha.shape[0]
+    pads = rng.integers(1, max(2, px // 3) + 1, size=4)
+    h, w = px + pads[0] + pads[1], px + pads[2] + pads[3]
+    a = np.zeros((h, w), dtype=np.float32)
+    a[pads[0] : pads[0] + px, pads[2] : pads[2] + px] = alpha
+    bg, fg = _colours(rng)
+    if rng.random() < 0.2:  # low contrast: a disabled / muted icon, a subtle toolbar glyph
+        fg = np.clip(bg + rng.choice((-1, 1)) * rng.uniform(0.15, 0.3), 0, 1).astype(np.float32) * np.ones(3, np.float32)
+    img = bg[None, None, :] * (1 - a[..., None]) + fg[None, None, :] * a[..., None]
+    pil = Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8), "RGB")
+    ys, xs = np.nonzero(a > 0.2)
+    glyph = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1) if len(xs) else (0, 0, w, h)
+    if rng.random() < badge:
+        pil = draw_badge(pil, glyph, px, rng)
+    r = rng.random()
+    if r < 0.2:
+        pil = _neighbour(pil, rng)
+    elif r < 0.3:  # cropped by the element box: part of the glyph is cut off
+        cut = int(round(px * rng.uniform(0.08, 0.2)))
+        side = int(rng.integers(4))
+        box = [(cut + pads[2], 0, w, h), (0, 0, w - cut - pads[3], h), (0, cut + pads[0], w, h), (0, 0, w, h - cut - pads[1])][side]
+        if box[2] - box[0] >= 6 and box[3] - box[1] >= 6:
+            pil = pil.crop(box)
+    if rng.random() < 0.25:
+        pil = _ring(pil, rng)
+    if rng.random() < 0.25:
+        pil = pil.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 0.6)))
+    if rng.random() < 0.2:
+        buf = io.BytesIO()
+        pil.save(buf, "JPEG", quality=int(rng.integers(60, 95)))
+        pil = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    return pil
+
+
+def wild_variant(svg: str, stroke: bool, rng: np.random.Generator, *, erase: float = 0.5) -> np.ndarray | None:
+    """One preprocessed wild picture of an icon (None when it draws nothing). With probability
+    `erase` the crop first goes through the backend's own badge eraser, as in ranking."""
+    from ..badges import erase_badges
+
+    px = int(rng.choice(SMALL_SIZES)) if rng.random() < 0.55 else int(rng.choice(PIXEL_SIZES[:9], p=_SIZE_WEIGHTS[:9] / _SIZE_WEIGHTS[:9].sum()))
+    src = scale_strokes(svg, float(rng.choice((0.85, 1.0, 1.0, 1.2, 1.4)))) if stroke else svg
+    alpha = render_alpha(src, px)
+    if alpha.max() < 0.05:
+        return None
+    crop = wild_crop(alpha, rng)
+    if rng.random() < erase:
+        crop = erase_badges(crop)
+    return (preprocess(crop) * 255).round().astype(np.uint8)

@@ -5,6 +5,8 @@ tags, which become the text an icon is trained against. Lucide, lucide-static, f
 bootstrap-icons are deliberately absent (and so are iconify prefixes holding them): the
 evaluation sets are drawn from them and must stay unseen. Whole sets are held out
 (`role="val"`) so validation measures transfer to an unseen drawing style, not just unseen icons.
+Session 5 added Material Symbols (Apache-2.0), Carbon (Apache-2.0), Fluent UI System Icons (MIT)
+and Boxicons (MIT): more drawing styles make the reader carry over to sets it never saw.
 Checked and left out: remixicon 4.9.1 (its package.json says Apache-2.0 but the shipped License
 file is the restrictive "Remix Icon License v1.0": no competing icon libraries), and
 simple-icons / brand-only sets (logos, not UI functions).
@@ -55,9 +57,21 @@ PACKAGES: tuple[Package, ...] = (
     ),
     Package("ionicons", "ionicons", "8.1.0", "MIT", "train", "outline/filled/sharp; tags from dist/ionicons.json"),
     Package("octicons", "@primer/octicons", "19.42.0", "MIT", "train", "16 + 24 px; keywords from build/data.json"),
+    # session 5 additions (licence read in the fetched package: LICENSE file and package.json)
+    Package("material", "@material-symbols/svg-400", "0.48.2", "Apache-2.0", "train", "outlined (+ -fill) only, names only"),
+    Package("carbon", "@carbon/icons", "11.89.0", "Apache-2.0", "train", "32 px; friendly name + aliases from metadata.json"),
+    Package("fluent", "@fluentui/svg-icons", "1.1.343", "MIT (package.json; the package ships no LICENSE file)", "train",
+            "24 px regular + filled, names only"),
+    Package("boxicons", "boxicons", "2.1.4", "MIT (LICENSE file; package.json: CC-BY-4.0 OR OFL-1.1 OR MIT)", "train",
+            "regular + solid (logos skipped), names only"),
     Package("iconoir", "iconoir", "7.12.1", "MIT", "val", "held-out set: regular + solid, names only"),
     Package("heroicons", "heroicons", "2.2.0", "MIT", "val", "held-out set: 24 outline/solid, 20 solid, names only"),
 )
+
+EXTENSION_SETS = ("material", "carbon", "fluent", "boxicons")
+"""Sets added in session 5: read only by the `extend` step (tools/icons/train/extend.py), so the base
+`data` step still reproduces the shipped model's cache."""
+BASE_PACKAGES: tuple[Package, ...] = tuple(p for p in PACKAGES if p.key not in EXTENSION_SETS)
 
 for _p in PACKAGES:
     assert _p.key not in EXCLUDED and _p.npm not in EXCLUDED, _p
@@ -172,7 +186,39 @@ def _heroicons(root: Path) -> Iterator[IconRecord]:
             yield IconRecord("heroicons", f.stem, _read(f), [], stroke=stroke)
 
 
+def _material(root: Path) -> Iterator[IconRecord]:
+    for f in sorted((root / "outlined").glob("*.svg")):
+        yield IconRecord("material", f.stem.removesuffix("-fill"), _read(f), [])
+
+
+def _carbon(root: Path) -> Iterator[IconRecord]:
+    for m in json.loads(_read(root / "metadata.json"))["icons"]:
+        assets = sorted((a for a in m.get("assets", []) if str(a.get("size")).isdigit()), key=lambda a: -int(a["size"]))
+        f = root / "svg" / assets[0]["filepath"] if assets else None
+        if f is None or not f.exists():
+            continue
+        words = [str(m.get("friendlyName", "")).lower()] + [str(a).lower() for a in m.get("aliases", [])]
+        yield IconRecord("carbon", m["name"], _read(f), [w for w in words if w])
+
+
+def _fluent(root: Path) -> Iterator[IconRecord]:
+    for f in sorted((root / "icons").glob("*_24_*.svg")):
+        m = re.fullmatch(r"(.+)_24_(regular|filled)", f.stem)
+        if m:
+            yield IconRecord("fluent", m.group(1), _read(f), [])
+
+
+def _boxicons(root: Path) -> Iterator[IconRecord]:
+    for style in ("regular", "solid"):
+        for f in sorted((root / "svg" / style).glob("*.svg")):
+            yield IconRecord("boxicons", re.sub(r"^bxs?-", "", f.stem), _read(f), [])
+
+
 PARSERS = {
+    "material": _material,
+    "carbon": _carbon,
+    "fluent": _fluent,
+    "boxicons": _boxicons,
     "tabler": _tabler,
     "mdi": _mdi,
     "phosphor": _phosphor,
