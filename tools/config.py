@@ -167,6 +167,13 @@ class LocalSettings(BaseModel):
             "the instruction matches nothing read (0 = read everything first)"
         ),
     )
+    text_detector: Literal["db", "hybrid"] = Field(
+        "db",
+        description=(
+            "how OCR finds text lines: db (PP-OCR's detector on the whole screen) or hybrid (a classical "
+            "detector on flat, text-like tiles and DB on the rest; docs/RANKING.md, session 5)"
+        ),
+    )
     clip_model_dir: Path | None = Field(
         None, description="a folder holding an image-text ONNX model (CLIP/SigLIP layout); wins over clip_model"
     )
