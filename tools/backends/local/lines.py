@@ -142,6 +142,7 @@ def _join(pieces: np.ndarray, minor: np.ndarray) -> np.ndarray:
         return pieces.reshape(0, 4)
     order = np.argsort(pieces[:, 0], kind="stable")
     lines: list[list[int]] = []
+    loose: list[list[int]] = []  # punctuation-sized pieces no line took: a hamburger icon's bars
     open_: list[int] = []  # indices into lines that may still grow to the right
     for i in order:
         x1, y1, x2, y2 = (int(v) for v in pieces[i])
@@ -152,6 +153,8 @@ def _join(pieces: np.ndarray, minor: np.ndarray) -> np.ndarray:
                 if ly1 - 1 <= y1 and y2 <= ly2 + 1 and x1 - lx2 <= JOIN_GAP * (ly2 - ly1) + 1:
                     lines[j] = [lx1, ly1, max(lx2, x2), ly2]
                     break
+            else:
+                loose.append([x1, y1, x2, y2])
             continue
         best = -1
         still: list[int] = []
@@ -164,7 +167,8 @@ def _join(pieces: np.ndarray, minor: np.ndarray) -> np.ndarray:
                 continue
             still.append(j)
             ov = min(y2, ly2) - max(y1, ly1)
-            if best < 0 and ov >= 0.6 * min(ph, lh) and max(ph, lh) <= 2.2 * min(ph, lh):
+            if best < 0 and ov >= 0.6 * min(ph, lh) and max(ph, lh) <= 2.2 * min(ph, lh) and not _icon_beside(
+                    (x1, y1, x2, y2), lines[j]):
                 best = j
         open_ = still
         if best >= 0:
@@ -173,7 +177,41 @@ def _join(pieces: np.ndarray, minor: np.ndarray) -> np.ndarray:
         else:
             lines.append([x1, y1, x2, y2])
             open_.append(len(lines) - 1)
+    lines.extend(_stacks(loose))
     return np.asarray(lines, dtype=np.int64)
+
+
+def _icon_beside(piece: tuple[int, int, int, int], line: list[int]) -> bool:
+    """Whether one of the two is a squarish glyph clearly taller than the other: an icon beside its
+    label, which DB boxes (and PP-OCR reads) on its own ("曲" + "Calendar")."""
+    a = (piece[2] - piece[0], piece[3] - piece[1])
+    b = (line[2] - line[0], line[3] - line[1])
+    tall, short = (a, b) if a[1] >= b[1] else (b, a)
+    return tall[1] >= 1.3 * short[1] and 0.6 * tall[1] <= tall[0] <= 1.6 * tall[1]
+
+
+def _stacks(loose: list[list[int]]) -> list[list[int]]:
+    """Thin pieces stacked at the same columns (a hamburger menu's three bars) as one glyph of text
+    height; anything else left over is dropped (dots, rules)."""
+    out: list[list[int]] = []
+    loose = sorted(loose, key=lambda b: (b[1], b[0]))
+    used = [False] * len(loose)
+    for i, a in enumerate(loose):
+        if used[i]:
+            continue
+        group = list(a)
+        count = 1
+        for j in range(i + 1, len(loose)):
+            b = loose[j]
+            if used[j] or b[1] - group[3] > MIN_H:
+                continue
+            if abs(b[0] - group[0]) <= 2 and abs(b[2] - group[2]) <= 2:
+                group = [min(group[0], b[0]), group[1], max(group[2], b[2]), max(group[3], b[3])]
+                used[j] = True
+                count += 1
+        if count >= 2 and MIN_H <= group[3] - group[1] <= MAX_H:
+            out.append(group)
+    return out
 
 
 def _regions(untrusted: np.ndarray, tile: int, shape: tuple[int, int], grid: int = 32) -> list[tuple[int, int, int, int]]:
