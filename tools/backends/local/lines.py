@@ -109,16 +109,21 @@ def classical_lines(bgr: np.ndarray, *, tile: int = TILE) -> tuple[np.ndarray, n
     rules = cv2.morphologyEx(strong, cv2.MORPH_OPEN, np.ones((MAX_H + 1, 1), np.uint8))
     ink = strong & (1 - rules)
     closed = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, np.ones((1, CLOSE_W), np.uint8))
-    n, _, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=4)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=4)
     st = stats[1:]
     x, y, bw, bh, px = (st[:, k].astype(np.int64) for k in range(5))
+    # a wide outline (a title bar's or a field's frame) of text height is hollow: no ink across its middle
+    hollow = np.zeros(len(st), dtype=bool)
+    for i in np.flatnonzero((bw >= 4 * bh) & (bh >= 2 * MIN_H) & (bh <= MAX_H)):
+        mid = labels[y[i] + bh[i] // 3:y[i] + 2 * bh[i] // 3 + 1, x[i]:x[i] + bw[i]] == i + 1
+        hollow[i] = mid.any(axis=0).mean() < 0.15
     # ink too tall to be a text line (or a block of lines touching each other) -> DB decides there
     tall = (bh > MAX_H) & (bw >= MIN_H) & (px > 0.08 * bw * bh)
     if tall.any():
         th_, tw_ = trusted.shape
         for i in np.flatnonzero(tall):
             trusted[y[i] // tile:min(th_, (y[i] + bh[i] - 1) // tile + 1), x[i] // tile:min(tw_, (x[i] + bw[i] - 1) // tile + 1)] = False
-    keep = (bh >= MIN_H) & (bh <= MAX_H) & (bw >= 0.3 * bh)  # thin tall ink: frame corners, bars
+    keep = (bh >= MIN_H) & (bh <= MAX_H) & (bw >= 0.3 * bh) & ~hollow  # thin tall ink: frame corners, bars
     # punctuation lower than MIN_H ("-", ".", "_", ",") only joins a line, so "a - b" stays one line
     minor = (bh < MIN_H) & (bw <= 3 * MAX_H)
     boxes = np.stack([x, y, x + bw, y + bh], axis=1)
@@ -209,7 +214,8 @@ def _stacks(loose: list[list[int]]) -> list[list[int]]:
                 group = [min(group[0], b[0]), group[1], max(group[2], b[2]), max(group[3], b[3])]
                 used[j] = True
                 count += 1
-        if count >= 2 and MIN_H <= group[3] - group[1] <= MAX_H:
+        gw, gh = group[2] - group[0], group[3] - group[1]
+        if count >= 2 and MIN_H <= gh <= MAX_H and gw <= 2 * gh:  # not two buttons' borders one above the other
             out.append(group)
     return out
 
