@@ -54,6 +54,9 @@ PAD_FRAC = 0.2
 """DB's boxes extend ~3 px beyond the ink's gradient box at UI text sizes (measured on its boxes of the
 dev screenshots and generated desktops); taller text gets a fraction of its height."""
 
+MIN_BOX = 18
+"""DB's boxes are at least ~18 px tall at UI text sizes whatever the ink (median 17-18 for ink 5-14 px tall)."""
+
 DB_MARGIN = 32
 """Context kept around an untrusted region when DB runs on it; its boxes centred in the margin are
 dropped (a trusted tile owns them)."""
@@ -131,7 +134,9 @@ def classical_lines(bgr: np.ndarray, *, tile: int = TILE) -> tuple[np.ndarray, n
     if not len(lines):
         return np.zeros((0, 4), np.float32), trusted
     lh = lines[:, 3] - lines[:, 1]
-    pad_y = np.maximum(PAD_MIN, np.round(PAD_FRAC * lh))
+    # a line of x-height letters only ("cos") gets DB's box height too: PP-OCR read it as "COS" in a box
+    # fitted to its ink (the recogniser scales every crop to one height)
+    pad_y = np.maximum(np.maximum(PAD_MIN, np.round(PAD_FRAC * lh)), np.ceil((MIN_BOX - lh) / 2))
     pad_x = pad_y + 1
     boxes = np.stack([
         np.maximum(0, lines[:, 0] - pad_x), np.maximum(0, lines[:, 1] - pad_y),
