@@ -62,8 +62,8 @@ DB_MARGIN = 32
 dropped (a trusted tile owns them)."""
 
 DB_ALL = 0.6
-"""When more than this fraction of the image is untrusted, DB runs on the whole image (one run is
-cheaper than many overlapping crops)."""
+"""When DB's regions (untrusted tiles grouped into rectangles, with margins) cover more than this
+fraction of the image, DB reads the whole image alone (one run, and its lines exactly)."""
 
 Detector = Callable[[np.ndarray], np.ndarray]
 """DB on a BGR crop: (n, 4, 2) quads in the crop's pixels."""
@@ -266,14 +266,15 @@ def detect_lines(bgr: np.ndarray, db: Detector, *, tile: int = TILE) -> LineDete
     h, w = bgr.shape[:2]
     boxes, trusted = classical_lines(bgr, tile=tile)
     th, tw = trusted.shape
-    if (~trusted).sum() * tile * tile > DB_ALL * th * tw * tile * tile:
+    regions = _regions(~trusted, tile, (h, w)) if (~trusted).any() else []
+    area = sum((x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in regions)
+    if area > DB_ALL * w * h:  # DB runs on most of the image anyway: its whole read, nothing mixed in
         quads = _as_quads(db(bgr))
         return LineDetection(quads=quads, db=len(quads), db_fraction=1.0, regions=[(0, 0, w, h)])
     cx = ((boxes[:, 0] + boxes[:, 2]) / 2 // tile).astype(np.int64).clip(0, tw - 1)
     cy = ((boxes[:, 1] + boxes[:, 3]) / 2 // tile).astype(np.int64).clip(0, th - 1)
     own = trusted[cy, cx] if len(boxes) else np.zeros(0, bool)
     out = [_quads(boxes[own])]
-    regions = _regions(~trusted, tile, (h, w)) if (~trusted).any() else []
     n_db = 0
     for x1, y1, x2, y2 in regions:
         q = _as_quads(db(np.ascontiguousarray(bgr[y1:y2, x1:x2])))
@@ -287,7 +288,6 @@ def detect_lines(bgr: np.ndarray, db: Detector, *, tile: int = TILE) -> LineDete
         out.append(q[mine])
         n_db += int(mine.sum())
     quads = np.concatenate(out) if out else np.zeros((0, 4, 2), np.float32)
-    area = sum((x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in regions)
     return LineDetection(quads=quads, classical=int(own.sum()), db=n_db, db_fraction=area / float(w * h), regions=regions)
 
 

@@ -27,6 +27,9 @@ text lines), so
   first, cheapest first, until the budget; the rest stay `deferred` (boxes only) until a read without
   a budget, `complete(key)`, or the background worker (`read_later`) recognises them and publishes the
   complete result under the same key;
+- detection is one step (`_detect`) for full and band reads: DB on the whole image (`text_detector="db"`,
+  the default), or `lines.detect_lines` ("hybrid": a classical line detector on flat, text-like tiles and
+  DB on the rest; ~0.15-0.5x DB's CPU, but 0.96 line recall vs DB, so not the default: docs/RANKING.md);
 - onnxruntime's memory arena is on and recognition batches are small (see LocalSettings):
   issue 14 measured 0.88-0.90x (arena) and 0.86-0.90x (batch 1-3) on a quiet machine; bench/bench_ocr.py
   compares them with RapidOCR's defaults, but on a loaded machine (load 6-12 on 2 cores) its cold
