@@ -175,6 +175,13 @@ class LocalSettings(BaseModel):
             "columns (6000: ~0.2x the CPU of a busy 1080p screen, but seen-before is less reliable: docs/RANKING.md)"
         ),
     )
+    text_detector: Literal["db", "hybrid"] = Field(
+        "db",
+        description=(
+            "how OCR finds text lines: db (PP-OCR's detector on the whole screen) or hybrid (a classical "
+            "detector on flat, text-like tiles and DB on the rest; docs/RANKING.md, session 5)"
+        ),
+    )
     clip_model_dir: Path | None = Field(
         None, description="a folder holding an image-text ONNX model (CLIP/SigLIP layout); wins over clip_model"
     )

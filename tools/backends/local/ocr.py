@@ -30,6 +30,9 @@ text lines), so
 - embedding an image reads only the lines a caller's rule picks from every detected box
   (`read_chosen`; the rule is the local backend's `screen_read.choose_lines`), so the choice, and
   the vector, do not depend on what was read before;
+- detection is one step (`_detect`) for full and band reads: DB on the whole image (`text_detector="db"`,
+  the default), or `lines.detect_lines` ("hybrid": a classical line detector on flat, text-like tiles and
+  DB on the rest; ~0.15-0.5x DB's CPU, but 0.96 line recall vs DB, so not the default: docs/RANKING.md);
 - onnxruntime's memory arena is on and recognition batches are small (see LocalSettings):
   issue 14 measured 0.88-0.90x (arena) and 0.86-0.90x (batch 1-3) on a quiet machine; bench/bench_ocr.py
   compares them with RapidOCR's defaults, but on a loaded machine (load 6-12 on 2 cores) its cold
@@ -200,7 +203,7 @@ def engine_from_settings(settings: LocalSettings) -> OcrEngine:
     return OcrEngine(
         max_side=settings.ocr_max_side, threads=settings.threads, cache_size=settings.ocr_cache_size,
         rec_batch=settings.ocr_rec_batch, mem_arena=settings.ocr_mem_arena, history=settings.ocr_history,
-        max_changed=settings.ocr_max_changed, cold_budget=settings.ocr_cold_budget,
+        max_changed=settings.ocr_max_changed, cold_budget=settings.ocr_cold_budget, text_detector=settings.text_detector,
     )
 
 
@@ -227,13 +230,17 @@ class OcrEngine:
         max_changed: float = 0.35,
         own_rec_loop: bool = True,
         cold_budget: int = 0,
+        text_detector: str = "db",
     ) -> None:
         if (max_side < 32 or threads < 1 or cache_size < 0 or rec_batch < 1 or history < 0 or not 0 <= max_changed <= 1
-                or cold_budget < 0):
+                or cold_budget < 0 or text_detector not in ("db", "hybrid")):
             raise InvalidInput(
                 f"bad OCR settings: max_side={max_side}, threads={threads}, cache_size={cache_size}, "
-                f"rec_batch={rec_batch}, history={history}, max_changed={max_changed}, cold_budget={cold_budget}"
+                f"rec_batch={rec_batch}, history={history}, max_changed={max_changed}, cold_budget={cold_budget}, "
+                f"text_detector={text_detector!r} (db or hybrid)"
             )
+        self.text_detector = text_detector
+        """db: PP-OCR's DB detector on the whole image; hybrid: `lines.detect_lines` (classical where trusted)."""
         self.max_side = max_side
         self.threads = threads
         self.cache_size = cache_size
@@ -652,13 +659,30 @@ class OcrEngine:
             img.shape == bgr.shape and pre.get("ratio_h", 1.0) == 1.0 and pre.get("ratio_w", 1.0) == 1.0
             and not pad.get("top") and not pad.get("left") and bgr.shape[0] % GRID == 0 and bgr.shape[1] % GRID == 0
         )
-        det = engine._load_det_model()(img)
-        if det.boxes is None or len(det.boxes) == 0:
+        quads = self._detect(engine, img)
+        if not len(quads):
             return [], exact
-        quads = np.asarray(det.boxes, dtype=np.float32)
         texts = self._texts(engine, img, quads, budget)
         quads = map_boxes_to_original(quads.copy(), op_record, bgr.shape[0], bgr.shape[1])
         return [(quads[i], t, s) for i, (t, s) in enumerate(texts)], exact
+
+    def _detect(self, engine: RapidOCR, img: np.ndarray) -> np.ndarray:
+        """Text-line quads (n, 4, 2) of a BGR image, by the configured detector (`text_detector`):
+        DB on the whole image, or the classical detector with DB on the tiles it cannot trust
+        (`lines.detect_lines`). The one place both full reads and band re-reads detect."""
+        det_model = engine._load_det_model()
+
+        def db(crop: np.ndarray) -> np.ndarray:
+            det = det_model(crop)
+            if det.boxes is None or len(det.boxes) == 0:
+                return np.zeros((0, 4, 2), dtype=np.float32)
+            return np.asarray(det.boxes, dtype=np.float32)
+
+        if self.text_detector == "hybrid":
+            from .lines import detect_lines
+
+            return detect_lines(img, db).quads
+        return db(img)
 
     def _texts(
         self, engine: RapidOCR, img: np.ndarray, quads: np.ndarray, budget: int | None = None
@@ -815,15 +839,12 @@ class OcrEngine:
         kept_hulls = hulls[~owned]
         if any(touches_change(ln[0]) for ln in kept):
             return None
-        det_model = engine._load_det_model()
         found: list[np.ndarray] = []
         for y0, y1 in bands:
-            det = det_model(np.ascontiguousarray(bgr[y0:y1]))
+            band_quads = self._detect(engine, np.ascontiguousarray(bgr[y0:y1]))
             self.rows_redetected += y1 - y0
-            if det.boxes is None or len(det.boxes) == 0:
-                continue
             lo, hi = interior(y0, y1, BAND_SLACK)
-            for quad in np.asarray(det.boxes, dtype=np.float32):
+            for quad in band_quads:
                 q = quad.copy()
                 q[:, 1] += y0
                 cut = (y0 > 0 and q[:, 1].min() <= y0 + 1) or (y1 < height and q[:, 1].max() >= y1 - 1)
