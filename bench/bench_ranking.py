@@ -492,6 +492,7 @@ async def embed_ab(args: argparse.Namespace) -> dict[str, Any]:
         for key in ("cold_s", "cold_cpu_s", "background_s", "revisit_s", "one_change_s", "one_change_cpu_s", "detect_s", "detect_cpu_s"):
             vals = [r[name][key] for r in results["reps"]]
             results.setdefault("median", {}).setdefault(name, {})[key] = round(statistics.median(vals), 3)
+        await benches[name].services.aclose()
     results["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     return results
 
@@ -640,6 +641,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     closer = getattr(backend, "aclose", None)
     if closer is not None:
         await closer()
+    base_ocr.close()
+    await services.aclose()  # stops the background reader: a process exiting inside onnxruntime aborts
 
     results["summary"] = summarise(results["screens"])
     results["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]

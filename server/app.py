@@ -139,6 +139,8 @@ class Services:
             self._memory = None
         if self._backend is not None:  # never built: nothing to close
             await self._backend.aclose()
+        if self._ocr is not None:  # its background reader must not be inside onnxruntime when the process exits
+            await anyio.to_thread.run_sync(self._ocr.close)
 
 
 def build_ocr(settings: Settings) -> OcrEngine:

@@ -8,6 +8,8 @@ partial read when the winner's words match, and reads everything first when noth
 
 from __future__ import annotations
 
+import threading
+
 from pathlib import Path
 
 import numpy as np
@@ -169,3 +171,18 @@ async def test_icon_readings_are_cached_by_crop_pixels(tmp_path: Path) -> None:
     ImageDraw.Draw(img).line((110, 15, 150, 55), fill=(0, 0, 0), width=3)  # the second crop changes
     await backend.embed_regions(img, regions)
     assert seen == [2, 1]
+
+
+def test_close_stops_the_background_reader_and_reads_still_work() -> None:
+    """A process must not exit while the daemon worker is inside onnxruntime (it aborted: SIGABRT, "terminate
+    called without an active exception"): close() stops it after its current step and waits for it."""
+    engine = OcrEngine(max_side=1600, threads=2)
+    img = _screen()
+    assert engine.read(img, key="screen-d", budget=2000).deferred
+    engine.read_later()
+    engine.close()
+    assert not any(t.name == "ocr-deferred" and t.is_alive() for t in threading.enumerate())
+    engine.read_later()  # after close: nothing starts
+    assert not any(t.name == "ocr-deferred" and t.is_alive() for t in threading.enumerate())
+    full = engine.read(img)  # the foreground still reads, and reads everything
+    assert full.complete and RARE in _texts(full.lines)

@@ -258,6 +258,7 @@ class OcrEngine:
         self._worker: threading.Thread | None = None
         self._after: list[Callable[[], None]] = []
         self._foreground = 0  # reads waiting for the lock: the background worker yields to them
+        self._closed = False
         self._engine: RapidOCR | None = None
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, OcrResult] = OrderedDict()
@@ -489,6 +490,8 @@ class OcrEngine:
         complete screen's elements, so the next call finds them cached). Call it once the answer that
         needed the budget is out: on 2 cores the worker would otherwise slow that answer down."""
         with self._lock:
+            if self._closed:
+                return
             if then is not None:
                 self._after.append(then)
             if not self._partial and not self._after:
@@ -497,6 +500,19 @@ class OcrEngine:
                 return
             self._worker = threading.Thread(target=self._work, name="ocr-deferred", daemon=True)
             self._worker.start()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the background worker after its current step and wait for it (bounded).
+
+        WHY: the worker is a daemon thread; a process that exits while it is inside onnxruntime dies
+        with "terminate called without an active exception" (SIGABRT, measured with the bounded
+        embed read leaving work behind). Deferred lines stay unread; later reads still work (they
+        read in the foreground), only `read_later` does nothing any more."""
+        with self._lock:
+            self._closed = True
+            worker = self._worker
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(timeout)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait for the background worker to finish (tests, benches); True when nothing is pending."""
@@ -508,6 +524,10 @@ class OcrEngine:
 
     def _work(self) -> None:
         while True:
+            if self._closed:
+                with self._lock:
+                    self._worker = None
+                return
             if self._foreground:
                 time.sleep(0.005)
                 continue
