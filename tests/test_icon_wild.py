@@ -4,27 +4,11 @@ needed), so these run without the `train` extra."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from PIL import Image
 from sensorium.tools.icons.train.render import draw_badge, wild_crop
+from test_icon_reader import DESCRIPTIONS, FIXTURES  # the held-out fixtures and their descriptions
 
-FIXTURES = Path(__file__).parent / "fixtures" / "icons"
-DESCRIPTIONS = {  # the same descriptions as tests/test_icon_reader.py
-    "trash": "trash (delete, bin)",
-    "search": "search (magnifier, find)",
-    "settings": "settings (gear, cog, preferences)",
-    "home": "home (house, start page)",
-    "bell": "bell (notification, alarm)",
-    "calendar": "calendar (date, schedule)",
-    "camera": "camera (photo, picture)",
-    "lock": "lock (secure, padlock)",
-    "printer": "printer (print, paper)",
-    "download": "download (save, arrow down)",
-    "heart": "heart (like, love, favourite)",
-    "folder": "folder (directory, files)",
-}
 NAMES = tuple(DESCRIPTIONS)
 
 

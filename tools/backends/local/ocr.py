@@ -389,25 +389,39 @@ class OcrEngine:
         """Recognise the deferred lines of the partial read under `key` whose boxes (caller's pixels) are
         in `boxes`, and cache the read as it now stands (complete when nothing is left); None when no
         partial read is pending under `key`."""
+
+        def chosen(part: _Partial) -> list[int]:
+            work_size = (part.bgr.shape[1], part.bgr.shape[0])
+            return [i for i, ln in enumerate(part.raw) if ln[1] is None and _image_box(ln[0], part.size, work_size) in boxes]
+
+        return self._grow_partial(key, chosen)
+
+    def _grow_partial(self, key: str, pick: Callable[[_Partial], list[int] | None]) -> OcrResult | None:
+        """Recognise the lines `pick` chooses from the partial read under `key` and publish the read as it
+        now stands (dropping the partial entry once nothing is deferred). None when nothing is pending
+        under `key` or `pick` says there is nothing to read. The one way a foreground call grows a
+        partial read (`read_chosen`'s boxes, `read_more`'s rounds): the background worker yields to it."""
         self._foreground += 1
         try:
             with self._lock:
                 part = self._partial.get(key)
                 if part is None:
                     return None
-                work_size = (part.bgr.shape[1], part.bgr.shape[0])
-                step = [i for i, ln in enumerate(part.raw) if ln[1] is None and _image_box(ln[0], part.size, work_size) in boxes]
+                step = pick(part)
+                if step is None:
+                    return None
                 if step:
                     texts = self._texts(self._load(), part.bgr, np.stack([part.raw[i][0] for i in step]))
                     for i, (t, sc) in zip(step, texts, strict=True):
                         part.raw[i] = (part.raw[i][0], t, sc)
                     self.lines_completed += len(step)
                 old = self._cache.get(key)
-                result = self._result(part.raw, part.size, work_size, old.ms if old else 0.0)
-                if result.complete:
+                result = self._result(part.raw, part.size, (part.bgr.shape[1], part.bgr.shape[0]), old.ms if old else 0.0)
+                if not result.deferred:
                     del self._partial[key]
                 if self.cache_size:
                     self._cache[key] = result
+                    self._cache.move_to_end(key)
                 return result
         finally:
             self._foreground -= 1
@@ -451,33 +465,17 @@ class OcrEngine:
         line is left unread (or nothing is pending under `key`): the caller then reads the rest in full.
         WHY rounds: a target that did not fit the first budget (the 20th cheapest label) is usually in
         the next few thousand columns, far cheaper than reading every terminal and paragraph line."""
-        self._foreground += 1
-        try:
-            with self._lock:
-                part = self._partial.get(key)
-                if part is None:
-                    return None
-                dense = stacked_lines(_hulls([ln[0] for ln in part.raw]))
-                todo = [i for i, ln in enumerate(part.raw) if ln[1] is None and not dense[i]]
-                if not todo:
-                    return None
-                now = cold_plan(_hulls([part.raw[i][0] for i in todo]), budget)
-                step = [i for i, n in zip(todo, now, strict=True) if n] or [todo[int(np.argmin(line_costs(_hulls([part.raw[i][0] for i in todo]))))]]
-                engine = self._load()
-                texts = self._texts(engine, part.bgr, np.stack([part.raw[i][0] for i in step]))
-                for i, (t, sc) in zip(step, texts, strict=True):
-                    part.raw[i] = (part.raw[i][0], t, sc)
-                self.lines_completed += len(step)
-                old = self._cache.get(key)
-                result = self._result(part.raw, part.size, (part.bgr.shape[1], part.bgr.shape[0]), old.ms if old else 0.0)
-                if not result.deferred:
-                    del self._partial[key]
-                if self.cache_size:
-                    self._cache[key] = result
-                    self._cache.move_to_end(key)
-                return result
-        finally:
-            self._foreground -= 1
+
+        def round_of(part: _Partial) -> list[int] | None:
+            dense = stacked_lines(_hulls([ln[0] for ln in part.raw]))
+            todo = [i for i, ln in enumerate(part.raw) if ln[1] is None and not dense[i]]
+            if not todo:
+                return None
+            hulls = _hulls([part.raw[i][0] for i in todo])
+            now = cold_plan(hulls, budget)
+            return [i for i, n in zip(todo, now, strict=True) if n] or [todo[int(np.argmin(line_costs(hulls)))]]
+
+        return self._grow_partial(key, round_of)
 
     def pending(self) -> int:
         """Reads that still have deferred lines."""
