@@ -86,11 +86,20 @@ def ui_crop(alpha: np.ndarray, rng: np.random.Generator) -> Image.Image:
         img = img + grad
     img = img + rng.normal(0, rng.uniform(0, 0.02), img.shape).astype(np.float32)
     pil = Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8), "RGB")
-    if rng.random() < 0.3:
-        pil = pil.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 0.8)))
-    if rng.random() < 0.25:
+    return _soften(pil, rng, blur=(0.3, 0.3, 0.8), jpeg=(0.25, 50, 95))
+
+
+def _soften(
+    pil: Image.Image, rng: np.random.Generator, *, blur: tuple[float, float, float], jpeg: tuple[float, int, int]
+) -> Image.Image:
+    """Slight blur (probability, sigma range) then a JPEG round trip (probability, quality range), the
+    last steps of every render: screenshots are scaled and compressed. The rng draws stay in this order
+    so a seed keeps giving the same renders."""
+    if rng.random() < blur[0]:
+        pil = pil.filter(ImageFilter.GaussianBlur(rng.uniform(blur[1], blur[2])))
+    if rng.random() < jpeg[0]:
         buf = io.BytesIO()
-        pil.save(buf, "JPEG", quality=int(rng.integers(50, 95)))
+        pil.save(buf, "JPEG", quality=int(rng.integers(jpeg[1], jpeg[2])))
         pil = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
     return pil
 
@@ -252,13 +261,7 @@ def wild_crop(alpha: np.ndarray, rng: np.random.Generator, *, badge: float = 0.5
             pil = pil.crop(box)
     if rng.random() < 0.25:
         pil = _ring(pil, rng)
-    if rng.random() < 0.25:
-        pil = pil.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 0.6)))
-    if rng.random() < 0.2:
-        buf = io.BytesIO()
-        pil.save(buf, "JPEG", quality=int(rng.integers(60, 95)))
-        pil = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
-    return pil
+    return _soften(pil, rng, blur=(0.25, 0.3, 0.6), jpeg=(0.2, 60, 95))
 
 
 def wild_variant(svg: str, stroke: bool, rng: np.random.Generator, *, erase: float = 0.5) -> np.ndarray | None:
