@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import anyio
 import numpy as np
 from PIL import Image
 from pydantic import BaseModel, Field
