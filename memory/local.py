@@ -227,8 +227,8 @@ Source has every field set, as each row's own Source has)."""
 
 def _pack_row(text: str, space: str) -> Memory:
     """A row-cache entry: the row's Memory, decoded once from its JSON (as SQLite gives it) and then
-    shared by every recall that finds the row, so a hit costs one small Hit object. Until session 5 each
-    hit built its own Memory, Source, list and dict from marshal bytes (36 us of a recall's ~100 us of
+    shared by every recall that finds the row, so a hit costs one small Hit object. Through session 5
+    each hit built its own Memory, Source, list and dict from marshal bytes (36 us of a recall's ~100 us of
     Python at 20k, issue 16). Sharing is safe because nothing in it can change: Memory and Source are
     frozen models, tags and metadata read-only lists and dicts (memory/frozen.py, nested values
     included), ids, strings and datetimes immutable. A row without a source shares one empty Source;
@@ -477,7 +477,8 @@ class LocalMemoryStore(ThreadedStore):
         self._flt_cache: OrderedDict[str, _Candidates] = OrderedDict()
         self._flt_cache_bytes = 0
         self._flt_lock = threading.Lock()
-        # id -> the row as JSON (see _ROW_CACHE_CHARS): a recall's k rows without a SQL round trip.
+        # id -> the row's Memory, shared and read-only (see _pack_row, _ROW_CACHE_CHARS): a recall's k
+        # rows without a SQL round trip.
         # Filled and refreshed only by catch-ups (under _sync_lock), from the same snapshot as the
         # graph; read by searches, which catch up first. `get` still reads SQLite (always current).
         self._rows: dict[int, Memory] = {}
