@@ -9,7 +9,8 @@ that matters, "a run of recalls lets other tasks run within about a budget", at 
 
 The store can time only its own recalls, not what its caller does between them without awaiting, so a
 count bounds that too: the loop is let go at least once every `max_calls` recalls whatever they cost.
-One per store and per event loop's use of it; not thread-safe (an estimate, read and reset on the loop).
+Each store keeps one (recalls on two stores count apart, so a loop alternating between them can be held
+for twice the budget); it is read and changed only on the event loop, so it takes no lock.
 """
 
 from __future__ import annotations
