@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import logging
-import marshal
 import math
 import os
 import queue
@@ -58,7 +57,9 @@ from pydantic import BaseModel
 
 from .threaded import ThreadedStore
 from .config import MemorySettings, privacy_exclusion
+from .frozen import FrozenDict, FrozenList, freeze
 from .errors import InvalidRequest, SpaceMismatch, StoreCorrupt, StoreUnavailable
+from .loopshare import LoopShare
 from .index import CheckpointInfo, HnswIndex, IndexCorrupt, WouldBlock, exact_top_k
 from .records import (
     AddResult,
@@ -207,51 +208,64 @@ def _trusted_maker(cls: type[_M]) -> Callable[[dict[str, Any]], _M]:
     return make
 
 
-_MEMORY_FIELDS, _SOURCE_FIELDS, _HIT_FIELDS = set(Memory.model_fields), set(Source.model_fields), set(Hit.model_fields)
-"""Shared fields-sets of the models a recall builds (every field set; see `_trusted_maker`)."""
+_HIT_FIELDS = set(Hit.model_fields)
+"""The shared fields-set of the hits a recall builds (every field set; see `_trusted_maker`)."""
 _SLOT_SETTERS = tuple(BaseModel.__dict__[name].__set__ for name in (
     "__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__"))
 """The setters of the four slots every pydantic model instance has (BaseModel's `__slots__`), called
 directly: what `object.__setattr__` finds after looking the name up, at ~0.1 us less a call; a recall
-sets twelve a hit (issue 16)."""
+sets four a hit (issue 16)."""
 _new_memory = _trusted_maker(Memory)
 _new_source = _trusted_maker(Source)
 _new_hit = _trusted_maker(Hit)
 
 
-_Row = tuple[Any, ...]
-"""A row-cache entry (`_pack_row`): (id, created_at, last_seen, seen_count, modality, content_hash,
-episode_id, source, text, tags, metadata, has_thumbnail); source, tags and metadata as `marshal` bytes,
-or None when empty (no field set, [] and {})."""
+_NO_TAGS, _NO_METADATA, _NO_SOURCE = FrozenList(), FrozenDict(), _new_source(dict(_SOURCE_DEFAULTS))
+"""Shared by every cached row without tags, metadata or a source (read-only, so sharing is safe; the
+Source has every field set, as each row's own Source has)."""
 
 
-def _pack_row(text: str) -> _Row:
-    """A row-cache entry from the row's JSON (as SQLite gives it), decoded once. Its immutable parts are
-    kept as the objects a Memory holds (ints, strings, the two datetimes: shared by every recall of the
-    row, which is safe since they cannot change); its mutable parts (source, tags, metadata) as `marshal`
-    bytes, so each recall gets fresh lists and dicts and no caller can change what the cache holds.
-    Session 4 kept the whole row as marshal bytes (a third of `json.loads`); keeping the rest decoded
-    saves the unmarshalling of ~10 values and one or two `datetime`s a hit (~25 % of building the hits
-    cold, issue 16) for ~2.6x the memory a row (345 against 135 bytes measured on 20k short rows; episode
-    ids and modalities interned, so repeated ones are kept once). marshal is safe here: these bytes never
-    leave this process."""
+def _pack_row(text: str, space: str) -> Memory:
+    """A row-cache entry: the row's Memory, decoded once from its JSON (as SQLite gives it) and then
+    shared by every recall that finds the row, so a hit costs one small Hit object. Through session 5
+    each hit built its own Memory, Source, list and dict from marshal bytes (36 us of a recall's ~100 us of
+    Python at 20k, issue 16). Sharing is safe because nothing in it can change: Memory and Source are
+    frozen models, tags and metadata read-only lists and dicts (memory/frozen.py, nested values
+    included), ids, strings and datetimes immutable. A row without a source shares one empty Source;
+    episode ids and modalities are interned, so repeated ones are kept once. No validation: the row was
+    validated on the way in."""
     (id_, created, last, seen, modality, chash, episode, src, text_, tags, metadata, thumb) = json.loads(text)
-    if src.get("region") is not None:
-        src["region"] = tuple(src["region"])
-    src = None if all(v is None for v in src.values()) else {**_SOURCE_DEFAULTS, **src}
+    if all(v is None for v in src.values()):
+        source = _NO_SOURCE
+    else:
+        if src.get("region") is not None:
+            src["region"] = tuple(src["region"])
+        source = _new_source({**_SOURCE_DEFAULTS, **src})
     created, last = float(created), float(last)
     created_at = _dt(created)
-    return (
-        id_, created_at, created_at if last == created else _dt(last), seen, sys.intern(modality), chash,
-        None if episode is None else sys.intern(episode), None if src is None else marshal.dumps(src), text_,
-        marshal.dumps(tags) if tags else None, marshal.dumps(metadata) if metadata else None, thumb > 0,
-    )
+    return _new_memory({
+        "id": id_, "space": space, "modality": sys.intern(modality), "content_hash": chash, "source": source,
+        "episode_id": None if episode is None else sys.intern(episode), "text": text_,
+        "tags": freeze(tags) if tags else _NO_TAGS, "metadata": freeze(metadata) if metadata else _NO_METADATA,
+        "has_thumbnail": thumb > 0, "created_at": created_at,
+        "last_seen": created_at if last == created else _dt(last), "seen_count": seen, "vector": None, "visual": None,
+    })
 
 
-def _row_size(row: _Row) -> int:
-    """What a row-cache entry is counted as against `_ROW_CACHE_CHARS`: its strings and bytes plus a
-    fixed ~300 for the tuple, the datetimes and the dict slot (an estimate, the same on add and removal)."""
-    return 300 + sum(len(x) for x in row[5:11] if isinstance(x, (str, bytes)))
+def _row_size(row: Memory) -> int:
+    """What a row-cache entry is counted as against `_ROW_CACHE_CHARS`: an estimate of its bytes, the same
+    on add and removal. Fitted with tracemalloc on rows built by `_pack_row` from generated stores (the
+    bench's 20k short rows: "record N", {"i": N}, no source or tags; 3,000 rows with tags, sources and
+    nested metadata): ~850 bytes for the Memory, its 15-entry dict and a datetime, plus its strings and
+    ~7 bytes per character of the repr of its tags and metadata, ~700 for a Source of its own."""
+    extra = len(row.text or "") + len(row.content_hash or "")
+    if row.tags:
+        extra += 7 * len(repr(row.tags))
+    if row.metadata:
+        extra += 7 * len(repr(row.metadata))
+    if row.source is not _NO_SOURCE:
+        extra += 700
+    return 850 + extra
 
 
 def _rounded_scores(found: list[int], scores: np.ndarray, min_score: float | None) -> tuple[list[int], list[float]]:
@@ -361,10 +375,18 @@ _GRAPH_CHUNK_SECONDS = 0.03
 hnswlib cannot search while inserting, so a search arriving mid-chunk waits for it."""
 
 _ROW_CACHE_CHARS = 256 << 20
-"""Rows kept in memory (decoded once: see `_pack_row`) that a recall is built from, up to this many
-bytes in all (as `_row_size` counts them: ~32 MB for 100k short rows, so ~800k such rows); rows beyond
+"""Rows kept in memory (decoded once, as the Memory every recall of the row shares: see `_pack_row`), up
+to this many bytes in all (as `_row_size` counts them: ~92 MB for 100k short rows, so ~280k such rows;
+session 5's marshal layout, ~2.7x smaller a row, held ~800k but built each hit afresh); rows beyond
 it, or whose JSON is longer than _ROW_CACHE_ROW_CHARS, are read from SQLite."""
 _ROW_CACHE_ROW_CHARS = 16_384
+
+_LOOP_BUDGET_S = 0.001
+"""Recalls answered on the event loop let its other tasks run once they have held it this long (1 ms, the
+order the issue asked for; not tuned): see memory/loopshare.py."""
+_LOOP_MAX_CALLS = 16
+"""... and at least once every this many such recalls, whatever they cost: the store cannot see what its
+caller does between them (16 recalls on the smallest, exact path take ~0.3-0.8 ms on this machine)."""
 
 _FILTER_CACHE_BYTES = 64 << 20
 """Vectors of recently used small filters kept gathered (a 1 % filter at 100k x 768: 3 MB)."""
@@ -455,10 +477,12 @@ class LocalMemoryStore(ThreadedStore):
         self._flt_cache: OrderedDict[str, _Candidates] = OrderedDict()
         self._flt_cache_bytes = 0
         self._flt_lock = threading.Lock()
-        # id -> the row as JSON (see _ROW_CACHE_CHARS): a recall's k rows without a SQL round trip.
+        # id -> the row's Memory, shared and read-only (see _pack_row, _ROW_CACHE_CHARS): a recall's k
+        # rows without a SQL round trip.
         # Filled and refreshed only by catch-ups (under _sync_lock), from the same snapshot as the
         # graph; read by searches, which catch up first. `get` still reads SQLite (always current).
-        self._rows: dict[int, _Row] = {}
+        self._rows: dict[int, Memory] = {}
+        self._loop_share = LoopShare(_LOOP_BUDGET_S, _LOOP_MAX_CALLS)
         self._rows_chars = 0
         self._seen_upd = 0
 
@@ -816,7 +840,7 @@ class LocalMemoryStore(ThreadedStore):
             if old is not None:
                 self._rows_chars -= _row_size(old)
             if len(text) <= _ROW_CACHE_ROW_CHARS and self._rows_chars + len(text) <= _ROW_CACHE_CHARS:
-                row = _pack_row(text)
+                row = _pack_row(text, self._space)
                 cache[id_] = row
                 self._rows_chars += _row_size(row)
 
@@ -872,17 +896,6 @@ class LocalMemoryStore(ThreadedStore):
             "episode_id": episode, "text": text, "tags": tags, "metadata": metadata, "has_thumbnail": thumb > 0,
             "created_at": _dt(float(created)), "last_seen": _dt(float(last)), "seen_count": seen,
             "vector": None, "visual": None,
-        })
-
-    def _cached_memory(self, row: _Row) -> Memory:
-        """A Memory from a row-cache entry (`_pack_row`), without validation (validated on the way in)."""
-        (id_, created_at, last_seen, seen, modality, chash, episode, src, text, tags, metadata, thumb) = row
-        return _new_memory({
-            "id": id_, "space": self._space, "modality": modality, "content_hash": chash,
-            "source": _new_source(dict(_SOURCE_DEFAULTS) if src is None else marshal.loads(src)),
-            "episode_id": episode, "text": text, "tags": [] if tags is None else marshal.loads(tags),
-            "metadata": {} if metadata is None else marshal.loads(metadata), "has_thumbnail": thumb,
-            "created_at": created_at, "last_seen": last_seen, "seen_count": seen, "vector": None, "visual": None,
         })
 
     def _row_to_memory(self, row: tuple[Any, ...], vec: bytes | None = None, visual: bytes | None = None) -> Memory:
@@ -1179,42 +1192,19 @@ class LocalMemoryStore(ThreadedStore):
             if label in memories  # else deleted between the index walk and the row fetch
         ]
 
-    def _cached_hits(
-        self, found: list[int], values: list[float], _loads: Callable[[bytes], Any] = marshal.loads
-    ) -> list[Hit] | None:
+    def _cached_hits(self, found: list[int], values: list[float]) -> list[Hit] | None:
         """The hits (`values`: their scores, rounded) when every row is in the row cache (the usual case;
-        None otherwise), built in one loop with every lookup bound once: the ten rows of a recall were
-        most of the store's Python around the graph walk (issue 16). Each hit gets its own Hit, Memory and
-        Source objects and fresh lists and dicts (marshal builds them anew each time; the datetimes and
-        strings are shared, being immutable), so a caller that changes one cannot change what the cache or
-        another recall holds; no validation (validated on the way in)."""
-        cache, space = self._rows, self._space
-        new = object.__new__
+        None otherwise): one Hit a row around the row's cached Memory, shared with every other recall of
+        it (read-only: see `_pack_row`), built with every lookup bound once and the four pydantic slots
+        set through their descriptors. No validation (validated on the way in)."""
+        get = self._rows.get
+        new, hit_cls, hit_fields = object.__new__, Hit, _HIT_FIELDS
         set_dict, set_fields, set_extra, set_private = _SLOT_SETTERS
-        mem_cls, src_cls, hit_cls = Memory, Source, Hit
-        mem_fields, src_fields, hit_fields = _MEMORY_FIELDS, _SOURCE_FIELDS, _HIT_FIELDS
-        no_source = _SOURCE_DEFAULTS
         hits: list[Hit] = []
         for label, score in zip(found, values, strict=True):
-            row = cache.get(label)
-            if row is None:
+            memory = get(label)
+            if memory is None:
                 return None
-            (id_, created_at, last_seen, seen, modality, chash, episode, src, text, tags, metadata, thumb) = row
-            source = new(src_cls)
-            set_dict(source, no_source.copy() if src is None else _loads(src))  # None: a source with no field set
-            set_fields(source, src_fields)
-            set_extra(source, None)
-            set_private(source, None)
-            memory = new(mem_cls)
-            set_dict(memory, {
-                "id": id_, "space": space, "modality": modality, "content_hash": chash, "source": source,
-                "episode_id": episode, "text": text, "tags": [] if tags is None else _loads(tags),
-                "metadata": {} if metadata is None else _loads(metadata), "has_thumbnail": thumb,
-                "created_at": created_at, "last_seen": last_seen, "seen_count": seen, "vector": None, "visual": None,
-            })
-            set_fields(memory, mem_fields)
-            set_extra(memory, None)
-            set_private(memory, None)
             hit = new(hit_cls)
             set_dict(hit, {"memory": memory, "score": score})
             set_fields(hit, hit_fields)
@@ -1383,11 +1373,11 @@ class LocalMemoryStore(ThreadedStore):
         out: dict[int, Memory] = {}
         missing = []
         for i in ids:
-            packed = cache.get(i)
-            if packed is None:
+            cached = cache.get(i)
+            if cached is None:
                 missing.append(i)
             else:
-                out[i] = self._cached_memory(packed)
+                out[i] = cached
         if missing:
             out.update((m.id, m) for m in self.get_many_sync(missing))
         return out
@@ -1713,16 +1703,22 @@ class LocalMemoryStore(ThreadedStore):
         # A recall that needs no lock, catch-up or long scan is answered right here: the graph walk
         # (or a counted filter's short exact pass) and the k-row fetch take well under a millisecond,
         # less than the hop to a worker thread (~0.1 ms idle, ~5 ms on a loaded machine, issue 16).
-        # Anything that could wait or run long hops.
-        # A checkpoint first: a coroutine that never suspends would starve the loop's other tasks
-        # (a tight recall loop held off writers and deleters in test_memory_concurrency).
-        # (Yielding only every millisecond was tried in session 5: it saved ~2-4 us a recall and let a
-        # tight recall loop starve other tasks for up to a millisecond at a time; every recall yields.)
-        await anyio.lowlevel.checkpoint()
+        # Anything that could wait or run long hops. A run of recalls answered here lets the loop's other
+        # tasks run once it has held the loop for `_LOOP_BUDGET_S` (or `_LOOP_MAX_CALLS` recalls): a
+        # checkpoint on every recall cost ~26 us each (session 5), a tenth of the walk (memory/loopshare.py).
+        share = self._loop_share
+        if share.due():
+            await anyio.lowlevel.checkpoint()
+            share.let_go()
+        t = time.perf_counter()
         try:
-            return self.search_sync(vector, k, space=space, filter=filter, min_score=min_score, wait=False)
+            hits = self.search_sync(vector, k, space=space, filter=filter, min_score=min_score, wait=False)
         except WouldBlock:
             pass
+        else:
+            share.held(time.perf_counter() - t)
+            return hits
+        share.let_go()  # the hop below awaits a worker thread: the loop runs other tasks meanwhile
         return await anyio.to_thread.run_sync(
             lambda: self.search_sync(vector, k, space=space, filter=filter, min_score=min_score)
         )

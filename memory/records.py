@@ -64,7 +64,10 @@ def _as_vector(value: Any, what: str) -> np.ndarray:
 
 
 class Source(BaseModel):
-    """Where a memory came from, as far as it is known (all optional)."""
+    """Where a memory came from, as far as it is known (all optional). Frozen, as Memory is: a recalled
+    memory's source is shared by every recall that finds it."""
+
+    model_config = ConfigDict(frozen=True)
 
     app: str | None = None
     window_title: str | None = None
@@ -151,9 +154,13 @@ class NewMemory(BaseModel):
 
 
 class Memory(BaseModel):
-    """A stored record. `vector` only when asked for (it is 3 KB at 768-d and rarely needed)."""
+    """A stored record. `vector` only when asked for (it is 3 KB at 768-d and rarely needed).
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    Frozen (a field cannot be assigned; `model_copy(update=...)` makes a changed copy): the local store
+    hands the same cached Memory to every recall that finds its row, and its tags and metadata are then
+    read-only lists and dicts (memory/frozen.py), so no caller can change what another recall sees."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
 
     id: int
     space: str
