@@ -101,20 +101,3 @@ async def test_rank_answers_a_literal_label_in_rounds_and_reads_all_for_a_paraph
         assert not r2.is_error, r2.content
         assert r2.structured_content["proposals"]["ocr_unread"] == 0
         assert "read in full" in r2.content[-1].text
-
-
-def test_a_new_capture_is_read_and_proposed_as_without_the_cache(engine: OcrEngine) -> None:
-    """read_and_propose with a ProposalCache makes a new capture's edge regions in a second worker
-    thread while the screen is read: the words and proposals are those of the plain one-thread path,
-    and the regions stay cached for the next round."""
-    import anyio
-    from sensorium.tools.ranking.proposals import ProposalCache
-
-    img = _screen()
-    engine.clear()
-    cache = ProposalCache()
-    words, found = anyio.run(screen.read_and_propose, engine, img, "parallel-a", None, 500, cache)
-    assert cache.has_regions("parallel-a")
-    plain_words, plain = anyio.run(screen.read_and_propose, engine, img, "parallel-a", None, 500, None)
-    assert list(words) == list(plain_words) and found == plain
-    assert anyio.run(screen.read_and_propose, engine, img, "parallel-a", None, 500, cache)[1] is found  # a repeat: cached
