@@ -577,11 +577,6 @@ class ProposalCache:
         self.incremental = 0
         """Edge-region computations that reused an earlier capture (tests, benches)."""
 
-    def has_regions(self, key: str) -> bool:
-        """Whether the edge regions of the capture under `key` are cached (a repeat, another round)."""
-        with self._lock:
-            return key in self._regions
-
     def regions(self, image: Image.Image, key: str) -> list[Proposal]:
         with self._lock:
             got = self._regions.get(key)

@@ -21,7 +21,6 @@ on the same screen sees everything. The result says how much was read (`ReadInfo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
 from typing import TYPE_CHECKING
 
 import anyio
@@ -78,22 +77,13 @@ async def read_and_propose(
     cache: ProposalCache | None = None,
 ) -> tuple[WordList, Proposals]:
     """The screen's words (under `budget`) and the elements proposed from them; with `cache` (and a
-    key) a repeat, or another round of the same screen, does not recompute its edge regions, and a
-    new capture's edge regions are made in a second worker thread while the screen is read.
-
-    WHY in parallel: edge regions need no words, and OCR (onnxruntime) and OpenCV release the GIL, so
-    on 2 cores the answer to a small change waits for the longer of the two, not their sum."""
+    key) a repeat, or another round of the same screen, does not recompute its edge regions."""
 
     def run() -> tuple[WordList, Proposals]:  # one worker-thread hop for both steps
         words = read_words(engine, image, key=key, budget=budget)
         return words, propose(image, words, limit, cache=cache, key=key)
 
-    if cache is None or key is None or cache.has_regions(key):
-        return await anyio.to_thread.run_sync(run)
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(partial(anyio.to_thread.run_sync, cache.regions, image, key))
-        words = await anyio.to_thread.run_sync(partial(read_words, engine, image, key=key, budget=budget))
-    return words, await anyio.to_thread.run_sync(partial(propose, image, words, limit, cache=cache, key=key))
+    return await anyio.to_thread.run_sync(run)
 
 
 async def rank_proposed(
