@@ -133,6 +133,9 @@ def test_the_plan_grows_around_touched_lines_and_keeps_to_the_grid() -> None:
     hulls = np.array([[100.0, 198, 306, 212], [100, 230, 500, 244], [650, 18, 760, 28]])
     touched = ocr_change.touches(mask, hulls)
     assert touched.tolist() == [True, False, True]
+    # a fractional box reaches the pixels its crop is cut from: floor of its start, ceil of its end
+    edge = np.array([[290.0, 180, 300, 199.5], [290, 180, 300, 198.9], [290, 209.5, 299.5, 230], [305.2, 180, 320, 230]])
+    assert ocr_change.touches(mask, edge).tolist() == [True, False, True, False]
     rects = ocr_change.regions(boxes, hulls[touched], (800, 400))
     assert len(rects) == 2
     for r in rects:

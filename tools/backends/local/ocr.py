@@ -838,7 +838,8 @@ class OcrEngine:
             drop, take = ocr_change.resolve(hulls, touched, new_hulls, ocr_change.touches(mask, new_hulls))
             # a line the change touches that a region saw cut (the text grew past the margin), or an
             # old line being replaced that no region saw whole: grow the plan around it and look again
-            short = np.concatenate([new_hulls[take & np.asarray(cut, dtype=bool)], hulls[drop][~ocr_change.inside_any(hulls[drop], rects, size)]])
+            unseen = hulls[drop][~ocr_change.inside_any(hulls[drop], rects, size)]
+            short = np.concatenate([new_hulls[take & np.asarray(cut, dtype=bool)], unseen])
             if not len(short):
                 break
             grow = np.concatenate([grow, short])

@@ -79,10 +79,11 @@ def touches(mask: np.ndarray, hulls: np.ndarray, pad: int = 0) -> np.ndarray:
     cols = np.flatnonzero(mask.any(axis=0))
     if not len(rows):
         return out
-    near = (hulls[:, 3] + pad >= rows[0]) & (hulls[:, 1] - pad <= rows[-1]) & (hulls[:, 2] + pad >= cols[0]) & (hulls[:, 0] - pad <= cols[-1])
+    lo, hi = np.floor(hulls[:, :2]) - pad, np.ceil(hulls[:, 2:]) + pad  # the pixels each crop reaches
+    near = (hi[:, 1] >= rows[0]) & (lo[:, 1] <= rows[-1]) & (hi[:, 0] >= cols[0]) & (lo[:, 0] <= cols[-1])
     for i in np.flatnonzero(near):
-        x1, y1 = max(0, int(np.floor(hulls[i, 0])) - pad), max(0, int(np.floor(hulls[i, 1])) - pad)
-        x2, y2 = min(w, int(np.ceil(hulls[i, 2])) + pad + 1), min(h, int(np.ceil(hulls[i, 3])) + pad + 1)
+        x1, y1 = max(0, int(lo[i, 0])), max(0, int(lo[i, 1]))
+        x2, y2 = min(w, int(hi[i, 0]) + 1), min(h, int(hi[i, 1]) + 1)
         out[i] = bool(mask[y1:y2, x1:x2].any())
     return out
 
