@@ -157,7 +157,7 @@ class LocalSettings(BaseModel):
     )
     ocr_max_changed: float = Field(
         0.35, ge=0.0, le=1.0,
-        description="largest share of a screen's rows a band re-read may cover; more changed than this and the screen is read whole",
+        description="largest share of a screen a change re-read may cover (its changed rows, then the regions re-detected around them); more and the screen is read whole",
     )
     ocr_cold_budget: int = Field(
         6000, ge=0, le=1_000_000,

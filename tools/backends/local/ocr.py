@@ -11,11 +11,12 @@ text lines), so
 - the angle classifier is off: screens are upright, and it cost ~15 % for nothing;
 - results are cached by image content (a bounded LRU owned by the engine), so the same
   screenshot, or the same page embedded as query and document, is OCR'd once;
-- a capture of the same size as one of the last few reads that differs from it in a few rows
-  (a typed character, a ticking clock) is re-detected only in a full-width band around those
-  rows; lines elsewhere are kept from the earlier read (`_read_bands` says how lines at the band
-  edge are owned). The result agrees with a full read of the new screen to within the 1-3 px the
-  detector itself moves boxes by when any pixel changes (it has global-pooling blocks);
+- a capture of the same size as one of the last few reads that differs from it in a few pixels
+  (a typed character, a ticking clock) is re-detected only in regions around the changed pixels
+  and the lines they touch, and only lines the change touches are read again; every other line is
+  kept from the earlier read (`ocr_change` has the rules). The result agrees with a full read of the
+  new screen to within the 1-3 px the detector itself moves boxes by when any pixel changes (it has
+  global-pooling blocks);
 - below that, recognised text is cached per detected line crop, so only lines whose pixels
   changed are recognised again;
 - recognition runs its own loop over RapidOCR's recogniser (`rec_plan`): RapidOCR pads every batch
@@ -30,7 +31,7 @@ text lines), so
 - embedding an image reads only the lines a caller's rule picks from every detected box
   (`read_chosen`; the rule is the local backend's `screen_read.choose_lines`), so the choice, and
   the vector, do not depend on what was read before;
-- detection is one step (`_detect`) for full and band reads: DB on the whole image (`text_detector="db"`,
+- detection is one step (`_detect`) for full reads and change re-reads: DB on the whole image (`text_detector="db"`,
   the default), or `lines.detect_lines` ("hybrid": a classical line detector on flat, text-like tiles and
   DB on the rest; ~0.15-0.5x DB's CPU, but 0.96 line recall vs DB, so not the default: docs/RANKING.md);
 - onnxruntime's memory arena is on and recognition batches are small (see LocalSettings):
@@ -63,6 +64,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ...config import LocalSettings
 from ...errors import BackendUnavailable, InvalidInput
+from . import ocr_change
 
 if TYPE_CHECKING:
     from rapidocr import RapidOCR
@@ -154,21 +156,12 @@ def image_key(image: Image.Image) -> str:
 MIN_DETECT_SIDE = 64
 """Crops shorter than this are enlarged to it before detection (the detector works on a 32 px grid)."""
 
-GRID = 32
-"""The detector's stride: its input sides are multiples of this, and a band cut on this grid sees the
+GRID = ocr_change.GRID
+"""The detector's stride: its input sides are multiples of this, and a region cut on this grid sees the
 same pixels at the same phase as the full read did."""
 
-BAND_MARGIN = 32
-"""Rows of context kept above and below changed rows when re-detecting a band (work pixels): more
-than the detector's box growth (unclip) for screen text, so a changed line never touches the band edge."""
-
-BAND_EDGE = 12
-"""A line belongs to a re-detected band when its centre is at least this far inside a cut edge
-(work pixels); lines nearer the edge were seen whole only by the previous read, which keeps them."""
-
-BAND_SLACK = 3
-"""New lines are accepted this much nearer the edge than old ones are dropped, so a box that jitters by
-a pixel across the ownership line is found twice (and de-duplicated), never lost."""
+GROW_ROUNDS = 2
+"""Times a change re-read may grow its regions around lines they cut before it reads the whole screen."""
 
 _Raw = tuple[np.ndarray, str | None, float]
 """One detected line in work-image pixels: its quadrilateral (4x2), text (None: deferred, not read yet),
@@ -211,8 +204,8 @@ class OcrEngine:
     """RapidOCR behind a lock and an LRU cache; blocking (call through anyio.to_thread).
 
     Three layers of reuse, cheapest first: the same pixels return the cached result; a capture of
-    the same size that differs from a recent one in a few rows re-detects and re-reads only a
-    full-width band around those rows (old lines elsewhere are kept); any detected line whose
+    the same size that differs from a recent one in a few pixels re-detects only around them and
+    re-reads only the lines they touch (old lines elsewhere are kept); any detected line whose
     pixels were read before takes its text from the line cache.
     """
 
@@ -274,6 +267,7 @@ class OcrEngine:
         self.reads_banded = 0
         self.reads_unchanged = 0
         self.rows_redetected = 0
+        self.pixels_redetected = 0
         self.lines_deferred = 0
         self.lines_completed = 0
 
@@ -555,7 +549,7 @@ class OcrEngine:
         """The image detection runs on: at most max_side, at least MIN_DETECT_SIDE, on the 32 px grid.
 
         The detector resizes every input to multiples of 32 anyway (a 1600x900 screen became
-        1600x896); doing it here, once, means the band of a later re-read is cut from exactly the
+        1600x896); doing it here, once, means the region of a later re-read is cut from exactly the
         pixels the full read saw. Only near-grid sizes are snapped (<= 2 % per side, i.e. screens);
         small crops keep their aspect.
         """
@@ -621,14 +615,14 @@ class OcrEngine:
 
         Uses RapidOCR's pipeline steps (detector, crops, recogniser) so that work can be skipped:
         unchanged lines take their text from the line cache, and a capture that differs from a
-        recent one in a few rows is re-detected only there (`_read_bands`). If a future 3.x renames
+        recent one in a few pixels is re-detected only around them (`_read_changed`). If a future 3.x renames
         those steps, this falls back to the plain one-call pipeline (same results, no reuse).
         """
         if self._incremental:
             try:
                 raw = self._recognise_incremental(engine, bgr, budget)
                 todo = [i for i, ln in enumerate(raw) if ln[1] is None] if budget is None else []
-                if todo:  # lines a remembered partial read left (an unchanged screen, a band read's kept lines)
+                if todo:  # lines a remembered partial read left (an unchanged screen, a change re-read's kept lines)
                     texts = self._texts(engine, bgr, np.stack([raw[i][0] for i in todo]))
                     for i, (t, sc) in zip(todo, texts, strict=True):
                         raw[i] = (raw[i][0], t, sc)
@@ -649,7 +643,7 @@ class OcrEngine:
             if not len(changed):
                 self.reads_unchanged += 1
                 return list(prev.lines)
-            raw = self._read_bands(engine, bgr, prev, changed)
+            raw = self._read_changed(engine, bgr, prev, changed)
             if raw is not None:
                 self.reads_banded += 1
                 self._remember(bgr, raw)
@@ -663,7 +657,7 @@ class OcrEngine:
     # -- full read --------------------------------------------------------------------------------
     def _read_full(self, engine: RapidOCR, bgr: np.ndarray, budget: int | None = None) -> tuple[list[_Raw], bool]:
         """Detect on the whole image; the flag says whether the detector saw `bgr` itself (no
-        padding or resize by RapidOCR), which a later band read relies on."""
+        padding or resize by RapidOCR), which a later change re-read relies on."""
         from rapidocr.utils.process_img import apply_vertical_padding, map_boxes_to_original
 
         img, op_record = engine.preprocess_img(bgr)
@@ -687,7 +681,7 @@ class OcrEngine:
     def _detect(self, engine: RapidOCR, img: np.ndarray) -> np.ndarray:
         """Text-line quads (n, 4, 2) of a BGR image, by the configured detector (`text_detector`):
         DB on the whole image, or the classical detector with DB on the tiles it cannot trust
-        (`lines.detect_lines`). The one place both full reads and band re-reads detect."""
+        (`lines.detect_lines`). The one place both full reads and change re-reads detect."""
         det_model = engine._load_det_model()
 
         def db(crop: np.ndarray) -> np.ndarray:
@@ -784,7 +778,7 @@ class OcrEngine:
 
     def _closest_read(self, bgr: np.ndarray) -> tuple[_Read | None, np.ndarray]:
         """The remembered read of this size with the fewest changed rows, and those rows
-        (None when none is close enough for a band read to pay)."""
+        (None when none is close enough for a change re-read to pay)."""
         best: _Read | None = None
         best_rows = np.empty(0, dtype=np.int64)
         limit = self.max_changed * bgr.shape[0]
@@ -798,88 +792,68 @@ class OcrEngine:
                     break
         return best, best_rows
 
-    def _bands(self, changed: np.ndarray, height: int) -> list[tuple[int, int]]:
-        """Full-width row bands [y0, y1) on the 32 px grid: the changed rows plus BAND_MARGIN of
-        context each side (runs of change closer than that share a band)."""
-        spans: list[list[int]] = []
-        for y in changed.tolist():
-            if spans and y <= spans[-1][1] + 2 * BAND_MARGIN:
-                spans[-1][1] = y + 1
-            else:
-                spans.append([y, y + 1])
-        bands: list[tuple[int, int]] = []
-        for a, b in spans:
-            y0 = max(0, (a - BAND_MARGIN) // GRID * GRID)
-            y1 = min(height, -(-(b + BAND_MARGIN) // GRID) * GRID)
-            if bands and y0 <= bands[-1][1]:
-                bands[-1] = (bands[-1][0], y1)
-            else:
-                bands.append((y0, y1))
-        return bands
+    def _read_changed(self, engine: RapidOCR, bgr: np.ndarray, prev: _Read, changed: np.ndarray) -> list[_Raw] | None:
+        """Re-detect only regions around the changed pixels and re-read only the lines the change
+        touches (`ocr_change` has the rules); every other line of `prev` is kept as it was. None =
+        do a full read (the regions are, or grew, too large).
 
-    def _read_bands(self, engine: RapidOCR, bgr: np.ndarray, prev: _Read, changed: np.ndarray) -> list[_Raw] | None:
-        """Re-detect and re-read only full-width bands around the changed rows; None = do a full read.
+        A line the change touches that reaches a region's cut edge (typing made it longer) grows the
+        plan around it (GROW_ROUNDS times at most, regions already detected are not detected again).
 
-        Full width because a text line is a horizontal thing: a band never cuts one sideways, and
-        the detector's cost is proportional to the band's area anyway. Dense text (terminals) has
-        lines whose boxes overlap their neighbours', so "grow the band until no line straddles its
-        edge" would grow it over the whole screen; instead each line is owned by whoever saw it
-        whole: lines centred in the band's interior (EDGE px in from a cut edge) come from the new
-        detection, all others stay as they were, and a new line that duplicates a kept one is
-        dropped. If a line touching a cut edge overlaps the changed rows (text taller than the
-        margin), the band cannot be trusted and the read falls back to the whole image.
+        WHY not full-width bands (session 5): detection cost is proportional to the area detected,
+        and a 1600 px wide band re-detected unchanged lines with band-cut boxes that no longer matched
+        the full read's, so they were recognised again (5 lines for a calculator display, 4 for a
+        badge, on the generated 1920x1080 desktop) and could read differently.
         """
-        height = bgr.shape[0]
-        bands = self._bands(changed, height)
-        if sum(y1 - y0 for y0, y1 in bands) > self.max_changed * height:
-            return None
-        is_changed = np.zeros(height + 1, dtype=bool)
-        is_changed[changed] = True
-        cum = np.concatenate([[0], np.cumsum(is_changed)])
-
-        def touches_change(q: np.ndarray) -> bool:
-            top, bottom = int(max(0, np.floor(q[:, 1].min()))), int(min(height, np.ceil(q[:, 1].max()) + 1))
-            return bool(cum[bottom] - cum[top])
-
-        def interior(y0: int, y1: int, slack: float) -> tuple[float, float]:
-            return (0.0 if y0 == 0 else y0 + BAND_EDGE - slack, float(height) if y1 == height else y1 - BAND_EDGE + slack)
-
-        def centre(q: np.ndarray) -> float:
-            return float(q[:, 1].min() + q[:, 1].max()) / 2
-
+        height, width = bgr.shape[:2]
+        size = (width, height)
+        lo, hi = int(changed[0]), int(changed[-1]) + 1
+        mask = np.zeros((height, width), dtype=bool)
+        mask[lo:hi] = (prev.work[lo:hi] != bgr[lo:hi]).any(axis=2)
         hulls = _hulls([ln[0] for ln in prev.lines])
-        centres = (hulls[:, 1] + hulls[:, 3]) / 2
-        owned = np.zeros(len(prev.lines), dtype=bool)
-        for y0, y1 in bands:
-            lo, hi = interior(y0, y1, 0.0)
-            owned |= (centres >= lo) & (centres < hi)
-        kept = [ln for ln, o in zip(prev.lines, owned) if not o]
-        kept_hulls = hulls[~owned]
-        if any(touches_change(ln[0]) for ln in kept):
+        touched = ocr_change.touches(mask, hulls)
+        boxes = ocr_change.change_boxes(mask)
+        grow = hulls[touched]
+        seen: dict[tuple[int, int, int, int], list[np.ndarray]] = {}  # quads per region detected, for a regrown plan
+        for _ in range(GROW_ROUNDS + 1):
+            rects = ocr_change.regions(boxes, grow, size)
+            if sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in rects) > self.max_changed * height * width:
+                return None
+            found: list[np.ndarray] = []
+            cut: list[bool] = []
+            for rect in rects:
+                if rect not in seen:
+                    x0, y0, x1, y1 = rect
+                    seen[rect] = []
+                    for quad in self._detect(engine, np.ascontiguousarray(bgr[y0:y1, x0:x1])):
+                        q = quad.copy()
+                        q[:, 0] += x0
+                        q[:, 1] += y0
+                        seen[rect].append(q)
+                    self.rows_redetected += y1 - y0
+                    self.pixels_redetected += (y1 - y0) * (x1 - x0)
+                found.extend(seen[rect])
+                cut.extend(ocr_change.is_cut(h, rect, size) for h in _hulls(seen[rect]))
+            new_hulls = _hulls(found)
+            drop, take = ocr_change.resolve(hulls, touched, new_hulls, ocr_change.touches(mask, new_hulls))
+            # a line the change touches that a region saw cut (the text grew past the margin), or an
+            # old line being replaced that no region saw whole: grow the plan around it and look again
+            unseen = hulls[drop][~ocr_change.inside_any(hulls[drop], rects, size)]
+            short = np.concatenate([new_hulls[take & np.asarray(cut, dtype=bool)], unseen])
+            if not len(short):
+                break
+            grow = np.concatenate([grow, short])
+        else:
             return None
-        found: list[np.ndarray] = []
-        for y0, y1 in bands:
-            band_quads = self._detect(engine, np.ascontiguousarray(bgr[y0:y1]))
-            self.rows_redetected += y1 - y0
-            lo, hi = interior(y0, y1, BAND_SLACK)
-            for quad in band_quads:
-                q = quad.copy()
-                q[:, 1] += y0
-                cut = (y0 > 0 and q[:, 1].min() <= y0 + 1) or (y1 < height and q[:, 1].max() >= y1 - 1)
-                if cut:
-                    if touches_change(q):
-                        return None
-                    continue
-                if lo <= centre(q) < hi and not (_ious(q, kept_hulls) > 0.5).any():
-                    found.append(q)
-        # a re-detected line whose pixels did not change is the old line: keep it whole (its box
-        # and text), so unchanged text neither jitters nor costs a recognition
-        dropped = [ln for ln, o in zip(prev.lines, owned) if o]
-        dropped_hulls = hulls[owned]
+        kept = [ln for ln, d in zip(prev.lines, drop) if not d]
+        # a taken line whose pixels did not change is the old line (a neighbour a replaced line
+        # covered): keep it whole, box and text, so it neither jitters nor costs a recognition
+        dropped = [ln for ln, d in zip(prev.lines, drop) if d]
+        dropped_hulls = hulls[drop]
         free = np.ones(len(dropped), dtype=bool)
         same: list[_Raw] = []
         todo: list[np.ndarray] = []
-        for q in found:
+        for q in (q for q, t in zip(found, take) if t):
             ious = np.where(free, _ious(q, dropped_hulls), 0.0)
             j = int(np.argmax(ious)) if len(ious) else -1
             if j >= 0 and ious[j] >= 0.7 and _unchanged(prev.work, bgr, q, dropped[j][0]):
