@@ -8,7 +8,9 @@ States: every kind of bench/revisit_scenes.py at every size and seed. Revisits o
 little (64 px) and a lot (a quarter of the height), resized (0.85x the capture, reflowed) and one
 interaction. For every revisit the positive is its similarity to its own state, the negative its best
 similarity to any OTHER state; similarity is rank_states' (cosine fused half-and-half with the visual
-descriptor), and seen-before is similarity >= the shipped local threshold (states.seen_before_threshold).
+descriptor), and seen-before is similarity >= the shipped local threshold (states.seen_before_threshold);
+"best (at)" is the best balanced accuracy over thresholds 0.5-0.995 (the separation a retuned threshold
+could reach: a change of what the vector is made of would be re-thresholded).
 
 A rule's read is the full read restricted to the boxes it chooses (revisit_reads.py: same detection and
 crops; recogniser batching aside, what `OcrEngine.read_chosen` recognises). Cost per image is the cost
@@ -91,14 +93,17 @@ def measure(reads: dict[str, Read], visuals: dict[str, list[float]], states: lis
         cols.append(float(c[idx].sum()) if len(idx) else 0.0)
         share.append(float(c[idx].sum() / max(c.sum(), 1.0)))
         nread.append(len(idx))
-    if getattr(rule, "split", False):  # chrome and running text as two equally weighted parts
+    if getattr(rule, "split", False) or getattr(rule, "perline", False):  # parts, equally weighted
         from sensorium.tools.backends.local.ocr import stacked_lines
         parts: dict[str, list[str]] = {}
         for n in names:
             rd = reads[n]
             idx = rule(rd.boxes, rd.size, budget)
             dense = stacked_lines(np.asarray(rd.boxes, dtype=np.float64).reshape(-1, 4))
-            parts[n] = [t for t in (chosen_text(rd, [i for i in idx if not dense[i]]), chosen_text(rd, [i for i in idx if dense[i]])) if t]
+            if getattr(rule, "perline", False):  # a bag of lines: each line its own vector, equal weights
+                parts[n] = [rd.texts[i] for i in idx if rd.texts[i]]
+            else:
+                parts[n] = [t for t in (chosen_text(rd, [i for i in idx if not dense[i]]), chosen_text(rd, [i for i in idx if dense[i]])) if t]
         flat = [t for n in names for t in parts[n]]
         enc = iter(encode(flat))
         vec = {}
@@ -115,9 +120,14 @@ def measure(reads: dict[str, Read], visuals: dict[str, list[float]], states: lis
         by_how.setdefault(how, []).append(sims[own])
     p, ng = np.array(pos), np.array(neg)
     tpr, fpr = float((p >= threshold).mean()), float((ng >= threshold).mean())
+    # separation whatever the threshold (a change of perception is re-thresholded): the best over a sweep
+    grid = np.round(np.arange(0.5, 1.0, 0.005), 3)
+    bal = [((p >= t).mean() + (ng < t).mean()) / 2 for t in grid]
+    best = int(np.argmax(bal))
     return {
         "revisit_min": float(p.min()), "revisit_mean": float(p.mean()), "best_wrong_max": float(ng.max()),
         "best_wrong_mean": float(ng.mean()), "tpr": tpr, "fpr": fpr, "balanced_accuracy": (tpr + 1 - fpr) / 2,
+        "best_balanced_accuracy": float(bal[best]), "best_threshold": float(grid[best]),
         "missed": [q.name for (_, q, _), x in zip(queries, pos, strict=True) if x < threshold],
         "by_revisit_min": {k: float(min(v)) for k, v in by_how.items()},
         "columns_mean": statistics.fmean(cols), "columns_share_mean": statistics.fmean(share), "lines_mean": statistics.fmean(nread),
@@ -127,7 +137,7 @@ def measure(reads: dict[str, Read], visuals: dict[str, list[float]], states: lis
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--budgets", default="6000,12000")
-    p.add_argument("--rules", default="full,shipped,cell-sal,cell-sal-lng,global-sal,s5-split,iso-cap15,prefix480,free-all",
+    p.add_argument("--rules", default="full,shipped,cell-sal,cell-sal-lng,global-sal,s5-split,iso,iso-cap15,prefix480,free-all,s5-lines",
                    help="comma-separated names (bench/revisit_rules.py); 'all' for every candidate")
     p.add_argument("--sizes", default="1920x1080,1280x800")
     p.add_argument("--seeds", default="1,2")
@@ -172,11 +182,12 @@ def main() -> int:
             results.append({"rule": name, "budget": budget, **r})
     print(f"{len(states)} states, {len(queries)} revisits, detector {args.detector}, threshold {threshold}")
     print(f"{'rule':<14}{'budget':>7}{'rev min':>9}{'rev mean':>9}{'wrong max':>10}{'TPR':>6}{'FPR':>6}{'bal acc':>8}"
-          f"{'cols':>7}{'share':>7}{'lines':>6}  min by revisit")
+          f"{'best (at)':>14}{'cols':>7}{'share':>7}{'lines':>6}  min by revisit")
     for r in results:
         mins = " ".join(f"{k}={v:.3f}" for k, v in r["by_revisit_min"].items())
         print(f"{r['rule']:<14}{r['budget']:>7}{r['revisit_min']:>9.3f}{r['revisit_mean']:>9.3f}{r['best_wrong_max']:>10.3f}"
-              f"{r['tpr']:>6.3f}{r['fpr']:>6.3f}{r['balanced_accuracy']:>8.3f}{r['columns_mean']:>7.0f}{r['columns_share_mean']:>7.2f}"
+              f"{r['tpr']:>6.3f}{r['fpr']:>6.3f}{r['balanced_accuracy']:>8.3f}{r['best_balanced_accuracy']:>7.3f} ({r['best_threshold']:.3f})"
+              f"{r['columns_mean']:>7.0f}{r['columns_share_mean']:>7.2f}"
               f"{r['lines_mean']:>6.0f}  {mins}")
     if args.json:
         args.json.write_text(json.dumps({"states": len(states), "revisits": len(queries), "detector": args.detector,

@@ -218,6 +218,17 @@ def free_only(budget_share: float | None = None) -> Callable[[list[Box], tuple[i
     return rule
 
 
+def per_line(rule: Callable[[list[Box], tuple[int, int], int], list[int]]) -> Callable[[list[Box], tuple[int, int], int], list[int]]:
+    """The same choice embedded as a bag of lines (each line encoded alone, the mean of their vectors):
+    independent of reading order, which a resize or a scroll changes between rows and columns."""
+
+    def wrapped(boxes: list[Box], size: tuple[int, int], budget: int) -> list[int]:
+        return rule(boxes, size, budget)
+
+    wrapped.perline = True  # type: ignore[attr-defined]
+    return wrapped
+
+
 RULES: dict[str, Callable[[list[Box], tuple[int, int], int], list[int]]] = {
     "s5-copy": make(),
     "cell-sal": make(cell="salience"),
@@ -242,5 +253,7 @@ RULES: dict[str, Callable[[list[Box], tuple[int, int], int], list[int]]] = {
     "prefix640": prefixed(640),
     "free-all": free_only(),
     "free-budget": free_only(1.0),
+    "s5-lines": per_line(make()),
+    "full-lines": per_line(lambda boxes, size, budget: list(range(len(boxes)))),
 }
 
