@@ -966,14 +966,20 @@ def rec_plan(widths: list[int], *, canvas: int, max_batch: int) -> list[tuple[li
 
 
 def _image_box(quad: np.ndarray, size: tuple[int, int], work_size: tuple[int, int]) -> tuple[int, int, int, int]:
-    """A work-pixel quad's axis-aligned box in the caller's pixels (x2/y2 exclusive, inside the image)."""
+    """A work-pixel quad's axis-aligned box in the caller's pixels (x2/y2 exclusive, inside the image).
+
+    Plain Python on the quad's four points: it runs for every detected line of every result (300+ on a
+    busy screen, three times in a bounded embed read); numpy's per-call overhead made it 14 us a call,
+    this is 2 us with the same arithmetic (float64 products, floor/ceil, clipping; checked equal on
+    200,000 random quads)."""
     w, h = size
     sx, sy = w / work_size[0], h / work_size[1]
-    q = np.asarray(quad, dtype=np.float64).reshape(-1, 2)
-    x1 = int(np.clip(np.floor(q[:, 0].min() * sx), 0, w - 1))
-    y1 = int(np.clip(np.floor(q[:, 1].min() * sy), 0, h - 1))
-    x2 = int(np.clip(np.ceil(q[:, 0].max() * sx), x1 + 1, w))
-    y2 = int(np.clip(np.ceil(q[:, 1].max() * sy), y1 + 1, h))
+    pts = np.asarray(quad, dtype=np.float64).reshape(-1, 2).tolist()
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    x1 = min(max(math.floor(min(xs) * sx), 0), w - 1)
+    y1 = min(max(math.floor(min(ys) * sy), 0), h - 1)
+    x2 = min(max(math.ceil(max(xs) * sx), x1 + 1), w)
+    y2 = min(max(math.ceil(max(ys) * sy), y1 + 1), h)
     return x1, y1, x2, y2
 
 
