@@ -65,6 +65,21 @@ DB_ALL = 0.6
 """When DB's regions (untrusted tiles grouped into rectangles, with margins) cover more than this
 fraction of the image, DB reads the whole image alone (one run, and its lines exactly)."""
 
+GLYPH_ASPECT = 1.6
+"""A line at most this x its height wide is one or two glyphs: a key's label, an icon PP-OCR reads as a
+character. DB boxes those wider than words (measured on the generated desktops: ~4-5 px beyond the ink
+on each side against 3-4 for words), and the recogniser reads a glyph from DB's box and nothing from
+one 2 px tighter (")" and "×" on the calculator's keys)."""
+
+GLYPH_PAD = 4
+"""Vertical pad of a glyph's box (its horizontal pad is one more, as for words)."""
+
+GLYPH_WIDTH = 0.7
+"""DB's box around a narrow glyph is about this x its height wide (")" 19x28, "(" 16x23 on the keys)."""
+
+GLYPH_BAR = (4, 24)
+"""Widths of a lone bar lower than MIN_H that no line took ("-" on a key) kept as a glyph."""
+
 Detector = Callable[[np.ndarray], np.ndarray]
 """DB on a BGR crop: (n, 4, 2) quads in the crop's pixels."""
 
@@ -98,6 +113,20 @@ def _tile_sums(mask: np.ndarray, tile: int) -> np.ndarray:
 
 def classical_lines(bgr: np.ndarray, *, tile: int = TILE) -> tuple[np.ndarray, np.ndarray]:
     """Line boxes (n, 4: x1, y1, x2, y2, padded like DB's) and the per-tile trust grid (bool)."""
+    found = _classical(bgr, tile)
+    return _pad(np.concatenate([found.lines, found.glyphs]), bgr.shape[:2]), found.trusted
+
+
+@dataclass
+class _Found:
+    lines: np.ndarray
+    """Line boxes around the ink (n, 4), not padded."""
+    glyphs: np.ndarray
+    """Ink boxes (m, 4) of glyph-sized marks no line took: narrow ones ("(", "|") and lone bars ("-")."""
+    trusted: np.ndarray
+
+
+def _classical(bgr: np.ndarray, tile: int) -> _Found:
     import cv2
 
     h, w = bgr.shape[:2]
@@ -130,26 +159,41 @@ def classical_lines(bgr: np.ndarray, *, tile: int = TILE) -> tuple[np.ndarray, n
     # punctuation lower than MIN_H ("-", ".", "_", ",") only joins a line, so "a - b" stays one line
     minor = (bh < MIN_H) & (bw <= 3 * MAX_H)
     boxes = np.stack([x, y, x + bw, y + bh], axis=1)
-    lines = _join(boxes[keep | minor], minor[keep | minor])
+    lines, loose = _join(boxes[keep | minor], minor[keep | minor])
+    narrow = (bh >= MIN_H) & (bh <= MAX_H) & (bw < 0.3 * bh) & (bw >= 2) & ~hollow
+    bars = loose[(loose[:, 2] - loose[:, 0] >= GLYPH_BAR[0]) & (loose[:, 2] - loose[:, 0] <= GLYPH_BAR[1])] if len(loose) else loose
+    glyphs = np.concatenate([boxes[narrow].reshape(-1, 4), bars.reshape(-1, 4)])
+    return _Found(lines=lines, glyphs=glyphs, trusted=trusted)
+
+
+def _pad(lines: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Ink boxes padded the way DB pads its boxes (the recogniser then sees the same crops)."""
+    h, w = shape
     if not len(lines):
-        return np.zeros((0, 4), np.float32), trusted
+        return np.zeros((0, 4), np.float32)
     lh = lines[:, 3] - lines[:, 1]
     # a line of x-height letters only ("cos") gets DB's box height too: PP-OCR read it as "COS" in a box
     # fitted to its ink (the recogniser scales every crop to one height)
     pad_y = np.maximum(np.maximum(PAD_MIN, np.round(PAD_FRAC * lh)), np.ceil((MIN_BOX - lh) / 2))
+    glyph = (lines[:, 2] - lines[:, 0] <= GLYPH_ASPECT * lh) & (lh >= MIN_H)
+    pad_y = np.where(glyph, np.maximum(pad_y, GLYPH_PAD), pad_y)
     pad_x = pad_y + 1
+    # a narrow glyph ("(", ")", "1") gets a box at least GLYPH_WIDTH x its height wide, as DB's are
+    lw = lines[:, 2] - lines[:, 0]
+    pad_x = np.where(glyph, np.maximum(pad_x, np.ceil((GLYPH_WIDTH * (lh + 2 * pad_y) - lw) / 2)), pad_x)
     boxes = np.stack([
         np.maximum(0, lines[:, 0] - pad_x), np.maximum(0, lines[:, 1] - pad_y),
         np.minimum(w, lines[:, 2] + pad_x), np.minimum(h, lines[:, 3] + pad_y),
     ], axis=1).astype(np.float32)
-    return boxes, trusted
+    return boxes
 
 
-def _join(pieces: np.ndarray, minor: np.ndarray) -> np.ndarray:
+def _join(pieces: np.ndarray, minor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pieces (x1, y1, x2, y2) that share a row and lie closer than JOIN_GAP x their height, joined.
-    A `minor` piece (punctuation) joins the line whose rows hold it and never starts a line."""
+    A `minor` piece (punctuation) joins the line whose rows hold it and never starts a line; the minor
+    pieces no line took and no stack used are returned apart (lone bars: a calculator's "-" key)."""
     if not len(pieces):
-        return pieces.reshape(0, 4)
+        return pieces.reshape(0, 4), pieces.reshape(0, 4)
     order = np.argsort(pieces[:, 0], kind="stable")
     lines: list[list[int]] = []
     loose: list[list[int]] = []  # punctuation-sized pieces no line took: a hamburger icon's bars
@@ -187,8 +231,9 @@ def _join(pieces: np.ndarray, minor: np.ndarray) -> np.ndarray:
         else:
             lines.append([x1, y1, x2, y2])
             open_.append(len(lines) - 1)
-    lines.extend(_stacks(loose))
-    return np.asarray(lines, dtype=np.int64)
+    stacked, rest = _stacks(loose)
+    lines.extend(stacked)
+    return np.asarray(lines, dtype=np.int64).reshape(-1, 4), np.asarray(rest, dtype=np.int64).reshape(-1, 4)
 
 
 def _icon_beside(piece: tuple[int, int, int, int], line: list[int]) -> bool:
@@ -200,10 +245,11 @@ def _icon_beside(piece: tuple[int, int, int, int], line: list[int]) -> bool:
     return tall[1] >= 1.3 * short[1] and 0.6 * tall[1] <= tall[0] <= 1.6 * tall[1]
 
 
-def _stacks(loose: list[list[int]]) -> list[list[int]]:
+def _stacks(loose: list[list[int]]) -> tuple[list[list[int]], list[list[int]]]:
     """Thin pieces stacked at the same columns (a hamburger menu's three bars) as one glyph of text
-    height; anything else left over is dropped (dots, rules)."""
+    height, and the pieces left over (dots, rules, lone bars)."""
     out: list[list[int]] = []
+    rest: list[list[int]] = []
     loose = sorted(loose, key=lambda b: (b[1], b[0]))
     used = [False] * len(loose)
     for i, a in enumerate(loose):
@@ -222,7 +268,9 @@ def _stacks(loose: list[list[int]]) -> list[list[int]]:
         gw, gh = group[2] - group[0], group[3] - group[1]
         if count >= 2 and MIN_H <= gh <= MAX_H and gw <= 2 * gh:  # not two buttons' borders one above the other
             out.append(group)
-    return out
+        elif count == 1:
+            rest.append(group)
+    return out, rest
 
 
 def _regions(untrusted: np.ndarray, tile: int, shape: tuple[int, int], grid: int = 32) -> list[tuple[int, int, int, int]]:
