@@ -137,3 +137,20 @@ def test_a_lone_glyph_gets_a_box_as_wide_as_dbs() -> None:
         assert len(inside) == 1
         bw, bh = inside[0, 2] - inside[0, 0], inside[0, 3] - inside[0, 1]
         assert bw >= 0.6 * bh and bh >= 14
+
+
+def test_ink_below_the_letters_takes_the_place_of_the_bottom_pad() -> None:
+    """DB's box ends near the baseline: a terminal line with brackets (14 px of ink) gets a 17 px box, one
+    without (11-12 px) 18 px. A line with descenders or brackets is padded less below than one without,
+    so the recogniser sees DB's crop ("CRON[2863]:" was read "CRoN[2863]:" from a box 3 px taller)."""
+    img = Image.new("RGB", (512, 128), (30, 32, 40))
+    draw = ImageDraw.Draw(img)
+    f = _font(14)
+    draw.text((20, 20), "Reached the Timers at noon", fill=(220, 220, 220), font=f)
+    draw.text((20, 70), "CRON[2863]: jobs (query)", fill=(220, 220, 220), font=f)
+    plain, hanging = draw.textbbox((20, 20), "Reached the Timers at noon", font=f), draw.textbbox((20, 70), "CRON[2863]: jobs (query)", font=f)
+    boxes, _ = classical_lines(np.ascontiguousarray(np.asarray(img)[:, :, ::-1]))
+    assert len(boxes) == 2
+    top, bottom = sorted(boxes.tolist(), key=lambda b: b[1])
+    assert bottom[3] - hanging[3] < top[3] - plain[3]  # smaller pad below the brackets and descenders
+    assert bottom[3] >= hanging[3]  # the box still holds the ink
