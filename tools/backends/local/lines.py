@@ -117,7 +117,7 @@ def _tile_sums(mask: np.ndarray, tile: int) -> np.ndarray:
 def classical_lines(bgr: np.ndarray, *, tile: int = TILE) -> tuple[np.ndarray, np.ndarray]:
     """Line boxes (n, 4: x1, y1, x2, y2, padded like DB's) and the per-tile trust grid (bool)."""
     found = _classical(bgr, tile)
-    below = np.concatenate([found.below, np.zeros(len(found.glyphs), np.int64)]) if found.below is not None else None
+    below = np.concatenate([found.below, np.zeros(len(found.glyphs), np.int64)])
     return _pad(np.concatenate([found.lines, found.glyphs]), bgr.shape[:2], below), found.trusted
 
 
@@ -128,7 +128,7 @@ class _Found:
     glyphs: np.ndarray
     """Ink boxes (m, 4) of glyph-sized marks no line took: narrow ones ("(", "|") and lone bars ("-")."""
     trusted: np.ndarray
-    below: np.ndarray | None = None
+    below: np.ndarray
     """Per line, rows of ink below its dense band (`_below_core`)."""
 
 
