@@ -107,7 +107,8 @@ def test_a_generated_desktop_reads_like_db() -> None:
     assert common >= 0.9 * len(a)
     # every calculator key and menu word DB reads (PP-OCR reads "cos" as "COS" from DB's box too) is read
     db_words, hybrid_words = set(a), set(b)
-    for key in ("sin", "cos", "COS", "tan", "7", "8", "9", "File", "Edit", "Help"):
+    # and the lone glyphs the classical detector used to drop ("(", ")", the minus bar read as "一")
+    for key in ("sin", "cos", "COS", "tan", "7", "8", "9", "File", "Edit", "Help", "(", ")", "一", "-", "×", "+"):
         assert key not in db_words or key in hybrid_words, key
 
 
@@ -116,3 +117,40 @@ def test_the_engine_refuses_an_unknown_detector() -> None:
 
     with pytest.raises(InvalidInput, match="text_detector"):
         OcrEngine(text_detector="morph")
+
+
+def test_a_lone_glyph_gets_a_box_as_wide_as_dbs() -> None:
+    """Calculator keys: ")" is ink narrower than 0.3x its height and "−" a bar lower than any text; both
+    used to be dropped (DB boxes and PP-OCR reads them). Each now gets one box, about 0.7x as wide as
+    tall (DB's ")" box on a generated desktop is 19x28 px; the recogniser read nothing from a tighter one)."""
+    img = Image.new("RGB", (384, 192), (235, 235, 238))
+    draw = ImageDraw.Draw(img)
+    draw.text((100, 60), ")", fill=(20, 20, 20), font=_font(22))
+    draw.text((250, 60), "\u2212", fill=(20, 20, 20), font=_font(22))
+    ink = [draw.textbbox((100, 60), ")", font=_font(22)), draw.textbbox((250, 60), "\u2212", font=_font(22))]
+    res = detect_lines(np.ascontiguousarray(np.asarray(img)[:, :, ::-1]), _never)
+    hulls = np.concatenate([res.quads.min(axis=1), res.quads.max(axis=1)], axis=1)
+    assert len(hulls) == 2
+    for x1, y1, x2, y2 in ink:
+        inside = hulls[(hulls[:, 0] <= (x1 + x2) / 2) & (hulls[:, 2] >= (x1 + x2) / 2) & (hulls[:, 1] <= (y1 + y2) / 2)
+                       & (hulls[:, 3] >= (y1 + y2) / 2)]
+        assert len(inside) == 1
+        bw, bh = inside[0, 2] - inside[0, 0], inside[0, 3] - inside[0, 1]
+        assert bw >= 0.6 * bh and bh >= 14
+
+
+def test_ink_below_the_letters_takes_the_place_of_the_bottom_pad() -> None:
+    """DB's box ends near the baseline: a terminal line with brackets (14 px of ink) gets a 17 px box, one
+    without (11-12 px) 18 px. A line with descenders or brackets is padded less below than one without,
+    so the recogniser sees DB's crop ("CRON[2863]:" was read "CRoN[2863]:" from a box 3 px taller)."""
+    img = Image.new("RGB", (512, 128), (30, 32, 40))
+    draw = ImageDraw.Draw(img)
+    f = _font(14)
+    draw.text((20, 20), "Reached the Timers at noon", fill=(220, 220, 220), font=f)
+    draw.text((20, 70), "CRON[2863]: jobs (query)", fill=(220, 220, 220), font=f)
+    plain, hanging = draw.textbbox((20, 20), "Reached the Timers at noon", font=f), draw.textbbox((20, 70), "CRON[2863]: jobs (query)", font=f)
+    boxes, _ = classical_lines(np.ascontiguousarray(np.asarray(img)[:, :, ::-1]))
+    assert len(boxes) == 2
+    top, bottom = sorted(boxes.tolist(), key=lambda b: b[1])
+    assert bottom[3] - hanging[3] < top[3] - plain[3]  # smaller pad below the brackets and descenders
+    assert bottom[3] >= hanging[3]  # the box still holds the ink

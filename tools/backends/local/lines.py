@@ -65,6 +65,24 @@ DB_ALL = 0.6
 """When DB's regions (untrusted tiles grouped into rectangles, with margins) cover more than this
 fraction of the image, DB reads the whole image alone (one run, and its lines exactly)."""
 
+CORE = 0.25
+"""Rows with at least this x the busiest row's ink are a line's dense band (x-height and caps)."""
+
+GLYPH_ASPECT = 1.6
+"""A line at most this x its height wide is one or two glyphs: a key's label, an icon PP-OCR reads as a
+character. DB boxes those wider than words (measured on the generated desktops: ~4-5 px beyond the ink
+on each side against 3-4 for words), and the recogniser reads a glyph from DB's box and nothing from
+one 2 px tighter (")" and "×" on the calculator's keys)."""
+
+GLYPH_PAD = 4
+"""Vertical pad of a glyph's box (its horizontal pad is one more, as for words)."""
+
+GLYPH_WIDTH = 0.7
+"""DB's box around a narrow glyph is about this x its height wide (")" 19x28, "(" 16x23 on the keys)."""
+
+GLYPH_BAR = (4, 24)
+"""Widths of a lone bar lower than MIN_H that no line took ("-" on a key) kept as a glyph."""
+
 Detector = Callable[[np.ndarray], np.ndarray]
 """DB on a BGR crop: (n, 4, 2) quads in the crop's pixels."""
 
@@ -98,6 +116,23 @@ def _tile_sums(mask: np.ndarray, tile: int) -> np.ndarray:
 
 def classical_lines(bgr: np.ndarray, *, tile: int = TILE) -> tuple[np.ndarray, np.ndarray]:
     """Line boxes (n, 4: x1, y1, x2, y2, padded like DB's) and the per-tile trust grid (bool)."""
+    found = _classical(bgr, tile)
+    below = np.concatenate([found.below, np.zeros(len(found.glyphs), np.int64)])
+    return _pad(np.concatenate([found.lines, found.glyphs]), bgr.shape[:2], below), found.trusted
+
+
+@dataclass
+class _Found:
+    lines: np.ndarray
+    """Line boxes around the ink (n, 4), not padded."""
+    glyphs: np.ndarray
+    """Ink boxes (m, 4) of glyph-sized marks no line took: narrow ones ("(", "|") and lone bars ("-")."""
+    trusted: np.ndarray
+    below: np.ndarray
+    """Per line, rows of ink below its dense band (`_below_core`)."""
+
+
+def _classical(bgr: np.ndarray, tile: int) -> _Found:
     import cv2
 
     h, w = bgr.shape[:2]
@@ -130,26 +165,58 @@ def classical_lines(bgr: np.ndarray, *, tile: int = TILE) -> tuple[np.ndarray, n
     # punctuation lower than MIN_H ("-", ".", "_", ",") only joins a line, so "a - b" stays one line
     minor = (bh < MIN_H) & (bw <= 3 * MAX_H)
     boxes = np.stack([x, y, x + bw, y + bh], axis=1)
-    lines = _join(boxes[keep | minor], minor[keep | minor])
+    lines, loose = _join(boxes[keep | minor], minor[keep | minor])
+    narrow = (bh >= MIN_H) & (bh <= MAX_H) & (bw < 0.3 * bh) & (bw >= 2) & ~hollow
+    bars = loose[(loose[:, 2] - loose[:, 0] >= GLYPH_BAR[0]) & (loose[:, 2] - loose[:, 0] <= GLYPH_BAR[1])] if len(loose) else loose
+    glyphs = np.concatenate([boxes[narrow].reshape(-1, 4), bars.reshape(-1, 4)])
+    return _Found(lines=lines, glyphs=glyphs, trusted=trusted, below=_below_core(ink, lines))
+
+
+def _below_core(ink: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """Rows of each line's ink below its dense band (descenders, brackets, underscores): DB's box ends
+    about where the letters' baseline does, not at their lowest ink (measured on generated desktops: a
+    terminal line with brackets, 14 px of ink, has a 17 px DB box; one without, 11-12 px of ink, 18 px)."""
+    out = np.zeros(len(lines), np.int64)
+    for i, (x1, y1, x2, y2) in enumerate(lines):
+        rows = ink[y1:y2, x1:x2].sum(axis=1)
+        if len(rows) < MIN_H or not rows.max():
+            continue
+        dense = np.flatnonzero(rows >= CORE * rows.max())
+        out[i] = len(rows) - 1 - dense[-1]
+    return out
+
+
+def _pad(lines: np.ndarray, shape: tuple[int, int], below: np.ndarray | None = None) -> np.ndarray:
+    """Ink boxes padded the way DB pads its boxes (the recogniser then sees the same crops)."""
+    h, w = shape
     if not len(lines):
-        return np.zeros((0, 4), np.float32), trusted
+        return np.zeros((0, 4), np.float32)
     lh = lines[:, 3] - lines[:, 1]
     # a line of x-height letters only ("cos") gets DB's box height too: PP-OCR read it as "COS" in a box
     # fitted to its ink (the recogniser scales every crop to one height)
     pad_y = np.maximum(np.maximum(PAD_MIN, np.round(PAD_FRAC * lh)), np.ceil((MIN_BOX - lh) / 2))
+    glyph = (lines[:, 2] - lines[:, 0] <= GLYPH_ASPECT * lh) & (lh >= MIN_H)
+    pad_y = np.where(glyph, np.maximum(pad_y, GLYPH_PAD), pad_y)
+    pad_bottom = pad_y
+    if below is not None:  # ink hanging below the letters takes the place of the bottom pad
+        pad_bottom = np.where(~glyph & (below >= 2), np.maximum(1, pad_y - below + 1), pad_y)
     pad_x = pad_y + 1
+    # a narrow glyph ("(", ")", "1") gets a box at least GLYPH_WIDTH x its height wide, as DB's are
+    lw = lines[:, 2] - lines[:, 0]
+    pad_x = np.where(glyph, np.maximum(pad_x, np.ceil((GLYPH_WIDTH * (lh + 2 * pad_y) - lw) / 2)), pad_x)
     boxes = np.stack([
         np.maximum(0, lines[:, 0] - pad_x), np.maximum(0, lines[:, 1] - pad_y),
-        np.minimum(w, lines[:, 2] + pad_x), np.minimum(h, lines[:, 3] + pad_y),
+        np.minimum(w, lines[:, 2] + pad_x), np.minimum(h, lines[:, 3] + pad_bottom),
     ], axis=1).astype(np.float32)
-    return boxes, trusted
+    return boxes
 
 
-def _join(pieces: np.ndarray, minor: np.ndarray) -> np.ndarray:
+def _join(pieces: np.ndarray, minor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pieces (x1, y1, x2, y2) that share a row and lie closer than JOIN_GAP x their height, joined.
-    A `minor` piece (punctuation) joins the line whose rows hold it and never starts a line."""
+    A `minor` piece (punctuation) joins the line whose rows hold it and never starts a line; the minor
+    pieces no line took and no stack used are returned apart (lone bars: a calculator's "-" key)."""
     if not len(pieces):
-        return pieces.reshape(0, 4)
+        return pieces.reshape(0, 4), pieces.reshape(0, 4)
     order = np.argsort(pieces[:, 0], kind="stable")
     lines: list[list[int]] = []
     loose: list[list[int]] = []  # punctuation-sized pieces no line took: a hamburger icon's bars
@@ -187,8 +254,9 @@ def _join(pieces: np.ndarray, minor: np.ndarray) -> np.ndarray:
         else:
             lines.append([x1, y1, x2, y2])
             open_.append(len(lines) - 1)
-    lines.extend(_stacks(loose))
-    return np.asarray(lines, dtype=np.int64)
+    stacked, rest = _stacks(loose)
+    lines.extend(stacked)
+    return np.asarray(lines, dtype=np.int64).reshape(-1, 4), np.asarray(rest, dtype=np.int64).reshape(-1, 4)
 
 
 def _icon_beside(piece: tuple[int, int, int, int], line: list[int]) -> bool:
@@ -200,10 +268,11 @@ def _icon_beside(piece: tuple[int, int, int, int], line: list[int]) -> bool:
     return tall[1] >= 1.3 * short[1] and 0.6 * tall[1] <= tall[0] <= 1.6 * tall[1]
 
 
-def _stacks(loose: list[list[int]]) -> list[list[int]]:
+def _stacks(loose: list[list[int]]) -> tuple[list[list[int]], list[list[int]]]:
     """Thin pieces stacked at the same columns (a hamburger menu's three bars) as one glyph of text
-    height; anything else left over is dropped (dots, rules)."""
+    height, and the pieces left over (dots, rules, lone bars)."""
     out: list[list[int]] = []
+    rest: list[list[int]] = []
     loose = sorted(loose, key=lambda b: (b[1], b[0]))
     used = [False] * len(loose)
     for i, a in enumerate(loose):
@@ -222,7 +291,9 @@ def _stacks(loose: list[list[int]]) -> list[list[int]]:
         gw, gh = group[2] - group[0], group[3] - group[1]
         if count >= 2 and MIN_H <= gh <= MAX_H and gw <= 2 * gh:  # not two buttons' borders one above the other
             out.append(group)
-    return out
+        elif count == 1:
+            rest.append(group)
+    return out, rest
 
 
 def _regions(untrusted: np.ndarray, tile: int, shape: tuple[int, int], grid: int = 32) -> list[tuple[int, int, int, int]]:
