@@ -192,11 +192,20 @@ def test_changed_screen_rereads_only_changed_lines() -> None:
     assert 1 <= reread <= max(8, len(second.lines) // 5), f"re-recognised {reread} of {len(second.lines)} lines"
     assert any("4711" in ln.text for ln in second.lines)
     reference = fresh.read(changed)
-    # same detection, within the 1-3 px the detector's global-pooling blocks move boxes by when
-    # any pixel on the screen changes (two full reads differ as much)
-    assert len(second.lines) == len(reference.lines)
-    assert all(max(abs(p - q) for p, q in zip(a.box, b.box)) <= 3 for a, b in zip(second.lines, reference.lines))
+    # away from the change: the same detection, within the 1-3 px the detector's global-pooling blocks
+    # move boxes by when any pixel on the screen changes (two full reads differ as much). At the change
+    # the regions are detected on their own (ocr_change.py), so a line the new rectangle half covers may
+    # be found by one read and not the other (tests/test_ocr_change.py states that contract)
+    rect = (600, 8, 800, 44)
+
+    def near(box: tuple[float, float, float, float]) -> bool:
+        return box[0] < rect[2] + 8 and box[2] > rect[0] - 8 and box[1] < rect[3] + 8 and box[3] > rect[1] - 8
+
+    away = [ln for ln in second.lines if not near(ln.box)]
+    away_ref = [ln for ln in reference.lines if not near(ln.box)]
+    assert len(away) == len(away_ref) and abs(len(second.lines) - len(reference.lines)) <= 1
+    assert all(max(abs(p - q) for p, q in zip(a.box, b.box)) <= 3 for a, b in zip(away, away_ref))
     # recognition depends a little on which crops share a batch (padding), so a half-covered,
     # unreadable line may come out differently; every readable line must agree
-    same = sum(a.text == b.text for a, b in zip(second.lines, reference.lines))
-    assert same >= len(reference.lines) - 2, [(a.text, b.text) for a, b in zip(second.lines, reference.lines) if a.text != b.text]
+    same = sum(a.text == b.text for a, b in zip(away, away_ref))
+    assert same >= len(away_ref) - 2, [(a.text, b.text) for a, b in zip(away, away_ref) if a.text != b.text]

@@ -168,11 +168,12 @@ class LocalSettings(BaseModel):
         ),
     )
     ocr_embed_budget: int = Field(
-        0, ge=0, le=1_000_000,
+        24_000, ge=0, le=1_000_000,
         description=(
-            "embedding an image (embed_screenshot, embed_image, ...): 0 = its vector is made from every text line; N = "
-            "only from lines a fixed rule picks (titles, labels, menus, a sample of running text) up to N recogniser "
-            "columns (6000: ~0.2x the CPU of a busy 1080p screen, but seen-before is less reliable: docs/RANKING.md)"
+            "embedding an image (embed_screenshot, embed_image, ...): its vector is made from the lines a fixed rule "
+            "picks (titles, labels, menus, a sample of running text) up to N recogniser columns, the rest read later; "
+            "0 = from every text line. 24000 (chosen on generated revisits): seen-before as reliable as the full read, "
+            "~0.2x its CPU on a busy 1080p screen; 6000 is cheaper and recognises revisits less well (docs/RANKING.md)"
         ),
     )
     text_detector: Literal["db", "hybrid"] = Field(
