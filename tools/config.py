@@ -151,6 +151,11 @@ class LocalSettings(BaseModel):
     ocr_mem_arena: bool = Field(
         True, description="onnxruntime's CPU memory arena for the OCR models (RapidOCR ships it off; issue 14 measured a cold read at 0.88-0.90x the time with it on)"
     )
+    ocr_spin_wait: bool = Field(
+        False,
+        description="let onnxruntime's OCR worker threads spin-wait between parallel sections (its default); off, a one-change "
+        "re-read took 0.8x the wall time and 0.7x the CPU on a quiet 2-core machine and ~0.35x under load, a cold read 1.05x",
+    )
     ocr_history: int = Field(
         4, ge=0, le=64,
         description="recent full-screen reads kept so a capture that changed in a few rows re-detects only a band around them (0 = always whole)",

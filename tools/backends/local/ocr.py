@@ -65,6 +65,7 @@ from pydantic import BaseModel, ConfigDict
 from ...config import LocalSettings
 from ...errors import BackendUnavailable, InvalidInput
 from . import ocr_change
+from .ort_spin import rapidocr_spinning
 
 if TYPE_CHECKING:
     from rapidocr import RapidOCR
@@ -195,7 +196,8 @@ def engine_from_settings(settings: LocalSettings) -> OcrEngine:
     """The engine as LocalSettings configure it: one place for the server, the local backend and the eval."""
     return OcrEngine(
         max_side=settings.ocr_max_side, threads=settings.threads, cache_size=settings.ocr_cache_size,
-        rec_batch=settings.ocr_rec_batch, mem_arena=settings.ocr_mem_arena, history=settings.ocr_history,
+        rec_batch=settings.ocr_rec_batch, mem_arena=settings.ocr_mem_arena, spin_wait=settings.ocr_spin_wait,
+        history=settings.ocr_history,
         max_changed=settings.ocr_max_changed, cold_budget=settings.ocr_cold_budget, text_detector=settings.text_detector,
     )
 
@@ -219,6 +221,7 @@ class OcrEngine:
         min_score: float = 0.5,
         rec_batch: int = 3,
         mem_arena: bool = True,
+        spin_wait: bool = False,
         history: int = 4,
         max_changed: float = 0.35,
         own_rec_loop: bool = True,
@@ -240,6 +243,8 @@ class OcrEngine:
         self.min_score = min_score
         self.rec_batch = rec_batch
         self.mem_arena = mem_arena
+        self.spin_wait = spin_wait
+        """onnxruntime's intra-op spin-waiting for the OCR sessions (ort_spin.py says why it is off)."""
         self.history = history
         self.max_changed = max_changed
         self.own_rec_loop = own_rec_loop
@@ -283,39 +288,43 @@ class OcrEngine:
             except ImportError as exc:
                 raise BackendUnavailable("OCR needs the `rapidocr` package (3.x): pip install 'rapidocr>=3.4,<4'") from exc
             try:
-                self._engine = RapidOCR(
-                    params={
-                        "Global.log_level": "error",  # "no text detected" is a WARNING there, and normal here
-                        "Global.use_cls": False,
-                        "Global.text_score": self.min_score,
-                        # its own pre-shrink (2000 px) must never touch what we already sized
-                        "Global.max_side_len": max(2000, self.max_side + GRID),
-                        # RapidOCR's default ("min", 736) blows every small crop up to 736 px on its
-                        # short side: a 40x120 button became 2208x736 and took seconds. Capping the long
-                        # side instead leaves screens as they are (we downscale them to max_side already)
-                        # and small crops small; _work_image enlarges only crops too small to detect.
-                        "Det.limit_type": "max",
-                        "Det.limit_side_len": self.max_side + GRID,
-                        "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
-                        "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-                        # RapidOCR ships the arena off; on, a cold screen read took 0.88-0.90x the time
-                        # (allocations of the variable-sized activations are reused instead of malloc'd)
-                        "EngineConfig.onnxruntime.enable_cpu_mem_arena": self.mem_arena,
-                        # crops are sorted by aspect and padded to the widest of their batch: smaller
-                        # batches pad less (measured in bench/bench_ocr.py and the module docstring)
-                        "Rec.rec_batch_num": self.rec_batch,
-                    }
-                )
+                with rapidocr_spinning(self.spin_wait):
+                    engine = RapidOCR(
+                        params={
+                            "Global.log_level": "error",  # "no text detected" is a WARNING there, and normal here
+                            "Global.use_cls": False,
+                            "Global.text_score": self.min_score,
+                            # its own pre-shrink (2000 px) must never touch what we already sized
+                            "Global.max_side_len": max(2000, self.max_side + GRID),
+                            # RapidOCR's default ("min", 736) blows every small crop up to 736 px on its
+                            # short side: a 40x120 button became 2208x736 and took seconds. Capping the long
+                            # side instead leaves screens as they are (we downscale them to max_side already)
+                            # and small crops small; _work_image enlarges only crops too small to detect.
+                            "Det.limit_type": "max",
+                            "Det.limit_side_len": self.max_side + GRID,
+                            "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
+                            "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+                            # RapidOCR ships the arena off; on, a cold screen read took 0.88-0.90x the time
+                            # (allocations of the variable-sized activations are reused instead of malloc'd)
+                            "EngineConfig.onnxruntime.enable_cpu_mem_arena": self.mem_arena,
+                            # crops are sorted by aspect and padded to the widest of their batch: smaller
+                            # batches pad less (measured in bench/bench_ocr.py and the module docstring)
+                            "Rec.rec_batch_num": self.rec_batch,
+                        }
+                    )
+                    # RapidOCR creates its sessions lazily; create both here, where the spin option applies
+                    # (and so the first read pays no model load)
+                    engine._load_det_model()
+                    engine._load_rec_model()
             except Exception as exc:  # its model files are checked and loaded here
                 raise BackendUnavailable(f"RapidOCR failed to start ({exc}); reinstall `pip install --force-reinstall rapidocr`") from exc
+            self._engine = engine
             logging.getLogger("RapidOCR").setLevel(logging.ERROR)  # its constructor resets the level
         return self._engine
 
     def load(self) -> None:
         with self._lock:
-            engine = self._load()
-            engine._load_det_model()  # both sessions now, so the first read pays no model load
-            engine._load_rec_model()
+            self._load()
 
     def clear(self) -> None:
         """Forget every cached result, line text and remembered read (the models stay loaded):
