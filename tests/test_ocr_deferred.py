@@ -101,6 +101,23 @@ def test_background_worker_reads_the_deferred_lines(engine: OcrEngine) -> None:
     assert again.complete and RARE in _texts(again.lines)
 
 
+def test_read_later_never_waits_for_the_engine(engine: OcrEngine) -> None:
+    """read_later runs on the event loop right after an answer; while a background step (or any read)
+    holds the engine, it must only schedule, not wait: it used to take the engine lock and blocked the
+    loop for a whole step (0.5-1 s for an embed_screenshot right after another)."""
+    img = _screen(dy=3)
+    engine.clear()
+    assert engine.read(img, key="screen-e", budget=2000).deferred
+    returned = threading.Event()
+    with engine._lock:  # as a background step holds it
+        caller = threading.Thread(target=lambda: (engine.read_later(), returned.set()))
+        caller.start()
+        assert returned.wait(timeout=30), "read_later waited for the engine lock"
+    caller.join()
+    assert engine.wait_idle(timeout=600)  # and the worker it started does the reading once the engine is free
+    assert RARE in _texts(engine.read(img, key="screen-e", budget=2000).lines)
+
+
 def test_unread_lines_propose_no_textless_elements(engine: OcrEngine) -> None:
     img = _screen()
     engine.clear()

@@ -259,6 +259,8 @@ class OcrEngine:
         self._closed = False
         self._engine: RapidOCR | None = None
         self._lock = threading.Lock()
+        self._worker_lock = threading.Lock()
+        """Guards `_worker`, `_after`, `_closed`: held only briefly, so read_later never waits for the engine."""
         self._cache: OrderedDict[str, OcrResult] = OrderedDict()
         self._lines: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
         self._reads: list[_Read] = []
@@ -490,13 +492,16 @@ class OcrEngine:
         lines so a foreground read waits at most one step, then run `then` (e.g. embed the now
         complete screen's elements, so the next call finds them cached). Call it once the answer that
         needed the budget is out: on 2 cores the worker would otherwise slow that answer down."""
-        with self._lock:
+        # Only the worker's own lock, never the engine's: read_later runs on the event loop right after an
+        # answer, and the engine lock is held by a background step (seconds on a loaded machine); taking it
+        # here blocked the loop for 0.5-1 s when an embed_screenshot came right after another.
+        with self._worker_lock:
             if self._closed:
                 return
             if then is not None:
                 self._after.append(then)
-            if not self._partial and not self._after:
-                return
+            if not self._partial and not self._after:  # len() of a dict is atomic; a worker that saw it empty
+                return  # decided under both locks, so it has already let go of `_worker` (below)
             if self._worker is not None and self._worker.is_alive():
                 return
             self._worker = threading.Thread(target=self._work, name="ocr-deferred", daemon=True)
@@ -509,7 +514,7 @@ class OcrEngine:
         with "terminate called without an active exception" (SIGABRT, measured with the bounded
         embed read leaving work behind). Deferred lines stay unread; later reads still work (they
         read in the foreground), only `read_later` does nothing any more."""
-        with self._lock:
+        with self._worker_lock:
             self._closed = True
             worker = self._worker
         if worker is not None and worker is not threading.current_thread():
@@ -517,7 +522,7 @@ class OcrEngine:
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait for the background worker to finish (tests, benches); True when nothing is pending."""
-        with self._lock:
+        with self._worker_lock:
             worker = self._worker
         if worker is not None:
             worker.join(timeout)
@@ -526,21 +531,22 @@ class OcrEngine:
     def _work(self) -> None:
         while True:
             if self._closed:
-                with self._lock:
+                with self._worker_lock:
                     self._worker = None
                 return
             if self._foreground:
                 time.sleep(0.005)
                 continue
             job: Callable[[], None] | None = None
-            with self._lock:
-                if self._partial:
-                    key = next(reversed(self._partial))
-                elif self._after:
-                    job = self._after.pop(0)
-                else:
-                    self._worker = None
-                    return
+            with self._lock:  # the engine's state (`_partial`), then the worker's (lock order: _lock, _worker_lock)
+                with self._worker_lock:
+                    if self._partial:
+                        key = next(reversed(self._partial))
+                    elif self._after:
+                        job = self._after.pop(0)
+                    else:
+                        self._worker = None
+                        return
             if job is not None:
                 try:
                     job()
