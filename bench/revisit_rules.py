@@ -22,7 +22,7 @@ from collections.abc import Callable
 import numpy as np
 
 from sensorium.tools.backends.local.ocr import REC_GLYPH_WIDTH, REC_HEIGHT, line_costs, stacked_pairs
-from sensorium.tools.backends.local.screen_read import CELLS, _blocks, _turns
+from sensorium.tools.backends.local.screen_read import CELLS, _blocks, _turns, spend_in_order
 
 Box = tuple[int, int, int, int]
 
@@ -72,21 +72,7 @@ def make(*, cell: str = "reading", grid: bool = True, block: str = "first", rest
         else:
             rest_l = [i for g in blocks for i in g if i not in sampled]
         glyphs = [i for i in reading if glyph[i]]
-        cost = line_costs(b)
-        chosen: set[int] = set()
-        spent = 0.0
-
-        def fill(order: list[int], cap: float) -> None:
-            nonlocal spent
-            for i in order:
-                if i not in chosen and spent + cost[i] <= cap:
-                    chosen.add(i)
-                    spent += cost[i]
-
-        fill(free, share * budget)
-        for order in (sample, free, rest_l, glyphs):
-            fill(order, budget)
-        return sorted(chosen)
+        return spend_in_order(line_costs(b), budget, free, share, (sample, free, rest_l, glyphs))
 
     return rule
 
@@ -175,20 +161,7 @@ def prefixed(columns: int, **kw) -> Callable[[list[Box], tuple[int, int], int], 
         import sensorium.tools.backends.local.screen_read as sr
         free, sample, rest, glyphs = sr.priority(boxes, size)
         cost = np.minimum(line_costs(np.asarray(boxes, dtype=np.float64).reshape(-1, 4)), columns + 35)
-        chosen: set[int] = set()
-        spent = 0.0
-
-        def fill(order: list[int], cap: float) -> None:
-            nonlocal spent
-            for i in order:
-                if i not in chosen and spent + cost[i] <= cap:
-                    chosen.add(i)
-                    spent += cost[i]
-
-        fill(free, kw.get("share", 0.6) * budget)
-        for order in (sample, free, rest, glyphs):
-            fill(order, budget)
-        return sorted(chosen)
+        return spend_in_order(cost, budget, free, kw.get("share", 0.6), (sample, free, rest, glyphs))
 
     rule.prefix = columns  # type: ignore[attr-defined]
     return rule

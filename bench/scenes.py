@@ -459,6 +459,22 @@ def badge(image: Image.Image, seed: int = 0) -> Image.Image:
     return out
 
 
+def cursor_moved(scene: Scene) -> Image.Image:
+    """The desktop with a block cursor drawn at the first terminal's prompt: a change with no text in it."""
+    img = scene.image.copy()
+    ImageDraw.Draw(img).rectangle((300, 140, 309, 158), fill=(230, 230, 230))
+    return img
+
+
+# four kinds of small change of a desktop, for the tests and benches of the incremental paths
+SMALL_CHANGES: dict[str, Callable[[Scene], Image.Image]] = {
+    "type": lambda s: small_change(s, "type"),
+    "display": lambda s: small_change(s, "display"),
+    "badge": lambda s: badge(s.image, seed=2),
+    "cursor": cursor_moved,
+}
+
+
 def with_typed(scene: Scene, typed: str) -> Scene:
     """The scene re-rendered with other text at the prompt (the elements follow)."""
     return desktop(scene.size, scene.seed, typed=typed, display=scene.display) if typed != scene.typed else replace(scene)

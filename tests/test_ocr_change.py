@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
 from sensorium.tools.backends.local import ocr_change
 from sensorium.tools.backends.local.ocr import OcrEngine, OcrLine, OcrResult
 
@@ -33,18 +32,7 @@ import scenes  # noqa: E402
 TOL = 4
 
 
-def _cursor(scene: scenes.Scene) -> Image.Image:
-    img = scene.image.copy()
-    ImageDraw.Draw(img).rectangle((300, 140, 309, 158), fill=(230, 230, 230))
-    return img
-
-
-CHANGES = {
-    "type": lambda s: scenes.small_change(s, "type"),
-    "display": lambda s: scenes.small_change(s, "display"),
-    "badge": lambda s: scenes.badge(s.image, seed=2),
-    "cursor": _cursor,
-}
+CHANGES = scenes.SMALL_CHANGES
 
 
 def binary_dilation(mask: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 from sensorium.tools.ranking import proposals
 from sensorium.tools.ranking.proposals import OcrWord, ProposalCache, WordList, edge_regions
 
@@ -29,18 +29,7 @@ def _words(scene: scenes.Scene) -> WordList:
     return WordList(OcrWord(text=e.label, box=e.box) for e in scene.elements if e.label)
 
 
-def _cursor_moved(scene: scenes.Scene) -> Image.Image:
-    img = scene.image.copy()
-    ImageDraw.Draw(img).rectangle((300, 140, 309, 158), fill=(230, 230, 230))
-    return img
-
-
-CHANGES = {
-    "type": lambda s: scenes.small_change(s, "type"),
-    "display": lambda s: scenes.small_change(s, "display"),
-    "badge": lambda s: scenes.badge(s.image, seed=2),
-    "cursor": _cursor_moved,
-}
+CHANGES = scenes.SMALL_CHANGES
 
 
 @pytest.fixture(scope="module")

@@ -122,17 +122,21 @@ def choose_lines(boxes: Sequence[Box], size: tuple[int, int], budget: int) -> li
     Deterministic: a function of the boxes and the image size only."""
     free, sample, rest, glyphs = priority(boxes, size)
     cost = line_costs(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+    # 1. free-standing lines up to their share; 2-4 with what is left
+    return spend_in_order(cost, budget, free, FREE_SHARE, (sample, free, rest, glyphs))
+
+
+def spend_in_order(
+    cost: np.ndarray, budget: float, first: Sequence[int], first_share: float, then: Sequence[Sequence[int]]
+) -> list[int]:
+    """Greedy choice under a budget: the lines of `first` up to `first_share` of it, then each order of
+    `then` up to all of it; a line that does not fit is skipped and the next one tried (a long line must
+    not stop the short ones after it). Sorted indices."""
     chosen: set[int] = set()
     spent = 0.0
-
-    def fill(order: list[int], cap: float) -> None:
-        nonlocal spent
+    for order, cap in ((first, first_share * budget), *((o, budget) for o in then)):
         for i in order:
             if i not in chosen and spent + cost[i] <= cap:
                 chosen.add(i)
                 spent += cost[i]
-
-    fill(free, FREE_SHARE * budget)  # 1. up to its share
-    for order in (sample, free, rest, glyphs):  # 2-4 with what is left
-        fill(order, budget)
     return sorted(chosen)
