@@ -75,8 +75,17 @@ def desktop() -> Iterator[Callable[[str], None]]:
             if os.environ.get("DISPLAY") != display:  # another fixture (the session's Xvfb) pointed it elsewhere
                 others.append(os.environ.get("DISPLAY"))
                 os.environ["DISPLAY"] = display
-            subprocess.run(["xdotool", "search", "--name", title, "windowactivate", "--sync"], env=env, check=True,
-                           capture_output=True, timeout=20)
+            # Retried: right after start, openbox may not manage the Tk windows yet, and xdotool then finds
+            # nothing to activate (exit 1; seen once in CI under load).
+            deadline = time.monotonic() + 20
+            while True:
+                done = subprocess.run(["xdotool", "search", "--name", title, "windowactivate", "--sync"], env=env,
+                                      capture_output=True, text=True, timeout=20)
+                if done.returncode == 0:
+                    break
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"xdotool could not activate {title!r}: {done.stderr.strip()}")
+                time.sleep(0.2)
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
                 w = read_active_window(display)
