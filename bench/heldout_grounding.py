@@ -11,7 +11,9 @@ The functional phrases below were written by hand from general UI knowledge, not
     python bench/heldout_grounding.py --icons /work/icon-data/src --screens 24 [--json out.json]
     python bench/heldout_grounding.py --screens 12 --badges      # notification counters on ~40 % of icon buttons
     python bench/heldout_grounding.py --screens 12 --forms       # fields, dropdowns, checkboxes, same-noun links,
-                                                                 # links named other than what they show
+                                                                 # links named other than what they show, fields
+                                                                 # with their own buttons (session 7)
+    ... --no-field-button                                        # the same without session 7's field buttons
     ... --ablate                                                 # the same without the session-4 cues (before/after)
 
 Candidates carry the role an accessibility tree would give (link, button, textbox, combobox,
@@ -270,6 +272,13 @@ CHOOSE_T = ["Choose a {} from the list", "Select your {} from the dropdown", "Pi
 TICK_T = ["Tick '{}'", "Check the box for {}", "Uncheck {}"]
 SUBMIT_T = ["Submit the form", "Send the form", "Submit my details"]
 SEARCH_T = ["Run the search", "Submit the search", "Press the search button"]
+ROW_FIELDS = [("Quick search", "quick search"), ("Find a customer", "customer search"), ("Coupon code", "coupon code"),
+              ("Tracking number", "tracking number lookup"), ("Invite by email", "invite"), ("Jump to page", "page jump")]
+ROW_BUTTONS = ["Go", "OK", "Apply", "Done"]
+ROW_T = ["Submit the {}", "Run the {}", "Send the {}", "Confirm the {}"]
+BELOW_FIELDS = [("Comment", "comment"), ("Feedback", "feedback"), ("Question", "question"), ("Note for the driver", "note for the driver")]
+BELOW_BUTTONS = ["Post", "Send", "OK", "Done"]
+BELOW_T = ["Submit the {}", "Send my {}", "Submit my {}"]
 SHOWN = [("next", "Chapter {}: Billing and invoices", "Go to the next page"), ("previous", "Chapter {}: Getting started", "Back to the previous page"),
          ("Read more", "Quarterly report {}", "Read more about it"), ("Details", "Order {} summary", "See the details")]
 
@@ -371,11 +380,50 @@ def make_form_screen(root: Path, seed: int, size: tuple[int, int] = (1280, 800))
         s.cands.append(Cand(b, name.format(r.randint(2, 9)), role="link"))
         s.items.append((ask if r.random() < 0.5 else f"Click '{shown}'", "text-shown", len(s.cands) - 1))
         y += 40
+    _own_buttons(root, s, draw, random.Random(seed + 29))
     return s
 
 
+def _own_buttons(root: Path, s: Screen, draw: ImageDraw.ImageDraw, r: random.Random) -> None:
+    """Session 7: two more fields with their own buttons in the right column (own generator, so the
+    rest of the screen stays as it was): a one-line field with a button right after it ("Go", "OK",
+    a held-out arrow icon) and a multi-line field with its button below; each asked for by
+    a press instruction naming the field. The buttons' words say nothing of the field."""
+    fg = (30, 34, 44)
+    label, noun = r.choice(ROW_FIELDS)
+    fb = _field(draw, 960, 430, 200, label, fg, r.choice(["", label]))
+    s.cands.append(Cand(fb, label, role=r.choice(["textbox", "searchbox"])))
+    bb = (fb[2] + r.choice([0, 6, 10]), fb[1], fb[2] + 60, fb[3])
+    lab = r.choice(ROW_BUTTONS + ["icon"])
+    if lab == "icon":
+        icon_set = r.choice(["heroicons", "iconoir"])
+        name = "arrow-right"
+        draw.rounded_rectangle(bb, 5, outline=(190, 194, 204))
+        _paste_icon(s.image, _svg(root, icon_set, name), bb, 20, fg)
+        s.cands.append(Cand(bb, "", f"{icon_set}:{name}", role="button"))
+    else:
+        draw.rounded_rectangle(bb, 5, fill=(37, 99, 235))
+        _text(draw, (bb[0] + 14, bb[1] + 9), lab, 14, (255, 255, 255))
+        s.cands.append(Cand(bb, lab, role="button"))
+    s.items.append((r.choice(ROW_T).format(noun), "form-press-row", len(s.cands) - 1))
+    label, noun = r.choice(BELOW_FIELDS)
+    _text(draw, (960, 520), label, 14, fg)
+    area = (960, 542, 1240, 622)
+    draw.rounded_rectangle(area, 5, fill=(255, 255, 255), outline=(190, 194, 204))
+    s.cands.append(Cand(area, label, role="textbox"))
+    lab = r.choice(BELOW_BUTTONS)
+    f = font(15)
+    l, t, rr, b = draw.textbbox((0, 0), lab, font=f)
+    bb = (960, 636, 960 + (rr - l) + 32, 672)
+    draw.rounded_rectangle(bb, 6, fill=(37, 99, 235))
+    draw.text((976 - l, 654 - (b - t) // 2 - t), lab, font=f, fill=(255, 255, 255))
+    s.cands.append(Cand(bb, lab, role="button"))
+    s.items.append((r.choice(BELOW_T).format(noun), "form-press-below", len(s.cands) - 1))
+
+
 async def evaluate(
-    root: Path, screens: int, work: Path, seed0: int = 1000, *, badges: bool = False, forms: bool = False, ablate: bool = False
+    root: Path, screens: int, work: Path, seed0: int = 1000, *, badges: bool = False, forms: bool = False, ablate: bool = False,
+    no_field_button: bool = False,
 ) -> dict[str, object]:
     """hit@1 per kind; `ablate` switches off this session's general mechanisms (role cues, shown words,
     badge erasing) so before and after are measured in one run on the same screens."""
@@ -387,6 +435,10 @@ async def evaluate(
     from sensorium.tools.ranking.score import rank_elements
 
     work.mkdir(parents=True, exist_ok=True)
+    if no_field_button:  # session 7's "a field's own button" off (forms.py): the button keeps its own evidence
+        import sensorium.tools.ranking.forms as forms
+
+        forms.SHARE = 0.0
     if ablate:
         import sensorium.tools.backends.local.backend as local_backend
         import sensorium.tools.ranking.score as score
@@ -400,7 +452,7 @@ async def evaluate(
     rows = []
     for n in range(screens):
         s = make_form_screen(root, seed0 + n) if forms else make_screen(root, seed0 + n, badges=badges)
-        cache = work / f"words-{seed0 + n}{'-badges' if badges else ''}{'-forms' if forms else ''}.pkl"
+        cache = work / f"words-{seed0 + n}{'-badges' if badges else ''}{'-forms7' if forms else ''}.pkl"
         if cache.exists():
             words = pickle.loads(cache.read_bytes())
         else:
@@ -439,13 +491,20 @@ def main() -> None:
     ap.add_argument("--badges", action="store_true", help="put notification counters on some icon buttons")
     ap.add_argument("--forms", action="store_true", help="form screens (fields, dropdowns, checkboxes, same-noun links) instead")
     ap.add_argument("--ablate", action="store_true", help="without the session-4 mechanisms (role cues, shown words, badge erasing)")
+    ap.add_argument("--no-field-button", action="store_true", help="without session 7's field-button inheritance (forms.py)")
+    ap.add_argument("--share", type=float, help="forms.SHARE for a sweep")
     ap.add_argument("--save", type=int, default=0, help="also write the first N screens as PNG into --work")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every miss")
     a = ap.parse_args()
     for n in range(a.save):
         maker = make_form_screen(a.icons, a.seed + n) if a.forms else make_screen(a.icons, a.seed + n, badges=a.badges)
         maker.image.save(a.work / f"screen-{a.seed + n}{'-forms' if a.forms else ''}.png")
-    out = asyncio.run(evaluate(a.icons, a.screens, a.work, a.seed, badges=a.badges, forms=a.forms, ablate=a.ablate))
+    if a.share is not None:
+        import sensorium.tools.ranking.forms as forms
+
+        forms.SHARE = a.share
+    out = asyncio.run(evaluate(a.icons, a.screens, a.work, a.seed, badges=a.badges, forms=a.forms, ablate=a.ablate,
+                               no_field_button=a.no_field_button))
     if a.verbose:
         for row in out["items"]:  # type: ignore[union-attr]
             if row["rank"] != 1:

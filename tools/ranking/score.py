@@ -21,6 +21,9 @@ Per candidate:
   (W_IMAGE_TEXT).
 - The element's role, when the caller gives one: W_ROLE * role_fit (roles.py: "type your email"
   wants a text field, "submit" a button, "tick" a checkbox).
+- A press instruction ("submit the search") whose words name a field: the field's own button (the
+  one right beside it, or under its column of fields) takes a share of the field's cosine and text
+  match (forms.py), so the button, not the field, answers it. Only candidates with roles.
 - A labelled element whose box shows other words than its label (the accessible name and the
   visible text disagree) is compared with both; the better cosine and text match count.
 - History: memories tagged 'action' whose metadata has a `label` (what was acted on), found by the
@@ -45,6 +48,7 @@ from pydantic import BaseModel, Field
 
 from ..backends.base import Embedding, EmbeddingBackend, ProgressCallback
 from ..regions import RegionItem
+from .forms import inherit
 from .proposals import MERGE_AREA_RATIO, OcrWord, Proposal, words_in
 from .roles import role_fit
 from .sounds import heard
@@ -292,7 +296,8 @@ async def rank_elements(
             matches[i] = max(matches[i], element_match(instruction or "", seen[i], {}, spoken))
     scaled = np.where(icon_read, W_ICON, 1.0) * cosines.astype(np.float64)
     roles = np.array([role_fit(instruction, c.role) for c in candidates], dtype=np.float64)
-    scores = W_COSINE * scaled + W_TEXT * matches + W_ROLE * roles + W_IMAGE_TEXT * image_text_cosines(query, docs)
+    evidence = W_COSINE * scaled + W_TEXT * matches + W_IMAGE_TEXT * image_text_cosines(query, docs)
+    scores = inherit(instruction, candidates, evidence) + W_ROLE * roles  # a press on a field: its own button (forms.py)
     history = None
     if past_actions is not None:
         history = history_boost([c.label or t for c, t in zip(candidates, texts, strict=True)], past_actions)
