@@ -26,6 +26,9 @@ Per candidate:
   match (forms.py), so the button, not the field, answers it. Only candidates with roles.
 - A labelled element whose box shows other words than its label (the accessible name and the
   visible text disagree) is compared with both; the better cosine and text match count.
+- A quoted phrase ('Click "Orbit 3"') is a given element's whole visible text: it is compared by token
+  F1 (text.py), and with every labelled box's shown words, numbers included (session 7). Proposed
+  candidates (OCR lines, edge regions) keep containment: a read line may hold several inline links.
 - History: memories tagged 'action' whose metadata has a `label` (what was acted on), found by the
   instruction's query vector; a candidate whose words equal (after normalising) such a label gets
   that memory's cosine as its history value.
@@ -52,7 +55,7 @@ from .forms import inherit
 from .proposals import MERGE_AREA_RATIO, OcrWord, Proposal, words_in
 from .roles import role_fit
 from .sounds import heard
-from .text import normalise, same_label, spelled_out, spoken_similarity, text_similarity
+from .text import normalise, quoted_phrases, same_label, slip, spelled_out, spoken_similarity, text_similarity
 
 W_COSINE = 1.0
 W_TEXT = 0.5
@@ -107,6 +110,27 @@ def seen_words(candidate: Proposal, words: Sequence[OcrWord] | None, boxes: np.n
     """The words shown inside a labelled candidate's box when they add a word its label lacks
     (the accessible name and the visible text disagree), else None. OCR slips of the label's own
     words ('Leam more' for 'Learn more') and numbers (badge counters) add nothing. See SEEN_MAX_WORDS."""
+    return adds_words(candidate, shown_words(candidate, words, boxes))
+
+
+def adds_words(candidate: Proposal, shown: str | None, *, numbers: bool = False) -> str | None:
+    """`shown` (symbols spelled out) when it is at most SEEN_MAX_WORDS words and adds a word the
+    candidate's label lacks, else None. OCR slips of the label's words never add one (nor do the
+    label's own words: a proposal's shown words are pieces of its label); numbers only with
+    `numbers` (a quoted "Orbit 3"; unquoted, a badge counter's "2" says nothing)."""
+    if not shown or not candidate.label:
+        return None
+    tokens = normalise(shown)
+    label = set(normalise(spelled_out(candidate.label)))
+    new = [
+        t for t in tokens
+        if (t.isdigit() and numbers and t not in label) or (len(t) > 1 and not t.isdigit() and not any(slip(t, lab) for lab in label))
+    ]
+    return spelled_out(shown) if new and len(tokens) <= SEEN_MAX_WORDS else None
+
+
+def shown_words(candidate: Proposal, words: Sequence[OcrWord] | None, boxes: np.ndarray | None = None) -> str | None:
+    """The OCR words shown inside a labelled candidate's box (see SHOWN_INSIDE), as read, else None."""
     if not candidate.label or not words:
         return None
     x1, y1, x2, y2 = candidate.box
@@ -124,13 +148,7 @@ def seen_words(candidate: Proposal, words: Sequence[OcrWord] | None, boxes: np.n
             inside.append(w.text)
         else:  # a line OCR read as one piece ("modules | index | next"): only its words that fall inside
             inside.extend(_tokens_inside(w, x1, x2))
-    shown = " ".join(inside)
-    if not shown:
-        return None
-    tokens = normalise(shown)
-    label = set(normalise(spelled_out(candidate.label)))
-    new = [t for t in tokens if len(t) > 1 and not t.isdigit() and not any(_slip(t, lab) for lab in label)]
-    return spelled_out(shown) if new and len(tokens) <= SEEN_MAX_WORDS else None
+    return " ".join(inside) or None
 
 
 def _word_boxes(words: Sequence[OcrWord]) -> np.ndarray:
@@ -154,22 +172,6 @@ def _tokens_inside(word: OcrWord, x1: float, x2: float) -> list[str]:
     return out
 
 
-def _slip(a: str, b: str) -> bool:
-    """a is b, or an OCR slip of it (edit distance <= 2 when the longer word has 5+ letters, 'Leam' for 'Learn'; <= 1 for 4; none shorter)."""
-    if a == b:
-        return True
-    if abs(len(a) - len(b)) > 2:
-        return False
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    longer = max(len(a), len(b))
-    return prev[-1] <= (2 if longer >= 5 else 1 if longer == 4 else 0)
-
-
 def image_text_cosines(query: Embedding, docs: Sequence[Embedding]) -> np.ndarray:
     """cos(query, element) in an image-text model's own space, where both sides carry one (else 0)."""
     out = np.zeros(len(docs), dtype=np.float64)
@@ -189,14 +191,17 @@ def _icon_words(extras: dict[str, Any]) -> str | None:
     return "icon: " + " ".join(words) if words else None
 
 
-def element_match(instruction: str, text: str | None, extras: dict[str, Any], spoken: Sequence[str] | None = None) -> float:
+def element_match(
+    instruction: str, text: str | None, extras: dict[str, Any], spoken: Sequence[str] | None = None, *, exact_quotes: bool = True
+) -> float:
     """`text_similarity` of the instruction with the element's words, or with the words the icon
     reader saw in it when those match better: an icon's words are its only words ("magnifying glass
     search" answers "search the site" as a "Search" label would). A spoken instruction (`spoken`: the
-    recogniser's hypotheses) is compared by spelling and by sound (`spoken_similarity`)."""
+    recogniser's hypotheses) is compared by spelling and by sound (`spoken_similarity`).
+    `exact_quotes`: a quoted phrase must be the element's whole text (text.py), off only to measure."""
 
     def similar(words: str | None) -> float:
-        return spoken_similarity(spoken, words) if spoken else text_similarity(instruction, words)
+        return spoken_similarity(spoken, words) if spoken else text_similarity(instruction, words, exact_quotes=exact_quotes)
 
     match = similar(text)
     if extras.get("icon_words"):
@@ -263,12 +268,15 @@ async def rank_elements(
     past_actions: Sequence[tuple[str, float]] | None = None,
     distinct: bool = False,
     progress: ProgressCallback | None = None,
+    exact_quotes: bool = True,
 ) -> list[ScoredElement]:
     """Candidates ranked for the instruction, best first (see the module docstring).
 
     `query` is the instruction's query embedding (its space must be the backend's); `instruction`
     the text compared word by word (a spoken one's transcript; None disables the text term);
-    `words` the OCR words of the screenshot, for candidates without a label.
+    `words` the OCR words of the screenshot, for candidates without a label. `exact_quotes=False`
+    turns off session 7's quoted-phrase rule (token F1, shown words with their numbers), for
+    before/after measurements only.
     """
     if not candidates:
         return []
@@ -281,11 +289,23 @@ async def rank_elements(
     cosines = matrix @ query.vector.astype(np.float32)
     spoken = heard(query.extras) if instruction is not None else None  # a spoken instruction: its n-best, by sound too
     icon_read = np.array([bool(d.extras.get("icon_words")) for d in docs])
+    # A given candidate's words are one element's own (its accessible name, or the OCR words inside its
+    # DOM box), so a quoted phrase must be all of them; a proposal's are an OCR line, which may hold
+    # several inline links ("Copyright 2014-2021 Orbit.io. All rights reserved"): containment, as before.
+    exact = [exact_quotes and c.source == "given" for c in candidates]
     matches = np.array(
-        [element_match(instruction or "", t, d.extras, spoken) for t, d in zip(texts, docs, strict=True)], dtype=np.float64
+        [element_match(instruction or "", t, d.extras, spoken, exact_quotes=e) for t, d, e in zip(texts, docs, exact, strict=True)],
+        dtype=np.float64,
     )
     word_boxes = _word_boxes(words) if words and any(c.label for c in candidates) else None
-    seen = [seen_words(c, words, word_boxes) for c in candidates]
+    shown = [shown_words(c, words, word_boxes) for c in candidates]
+    seen = [adds_words(c, t) for c, t in zip(candidates, shown, strict=True)]
+    if exact_quotes and not spoken and instruction and quoted_phrases(instruction):
+        # A quoted phrase is what the user reads on screen, numbers included ('Click "Orbit 3"' for a
+        # logo named "Orbit Logo" showing "Orbit 3"): every labelled box's shown words that differ from
+        # its label are a second reading, not only those adding a non-number word (seen_words leaves
+        # out badge counters, right for an unquoted ask, where "2" says nothing).
+        seen = [s or (adds_words(c, t, numbers=True) if e else None) for s, t, c, e in zip(seen, shown, candidates, exact, strict=True)]
     alt = [i for i, t in enumerate(seen) if t]
     if alt:  # the visible words answer too: the better of the two readings counts
         if backend.region_embedding == "native":
@@ -293,7 +313,7 @@ async def rank_elements(
             alt_cos = np.stack([d.vector for d in alt_docs]).astype(np.float32) @ query.vector.astype(np.float32)
             cosines[alt] = np.maximum(cosines[alt], alt_cos)
         for i in alt:
-            matches[i] = max(matches[i], element_match(instruction or "", seen[i], {}, spoken))
+            matches[i] = max(matches[i], element_match(instruction or "", seen[i], {}, spoken, exact_quotes=exact[i]))
     scaled = np.where(icon_read, W_ICON, 1.0) * cosines.astype(np.float64)
     roles = np.array([role_fit(instruction, c.role) for c in candidates], dtype=np.float64)
     evidence = W_COSINE * scaled + W_TEXT * matches + W_IMAGE_TEXT * image_text_cosines(query, docs)
