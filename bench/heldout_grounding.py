@@ -14,6 +14,7 @@ The functional phrases below were written by hand from general UI knowledge, not
                                                                  # links named other than what they show, fields
                                                                  # with their own buttons (session 7)
     ... --no-field-button                                        # the same without session 7's field buttons
+    python bench/heldout_grounding.py --synonyms                 # app sections asked for in other words (session 7)
     ... --ablate                                                 # the same without the session-4 cues (before/after)
 
 Candidates carry the role an accessibility tree would give (link, button, textbox, combobox,
@@ -119,6 +120,26 @@ PARAPHRASE = {  # text elements asked for in other words (hand-written), so icon
     "Domains": "custom web addresses", "Webhooks": "HTTP callbacks for events", "API keys": "developer access tokens",
 }
 
+SYNONYMS = {  # session 7: app sections asked for in other words (hand-written from general UI usage, before the UI
+    # lexicon's entries for them were looked at; none of the dev set's concepts), for the lexicon (docs/RANKING.md)
+    "Favorites": "show my starred items", "Notifications": "open my alerts", "Settings": "change my preferences",
+    "Help": "I need support", "Downloads": "find the files I saved from the web", "Bookmarks": "show my saved pages",
+    "History": "see pages I visited before", "Messages": "read my conversations", "Profile": "view my personal info",
+    "Log out": "leave my account", "Print": "make a paper copy", "Share": "send this to a friend",
+    "Edit": "modify the text", "Refresh": "reload the view", "Undo": "revert my last change",
+    "Upload": "put a file on the server", "Lock": "secure the screen", "Photos": "browse my pictures",
+    "Music": "play some songs", "Location": "where am I on the map", "Statistics": "show the charts",
+    "Cart": "view my basket", "Wallet": "check my balance", "Duplicate": "make a copy of this",
+    "Pin": "stick this to the top", "Mute": "silence the sound", "Filter": "narrow down the results",
+    "Tags": "manage labels", "Feedback": "tell us what you think", "Security": "protect my account",
+    "Translate": "change the language of the page", "Weather": "what is the forecast", "Videos": "watch a clip",
+    "Tasks": "my to-do list", "Exit": "quit the application", "Report a bug": "tell them something is broken",
+    "Zoom in": "make it bigger", "Attachments": "files added to the message", "Microphone": "let me talk",
+    "Bluetooth": "pair a wireless device", "Battery": "how much charge is left", "Gallery": "see all images",
+}
+"""With --synonyms the top bar and the sidebar show these labels (text links) and four of them are asked for in
+other words per screen (kind "text-synonym"), besides the usual icon, text and paraphrase items."""
+
 
 @dataclass
 class Cand:
@@ -169,10 +190,13 @@ def _badge(draw: ImageDraw.ImageDraw, box: Box, number: int) -> None:
     draw.text((x2 - w + (w - (rr - l)) // 2 - l, y1 + (16 - (bb - t)) // 2 - t), text, font=f, fill=(255, 255, 255))
 
 
-def make_screen(root: Path, seed: int, size: tuple[int, int] = (1280, 800), *, badges: bool = False) -> Screen:
+def make_screen(root: Path, seed: int, size: tuple[int, int] = (1280, 800), *, badges: bool = False,
+                synonyms: bool = False) -> Screen:
     """One web-app-like screen with 8 held-out icon buttons and ~25 text elements; with `badges`,
-    some icon buttons carry a notification counter (as bells, chats and carts do)."""
+    some icon buttons carry a notification counter (as bells, chats and carts do); with `synonyms` the
+    top bar and sidebar labels come from SYNONYMS and four are asked for in other words."""
     r = random.Random(seed)
+    syn = random.Random(seed + 29).sample(sorted(SYNONYMS), 11) if synonyms else []
     counters = random.Random(seed + 13)
     dark = r.random() < 0.35
     bg = (24, 26, 32) if dark else (248, 249, 251)
@@ -187,7 +211,7 @@ def make_screen(root: Path, seed: int, size: tuple[int, int] = (1280, 800), *, b
     logo = _text(draw, (18, 16), r.choice(["Acme Cloud", "Northwind", "Helio CRM", "Pinecrest"]), 20, bar_fg)
     s.cands.append(Cand(logo, "logo", role="link"))
     x = logo[2] + 40
-    for word in r.sample(NAV, 4):
+    for word in syn[:4] if synonyms else r.sample(NAV, 4):
         b = _text(draw, (x, 20), word, 15, bar_fg)
         s.cands.append(Cand((b[0] - 8, 10, b[2] + 8, 46), word, role="link"))
         x = b[2] + 30
@@ -209,7 +233,7 @@ def make_screen(root: Path, seed: int, size: tuple[int, int] = (1280, 800), *, b
     side = (28, 31, 38) if dark else (241, 243, 247)
     draw.rectangle((0, 56, 220, H), fill=side)
     y = 80
-    for word in r.sample(SIDEBAR, 7):
+    for word in syn[4:] if synonyms else r.sample(SIDEBAR, 7):
         b = _text(draw, (24, y), word, 15, fg)
         s.cands.append(Cand((12, y - 8, 208, y + 28), word, role="link"))
         y += 44
@@ -252,8 +276,12 @@ def make_screen(root: Path, seed: int, size: tuple[int, int] = (1280, 800), *, b
     s.items.append((f"click {labels[1]}", "text", len(s.cands) - 3))
     pick = random.Random(seed + 7)  # its own generator: the drawing above stays the same
     texts = [k for k, c in enumerate(s.cands) if c.name in PARAPHRASE]
-    for k in pick.sample(texts, 3):
+    for k in pick.sample(texts, min(3, len(texts))):
         s.items.append((PARAPHRASE[s.cands[k].name], "text-paraphrase", k))
+    if synonyms:
+        named = [k for k, c in enumerate(s.cands) if c.name in SYNONYMS]
+        for k in random.Random(seed + 31).sample(named, 4):
+            s.items.append((SYNONYMS[s.cands[k].name], "text-synonym", k))
     return s
 
 
@@ -424,6 +452,7 @@ def _own_buttons(root: Path, s: Screen, draw: ImageDraw.ImageDraw, r: random.Ran
 async def evaluate(
     root: Path, screens: int, work: Path, seed0: int = 1000, *, badges: bool = False, forms: bool = False, ablate: bool = False,
     no_field_button: bool = False,
+    synonyms: bool = False,
 ) -> dict[str, object]:
     """hit@1 per kind; `ablate` switches off this session's general mechanisms (role cues, shown words,
     badge erasing) so before and after are measured in one run on the same screens."""
@@ -451,8 +480,9 @@ async def evaluate(
     hits: dict[str, list[float]] = {}
     rows = []
     for n in range(screens):
-        s = make_form_screen(root, seed0 + n) if forms else make_screen(root, seed0 + n, badges=badges)
-        cache = work / f"words-{seed0 + n}{'-badges' if badges else ''}{'-forms7' if forms else ''}.pkl"
+        s = make_form_screen(root, seed0 + n) if forms else make_screen(root, seed0 + n, badges=badges, synonyms=synonyms)
+        tag = f"{'-badges' if badges else ''}{'-forms7' if forms else ''}{'-synonyms' if synonyms else ''}"
+        cache = work / f"words-{seed0 + n}{tag}.pkl"
         if cache.exists():
             words = pickle.loads(cache.read_bytes())
         else:
@@ -490,6 +520,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--badges", action="store_true", help="put notification counters on some icon buttons")
     ap.add_argument("--forms", action="store_true", help="form screens (fields, dropdowns, checkboxes, same-noun links) instead")
+    ap.add_argument("--synonyms", action="store_true", help="top bar and sidebar labels asked for in other words (session 7)")
     ap.add_argument("--ablate", action="store_true", help="without the session-4 mechanisms (role cues, shown words, badge erasing)")
     ap.add_argument("--no-field-button", action="store_true", help="without session 7's field-button inheritance (forms.py)")
     ap.add_argument("--share", type=float, help="forms.SHARE for a sweep")
@@ -504,7 +535,7 @@ def main() -> None:
 
         forms.SHARE = a.share
     out = asyncio.run(evaluate(a.icons, a.screens, a.work, a.seed, badges=a.badges, forms=a.forms, ablate=a.ablate,
-                               no_field_button=a.no_field_button))
+                               no_field_button=a.no_field_button, synonyms=a.synonyms))
     if a.verbose:
         for row in out["items"]:  # type: ignore[union-attr]
             if row["rank"] != 1:

@@ -52,6 +52,7 @@ from pydantic import BaseModel, Field
 from ..backends.base import Embedding, EmbeddingBackend, ProgressCallback
 from ..regions import RegionItem
 from .forms import inherit
+from .lexicon import UiLexicon, default_lexicon, stem_overlap
 from .proposals import MERGE_AREA_RATIO, OcrWord, Proposal, words_in
 from .roles import role_fit
 from .sounds import heard
@@ -86,6 +87,11 @@ SHOWN_INSIDE = 0.7
 element to show all of it: OCR boxes stick out of tight DOM boxes by a few pixels. A line read as one
 piece ("modules | index | next | previous") is wider: the "next" link inside it shows only the tokens
 whose estimated place falls in its box (`_tokens_inside`)."""
+LEXICON_TOP = 4
+"""Related words per label word from the UI lexicon (lexicon.py) a short label is also compared with."""
+LEXICON_DISCOUNT = 0.85
+"""Scale of the cosine and text match of a label's lexicon reading ("Calendar (date, event, ...)"): below 1
+so an element showing the instruction's own word beats one that only relates to it."""
 CONTAINS = 0.9
 """A box contains another when it covers 90 % of it and is at least 1.5x its area."""
 
@@ -269,12 +275,14 @@ async def rank_elements(
     distinct: bool = False,
     progress: ProgressCallback | None = None,
     exact_quotes: bool = True,
+    lexicon: UiLexicon | None = None,
 ) -> list[ScoredElement]:
     """Candidates ranked for the instruction, best first (see the module docstring).
 
     `query` is the instruction's query embedding (its space must be the backend's); `instruction`
     the text compared word by word (a spoken one's transcript; None disables the text term);
-    `words` the OCR words of the screenshot, for candidates without a label. `exact_quotes=False`
+    `words` the OCR words of the screenshot, for candidates without a label; `lexicon` the UI
+    lexicon (default: the packaged one). `exact_quotes=False`
     turns off session 7's quoted-phrase rule (token F1, shown words with their numbers), for
     before/after measurements only.
     """
@@ -314,6 +322,21 @@ async def rank_elements(
             cosines[alt] = np.maximum(cosines[alt], alt_cos)
         for i in alt:
             matches[i] = max(matches[i], element_match(instruction or "", seen[i], {}, spoken, exact_quotes=exact[i]))
+    related: list[list[str]] = [[] for _ in candidates]
+    if instruction and spoken is None and LEXICON_DISCOUNT > 0:
+        lex = lexicon if lexicon is not None else default_lexicon()
+        related = [lex.related(t, LEXICON_TOP) for t in texts]
+    lexed = [i for i, r in enumerate(related) if r]
+    if lexed:  # the label in the icon sets' words answers too, discounted: the better reading counts
+        if backend.region_embedding == "native":
+            lex_docs = await backend.embed_regions(
+                image, [RegionItem(box=candidates[i].box, text=f"{texts[i]} ({', '.join(related[i])})") for i in lexed]
+            )
+            lex_cos = np.stack([d.vector for d in lex_docs]).astype(np.float32) @ query.vector.astype(np.float32)
+            cosines[lexed] = np.maximum(cosines[lexed], LEXICON_DISCOUNT * lex_cos)
+        for i in lexed:
+            lex_match = max(text_similarity(instruction or "", " ".join(related[i])), stem_overlap(instruction or "", related[i]))
+            matches[i] = max(matches[i], LEXICON_DISCOUNT * lex_match)
     scaled = np.where(icon_read, W_ICON, 1.0) * cosines.astype(np.float64)
     roles = np.array([role_fit(instruction, c.role) for c in candidates], dtype=np.float64)
     evidence = W_COSINE * scaled + W_TEXT * matches + W_IMAGE_TEXT * image_text_cosines(query, docs)
@@ -330,7 +353,10 @@ async def rank_elements(
             cosine=float(cosines[i]),
             text_match=float(matches[i]),
             history=None if history is None else float(history[i]),
-            words=" | ".join(w for w in (texts[i], seen[i] and f"shown: {seen[i]}", _icon_words(docs[i].extras)) if w) or None,
+            words=" | ".join(
+                w for w in (texts[i], seen[i] and f"shown: {seen[i]}", _icon_words(docs[i].extras),
+                            related[i] and "lexicon: " + ", ".join(related[i])) if w
+            ) or None,
             extras=docs[i].extras,
         )
         for i in order

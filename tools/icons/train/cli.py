@@ -2,6 +2,7 @@
 
     python -m sensorium.tools.icons.train all --data /work/icon-data --steps 2400 --threads 1
     python -m sensorium.tools.icons.train data|fit|export|evaluate --data DIR
+    python -m sensorium.tools.icons.train lexicon --data DIR   # the ranking's UI lexicon (needs npm only)
 
 Needs the `train` extra (torch, resvg-py, onnx) and `npm` on PATH.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sensorium.tools.icons.train", description=__doc__)
-    ap.add_argument("step", choices=["data", "extend", "fit", "export", "all"])
+    ap.add_argument("step", choices=["data", "extend", "fit", "export", "all", "lexicon"])
     ap.add_argument("--data", type=Path, default=Path("/work/icon-data"), help="data folder (outside the repo)")
     ap.add_argument("--out", type=Path, default=None, help="asset folder to export into (default: the package's assets/)")
     ap.add_argument("--minutes", type=float, default=25.0, help="training time budget (used when --steps is not given)")
@@ -31,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wild", type=float, default=0.0, help="share of training pictures drawn from the wild renders")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    if args.step == "lexicon":  # needs only npm and snowballstemmer, not the train extra
+        from .lexicon import build as build_lexicon
+
+        print(build_lexicon(args.data, args.out))
+        return 0
     from .data import build
 
     if args.step in ("data", "all"):
