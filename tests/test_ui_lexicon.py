@@ -77,3 +77,18 @@ def test_excluded_and_held_out_icon_sets_never_feed_the_lexicon() -> None:
     shipped = json.loads((ASSETS / "manifest.json").read_text())["sources"]
     assert shipped == [f"{p.spec} ({p.licence})" for p in sources]
     assert not any(x in s.lower() for s in shipped for x in ("lucide", "feather", "bootstrap", "iconoir", "heroicons"))
+
+
+async def test_a_quoted_phrase_is_never_answered_through_the_lexicon(backend: LocalBackend) -> None:
+    """A quote names the words shown on the element: a field whose icon-set tags hold the quoted word
+    gets no lexicon match for it (the password field is tagged 'login' in the icon sets)."""
+    assert "login" in score.default_lexicon().related("Password", score.LEXICON_TOP)
+    image = Image.new("RGB", (480, 60), "white")
+    cands = [Proposal(box=(10 + 160 * k, 10, 150 + 160 * k, 50), label=lab, source="given") for k, lab in enumerate(["Email", "Password"])]
+    for instruction, quoted_match in [("Click 'Login'", 0.0), ("Log in", None)]:
+        [q] = await backend.embed([EmbedItem.of(instruction)], "query")
+        ranked = {e.index: e for e in await score.rank_elements(backend, image, q, instruction, cands)}
+        if quoted_match is not None:
+            assert ranked[1].text_match == quoted_match and "lexicon" not in ranked[1].words
+        else:  # unquoted, the related word counts (discounted)
+            assert ranked[1].text_match > 0 and "lexicon" in ranked[1].words

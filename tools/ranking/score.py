@@ -323,7 +323,9 @@ async def rank_elements(
         for i in alt:
             matches[i] = max(matches[i], element_match(instruction or "", seen[i], {}, spoken, exact_quotes=exact[i]))
     related: list[list[str]] = [[] for _ in candidates]
-    if instruction and spoken is None and LEXICON_DISCOUNT > 0:
+    # A quoted phrase names the words shown on the element (text.quoted_phrases): a related word of
+    # another label is no answer to it ('Login' quoted must not find a password field tagged 'login').
+    if instruction and spoken is None and LEXICON_DISCOUNT > 0 and not quoted_phrases(instruction):
         lex = lexicon if lexicon is not None else default_lexicon()
         related = [lex.related(t, LEXICON_TOP) for t in texts]
     lexed = [i for i, r in enumerate(related) if r]
