@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import pickle
 import random
 import sys
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from ocr_cache import WordsCache  # noqa: E402
 from scenes import font  # noqa: E402
 
 Box = tuple[int, int, int, int]
@@ -456,11 +456,9 @@ async def evaluate(
 ) -> dict[str, object]:
     """hit@1 per kind; `ablate` switches off this session's general mechanisms (role cues, shown words,
     badge erasing) so before and after are measured in one run on the same screens."""
-    from sensorium.server.settings import LocalSettings
     from sensorium.tools.backends.base import EmbedItem
     from sensorium.tools.backends.local.backend import LocalBackend
-    from sensorium.tools.backends.local.ocr import engine_from_settings
-    from sensorium.tools.ranking.proposals import Proposal, read_words
+    from sensorium.tools.ranking.proposals import Proposal
     from sensorium.tools.ranking.score import rank_elements
 
     work.mkdir(parents=True, exist_ok=True)
@@ -476,19 +474,13 @@ async def evaluate(
         score.SEEN_MAX_WORDS = 0
         local_backend.erase_badges = lambda image: image
     backend = LocalBackend()
-    engine = None
+    cache = WordsCache(work)
     hits: dict[str, list[float]] = {}
     rows = []
     for n in range(screens):
         s = make_form_screen(root, seed0 + n) if forms else make_screen(root, seed0 + n, badges=badges, synonyms=synonyms)
         tag = f"{'-badges' if badges else ''}{'-forms7' if forms else ''}{'-synonyms' if synonyms else ''}"
-        cache = work / f"words-{seed0 + n}{tag}.pkl"
-        if cache.exists():
-            words = pickle.loads(cache.read_bytes())
-        else:
-            engine = engine or engine_from_settings(LocalSettings())
-            words = read_words(engine, s.image)
-            cache.write_bytes(pickle.dumps(words))
+        words = cache.words(s.image, f"{seed0 + n}{tag}")
         props = [Proposal(box=c.box, label=c.name or None, role=c.role, source="given") for c in s.cands]
         for instruction, kind, target in s.items:
             [q] = await backend.embed([EmbedItem.of(instruction)], "query")

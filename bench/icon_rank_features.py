@@ -23,29 +23,22 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 
 from heldout_grounding import make_screen  # noqa: E402
+from ocr_cache import WordsCache  # noqa: E402
 
 
 async def dump(root: Path, screens: int, work: Path, seed0: int) -> list[dict]:
-    from sensorium.server.settings import LocalSettings
     from sensorium.tools.backends.base import EmbedItem
     from sensorium.tools.backends.local.backend import LocalBackend
-    from sensorium.tools.backends.local.ocr import engine_from_settings
-    from sensorium.tools.ranking.proposals import read_words, words_in
+    from sensorium.tools.ranking.proposals import words_in
     from sensorium.tools.ranking.text import spelled_out, text_similarity
     from sensorium.tools.regions import crop, padded_box
 
     be = LocalBackend()
-    engine = None
+    cache = WordsCache(work)
     out = []
     for n in range(screens):
         s = make_screen(root, seed0 + n)
-        cache = work / f"words-{seed0 + n}.pkl"
-        if cache.exists():
-            words = pickle.loads(cache.read_bytes())
-        else:
-            engine = engine or engine_from_settings(LocalSettings())
-            words = read_words(engine, s.image)
-            cache.write_bytes(pickle.dumps(words))
+        words = cache.words(s.image, f"{seed0 + n}")
         raw = [c.name or words_in(c.box, words) or "" for c in s.cands]
         texts = [spelled_out(t) if t else "" for t in raw]
         tvec = be._encode_cached([t or "an image with no readable text" for t in texts])

@@ -31,7 +31,6 @@ import argparse
 import hashlib
 import asyncio
 import json
-import pickle
 import random
 import sys
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).parent))
+from ocr_cache import WordsCache  # noqa: E402
 from scenes import font  # noqa: E402
 
 Box = tuple[int, int, int, int]
@@ -109,27 +109,19 @@ def make_screen(seed: int) -> Screen:
 async def evaluate(screens: int, work: Path, seed0: int, *, ablate: bool = False) -> dict[str, object]:
     """hit@1 per kind, after and before the quoted-phrase rule (one process, the same screens), and
     whether every unquoted item scored exactly the same both ways."""
-    from sensorium.server.settings import LocalSettings
     from sensorium.tools.backends.base import EmbedItem
     from sensorium.tools.backends.local.backend import LocalBackend
-    from sensorium.tools.backends.local.ocr import engine_from_settings
-    from sensorium.tools.ranking.proposals import Proposal, read_words
+    from sensorium.tools.ranking.proposals import Proposal
     from sensorium.tools.ranking.score import rank_elements
 
     work.mkdir(parents=True, exist_ok=True)
-    backend, engine = LocalBackend(), None
+    backend, cache = LocalBackend(), WordsCache(work)
     variants = (False,) if ablate else (False, True)
     hits: dict[bool, dict[str, list[float]]] = {v: {} for v in variants}
     rows, unquoted_same = [], True
     for n in range(screens):
         s = make_screen(seed0 + n)
-        cache = work / f"words-{hashlib.sha1(s.image.tobytes()).hexdigest()[:16]}.pkl"  # by pixels: a layout change re-reads
-        if cache.exists():
-            words = pickle.loads(cache.read_bytes())
-        else:
-            engine = engine or engine_from_settings(LocalSettings())
-            words = read_words(engine, s.image)
-            cache.write_bytes(pickle.dumps(words))
+        words = cache.words(s.image, hashlib.sha1(s.image.tobytes()).hexdigest()[:16])  # by pixels: a layout change re-reads
         props = [Proposal(box=b, label=nm, role="link", source="given") for b, nm in zip(s.boxes, s.names, strict=True)]
         for instruction, kind, target in s.items:
             [q] = await backend.embed([EmbedItem.of(instruction)], "query")
