@@ -178,6 +178,22 @@ def _tokens_inside(word: OcrWord, x1: float, x2: float) -> list[str]:
     return out
 
 
+async def _second_reading(
+    backend: EmbeddingBackend, image: Image.Image, query: Embedding, candidates: Sequence[Proposal],
+    readings: dict[int, str], cosines: np.ndarray, *, scale: float = 1.0,
+) -> None:
+    """Raise `cosines[i]` to scale * cos(query, candidate i's region embedded with `readings[i]`) where
+    that is higher: one batched call for every other reading of an element (its shown words, its
+    lexicon words). Only for backends that embed a region from its text (`region_embedding` native);
+    others see pixels, where another text changes nothing."""
+    if backend.region_embedding != "native" or not readings:
+        return
+    idx = list(readings)
+    docs = await backend.embed_regions(image, [RegionItem(box=candidates[i].box, text=readings[i]) for i in idx])
+    cos = np.stack([d.vector for d in docs]).astype(np.float32) @ query.vector.astype(np.float32)
+    cosines[idx] = np.maximum(cosines[idx], scale * cos)
+
+
 def image_text_cosines(query: Embedding, docs: Sequence[Embedding]) -> np.ndarray:
     """cos(query, element) in an image-text model's own space, where both sides carry one (else 0)."""
     out = np.zeros(len(docs), dtype=np.float64)
@@ -308,7 +324,8 @@ async def rank_elements(
     word_boxes = _word_boxes(words) if words and any(c.label for c in candidates) else None
     shown = [shown_words(c, words, word_boxes) for c in candidates]
     seen = [adds_words(c, t) for c, t in zip(candidates, shown, strict=True)]
-    if exact_quotes and not spoken and instruction and quoted_phrases(instruction):
+    quoted = bool(instruction and quoted_phrases(instruction))
+    if exact_quotes and not spoken and quoted:
         # A quoted phrase is what the user reads on screen, numbers included ('Click "Orbit 3"' for a
         # logo named "Orbit Logo" showing "Orbit 3"): every labelled box's shown words that differ from
         # its label are a second reading, not only those adding a non-number word (seen_words leaves
@@ -316,26 +333,19 @@ async def rank_elements(
         seen = [s or (adds_words(c, t, numbers=True) if e else None) for s, t, c, e in zip(seen, shown, candidates, exact, strict=True)]
     alt = [i for i, t in enumerate(seen) if t]
     if alt:  # the visible words answer too: the better of the two readings counts
-        if backend.region_embedding == "native":
-            alt_docs = await backend.embed_regions(image, [RegionItem(box=candidates[i].box, text=seen[i]) for i in alt])
-            alt_cos = np.stack([d.vector for d in alt_docs]).astype(np.float32) @ query.vector.astype(np.float32)
-            cosines[alt] = np.maximum(cosines[alt], alt_cos)
+        await _second_reading(backend, image, query, candidates, {i: seen[i] for i in alt}, cosines)
         for i in alt:
             matches[i] = max(matches[i], element_match(instruction or "", seen[i], {}, spoken, exact_quotes=exact[i]))
     related: list[list[str]] = [[] for _ in candidates]
     # A quoted phrase names the words shown on the element (text.quoted_phrases): a related word of
     # another label is no answer to it ('Login' quoted must not find a password field tagged 'login').
-    if instruction and spoken is None and LEXICON_DISCOUNT > 0 and not quoted_phrases(instruction):
+    if instruction and spoken is None and LEXICON_DISCOUNT > 0 and not quoted:
         lex = lexicon if lexicon is not None else default_lexicon()
         related = [lex.related(t, LEXICON_TOP) for t in texts]
     lexed = [i for i, r in enumerate(related) if r]
     if lexed:  # the label in the icon sets' words answers too, discounted: the better reading counts
-        if backend.region_embedding == "native":
-            lex_docs = await backend.embed_regions(
-                image, [RegionItem(box=candidates[i].box, text=f"{texts[i]} ({', '.join(related[i])})") for i in lexed]
-            )
-            lex_cos = np.stack([d.vector for d in lex_docs]).astype(np.float32) @ query.vector.astype(np.float32)
-            cosines[lexed] = np.maximum(cosines[lexed], LEXICON_DISCOUNT * lex_cos)
+        readings = {i: f"{texts[i]} ({', '.join(related[i])})" for i in lexed}
+        await _second_reading(backend, image, query, candidates, readings, cosines, scale=LEXICON_DISCOUNT)
         for i in lexed:
             lex_match = max(text_similarity(instruction or "", " ".join(related[i])), stem_overlap(instruction or "", related[i]))
             matches[i] = max(matches[i], LEXICON_DISCOUNT * lex_match)

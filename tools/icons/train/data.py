@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from .sources import BASE_PACKAGES, IconRecord, Package, name_words, records, unpack
+from .sources import BASE_PACKAGES, IconRecord, Package, fetch_packages, name_words, records
 
 log = logging.getLogger(__name__)
 
@@ -36,19 +35,8 @@ NEGATIVES = 6000
 
 
 def fetch(data_dir: Path) -> dict[str, Path]:
-    """npm pack every pinned package (once) and unpack it; {key: package root}."""
-    npm_dir, src_dir = data_dir / "npm", data_dir / "src"
-    npm_dir.mkdir(parents=True, exist_ok=True)
-    roots: dict[str, Path] = {}
-    for p in BASE_PACKAGES:
-        tgz = npm_dir / f"{p.folder}.tgz"
-        if not tgz.exists():
-            log.info("npm pack %s", p.spec)
-            out = subprocess.run(["npm", "pack", p.spec, "--silent"], cwd=npm_dir, check=True, capture_output=True, text=True)
-            produced = npm_dir / out.stdout.strip().splitlines()[-1]
-            produced.rename(tgz)
-        roots[p.key] = unpack(tgz, src_dir)
-    return roots
+    """npm pack every pinned base package (once) and unpack it; {key: package root}."""
+    return fetch_packages(BASE_PACKAGES, data_dir)
 
 
 def _render_chunk(args: tuple[list[tuple[str, bool]], int, int]) -> list[list[np.ndarray]]:

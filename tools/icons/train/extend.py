@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from .data import _texts, text_encoder
-from .sources import EXTENSION_SETS, PACKAGES, IconRecord, Package, name_words, records, unpack
+from .sources import EXTENSION_SETS, PACKAGES, IconRecord, Package, fetch_packages, name_words, records, unpack
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +40,7 @@ def _fetch(pkgs: list[Package], base: Path, out: Path) -> dict[str, Path]:
         if p.key not in NEW_SETS:
             roots[p.key] = unpack(base / "npm" / f"{p.folder}.tgz", base / "src")
             continue
-        npm_dir = out / "npm"
-        npm_dir.mkdir(parents=True, exist_ok=True)
-        tgz = npm_dir / f"{p.folder}.tgz"
-        if not tgz.exists():
-            log.info("npm pack %s", p.spec)
-            res = subprocess.run(["npm", "pack", p.spec, "--silent"], cwd=npm_dir, check=True, capture_output=True, text=True)
-            (npm_dir / res.stdout.strip().splitlines()[-1]).rename(tgz)
-        roots[p.key] = unpack(tgz, out / "src")
+        roots.update(fetch_packages([p], out))
     return roots
 
 

@@ -29,11 +29,10 @@ import hashlib
 import json
 import logging
 import re
-import subprocess
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from .sources import EXCLUDED, PACKAGES, STYLE_WORDS, Package, name_words, records, unpack
+from .sources import EXCLUDED, PACKAGES, STYLE_WORDS, Package, fetch_packages, name_words, records
 
 log = logging.getLogger(__name__)
 
@@ -67,22 +66,6 @@ def lexicon_packages() -> tuple[Package, ...]:
     return pkgs
 
 
-def fetch(data_dir: Path, packages: tuple[Package, ...]) -> dict[str, Path]:
-    """`npm pack` each pinned package once into data_dir/npm and unpack it into data_dir/src
-    (the icon reader's layout, so an existing --data folder is reused)."""
-    npm_dir, src_dir = data_dir / "npm", data_dir / "src"
-    npm_dir.mkdir(parents=True, exist_ok=True)
-    roots = {}
-    for p in packages:
-        tgz = npm_dir / f"{p.folder}.tgz"
-        if not tgz.exists():
-            log.info("npm pack %s", p.spec)
-            out = subprocess.run(["npm", "pack", p.spec, "--silent"], cwd=npm_dir, check=True, capture_output=True, text=True)
-            (npm_dir / out.stdout.strip().splitlines()[-1]).rename(tgz)
-        roots[p.key] = unpack(tgz, src_dir)
-    return roots
-
-
 def _tokens(text: str) -> list[str]:
     return [t for t in _TOKEN.findall(text.lower()) if len(t) >= MIN_LEN and t not in _STOP and t not in STYLE_WORDS]
 
@@ -98,7 +81,7 @@ def build(data_dir: Path, out_dir: Path | None = None) -> dict[str, object]:
 
     stem = snowballstemmer.stemmer("english").stemWord
     packages = lexicon_packages()
-    roots = fetch(data_dir, packages)
+    roots = fetch_packages(packages, data_dir)  # the icon reader's layout: an existing --data folder is reused
     concepts: dict[tuple[str, str], tuple[set[str], set[str]]] = {}
     for p in packages:
         for r in records(p, roots[p.key]):

@@ -15,9 +15,11 @@ simple-icons / brand-only sets (logos, not UI functions).
 from __future__ import annotations
 
 import json
+import logging
 import re
+import subprocess
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,6 +101,23 @@ class IconRecord:
 def name_words(name: str) -> str:
     toks = [t for t in re.split(r"[-_\s]+", name.lower()) if t and t not in STYLE_WORDS]
     return " ".join(toks) if toks else name.replace("-", " ")
+
+
+def fetch_packages(packages: Iterable[Package], data_dir: Path) -> dict[str, Path]:
+    """`npm pack` each pinned package once into data_dir/npm and unpack it into data_dir/src;
+    {key: package root}. The one fetch of the icon reader's data, its extension and the UI lexicon,
+    so one --data folder serves all three."""
+    npm_dir, src_dir = data_dir / "npm", data_dir / "src"
+    npm_dir.mkdir(parents=True, exist_ok=True)
+    roots: dict[str, Path] = {}
+    for p in packages:
+        tgz = npm_dir / f"{p.folder}.tgz"
+        if not tgz.exists():
+            logging.getLogger(__name__).info("npm pack %s", p.spec)
+            out = subprocess.run(["npm", "pack", p.spec, "--silent"], cwd=npm_dir, check=True, capture_output=True, text=True)
+            (npm_dir / out.stdout.strip().splitlines()[-1]).rename(tgz)
+        roots[p.key] = unpack(tgz, src_dir)
+    return roots
 
 
 def unpack(tgz: Path, dest: Path) -> Path:
