@@ -16,8 +16,9 @@ from PIL import Image
 class WordsCache:
     """`words(image, key)`: the screen's OCR words from `<work>/words-<key>.pkl`, read and stored on a miss."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, detector: str = "auto") -> None:
         self.work = work
+        self.detector = detector  # LocalSettings.ocr_detector; screens read with another one are other files
         self._engine = None
 
     def words(self, image: Image.Image, key: str) -> list:
@@ -25,10 +26,10 @@ class WordsCache:
         from sensorium.tools.backends.local.ocr import engine_from_settings
         from sensorium.tools.ranking.proposals import read_words
 
-        path = self.work / f"words-{key}.pkl"
+        path = self.work / (f"words-{key}.pkl" if self.detector == "auto" else f"words-{key}-{self.detector}.pkl")
         if path.exists():
             return pickle.loads(path.read_bytes())
-        self._engine = self._engine or engine_from_settings(LocalSettings())
+        self._engine = self._engine or engine_from_settings(LocalSettings(ocr_detector=self.detector))
         words = read_words(self._engine, image)
         path.write_bytes(pickle.dumps(words))
         return words

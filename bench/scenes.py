@@ -480,9 +480,29 @@ def with_typed(scene: Scene, typed: str) -> Scene:
     return desktop(scene.size, scene.seed, typed=typed, display=scene.display) if typed != scene.typed else replace(scene)
 
 
+def calibration(out: Path, n: int = 8) -> list[Path]:
+    """Screens the int8 OCR detector's activation ranges are calibrated on (quantize_detector.py):
+    n desktops (seeds 100.., both sizes alternating) and each one colour-inverted (a light theme)."""
+    from PIL import ImageOps
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        size = (1920, 1080) if i % 2 == 0 else (1280, 800)
+        img = desktop(size, seed=100 + i).image
+        for tag, im in (("dark", img), ("light", ImageOps.invert(img.convert("RGB")))):
+            paths.append(out / f"calibration_{100 + i}_{size[0]}x{size[1]}_{tag}.png")
+            im.save(paths[-1])
+    return paths
+
+
 if __name__ == "__main__":
     import sys
 
+    if sys.argv[1:2] == ["calibration"]:  # python bench/scenes.py calibration DIR [N]
+        for p in calibration(Path(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 8):
+            print(p)
+        raise SystemExit(0)
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp")
     for sz in ((1920, 1080), (1280, 800)):
         s = desktop(sz)

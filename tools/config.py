@@ -181,6 +181,14 @@ class LocalSettings(BaseModel):
             "~0.2x its CPU on a busy 1080p screen; 6000 is cheaper and recognises revisits less well (docs/RANKING.md)"
         ),
     )
+    ocr_detector: Literal["auto", "int8", "fp32"] = Field(
+        "auto",
+        description=(
+            "precision of OCR's text-line detector: int8 (this project's quantised copy of PP-OCR's DB model, ~0.3x "
+            "the time, docs/OCR_DETECTOR.md), fp32 (RapidOCR's own), or auto: int8 where the CPU has exact int8 dot "
+            "products (x86 VNNI/AMX, arm64), else fp32"
+        ),
+    )
     text_detector: Literal["db", "hybrid"] = Field(
         "db",
         description=(

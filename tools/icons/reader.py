@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
-from ..checksums import sha256_file
+from ..checksums import verified_files
 from ..errors import BackendUnavailable, InvalidInput
 from .preprocess import SIZE, preprocess
 
@@ -97,25 +97,7 @@ class IconReader:
         self._ensure_loaded()
 
     def _verified(self) -> dict[str, Path]:
-        root = self.model_dir
-        manifest_path = root / "manifest.json"
-        if not manifest_path.is_file():
-            raise BackendUnavailable(f"icon reader: {manifest_path} is missing; {_FIX}")
-        try:
-            manifest = json.loads(manifest_path.read_text())
-            expected = {f: manifest["files"][f]["sha256"] for f in _FILES}
-        except (ValueError, KeyError, TypeError) as exc:
-            raise BackendUnavailable(f"icon reader: {manifest_path} is unreadable ({exc}); {_FIX}") from exc
-        paths = {}
-        for name, sha in expected.items():
-            p = root / name
-            if not p.is_file():
-                raise BackendUnavailable(f"icon reader: model file {p} is missing (expected sha256 {sha}); {_FIX}")
-            actual = sha256_file(p)
-            if actual != sha:
-                raise BackendUnavailable(f"icon reader: model file {p} is corrupt (sha256 {actual}, expected {sha}); {_FIX}")
-            paths[name] = p
-        return paths
+        return verified_files(self.model_dir, _FILES, "icon reader", _FIX)
 
     def _ensure_loaded(self) -> _Loaded:
         if self._loaded is not None:

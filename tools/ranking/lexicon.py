@@ -22,8 +22,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from ..checksums import sha256_file
-from ..errors import BackendUnavailable
+from ..checksums import verified_files
 from .text import instruction_terms, normalise
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -82,16 +81,7 @@ def stem_overlap(instruction: str, related: Sequence[str]) -> float:
 def load_lexicon(root: Path = ASSETS) -> UiLexicon:
     """The lexicon in `root`, after checking its sha256 against root/manifest.json (a clear
     BackendUnavailable for a missing, corrupt or unlisted file: ranking must not run on a half-written table)."""
-    manifest_path, path = root / "manifest.json", root / FILE
-    try:
-        expected = str(json.loads(manifest_path.read_text())["files"][FILE]["sha256"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise BackendUnavailable(f"UI lexicon: {manifest_path} is missing or unreadable ({exc}); {_FIX}") from exc
-    if not path.is_file():
-        raise BackendUnavailable(f"UI lexicon: {path} is missing (expected sha256 {expected}); {_FIX}")
-    actual = sha256_file(path)
-    if actual != expected:
-        raise BackendUnavailable(f"UI lexicon: {path} is corrupt (sha256 {actual}, expected {expected}); {_FIX}")
+    path = verified_files(root, (FILE,), "UI lexicon", _FIX)[FILE]
     doc = json.loads(path.read_text())
     return UiLexicon(entries=doc["entries"])
 

@@ -56,6 +56,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -66,6 +67,8 @@ from ...config import LocalSettings
 from ...errors import BackendUnavailable, InvalidInput
 from . import ocr_change
 from .ort_spin import rapidocr_spinning
+from .ocr_detector import ASSETS as DETECTOR_ASSETS
+from .ocr_detector import INT8_BOX_THRESH, DetectorChoice, detector_model
 
 if TYPE_CHECKING:
     from rapidocr import RapidOCR
@@ -199,6 +202,7 @@ def engine_from_settings(settings: LocalSettings) -> OcrEngine:
         rec_batch=settings.ocr_rec_batch, mem_arena=settings.ocr_mem_arena, spin_wait=settings.ocr_spin_wait,
         history=settings.ocr_history,
         max_changed=settings.ocr_max_changed, cold_budget=settings.ocr_cold_budget, text_detector=settings.text_detector,
+        detector=settings.ocr_detector,
     )
 
 
@@ -227,14 +231,20 @@ class OcrEngine:
         own_rec_loop: bool = True,
         cold_budget: int = 0,
         text_detector: str = "db",
+        detector: DetectorChoice = "auto",
+        detector_assets: Path | None = None,
     ) -> None:
         if (max_side < 32 or threads < 1 or cache_size < 0 or rec_batch < 1 or history < 0 or not 0 <= max_changed <= 1
-                or cold_budget < 0 or text_detector not in ("db", "hybrid")):
+                or cold_budget < 0 or text_detector not in ("db", "hybrid") or detector not in ("auto", "int8", "fp32")):
             raise InvalidInput(
                 f"bad OCR settings: max_side={max_side}, threads={threads}, cache_size={cache_size}, "
                 f"rec_batch={rec_batch}, history={history}, max_changed={max_changed}, cold_budget={cold_budget}, "
-                f"text_detector={text_detector!r} (db or hybrid)"
+                f"text_detector={text_detector!r} (db or hybrid), detector={detector!r} (auto, int8 or fp32)"
             )
+        self.detector: DetectorChoice = detector
+        """The DB model's precision: RapidOCR's fp32 file or this project's int8 copy (`ocr_detector.py`)."""
+        self.detector_assets = detector_assets or DETECTOR_ASSETS
+        """Folder of the int8 model and its manifest (the package's; a rebuilt one for the build step's test)."""
         self.text_detector = text_detector
         """db: PP-OCR's DB detector on the whole image; hybrid: `lines.detect_lines` (classical where trusted)."""
         self.max_side = max_side
@@ -289,6 +299,7 @@ class OcrEngine:
                 from rapidocr import RapidOCR
             except ImportError as exc:
                 raise BackendUnavailable("OCR needs the `rapidocr` package (3.x): pip install 'rapidocr>=3.4,<4'") from exc
+            det_path = detector_model(self.detector, self.detector_assets)  # verified before use; a bad copy is a clear error
             try:
                 with rapidocr_spinning(self.spin_wait):
                     engine = RapidOCR(
@@ -312,6 +323,7 @@ class OcrEngine:
                             # crops are sorted by aspect and padded to the widest of their batch: smaller
                             # batches pad less (measured in bench/bench_ocr.py and the module docstring)
                             "Rec.rec_batch_num": self.rec_batch,
+                            **({"Det.model_path": str(det_path), "Det.box_thresh": INT8_BOX_THRESH} if det_path else {}),
                         }
                     )
                     # RapidOCR creates its sessions lazily; create both here, where the spin option applies
@@ -327,6 +339,14 @@ class OcrEngine:
     def load(self) -> None:
         with self._lock:
             self._load()
+
+    def detector_input(self, image: Image.Image) -> np.ndarray:
+        """The tensor the text detector gets for `image` on a full read (sized by `max_side`, then
+        RapidOCR's own resize and normalisation): what the int8 detector is calibrated on."""
+        bgr = np.ascontiguousarray(np.asarray(self._work_image(image.convert("RGB")))[:, :, ::-1])
+        with self._lock:
+            det = self._load()._load_det_model()
+        return np.asarray(det.get_preprocess()(bgr), dtype=np.float32)
 
     def clear(self) -> None:
         """Forget every cached result, line text and remembered read (the models stay loaded):
