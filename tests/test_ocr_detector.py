@@ -107,3 +107,18 @@ def test_the_build_step_makes_a_detector_that_reads(tmp_path: Path) -> None:
     app, _ = ui_screen()
     assert _texts(engine, app) == _texts(OcrEngine(detector="fp32", cache_size=0), app)
     assert quantize_detector.main(["--screens", str(tmp_path / "nothing"), "--out", str(out)]) == 2
+
+
+def test_the_detector_input_is_rapidocrs_normalisation_in_float32() -> None:
+    """ocr._det_tensor replaces RapidOCR's float64 DetPreProcess.normalize (speed): same tensor."""
+    import numpy as np
+    from sensorium.tools.backends.local.ocr import _det_tensor
+
+    engine = OcrEngine(detector="fp32", cache_size=0)
+    det = engine._load()._load_det_model()  # noqa: SLF001 - RapidOCR's detector, as _detect uses it
+    app, _ = ui_screen(size=(800, 480))
+    bgr = np.ascontiguousarray(np.asarray(app.convert("RGB"))[:, :, ::-1])
+    ours = _det_tensor(det.get_preprocess().resize(bgr), det.mean, det.std)
+    theirs = det.get_preprocess()(bgr)
+    assert ours.dtype == np.float32 and ours.shape == theirs.shape
+    assert np.allclose(ours, theirs, atol=1e-6)

@@ -101,3 +101,26 @@ async def test_rank_answers_a_literal_label_in_rounds_and_reads_all_for_a_paraph
         assert not r2.is_error, r2.content
         assert r2.structured_content["proposals"]["ocr_unread"] == 0
         assert "read in full" in r2.content[-1].text
+
+
+async def test_after_the_background_warm_up_a_repeat_encodes_no_new_text(engine: OcrEngine) -> None:
+    """`screen.warm` embeds every element and its lexicon reading, so the agent's next call on the
+    same screen (any unquoted instruction) finds all its vectors cached: no encoder call at all."""
+    from sensorium.tools.backends.base import EmbedItem
+    from sensorium.tools.backends.local.backend import LocalBackend
+
+    backend = LocalBackend(LocalSettings(threads=2), ocr=engine)
+    img = _screen()
+    engine.clear()
+    await screen.warm(backend, engine, img, "warm-a")
+    [q] = await backend.embed([EmbedItem.of("store the file")], "query")
+    calls: list[int] = []
+    encode = backend.encoder.encode
+    backend.encoder.encode = lambda texts, *a, **k: (calls.append(len(texts)), encode(texts, *a, **k))[1]  # type: ignore[method-assign]
+    try:
+        scored, found, _, _ = await screen.rank_proposed(backend, engine, img, q, "store the file", key="warm-a")
+    finally:
+        backend.encoder.encode = encode  # type: ignore[method-assign]
+    assert scored and found.items
+    assert any("lexicon:" in (s.words or "") for s in scored)  # the lexicon readings were compared ...
+    assert calls == []  # ... and neither they nor the elements were encoded again

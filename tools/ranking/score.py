@@ -194,6 +194,18 @@ async def _second_reading(
     cosines[idx] = np.maximum(cosines[idx], scale * cos)
 
 
+def lexicon_words(texts: Sequence[str | None], lexicon: UiLexicon | None = None) -> list[list[str]]:
+    """Each element text's related words from the UI lexicon (LEXICON_TOP per word; [] for none)."""
+    lex = lexicon if lexicon is not None else default_lexicon()
+    return [lex.related(t, LEXICON_TOP) for t in texts]
+
+
+def lexicon_readings(texts: Sequence[str | None], related: Sequence[Sequence[str]]) -> dict[int, str]:
+    """{i: "label (related, words)"}: the second reading an element with lexicon words is embedded as.
+    One place, so the background warm-up (screen.warm) encodes exactly what ranking will ask for."""
+    return {i: f"{texts[i]} ({', '.join(r)})" for i, r in enumerate(related) if r}
+
+
 def image_text_cosines(query: Embedding, docs: Sequence[Embedding]) -> np.ndarray:
     """cos(query, element) in an image-text model's own space, where both sides carry one (else 0)."""
     out = np.zeros(len(docs), dtype=np.float64)
@@ -340,11 +352,10 @@ async def rank_elements(
     # A quoted phrase names the words shown on the element (text.quoted_phrases): a related word of
     # another label is no answer to it ('Login' quoted must not find a password field tagged 'login').
     if instruction and spoken is None and LEXICON_DISCOUNT > 0 and not quoted:
-        lex = lexicon if lexicon is not None else default_lexicon()
-        related = [lex.related(t, LEXICON_TOP) for t in texts]
+        related = lexicon_words(texts, lexicon)
     lexed = [i for i, r in enumerate(related) if r]
     if lexed:  # the label in the icon sets' words answers too, discounted: the better reading counts
-        readings = {i: f"{texts[i]} ({', '.join(related[i])})" for i in lexed}
+        readings = lexicon_readings(texts, related)
         await _second_reading(backend, image, query, candidates, readings, cosines, scale=LEXICON_DISCOUNT)
         for i in lexed:
             lex_match = max(text_similarity(instruction or "", " ".join(related[i])), stem_overlap(instruction or "", related[i]))

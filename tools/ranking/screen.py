@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 
 from ..backends.base import Embedding, EmbeddingBackend, ProgressCallback
 from .proposals import MAX_PROPOSALS, OcrWord, Proposal, ProposalCache, Proposals, WordList, propose, read_words
-from .score import ScoredElement, element_words, rank_elements
+from .score import ScoredElement, element_words, lexicon_readings, lexicon_words, rank_elements
 from ..regions import RegionItem
 from .text import instruction_terms, normalise, spelled_out
 
@@ -153,9 +153,15 @@ async def warm(
     answer made on a partial read (`OcrEngine.read_later(then=...)`), the next call on the same screen
     then costs what a repeat costs instead of encoding a few hundred new elements."""
     words, found = await read_and_propose(engine, image, key, None, cache=cache)
-    regions = [RegionItem(box=c.box, text=element_words(c, words)) for c in found.items]
+    texts = [element_words(c, words) for c in found.items]
+    regions = [RegionItem(box=c.box, text=t) for c, t in zip(found.items, texts, strict=True)]
     if regions:
         await backend.embed_regions(image, regions)
+        # and the lexicon readings an unquoted instruction compares (score.rank_elements), so the next
+        # call on this screen encodes nothing new (they were most of a repeat's encoding)
+        readings = lexicon_readings(texts, lexicon_words(texts))
+        if readings:
+            await backend.embed_regions(image, [RegionItem(box=found.items[i].box, text=r) for i, r in readings.items()])
 
 
 def warm_later(
