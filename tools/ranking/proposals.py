@@ -493,28 +493,46 @@ def _dedupe(props: Sequence[Proposal], threshold: float) -> list[Proposal]:
     return kept
 
 
+def _inside(boxes: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(m, n) bool: point j lies inside box i (x1 <= x < x2, y1 <= y < y2, as `words_in` tests)."""
+    x, y = points[None, :, 0], points[None, :, 1]
+    return (x >= boxes[:, None, 0]) & (x < boxes[:, None, 2]) & (y >= boxes[:, None, 1]) & (y < boxes[:, None, 3])
+
+
+MERGE_BLOCK = 512
+"""Regions whose inside-tests `merge` computes at once (bounded memory on any screen)."""
+
+
 def merge(texts: Sequence[Proposal], regions: Sequence[Proposal], words: Sequence[OcrWord]) -> list[Proposal]:
-    """Text elements and regions as one list of distinct elements (rules in the module docstring)."""
+    """Text elements and regions as one list of distinct elements (rules in the module docstring).
+
+    Which text elements and words lie in each region is one array test per block of regions (a
+    busy screen has ~1000 regions: one numpy call per region was most of proposing after a change)."""
     words = words if isinstance(words, WordList) else WordList(words)
     regions = _dedupe(sorted(regions, key=lambda p: area(p.box)), 0.7)
     centres = np.array([centre(t.box) for t in texts], dtype=np.float64).reshape(len(texts), 2)
+    word_centres = words.centres if len(words) else np.zeros((0, 2))
+    boxes = np.array([r.box for r in regions], dtype=np.float64).reshape(len(regions), 4)
     absorbed: set[int] = set()
     out_regions: list[Proposal] = []
-    for r in regions:
-        x1, y1, x2, y2 = r.box
-        inside = np.flatnonzero(
-            (centres[:, 0] >= x1) & (centres[:, 0] < x2) & (centres[:, 1] >= y1) & (centres[:, 1] < y2)
-        ).tolist()
-        if len(inside) == 1 and area(r.box) <= MERGE_AREA_RATIO * area(texts[inside[0]].box):
-            t = texts[inside[0]]
-            if inside[0] in absorbed:  # another outline already took this label: a nested outline
+    for a in range(0, len(regions), MERGE_BLOCK):
+        in_text = _inside(boxes[a : a + MERGE_BLOCK], centres)
+        in_word = _inside(boxes[a : a + MERGE_BLOCK], word_centres)
+        counts = in_text.sum(axis=1)
+        for k, r in enumerate(regions[a : a + MERGE_BLOCK]):
+            n = int(counts[k])
+            if n == 1:
+                i = int(np.argmax(in_text[k]))
+                if area(r.box) <= MERGE_AREA_RATIO * area(texts[i].box):
+                    t = texts[i]
+                    if i in absorbed:  # another outline already took this label: a nested outline
+                        continue
+                    absorbed.add(i)
+                    out_regions.append(r.model_copy(update={"label": t.label, "text": t.text, "confidence": t.confidence}))
                 continue
-            absorbed.add(inside[0])
-            out_regions.append(r.model_copy(update={"label": t.label, "text": t.text, "confidence": t.confidence}))
-        elif len(inside) >= 2:
-            out_regions.append(r.model_copy(update={"text": words_in(r.box, words), "container": True}))
-        elif not inside:
-            out_regions.append(r.model_copy(update={"text": words_in(r.box, words)}))
+            inside = np.flatnonzero(in_word[k])
+            text = " ".join(words[j].text for j in inside) if len(inside) else None
+            out_regions.append(r.model_copy(update={"text": text, "container": True} if n >= 2 else {"text": text}))
     kept_texts = [t for i, t in enumerate(texts) if i not in absorbed]
     return _dedupe([*kept_texts, *out_regions], 0.7)
 
