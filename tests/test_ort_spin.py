@@ -39,3 +39,15 @@ def test_settings_default_to_no_spinning_and_the_engine_reads_lines() -> None:
         assert "Spin" in " ".join(line.text for line in engine.read(img).lines)
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize("spin", [False, True])
+def test_the_text_encoder_and_the_icon_reader_follow_the_same_setting(spin: bool, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """tools/ort_options.py: every model of the local backend runs with spin-waiting as configured."""
+    from sensorium.tools.backends.local.backend import LocalBackend
+
+    backend = LocalBackend(LocalSettings(threads=1, ocr_spin_wait=spin), cache_dir=tmp_path)
+    backend.encoder.encode(["spin"])
+    backend.icons.load()
+    sessions = [backend.encoder._session, backend.icons._ensure_loaded().session]  # noqa: SLF001
+    assert [s.get_session_options().get_session_config_entry(SPIN_KEY) for s in sessions] == ["1" if spin else "0"] * 2

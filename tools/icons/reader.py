@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ..checksums import verified_files
 from ..errors import BackendUnavailable, InvalidInput
+from ..ort_options import session_options
 from .preprocess import SIZE, preprocess
 
 if TYPE_CHECKING:
@@ -70,10 +71,11 @@ class IconReader:
 
     dimension = DIMENSION
 
-    def __init__(self, *, threads: int = 2, model_dir: Path | None = None) -> None:
+    def __init__(self, *, threads: int = 2, model_dir: Path | None = None, spin_wait: bool = False) -> None:
         if threads < 1:
             raise InvalidInput(f"threads must be >= 1, got {threads}")
         self.threads = threads
+        self.spin_wait = spin_wait  # onnxruntime's spin-waiting (tools/ort_options.py says why it is off)
         self.model_dir = Path(model_dir) if model_dir is not None else ASSETS
         self._loaded: _Loaded | None = None
         self._lock = threading.Lock()
@@ -107,10 +109,7 @@ class IconReader:
                 import onnxruntime as ort
 
                 paths = self._verified()
-                opts = ort.SessionOptions()
-                opts.intra_op_num_threads = self.threads
-                opts.inter_op_num_threads = 1
-                opts.log_severity_level = 3
+                opts = session_options(self.threads, spin_wait=self.spin_wait)
                 try:
                     session = ort.InferenceSession(str(paths["icon_reader.onnx"]), sess_options=opts, providers=["CPUExecutionProvider"])
                     terms = json.loads(paths["vocab.json"].read_text())

@@ -202,11 +202,12 @@ class LocalBackend:
         self.settings = settings or LocalSettings()
         self.models = models or ModelStore(self.settings, cache_dir)
         self.encoder = TextEncoder(
-            lambda: self.models.path(MINILM), threads=self.settings.threads, batch_size=self.settings.text_batch
+            lambda: self.models.path(MINILM), threads=self.settings.threads, batch_size=self.settings.text_batch,
+            spin_wait=self.settings.ocr_spin_wait,
         )
         self.ocr = ocr or engine_from_settings(self.settings)
         self._speech: Any = None  # SpeechRecognizer, created on the first audio item
-        self.icons = IconReader(threads=self.settings.threads)
+        self.icons = IconReader(threads=self.settings.threads, spin_wait=self.settings.ocr_spin_wait)
         """What a textless image or element shows (a project-trained model, docs/ICON_READER.md)."""
         # a retrained icon reader changes what images are embedded as: the cache must not serve old vectors
         self.perception_version = (

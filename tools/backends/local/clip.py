@@ -37,6 +37,7 @@ from PIL import Image
 from pydantic import BaseModel, Field, ValidationError
 
 from ...errors import BackendUnavailable, InvalidInput
+from ...ort_options import session_options
 from ..base import l2_normalise, space_id
 
 if TYPE_CHECKING:
@@ -150,10 +151,7 @@ class ClipEncoder:
     def _session(self, name: str) -> onnxruntime.InferenceSession:
         import onnxruntime as ort
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
+        opts = session_options(self.threads)
         path = self._file(name)
         try:
             return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])

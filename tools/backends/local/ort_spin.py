@@ -25,13 +25,10 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-SPIN_KEY = "session.intra_op.allow_spinning"
+from ...ort_options import SPIN_KEY, spin_value
+
+__all__ = ["SPIN_KEY", "rapidocr_spinning", "spin_value"]
 log = logging.getLogger(__name__)
-
-
-def spin_value(spin: bool) -> str:
-    """onnxruntime's config value for `SPIN_KEY`."""
-    return "1" if spin else "0"
 
 
 @contextlib.contextmanager

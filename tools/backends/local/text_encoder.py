@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ...errors import BackendUnavailable, InvalidInput
+from ...ort_options import session_options
 from ..base import l2_normalise, space_id
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class TextEncoder:
         tokenizer_path: Path = TOKENIZER_ASSET,
         threads: int = 2,
         batch_size: int = 32,
+        spin_wait: bool = False,
     ) -> None:
         """`model_path` may be a callable so locating + hashing the file also waits for first use."""
         if threads < 1 or batch_size < 1:
@@ -60,6 +62,7 @@ class TextEncoder:
         self._model_path = model_path
         self.tokenizer_path = tokenizer_path
         self.threads = threads
+        self.spin_wait = spin_wait  # onnxruntime's spin-waiting (tools/ort_options.py says why it is off)
         self.batch_size = batch_size
         self._session: onnxruntime.InferenceSession | None = None
         self._tokenizer: Tokenizer | None = None
@@ -93,11 +96,8 @@ class TextEncoder:
                 tok.no_truncation()
                 tok.enable_truncation(max_length=MAX_TOKENS)
                 tok.enable_padding(pad_id=0, pad_token="[PAD]")
-                opts = ort.SessionOptions()
-                opts.intra_op_num_threads = self.threads
-                opts.inter_op_num_threads = 1
+                opts = session_options(self.threads, spin_wait=self.spin_wait)
                 opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-                opts.log_severity_level = 3
                 try:
                     session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
                 except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types
