@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
 
 from ..symbols import SYMBOL_WORDS, spelled_out
 from .sounds import key_similarity, sound_key
@@ -132,8 +133,11 @@ def token_f1(phrase: Sequence[str], label: Sequence[str]) -> float:
     return min(recall, 2 * precision * recall / (precision + recall))
 
 
+@lru_cache(maxsize=65536)
 def text_similarity(instruction: str, label: str | None, *, exact_quotes: bool = True) -> float:
     """How well an element's words answer the instruction, 0..1 (see the module docstring).
+    Cached: an agent asks about the same screen's elements again and again (a repeat, a small change,
+    the background warm-up), and each call compares a few hundred labels with the same instruction.
     `exact_quotes=False` is the rule before session 7 (a quoted phrase counts as matched when the
     label contains it; apostrophes pair up as quotes), kept for before/after measurements
     (bench/lexical_probe.py --ablate)."""
