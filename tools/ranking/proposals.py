@@ -228,12 +228,18 @@ def read_words(engine: OcrEngine, image: Image.Image, *, key: str | None = None,
     return words
 
 
+def _inside(boxes: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(m, n) bool: point j lies inside box i (x1 <= x < x2, y1 <= y < y2): what "a word in a box" means."""
+    x, y = points[None, :, 0], points[None, :, 1]
+    return (x >= boxes[:, None, 0]) & (x < boxes[:, None, 2]) & (y >= boxes[:, None, 1]) & (y < boxes[:, None, 3])
+
+
 def words_in(box: Sequence[float], words: Sequence[OcrWord]) -> str | None:
     """The words whose centre lies inside `box`, in reading order (the order OCR gave)."""
     if not words:
         return None
     c = words.centres if isinstance(words, WordList) else _centres(words)
-    inside = np.flatnonzero((c[:, 0] >= box[0]) & (c[:, 0] < box[2]) & (c[:, 1] >= box[1]) & (c[:, 1] < box[3]))
+    inside = np.flatnonzero(_inside(np.asarray([box], dtype=np.float64), c)[0])
     return " ".join(words[i].text for i in inside) if len(inside) else None
 
 
@@ -456,6 +462,16 @@ def region_proposals(image: Image.Image, kernels: Sequence[tuple[int, int]] = KE
     return edge_regions(image, kernels=kernels).regions
 
 
+def pairwise_overlap(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(intersection area, IoU) of every box of `a` (m x 4) with every box of `b` (n x 4), as (m, n)
+    arrays: the one vectorised overlap for deduplication here and `score.distinct_order`."""
+    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = iw * ih
+    union = ((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]))[:, None] + ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))[None, :] - inter
+    return inter, np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+
+
 DEDUPE_BLOCK = 256
 """Rows of the IoU matrix `_dedupe` computes at once: bounded memory (256 x n) for any n."""
 
@@ -471,32 +487,17 @@ def _dedupe(props: Sequence[Proposal], threshold: float) -> list[Proposal]:
     if not n:
         return []
     boxes = np.array([p.box for p in props], dtype=np.float64).reshape(n, 4)
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     suppressed = np.zeros(n, dtype=bool)
     kept: list[Proposal] = []
     for a in range(0, n, DEDUPE_BLOCK):
         b = min(n, a + DEDUPE_BLOCK)
-        rows, rest = boxes[a:b, None, :], boxes[None, a:, :]
-        iw = np.clip(np.minimum(rows[..., 2], rest[..., 2]) - np.maximum(rows[..., 0], rest[..., 0]), 0, None)
-        ih = np.clip(np.minimum(rows[..., 3], rest[..., 3]) - np.maximum(rows[..., 1], rest[..., 1]), 0, None)
-        inter = iw * ih
-        union = areas[a:b, None] + areas[None, a:] - inter
-        repeats = np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0) >= threshold
-        repeats[np.arange(b - a), np.arange(b - a)] = False  # a proposal does not repeat itself
-        overlapping = repeats.any(axis=1)  # most proposals repeat nothing: no row to apply
+        repeats = pairwise_overlap(boxes[a:b], boxes[a:])[1] >= threshold
         for i in range(a, b):
             if suppressed[i]:
                 continue
             kept.append(props[i])
-            if overlapping[i - a]:
-                suppressed[i + 1 :] |= repeats[i - a, i + 1 - a :]
+            suppressed[i + 1 :] |= repeats[i - a, i + 1 - a :]
     return kept
-
-
-def _inside(boxes: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """(m, n) bool: point j lies inside box i (x1 <= x < x2, y1 <= y < y2, as `words_in` tests)."""
-    x, y = points[None, :, 0], points[None, :, 1]
-    return (x >= boxes[:, None, 0]) & (x < boxes[:, None, 2]) & (y >= boxes[:, None, 1]) & (y < boxes[:, None, 3])
 
 
 MERGE_BLOCK = 512

@@ -53,7 +53,7 @@ from ..backends.base import Embedding, EmbeddingBackend, ProgressCallback
 from ..regions import RegionItem
 from .forms import inherit
 from .lexicon import UiLexicon, default_lexicon, stem_overlap
-from .proposals import MERGE_AREA_RATIO, OcrWord, Proposal, words_in
+from .proposals import MERGE_AREA_RATIO, OcrWord, Proposal, pairwise_overlap, words_in
 from .roles import role_fit
 from .sounds import heard
 from .text import normalise, quoted_phrases, same_label, slip, spelled_out, spoken_similarity, text_similarity
@@ -255,15 +255,11 @@ def history_boost(labels: Sequence[str | None], past: Sequence[tuple[str, float]
 
 def _overlaps(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(contains[i, j]: box i contains box j, iou[i, j]) for every pair, vectorised (hundreds of boxes)."""
-    x1, y1, x2, y2 = (boxes[:, k] for k in range(4))
-    areas = (x2 - x1) * (y2 - y1)
-    iw = np.clip(np.minimum(x2[:, None], x2[None, :]) - np.maximum(x1[:, None], x1[None, :]), 0, None)
-    ih = np.clip(np.minimum(y2[:, None], y2[None, :]) - np.maximum(y1[:, None], y1[None, :]), 0, None)
-    inter = iw * ih
+    inter, iou = pairwise_overlap(boxes, boxes)
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     contains = (areas[:, None] >= 1.5 * areas[None, :]) & (inter >= CONTAINS * areas[None, :])
     np.fill_diagonal(contains, False)
-    union = areas[:, None] + areas[None, :] - inter
-    return contains, np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+    return contains, iou
 
 
 def distinct_order(scores: Sequence[float], candidates: Sequence[Proposal]) -> list[int]:

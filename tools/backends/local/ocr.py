@@ -341,12 +341,15 @@ class OcrEngine:
             self._load()
 
     def detector_input(self, image: Image.Image) -> np.ndarray:
-        """The tensor the text detector gets for `image` on a full read (sized by `max_side`, then
-        RapidOCR's own resize and normalisation): what the int8 detector is calibrated on."""
+        """The tensor the text detector gets for `image` on a full read (`_detector_tensor` of the work
+        image): what the int8 detector is calibrated on."""
         bgr = np.ascontiguousarray(np.asarray(self._work_image(image.convert("RGB")))[:, :, ::-1])
         with self._lock:
             det = self._load()._load_det_model()
-        return np.asarray(det.get_preprocess()(bgr), dtype=np.float32)
+        x = _detector_tensor(det, bgr)
+        if x is None:
+            raise InvalidInput(f"image {image.size} is too small for the text detector")
+        return x
 
     def clear(self) -> None:
         """Forget every cached result, line text and remembered read (the models stay loaded):
@@ -719,12 +722,12 @@ class OcrEngine:
         (`lines.detect_lines`). The one place both full reads and change re-reads detect."""
         det_model = engine._load_det_model()
 
-        def db(crop: np.ndarray) -> np.ndarray:  # RapidOCR's TextDetector.__call__ with a float32 normalisation
+        def db(crop: np.ndarray) -> np.ndarray:  # RapidOCR's TextDetector.__call__ with `_detector_tensor`
             empty = np.zeros((0, 4, 2), dtype=np.float32)
-            resized = det_model.get_preprocess().resize(crop)
-            if resized is None:
+            x = _detector_tensor(det_model, crop)
+            if x is None:
                 return empty
-            preds = det_model.session(_det_tensor(resized, det_model.mean, det_model.std))
+            preds = det_model.session(x)
             boxes, _ = det_model.postprocess_op(preds, crop.shape[:2])
             if len(boxes) == 0:
                 return empty
@@ -1029,6 +1032,13 @@ def _hulls(quads: list[np.ndarray]) -> np.ndarray:
         return np.zeros((0, 4), dtype=np.float64)
     q = np.stack([np.asarray(x, dtype=np.float64).reshape(-1, 2) for x in quads])
     return np.concatenate([q.min(axis=1), q.max(axis=1)], axis=1)
+
+
+def _detector_tensor(det_model: Any, bgr: np.ndarray) -> np.ndarray | None:
+    """RapidOCR's detector input for a BGR image (its resize to the 32 px grid, then `_det_tensor`);
+    None when the resize refuses the image. The one preparation for reads and for calibration."""
+    resized = det_model.get_preprocess().resize(bgr)
+    return None if resized is None else _det_tensor(resized, det_model.mean, det_model.std)
 
 
 def _det_tensor(bgr: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:

@@ -27,7 +27,6 @@ from typing import Any
 
 from ...ort_options import SPIN_KEY, spin_value
 
-__all__ = ["SPIN_KEY", "rapidocr_spinning", "spin_value"]
 log = logging.getLogger(__name__)
 
 
