@@ -1,6 +1,6 @@
 """Where a cold rank_ui_elements spends its wall time, step by step, on fresh busy desktops.
 
-    python bench/rank_breakdown.py [--size 1920x1080] [--ocr-detector auto|int8|fp32] [--seeds 1,2,3]
+    python bench/rank_breakdown.py [--size 1920x1080] [--ocr-detector auto|int8|fp32] [--seeds 1,2,3] [--embed]
 
 Each step of the tool (screenshot decoding, OCR detection, recognition, edge regions, proposing,
 ranking, text encoding, icon reading, the marked-up image) is timed by wrapping the function that
@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -64,6 +66,7 @@ def instrument() -> None:
     timed(proposals.ProposalCache, "regions", "edge regions")
     timed(proposals, "_propose", "propose (merge, cut)")
     timed(lb.LocalBackend, "_read_icons", "icon reader")
+    timed(lb.LocalBackend, "_read_image", "read image (embed)")
     timed(text_encoder.TextEncoder, "encode", "text encoder")
     timed(score, "rank_elements", "rank_elements (all)")
     screen.rank_elements = score.rank_elements
@@ -101,6 +104,14 @@ async def run(args: argparse.Namespace) -> None:
         await tb.rank(warm, "press continue")
         await asyncio.to_thread(services.ocr.wait_idle)
         for seed, cold, typed in screens:
+            if args.embed:  # embed_screenshot of a capture built from the desktop, as a screen grab is
+                for tag, image in (("embed cold", scenes.desktop(size, seed=seed).image), ("embed one change", Image.open(typed))):
+                    SPENT.clear()
+                    spent, _ = await tb.embed_capture(image)
+                    steps = ", ".join(f"{k} {v:.3f}" for k, v in sorted(SPENT.items(), key=lambda kv: -kv[1]))
+                    print(f"seed {seed} {tag}: {spent.wall:.3f} s (cpu {spent.cpu:.3f}) | {steps}")
+                    await asyncio.to_thread(services.ocr.wait_idle)
+                continue
             for tag, path in (("cold", cold), ("same capture", cold), ("one change", typed)):
                 SPENT.clear()
                 spent, out = await tb.rank(path, "press the sin key")
@@ -115,6 +126,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--size", default="1920x1080")
     p.add_argument("--ocr-detector", default="auto", choices=("auto", "int8", "fp32"))
+    p.add_argument("--embed", action="store_true", help="embed_screenshot (cold, one change) instead of rank_ui_elements")
     p.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 3])
     args = p.parse_args()
     instrument()

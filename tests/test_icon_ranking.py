@@ -2,7 +2,8 @@
 
 The icons are iconoir renders (tests/fixtures/icons), a set held out of the icon reader's training,
 so these check generalisation, not memory. No OCR runs here: the candidates are given, as a caller
-with an accessibility tree gives them (icon buttons have an empty name)."""
+with an accessibility tree gives them (icon buttons have an empty name). The last tests rank them as
+a read of the screen (`screen.rank_read`, the proposed path): words first, icons when words do not answer."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from sensorium.server.settings import LocalSettings
 from sensorium.tools.backends.base import EmbedItem
 from sensorium.tools.backends.local.backend import LocalBackend, icon_document
 from sensorium.tools.ranking import score
-from sensorium.tools.ranking.proposals import Proposal
+from sensorium.tools.ranking.proposals import Proposal, Proposals, WordList
+from sensorium.tools.ranking.screen import rank_read
 from sensorium.tools.regions import RegionItem, icon_crop
 from sensorium.tools.symbols import symbol_of
 from ui_support import font
@@ -109,3 +111,38 @@ async def test_a_text_element_still_wins_for_its_own_words(backend: LocalBackend
     [q] = await backend.embed([EmbedItem.of("open the billing page")], "query")
     ranked = await score.rank_elements(backend, img, q, "open the billing page", cands)
     assert cands[ranked[0].index].label == "Billing"
+
+
+# -- words first (screen.rank_read): icons are looked at only when the words do not answer --------------------
+
+
+def _as_read(cands: list[Proposal], *, partial: bool) -> tuple[WordList, Proposals]:
+    words = WordList()
+    words.deferred = ((0, 200, 10, 210),) if partial else ()  # a line a budgeted read left unread
+    return words, Proposals(items=cands, found=len(cands), truncated=False)
+
+
+async def test_words_that_answer_the_instruction_decide_without_looking_at_icons(backend: LocalBackend, screen) -> None:
+    img, cands, _ = screen
+    [q] = await backend.embed([EmbedItem.of("open the billing page")], "query")
+    for partial in (False, True):
+        words, found = _as_read(cands, partial=partial)
+        ranked, done = await rank_read(backend, img, q, "open the billing page", words, found)
+        assert done and cands[ranked[0].index].label == "Billing"
+        assert not any(s.extras.get("icon_words") for s in ranked)  # no icon reading was made (or used)
+    # the same elements ranked with icons do carry readings: the check above can fail
+    with_icons = await score.rank_elements(backend, img, q, "open the billing page", cands)
+    assert any(s.extras.get("icon_words") for s in with_icons)
+
+
+async def test_an_icon_answers_on_the_complete_read_when_no_words_do(backend: LocalBackend, screen) -> None:
+    img, cands, where = screen
+    [q] = await backend.embed([EmbedItem.of("delete this item")], "query")
+    ranked, done = await rank_read(backend, img, q, "delete this item", *_as_read(cands, partial=False))
+    assert done and ranked[0].index == where["trash"] and ranked[0].extras.get("icon_words")
+    # on a partial read the words did not answer, so the next read decides (icons are not read yet)
+    ranked, done = await rank_read(backend, img, q, "delete this item", *_as_read(cands, partial=True))
+    assert not done and not any(s.extras.get("icon_words") for s in ranked)
+    # ... unless the caller says this read is the last it will make
+    ranked, done = await rank_read(backend, img, q, "delete this item", *_as_read(cands, partial=True), last=True)
+    assert done and ranked[0].index == where["trash"]

@@ -231,12 +231,13 @@ class CachedBackend:
         return self.inner.region_embedding
 
     async def embed_regions(
-        self, image: Image.Image, regions: Sequence[RegionItem], *, progress: ProgressCallback | None = None
+        self, image: Image.Image, regions: Sequence[RegionItem], *, progress: ProgressCallback | None = None,
+        icons: bool = True,
     ) -> list[Embedding]:
         """Crops go through `self.embed`, so repeated crops come from the cache; native readers are asked directly."""
         if self.inner.region_embedding == "crops":
             return await embed_crops(self, image, regions, progress)
-        return await self.inner.embed_regions(image, regions, progress=progress)
+        return await self.inner.embed_regions(image, regions, progress=progress, icons=icons)
 
     async def embed(
         self, items: Sequence[EmbedItem], role: Role, *, progress: ProgressCallback | None = None

@@ -178,9 +178,14 @@ class EmbeddingBackend(Protocol):
     the screenshot once and embeds every region from that (the local backend: no OCR per crop)."""
 
     async def embed_regions(
-        self, image: Image.Image, regions: Sequence[RegionItem], *, progress: ProgressCallback | None = None
+        self, image: Image.Image, regions: Sequence[RegionItem], *, progress: ProgressCallback | None = None,
+        icons: bool = True,
     ) -> list[Embedding]:
-        """One document Embedding per region of one screenshot, in order, comparable with `embed`'s queries."""
+        """One document Embedding per region of one screenshot, in order, comparable with `embed`'s queries.
+
+        `icons=False`: a region is embedded from its words alone, nothing looks at the pixels of one
+        without words (a ranking by words first, screen.rank_read); backends that embed crops see
+        pixels either way and ignore it."""
         ...
 
     async def status(self) -> BackendStatus:

@@ -409,7 +409,8 @@ class GeminiBackend:
     region_embedding = "crops"
 
     async def embed_regions(
-        self, image: Image.Image, regions: Sequence[RegionItem], *, progress: ProgressCallback | None = None
+        self, image: Image.Image, regions: Sequence[RegionItem], *, progress: ProgressCallback | None = None,
+        icons: bool = True,
     ) -> list[Embedding]:
         return await embed_crops(self, image, regions, progress)
 

@@ -33,7 +33,7 @@ from ..media import Media
 from ..backends.local.ocr import OcrEngine, engine_from_settings
 from ..config import LocalSettings
 from ..ranking.proposals import OcrWord, Proposal, ProposalCache, click_point
-from ..ranking.screen import needs_full_read, read_rounds
+from ..ranking.screen import rank_read, read_rounds
 from ..ranking.score import rank_elements
 from ..regions import Box
 from .datasets import (
@@ -319,9 +319,9 @@ async def eval_ui_grounding(
                 for variant in ("boxes", "boxes+names"):
                     scores = await rank_ui_item(backend, image, query, item.instruction, cands, variant, words)
                     variants[variant][i] = outcome_from_scores(scores, correct[i], groups[i], boxes=boxes[i])
-                for r_words, use in reads:  # the tool's rounds: the first read whose winner holds the instruction
-                    ranked = await rank_elements(backend, image, query, item.instruction, use.items, words=r_words, distinct=True)
-                    if not needs_full_read(ranked, use.items, r_words, item.instruction):
+                for n, (r_words, use) in enumerate(reads, start=1):  # the tool's rounds, decided as the tool does
+                    ranked, done = await rank_read(backend, image, query, item.instruction, r_words, use, last=n == len(reads))
+                    if done:
                         break
                 clicks = [click_point(use.items[s.index].box) for s in ranked]
                 variants["proposed"][i] = _ui_outcomes_for_proposals(clicks, [boxes[i][j] for j in correct[i]], groups[i])

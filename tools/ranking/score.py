@@ -180,7 +180,7 @@ def _tokens_inside(word: OcrWord, x1: float, x2: float) -> list[str]:
 
 async def _second_reading(
     backend: EmbeddingBackend, image: Image.Image, query: Embedding, candidates: Sequence[Proposal],
-    readings: dict[int, str], cosines: np.ndarray, *, scale: float = 1.0,
+    readings: dict[int, str], cosines: np.ndarray, *, scale: float = 1.0, icons: bool = True,
 ) -> None:
     """Raise `cosines[i]` to scale * cos(query, candidate i's region embedded with `readings[i]`) where
     that is higher: one batched call for every other reading of an element (its shown words, its
@@ -189,7 +189,7 @@ async def _second_reading(
     if backend.region_embedding != "native" or not readings:
         return
     idx = list(readings)
-    docs = await backend.embed_regions(image, [RegionItem(box=candidates[i].box, text=readings[i]) for i in idx])
+    docs = await backend.embed_regions(image, [RegionItem(box=candidates[i].box, text=readings[i]) for i in idx], icons=icons)
     cos = np.stack([d.vector for d in docs]).astype(np.float32) @ query.vector.astype(np.float32)
     cosines[idx] = np.maximum(cosines[idx], scale * cos)
 
@@ -300,13 +300,15 @@ async def rank_elements(
     progress: ProgressCallback | None = None,
     exact_quotes: bool = True,
     lexicon: UiLexicon | None = None,
+    icons: bool = True,
 ) -> list[ScoredElement]:
     """Candidates ranked for the instruction, best first (see the module docstring).
 
     `query` is the instruction's query embedding (its space must be the backend's); `instruction`
     the text compared word by word (a spoken one's transcript; None disables the text term);
     `words` the OCR words of the screenshot, for candidates without a label; `lexicon` the UI
-    lexicon (default: the packaged one). `exact_quotes=False`
+    lexicon (default: the packaged one); `icons=False` ranks by words alone (nothing looks at the
+    pixels of an element without words: `EmbeddingBackend.embed_regions`). `exact_quotes=False`
     turns off session 7's quoted-phrase rule (token F1, shown words with their numbers), for
     before/after measurements only.
     """
@@ -314,7 +316,7 @@ async def rank_elements(
         return []
     texts = [element_words(c, words) for c in candidates]
     regions = [RegionItem(box=c.box, text=t) for c, t in zip(candidates, texts, strict=True)]
-    docs = await backend.embed_regions(image, regions, progress=progress)
+    docs = await backend.embed_regions(image, regions, progress=progress, icons=icons)
     if len(docs) != len(candidates):
         raise RuntimeError(f"backend returned {len(docs)} vectors for {len(candidates)} elements")
     matrix = np.stack([d.vector for d in docs]).astype(np.float32)
@@ -341,7 +343,7 @@ async def rank_elements(
         seen = [s or (adds_words(c, t, numbers=True) if e else None) for s, t, c, e in zip(seen, shown, candidates, exact, strict=True)]
     alt = [i for i, t in enumerate(seen) if t]
     if alt:  # the visible words answer too: the better of the two readings counts
-        await _second_reading(backend, image, query, candidates, {i: seen[i] for i in alt}, cosines)
+        await _second_reading(backend, image, query, candidates, {i: seen[i] for i in alt}, cosines, icons=icons)
         for i in alt:
             matches[i] = max(matches[i], element_match(instruction or "", seen[i], {}, spoken, exact_quotes=exact[i]))
     related: list[list[str]] = [[] for _ in candidates]
@@ -352,7 +354,7 @@ async def rank_elements(
     lexed = [i for i, r in enumerate(related) if r]
     if lexed:  # the label in the icon sets' words answers too, discounted: the better reading counts
         readings = lexicon_readings(texts, related)
-        await _second_reading(backend, image, query, candidates, readings, cosines, scale=LEXICON_DISCOUNT)
+        await _second_reading(backend, image, query, candidates, readings, cosines, scale=LEXICON_DISCOUNT, icons=icons)
         for i in lexed:
             lex_match = max(text_similarity(instruction or "", " ".join(related[i])), stem_overlap(instruction or "", related[i]))
             matches[i] = max(matches[i], LEXICON_DISCOUNT * lex_match)

@@ -15,7 +15,9 @@ found by its words. The
 caller reads whatever stayed deferred after the answer (`OcrEngine.read_later`), so the next call
 on the same screen sees everything. The result says how much was read (`ReadInfo`).
 
-`rank_ui_elements` and the eval's `proposed` variant both decide through `needs_full_read`.
+Each read is ranked on the elements' words first, and elements without words (icons) are looked at
+only when those do not answer (`rank_read`). `rank_ui_elements` and the eval's `proposed` variant
+both decide through `rank_read`.
 """
 
 from __future__ import annotations
@@ -65,11 +67,48 @@ def needs_full_read(
     case a partial read can answer, anything looser is read in full."""
     if not getattr(words, "deferred", ()):
         return False
+    return not holds_instruction(scored, candidates, words, instruction)
+
+
+def holds_instruction(
+    scored: Sequence[ScoredElement], candidates: Sequence[Proposal], words: Sequence[OcrWord], instruction: str | None
+) -> bool:
+    """Whether the winner's own words hold every content word of the instruction (`needs_full_read`)."""
     if instruction is None or not scored:
-        return True
+        return False
     terms = instruction_terms(instruction)
     have = set(normalise(spelled_out(element_words(candidates[scored[0].index], words) or "")))
-    return not terms or not all(t in have for t in terms)
+    return bool(terms) and all(t in have for t in terms)
+
+
+async def rank_read(
+    backend: EmbeddingBackend, image: Image.Image, query: Embedding, instruction: str | None, words: WordList,
+    found: Proposals, past_actions: Sequence[tuple[str, float]] | None = None, progress: ProgressCallback | None = None,
+    *, last: bool = False,
+) -> tuple[list[ScoredElement], bool]:
+    """One read of the screen ranked, and whether that ranking is the answer (False: read more).
+
+    Words first, on a backend that embeds elements from their words (local): the elements are
+    ranked on their words alone, and that ranking answers when its winner's own words hold the
+    instruction (`holds_instruction`, the test a partial read passes). Otherwise a partial read
+    leaves the answer to the next read, and a complete one (or the `last` the caller will make) is
+    ranked again with what the backend sees in elements without words (the icon reader): an icon
+    answers what no words on the screen do. WHY: reading a busy screen's 100+ textless crops and
+    encoding their icon words was a quarter of a cold call (0.25 s of 1.0 at 1280x800), spent
+    even when the instruction named a key's label; the background warm-up (`warm`) reads them
+    after the answer, so the next call on the screen has them. What changes: an element showing
+    every word of the instruction now answers without the icons competing (the ranking of
+    complete reads before: icons included from the start). A backend that embeds crops (Gemini)
+    sees pixels either way: one ranking, `needs_full_read` decides."""
+    if getattr(backend, "region_embedding", None) != "native":
+        scored = await _rank(backend, image, query, instruction, words, found, past_actions, progress)
+        return scored, last or not needs_full_read(scored, found.items, words, instruction)
+    scored = await _rank(backend, image, query, instruction, words, found, past_actions, progress, icons=False)
+    if holds_instruction(scored, found.items, words, instruction):
+        return scored, True
+    if not (last or not getattr(words, "deferred", ())):
+        return scored, False
+    return await _rank(backend, image, query, instruction, words, found, past_actions, progress), True
 
 
 async def read_and_propose(
@@ -102,16 +141,16 @@ async def rank_proposed(
     """Rank proposed elements, reading the screen progressively under `budget` (None/0: all of it).
 
     The first read recognises free-standing lines within `budget`; while the winner's words do not
-    hold the instruction (`needs_full_read`) the next round of free-standing lines is read
+    hold the instruction (`rank_read`: words first, icons on the complete read) the next round of free-standing lines is read
     (`OcrEngine.read_more`, `round_budget`) and the screen ranked again; once none is left, the rest
     (running text) is read and the screen ranked on all of it."""
     from ..backends.local.ocr import image_key  # the engine's own key, when the caller has none
 
     key = key or image_key(image)
     words, found = await read_and_propose(engine, image, key, budget or None, cache=cache)
-    scored = await _rank(backend, image, query, instruction, words, found, past_actions, progress)
+    scored, done = await rank_read(backend, image, query, instruction, words, found, past_actions, progress)
     full, rounds = False, 1
-    while needs_full_read(scored, found.items, words, instruction):
+    while not done:
         more = await anyio.to_thread.run_sync(engine.read_more, key, round_budget(budget, rounds + 1)) if budget else None
         if more is None:  # no label-like line left unread: read the running text too
             words, found = await read_and_propose(engine, image, key, None, cache=cache)
@@ -119,9 +158,7 @@ async def rank_proposed(
         else:
             words, found = await read_and_propose(engine, image, key, budget, cache=cache)
         rounds += 1
-        scored = await _rank(backend, image, query, instruction, words, found, past_actions, progress)
-        if full:
-            break
+        scored, done = await rank_read(backend, image, query, instruction, words, found, past_actions, progress, last=full)
     return scored, found, words, ReadInfo(read=words.lines_read, unread=len(words.deferred), full=full, rounds=rounds)
 
 
@@ -131,7 +168,7 @@ async def read_rounds(
     """Every read `rank_proposed` can rank on for this screen, in order: the budgeted first read,
     each further round of free-standing lines, and last the full read (one entry when `budget` is
     None/0). For the eval, which asks many instructions of one screen: an item takes the first
-    entry whose winner holds it (`needs_full_read` False) or the last, exactly as the tool does."""
+    entry `rank_read` takes as the answer (the last at the latest), exactly as the tool does."""
     from ..backends.local.ocr import image_key
 
     key = image_key(image if image.mode == "RGB" else image.convert("RGB"))
@@ -179,9 +216,11 @@ def warm_later(
 async def _rank(
     backend: EmbeddingBackend, image: Image.Image, query: Embedding, instruction: str | None, words: WordList,
     found: Proposals, past_actions: Sequence[tuple[str, float]] | None, progress: ProgressCallback | None,
+    *, icons: bool = True,
 ) -> list[ScoredElement]:
     if not found.items:
         return []
     return await rank_elements(
-        backend, image, query, instruction, found.items, words=words, past_actions=past_actions, distinct=True, progress=progress
+        backend, image, query, instruction, found.items, words=words, past_actions=past_actions, distinct=True,
+        progress=progress, icons=icons,
     )

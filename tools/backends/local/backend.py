@@ -266,20 +266,22 @@ class LocalBackend:
     region_embedding = "native"
 
     async def embed_regions(
-        self, image: Image.Image, regions: Sequence[RegionItem], *, progress: ProgressCallback | None = None
+        self, image: Image.Image, regions: Sequence[RegionItem], *, progress: ProgressCallback | None = None,
+        icons: bool = True,
     ) -> list[Embedding]:
         """Elements of one screenshot from the words already read in them, never an OCR run per crop.
 
         The caller (ranking) OCRs the screen once and gives each region the words inside its box;
         here they become vectors in one batched encoder call (with a text -> vector cache, so a
         repeat or a small change of the screen encodes only new words). A region without words
-        gets the textless marker's vector, the same as any textless image.
+        gets the textless marker's vector, the same as any textless image; with `icons` (the default)
+        the icon reader (and a pulled image-text model) then looks at it, and at a lone symbol.
         """
         texts = [(r.text or "").strip() or NO_TEXT_MARKER for r in regions]
         vectors = await anyio.to_thread.run_sync(self._encode_cached, texts)
         extras: list[dict[str, Any]] = [{"text": t, "text_found": t != NO_TEXT_MARKER} for t in texts]
-        textless = [i for i, t in enumerate(texts) if t == NO_TEXT_MARKER]
-        looked_at = [i for i, t in enumerate(texts) if t == NO_TEXT_MARKER or weak_text(symbol_of(t))]
+        textless = [i for i, t in enumerate(texts) if t == NO_TEXT_MARKER] if icons else []
+        looked_at = [i for i, t in enumerate(texts) if t == NO_TEXT_MARKER or weak_text(symbol_of(t))] if icons else []
         if looked_at:
             readings = await anyio.to_thread.run_sync(self._read_icons, image, [regions[i].box for i in looked_at])
             read = [(i, r) for i, r in zip(looked_at, readings, strict=True) if r.confidence >= ICON_MIN_CONFIDENCE]
