@@ -34,7 +34,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from PIL import Image
@@ -261,40 +261,14 @@ def text_proposals(words: Iterable[OcrWord], size: tuple[int, int], pad_x: float
 KERNELS: tuple[tuple[int, int], ...] = ((3, 3), (9, 5), (15, 9))
 """Dilation kernels (width, height): 3x3 keeps icons apart, 9x5 and 15x9 join a button's outline, icon and label."""
 
-INCREMENTAL_MAX_CHANGED = 0.25
-"""A capture whose changed pixels span more than this share of the image (bounding box) is recomputed
-from scratch: the incremental path only pays when the change is small."""
-
-
-FLIP_TILE = 64
-"""Edge pixels that flipped (the global threshold moved) are grouped by tiles of this size; each group is
-recomputed on its own small box instead of one box spanning the screen."""
-MAX_FLIP_TILES = 64
-"""More tiles than this with flipped edges: recompute from scratch."""
-
-
-class EdgeRegions:
-    """One screenshot's edge regions plus what a later capture of the same screen reuses: its pixels,
-    gradient magnitude, edge map and, per kernel, the component label image and stats (row = label id;
-    a component that is gone keeps a zero-size row). About 40 MB at 1920x1080."""
-
-    __slots__ = ("rgb", "mag", "threshold", "edges", "labels", "stats", "regions")
-
-    def __init__(
-        self, rgb: np.ndarray, mag: np.ndarray, threshold: float, edges: np.ndarray,
-        labels: list[np.ndarray], stats: list[np.ndarray],
-    ) -> None:
-        self.rgb, self.mag, self.threshold, self.edges = rgb, mag, threshold, edges
-        self.labels, self.stats = labels, stats
-        self.regions = _regions_from_stats(stats, (rgb.shape[1], rgb.shape[0]))
-
-
 def _magnitude(rgb: np.ndarray) -> np.ndarray:
-    """Sobel gradient magnitude of the grey image (PIL's "L" conversion), float32."""
+    """Sobel gradient magnitude of the grey image (PIL's "L" conversion), float32. The Sobel runs on
+    the 8-bit grey itself (the same float32 values as on a float copy, half the time) and the
+    magnitude is OpenCV's (np.hypot's to 1 ulp, 7x faster): 15 -> 7 ms at 1920x1080."""
     import cv2
 
-    grey = np.asarray(Image.fromarray(rgb).convert("L"), dtype=np.float32)
-    return np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3))
+    grey = np.asarray(Image.fromarray(rgb).convert("L"))
+    return cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3))
 
 
 def _threshold(mag: np.ndarray) -> float:
@@ -310,9 +284,7 @@ def _dilate(edges: np.ndarray, kernel: tuple[int, int]) -> np.ndarray:
 
 def _regions_from_stats(stats: Sequence[np.ndarray], size: tuple[int, int]) -> list[Proposal]:
     """Region proposals from per-kernel component stats (x, y, w, h, area rows; row 0 background),
-    filtered by the size rules and listed kernel by kernel in box order: an order that does not
-    depend on how the components were numbered, so an incremental update lists exactly what a
-    full recompute lists."""
+    filtered by the size rules and listed kernel by kernel in box order (not in component numbering)."""
     w, h = size
     max_side = max(16, min(w, h) // 2)
     out: list[Proposal] = []
@@ -324,142 +296,26 @@ def _regions_from_stats(stats: Sequence[np.ndarray], size: tuple[int, int]) -> l
         keep &= np.maximum(bh, 1) <= 12 * np.maximum(bw, 1)
         s = s[keep]
         s = s[np.lexsort((s[:, 3], s[:, 2], s[:, 0], s[:, 1]))]
-        out.extend(Proposal(box=(int(x), int(y), int(x + bw_), int(y + bh_)), source="region") for x, y, bw_, bh_ in s.tolist())
+        out.extend(Proposal(box=(x, y, x + bw_, y + bh_), source="region") for x, y, bw_, bh_ in s.tolist())
     return out
 
 
-def edge_regions(image: Image.Image, prev: EdgeRegions | None = None, kernels: Sequence[tuple[int, int]] = KERNELS) -> EdgeRegions:
-    """Edge regions of `image` (the module docstring's rules). With `prev` (an earlier capture of the
-    same size) only what changed is recomputed: the gradient in the changed pixels' box, the edge map
-    (its threshold is global, so it is re-applied everywhere and only the pixels that flipped count),
-    and per kernel the connected components the flipped edges can touch. The result equals a full
-    recompute (tested): a component none of whose pixels lies within one pixel of a changed mask
-    pixel keeps its pixels and its boundary, so it is the same component."""
+def region_proposals(image: Image.Image, kernels: Sequence[tuple[int, int]] = KERNELS) -> list[Proposal]:
+    """Connected components of a dilated edge map, at each kernel size (see the module docstring).
+
+    Always the whole image. WHY not only around a small change: an incremental version (gradient
+    in the changed box, components relabelled around the edge pixels that flipped) was exact but,
+    once the full pass was tuned (`_magnitude`), slower in 5 of 6 measured cases: 0.050-0.056 s vs
+    0.039-0.042 s at 1920x1080, 0.099-0.111 vs 0.067-0.071 at 2560x1440 (a typed character; the
+    global threshold flips edge pixels across the screen and the 15x9 kernel's components span
+    whole terminals). Removed in session 9 (docs/RANKING.md)."""
     import cv2
 
     rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
-    h, w = rgb.shape[:2]
-    if prev is None or prev.rgb.shape != rgb.shape or len(prev.labels) != len(kernels):
-        return _full_edge_regions(rgb, kernels)
-    rows = np.flatnonzero((rgb.reshape(h, -1) != prev.rgb.reshape(h, -1)).any(axis=1))
-    if not rows.size:
-        return prev
-    band = rgb[rows[0] : rows[-1] + 1].reshape(-1, w * 3) != prev.rgb[rows[0] : rows[-1] + 1].reshape(-1, w * 3)
-    cols = np.flatnonzero(band.any(axis=0).reshape(w, 3).any(axis=1))
-    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-    if (y1 - y0) * (x1 - x0) > INCREMENTAL_MAX_CHANGED * h * w:
-        return _full_edge_regions(rgb, kernels)
-    # the gradient changes where a 3x3 neighbourhood holds a changed pixel; computed on a window with
-    # one more pixel of real context each side (the image's own border where the window meets it)
-    wy0, wy1, wx0, wx1 = max(0, y0 - 1), min(h, y1 + 1), max(0, x0 - 1), min(w, x1 + 1)
-    cy0, cy1, cx0, cx1 = max(0, wy0 - 1), min(h, wy1 + 1), max(0, wx0 - 1), min(w, wx1 + 1)
-    window = _magnitude(np.ascontiguousarray(rgb[cy0:cy1, cx0:cx1]))
-    mag = prev.mag.copy()
-    mag[wy0:wy1, wx0:wx1] = window[wy0 - cy0 : wy1 - cy0, wx0 - cx0 : wx1 - cx0]
-    threshold = _threshold(mag)
-    edges = (mag >= threshold).astype(np.uint8)
-    flipped = edges != prev.edges
-    if not flipped.any():
-        out = EdgeRegions.__new__(EdgeRegions)
-        out.rgb, out.mag, out.threshold, out.edges = rgb, mag, threshold, edges
-        out.labels, out.stats, out.regions = prev.labels, prev.stats, prev.regions
-        return out
-    ys, xs = np.nonzero(flipped)
-    tile_of = (ys // FLIP_TILE) * (w // FLIP_TILE + 1) + xs // FLIP_TILE
-    if np.unique(tile_of).size > MAX_FLIP_TILES:
-        return _full_edge_regions(rgb, kernels)
-    spots = []  # bbox of the flipped edge pixels in each tile: the threshold is global, so a few flip far from the change
-    for t in np.unique(tile_of):
-        sel = tile_of == t
-        spots.append((int(ys[sel].min()), int(ys[sel].max()) + 1, int(xs[sel].min()), int(xs[sel].max()) + 1))
-    labels: list[np.ndarray] = []
-    stats: list[np.ndarray] = []
-    for (kw, kh), old_labels, old_stats in zip(kernels, prev.labels, prev.stats, strict=True):
-        mask = _dilate(edges, (kw, kh))
-        # mask pixels that can differ (flipped edges grown by the kernel), plus one pixel of adjacency
-        windows = [
-            (max(0, y0_ - kh // 2 - 1), min(h, y1_ + kh // 2 + 1), max(0, x0_ - kw // 2 - 1), min(w, x1_ + kw // 2 + 1))
-            for y0_, y1_, x0_, x1_ in spots
-        ]
-        # each window with the old components it touches, then groups of overlapping boxes merged, so a
-        # component the change joins or splits lies inside one box
-        boxes = []
-        for wy0_, wy1_, wx0_, wx1_ in windows:
-            touched = np.unique(old_labels[wy0_:wy1_, wx0_:wx1_])
-            touched = touched[touched > 0]
-            by0, by1, bx0, bx1 = wy0_, wy1_, wx0_, wx1_
-            if touched.size:
-                a = old_stats[touched]
-                by0, bx0 = min(by0, int(a[:, 1].min())), min(bx0, int(a[:, 0].min()))
-                by1, bx1 = max(by1, int((a[:, 1] + a[:, 3]).max())), max(bx1, int((a[:, 0] + a[:, 2]).max()))
-            boxes.append([max(0, by0 - 1), min(h, by1 + 1), max(0, bx0 - 1), min(w, bx1 + 1), [(wy0_, wy1_, wx0_, wx1_)], touched])
-        boxes = _merge_boxes(boxes)
-        new_labels = old_labels.copy()
-        gone = np.zeros(len(old_stats), dtype=bool)
-        added_rows = []
-        next_id = len(old_stats)
-        for ry0, ry1, rx0, rx1, wins, touched in boxes:
-            gone[touched] = True
-            n, crop_labels, crop_stats, _ = cv2.connectedComponentsWithStats(
-                np.ascontiguousarray(mask[ry0:ry1, rx0:rx1]), connectivity=8
-            )
-            near = np.unique(np.concatenate([crop_labels[a - ry0 : b - ry0, c - rx0 : d - rx0].ravel() for a, b, c, d in wins]))
-            near = near[near > 0]  # components of the new mask that can have changed; the rest are old ones, cut by the box
-            region = new_labels[ry0:ry1, rx0:rx1]
-            region[gone[region]] = 0
-            ids = np.zeros(n, dtype=np.int32)
-            ids[near] = np.arange(next_id, next_id + near.size, dtype=np.int32)
-            next_id += near.size
-            take = ids[crop_labels]
-            region[take > 0] = take[take > 0]
-            added = crop_stats[near].copy()
-            added[:, 0] += rx0
-            added[:, 1] += ry0
-            added_rows.append(added.astype(old_stats.dtype))
-        new_stats = np.concatenate([old_stats, *added_rows])
-        new_stats[: len(old_stats)][gone, 2:4] = 0  # gone: filtered out by the size rules
-        labels.append(new_labels)
-        stats.append(new_stats)
-    return EdgeRegions(rgb, mag, threshold, edges, labels, stats)
-
-
-def _merge_boxes(boxes: list[list[Any]]) -> list[list[Any]]:
-    """[y0, y1, x0, x1, windows, labels] boxes, overlapping ones merged (union box, both lists) until none overlap."""
-    merged = True
-    while merged:
-        merged = False
-        out: list[list[Any]] = []
-        for b in boxes:
-            for o in out:
-                if b[0] < o[1] and o[0] < b[1] and b[2] < o[3] and o[2] < b[3]:
-                    o[0], o[1], o[2], o[3] = min(o[0], b[0]), max(o[1], b[1]), min(o[2], b[2]), max(o[3], b[3])
-                    o[4] = o[4] + b[4]
-                    o[5] = np.union1d(o[5], b[5]).astype(np.int64)
-                    merged = True
-                    break
-            else:
-                out.append(b)
-        boxes = out
-    return boxes
-
-
-def _full_edge_regions(rgb: np.ndarray, kernels: Sequence[tuple[int, int]]) -> EdgeRegions:
-    import cv2
-
     mag = _magnitude(rgb)
-    threshold = _threshold(mag)
-    edges = (mag >= threshold).astype(np.uint8)
-    labels, stats = [], []
-    for kernel in kernels:
-        _, lab, st, _ = cv2.connectedComponentsWithStats(_dilate(edges, kernel), connectivity=8)
-        labels.append(lab)
-        stats.append(st)
-    return EdgeRegions(rgb, mag, threshold, edges, labels, stats)
-
-
-def region_proposals(image: Image.Image, kernels: Sequence[tuple[int, int]] = KERNELS) -> list[Proposal]:
-    """Connected components of a dilated edge map, at each kernel size (see the module docstring)."""
-    return edge_regions(image, kernels=kernels).regions
+    edges = (mag >= _threshold(mag)).view(np.uint8)  # bool as 0/1 bytes, no copy
+    stats = [cv2.connectedComponentsWithStats(_dilate(edges, kernel), connectivity=8)[2] for kernel in kernels]
+    return _regions_from_stats(stats, (rgb.shape[1], rgb.shape[0]))
 
 
 def pairwise_overlap(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -482,16 +338,23 @@ def _dedupe(props: Sequence[Proposal], threshold: float) -> list[Proposal]:
     The IoUs of a block of proposals with every later one are computed as one matrix, then the
     greedy pass walks the block's rows: the same result as testing each proposal against all kept
     ones, with one numpy call per block instead of one per proposal (the per-proposal rows were
-    ~60 % of proposing on a busy screen)."""
+    ~60 % of proposing on a busy screen). Proposals sorted by area (merge's regions) skip the
+    columns that cannot repeat a row: IoU <= smaller area / larger area, so a box more than
+    1/threshold times the block's largest is no repeat of any of its rows (same result, a fraction
+    of the matrix)."""
     n = len(props)
     if not n:
         return []
     boxes = np.array([p.box for p in props], dtype=np.float64).reshape(n, 4)
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    by_area = threshold > 0 and bool(np.all(areas[1:] >= areas[:-1]))
     suppressed = np.zeros(n, dtype=bool)
     kept: list[Proposal] = []
     for a in range(0, n, DEDUPE_BLOCK):
         b = min(n, a + DEDUPE_BLOCK)
-        repeats = pairwise_overlap(boxes[a:b], boxes[a:])[1] >= threshold
+        end = max(b, int(np.searchsorted(areas, areas[b - 1] / threshold, side="right"))) if by_area else n
+        repeats = np.zeros((b - a, n - a), dtype=bool)
+        repeats[:, : end - a] = pairwise_overlap(boxes[a:b], boxes[a:end])[1] >= threshold
         for i in range(a, b):
             if suppressed[i]:
                 continue
@@ -590,34 +453,34 @@ def unread_regions(regions: Sequence[Proposal], deferred: Sequence[Box], words: 
 
 
 class ProposalCache:
-    """Proposals of the last few screenshots, and their edge regions, so a repeat costs nothing and a
-    capture that differs from a recent one in a few pixels recomputes edge regions only there
-    (`edge_regions`). Keyed by the caller's image key (the OCR key: content hash of the bytes);
-    proposals also by the words they were made from (a partial read grows between rounds).
-    Thread-safe: the tool ranks in worker threads and the background worker warms the same screens."""
+    """Proposals of the last few screenshots, and their edge regions, so a repeat costs nothing and
+    every round of a progressive read re-merges without recomputing edge regions. Keyed by the
+    caller's image key (the OCR key: content hash of the bytes); proposals also by the words they
+    were made from (a partial read grows between rounds). Thread-safe: the tool ranks in worker
+    threads and the background worker warms the same screens."""
 
     def __init__(self, size: int = 2) -> None:
         self.size = size
-        self._regions: OrderedDict[str, EdgeRegions] = OrderedDict()
+        self._regions: OrderedDict[str, list[Proposal]] = OrderedDict()
         self._found: OrderedDict[tuple[str, int], Proposals] = OrderedDict()
         self._lock = threading.Lock()
-        self.incremental = 0
-        """Edge-region computations that reused an earlier capture (tests, benches)."""
+
+    def has_regions(self, key: str) -> bool:
+        with self._lock:
+            return key in self._regions
 
     def regions(self, image: Image.Image, key: str) -> list[Proposal]:
         with self._lock:
             got = self._regions.get(key)
             if got is not None:
                 self._regions.move_to_end(key)
-                return got.regions
-            prev = next((r for r in reversed(self._regions.values()) if r.rgb.shape[:2] == (image.height, image.width)), None)
-        out = edge_regions(image, prev)
+                return got
+        out = region_proposals(image)
         with self._lock:
-            self.incremental += prev is not None and out.rgb is not prev.rgb
             self._regions[key] = out
             while len(self._regions) > self.size:
                 self._regions.popitem(last=False)
-        return out.regions
+        return out
 
     def proposals(self, image: Image.Image, words: Sequence[OcrWord], limit: int, key: str) -> Proposals:
         sig = (key, hash((limit, tuple(getattr(words, "deferred", ())), tuple((w.text, w.box, w.score) for w in words))))
@@ -641,8 +504,8 @@ def propose(
     """Distinct candidate elements of one screenshot from its OCR words and its edges. Blocking.
 
     Words from a budgeted read (`WordList.deferred`) propose no element for their unread lines
-    (`unread_regions`). With a cache and the image's key, a repeat is free and a small change is
-    recomputed incrementally (`ProposalCache`); the result is the same either way."""
+    (`unread_regions`). With a cache and the image's key, a repeat is free (`ProposalCache`); the
+    result is the same either way."""
     if cache is not None and key is not None:
         return cache.proposals(image, words, limit, key)
     return _propose(image, words, limit, region_proposals(image))
