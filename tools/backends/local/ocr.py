@@ -789,7 +789,12 @@ class OcrEngine:
         for batch, width in rec_plan(widths, canvas=canvas, max_batch=self.rec_batch):
             ratios = [widths[i] / height for i in batch]
             norm = np.concatenate([rec.resize_norm_img(crops[i], width / height)[np.newaxis] for i in batch]).astype(np.float32)
-            lines, _ = rec.postprocess_op(rec.session(norm), False, wh_ratio_list=ratios, max_wh_ratio=width / height)
+            preds = rec.session(norm)  # (batch, steps, ~18.7k characters): tens of MB for a long batch
+            # RapidOCR's CTC decoder (postprocess_op) with its index and probability from one pass over
+            # the scores instead of two (argmax, then max): the same values, ~15 ms less on a bounded read
+            idx = preds.argmax(axis=2)
+            prob = np.take_along_axis(preds, idx[:, :, None], axis=2)[:, :, 0]
+            lines, _ = rec.postprocess_op.decode(idx, prob, False, ratios, width / height, remove_duplicate=True)
             for i, (txt, score) in zip(batch, lines, strict=True):
                 out[i] = (str(txt), float(score))
         return out
@@ -1047,13 +1052,19 @@ def _det_tensor(bgr: np.ndarray, mean: Sequence[float], std: Sequence[float]) ->
     WHY not RapidOCR's DetPreProcess.normalize: its mean and std are lists, so numpy computes the
     whole image in float64 (three 34 MB temporaries at 1600x896); that took 0.05 s on a warm
     machine and up to 0.18 s in a cold call (fresh pages). One float32 multiply-add per pixel gives
-    the same values to float32 rounding (the int8 detector quantises its input to 8 bits anyway)."""
+    the same values to float32 rounding (the int8 detector quantises its input to 8 bits anyway).
+    Channel by channel with OpenCV into the (1, 3, h, w) array itself: the same float32 values as
+    numpy's multiply-add on an HWC copy then a transpose, in a quarter of the time (17 -> 4 ms at
+    1568x896)."""
+    import cv2
+
     scale = (1.0 / (255.0 * np.asarray(std, dtype=np.float64))).astype(np.float32)
     offset = (np.asarray(mean, dtype=np.float64) / np.asarray(std, dtype=np.float64)).astype(np.float32)
-    x = bgr.astype(np.float32)
-    x *= scale
-    x -= offset
-    return np.ascontiguousarray(x.transpose(2, 0, 1))[None]
+    x = np.empty((1, 3, *bgr.shape[:2]), dtype=np.float32)
+    for c in range(3):
+        cv2.multiply(bgr[:, :, c], float(scale[c]), dst=x[0, c], dtype=cv2.CV_32F)
+        x[0, c] -= offset[c]
+    return x
 
 
 def _ious(quad: np.ndarray, hulls: np.ndarray) -> np.ndarray:
