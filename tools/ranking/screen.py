@@ -129,17 +129,17 @@ async def read_and_propose(
 
     if cache is None or key is None or cache.has_regions(key):
         return await anyio.to_thread.run_sync(run)
-
-    edges, image_key_ = cache, key
-
-    def regions() -> None:  # a failure here is propose's to report (it asks again), not a task group's
-        with contextlib.suppress(Exception):
-            edges.regions(image, image_key_)
-
     async with anyio.create_task_group() as tg:
-        tg.start_soon(anyio.to_thread.run_sync, regions)
+        tg.start_soon(anyio.to_thread.run_sync, functools.partial(_regions_quietly, cache, image, key))
         words = await anyio.to_thread.run_sync(functools.partial(read_words, engine, image, key=key, budget=budget))
     return words, await anyio.to_thread.run_sync(functools.partial(propose, image, words, limit, cache=cache, key=key))
+
+
+def _regions_quietly(cache: ProposalCache, image: Image.Image, key: str) -> None:
+    """The screen's edge regions into `cache`. A failure is left to `propose`, which asks for them
+    again and reports it as any call does, rather than surfacing from a task group."""
+    with contextlib.suppress(Exception):
+        cache.regions(image, key)
 
 
 async def rank_proposed(
@@ -158,9 +158,9 @@ async def rank_proposed(
     """Rank proposed elements, reading the screen progressively under `budget` (None/0: all of it).
 
     The first read recognises free-standing lines within `budget`; while the winner's words do not
-    hold the instruction (`rank_read`: words first, icons on the complete read) the next round of free-standing lines is read
-    (`OcrEngine.read_more`, `round_budget`) and the screen ranked again; once none is left, the rest
-    (running text) is read and the screen ranked on all of it."""
+    hold the instruction (`rank_read`: words first, icons on the complete read) the next round of
+    free-standing lines is read (`OcrEngine.read_more`, `round_budget`) and the screen ranked again;
+    once none is left, the rest (running text) is read and the screen ranked on all of it."""
     from ..backends.local.ocr import image_key  # the engine's own key, when the caller has none
 
     key = key or image_key(image)
