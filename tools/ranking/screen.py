@@ -108,7 +108,8 @@ async def rank_read(
     scored = await _rank(backend, image, query, instruction, words, found, past_actions, progress, icons=False)
     if holds_instruction(scored, found.items, words, instruction):
         return scored, True
-    if not (last or not getattr(words, "deferred", ())):
+    complete = last or not getattr(words, "deferred", ())
+    if not complete:
         return scored, False
     return await _rank(backend, image, query, instruction, words, found, past_actions, progress), True
 

@@ -280,8 +280,8 @@ class LocalBackend:
         texts = [(r.text or "").strip() or NO_TEXT_MARKER for r in regions]
         vectors = await anyio.to_thread.run_sync(self._encode_cached, texts)
         extras: list[dict[str, Any]] = [{"text": t, "text_found": t != NO_TEXT_MARKER} for t in texts]
-        textless = [i for i, t in enumerate(texts) if t == NO_TEXT_MARKER] if icons else []
         looked_at = [i for i, t in enumerate(texts) if t == NO_TEXT_MARKER or weak_text(symbol_of(t))] if icons else []
+        textless = [i for i in looked_at if texts[i] == NO_TEXT_MARKER]
         if looked_at:
             readings = await anyio.to_thread.run_sync(self._read_icons, image, [regions[i].box for i in looked_at])
             read = [(i, r) for i, r in zip(looked_at, readings, strict=True) if r.confidence >= ICON_MIN_CONFIDENCE]
