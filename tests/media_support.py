@@ -357,3 +357,22 @@ def timeline_mp4(
         for packet in vs.encode(None):
             out.mux(packet)
         _write_audio(out, aus, track, audio_rate)
+
+
+def png_that_does_not_inflate(image: Image.Image) -> bytes:
+    """A PNG whose chunks and CRCs are all valid but whose pixel stream is damaged: what intake's
+    structural check passes and only decoding the pixels refuses."""
+    import struct
+    import zlib
+
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    data = bytearray(buf.getvalue())
+    at = data.index(b"IDAT") - 4
+    length = struct.unpack(">I", data[at : at + 4])[0]
+    start = at + 8
+    for i in range(start + 2, start + length, 7):  # past the zlib header: scramble the deflate stream
+        data[i] ^= 0xA5
+    crc = zlib.crc32(bytes(data[at + 4 : start + length])) & 0xFFFFFFFF
+    data[start + length : start + length + 4] = struct.pack(">I", crc)
+    return bytes(data)

@@ -12,7 +12,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from media_support import mp4_with_text, pdf_with_text, wav_tone
+from media_support import mp4_with_text, pdf_with_text, png_that_does_not_inflate, wav_tone
 from PIL import Image
 from sensorium.tools import capture as cap
 from sensorium.tools.config import IntakeSettings
@@ -335,6 +335,18 @@ def test_truncated_image_is_unsupported(settings: IntakeSettings) -> None:
     media = Media.from_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
     with pytest.raises(UnsupportedMedia, match="does not decode .* truncated or corrupt"):
         check_limits(media, settings)
+
+
+def test_png_structure_is_checked_without_decoding_its_pixels(settings: IntakeSettings) -> None:
+    """Intake checks a PNG's chunks and CRCs (a damaged file is refused above) and leaves the pixels to
+    the one decode where they are used; a stream that passes the structure but does not inflate is
+    refused there (tests/test_ranking.py and test_local_via_mcp.py: "does not decode")."""
+    image = Image.effect_noise((256, 256), 64).convert("RGB")
+    check_limits(Media.from_bytes(png_that_does_not_inflate(image)), settings)  # structure intact: passes here
+    damaged = bytearray(png_bytes((64, 64)))
+    damaged[damaged.index(b"IDAT") + 6] ^= 0xFF  # a flipped byte: its chunk's CRC no longer matches
+    with pytest.raises(UnsupportedMedia, match="does not decode .* truncated or corrupt"):
+        check_limits(Media.from_bytes(bytes(damaged)), settings)
 
 
 def test_long_video_names_duration_limit_and_way_out(root: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mcp import Client, StdioServerParameters
-from media_support import pdf_with_text, wav_tone
+from media_support import pdf_with_text, png_that_does_not_inflate, text_image, wav_tone
 from sensorium.server.app import build_server
 from server_support import error_text, eval_dir, make_settings, subprocess_env
 
@@ -85,6 +85,21 @@ async def test_pdf_through_embed_media(local_server) -> None:
         r = await client.call_tool("embed_media", {"path": str(pdf)})
     assert not r.is_error, r.content
     assert r.structured_content["modality"] == "pdf" and "Invoice" in (r.structured_content["text_seen"] or "")
+
+
+async def test_a_png_whose_pixels_do_not_inflate_is_a_tool_error(local_server) -> None:
+    """Intake checks a PNG's structure only (tools/intake.py); the local backend's one decode of the
+    pixels refuses a damaged stream with a specific error, and the server keeps serving."""
+    server, tmp = local_server
+    bad = tmp / "damaged_pixels.png"
+    bad.write_bytes(png_that_does_not_inflate(text_image("Quarterly report")))
+    good = tmp / "report.png"
+    text_image("Quarterly report").save(good)
+    async with Client(server) as client:
+        r = await client.call_tool("embed_image", {"path": str(bad)})
+        assert r.is_error and "does not decode" in error_text(r), error_text(r)
+        ok = await client.call_tool("embed_image", {"path": str(good)})
+        assert not ok.is_error and "Quarterly" in json.dumps(ok.structured_content), error_text(ok)
 
 
 async def test_corrupt_model_file_is_a_tool_error_naming_it(tmp_path: Path) -> None:

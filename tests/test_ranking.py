@@ -15,7 +15,7 @@ from mcp.types import ImageContent
 from PIL import Image
 from sensorium.server.app import build_server
 from sensorium.tools.ranking import proposals, score, text
-from media_support import ui_item, ui_screen, wav_tone
+from media_support import png_that_does_not_inflate, ui_item, ui_screen, wav_tone
 from server_support import error_text, eval_dir, make_settings
 
 UI = eval_dir() / "ui_grounding"
@@ -145,6 +145,8 @@ async def test_bad_input_is_refused_with_specific_messages(server, tmp_path: Pat
     shot = str(_copy(tmp_path, item))
     garbage = tmp_path / "broken.png"
     garbage.write_bytes(Path(shot).read_bytes()[:400])  # a truncated image
+    uninflatable = tmp_path / "damaged_pixels.png"  # chunks intact (intake passes it), pixel stream damaged
+    uninflatable.write_bytes(png_that_does_not_inflate(Image.open(shot)))
     base = {"instruction": "Click 'Login'", "path": shot}
     cases: list[tuple[dict[str, Any], str]] = [
         ({**base, "candidates": [{"box": [10, 10, 2000, 50]}]}, "outside the image (1280x800"),
@@ -155,6 +157,8 @@ async def test_bad_input_is_refused_with_specific_messages(server, tmp_path: Pat
         ({**base, "candidates": []}, "candidates is an empty list"),
         ({**base, "candidates": [{"box": [0, 0, 10, 10]}] * 501}, "501 candidates, the limit is 500"),
         ({"instruction": "x", "path": str(garbage), "candidates": [{"box": [0, 0, 10, 10]}]}, "does not decode"),
+        ({"instruction": "x", "path": str(uninflatable), "candidates": [{"box": [0, 0, 10, 10]}]}, "does not decode"),
+        ({"instruction": "x", "path": str(uninflatable)}, "does not decode"),
         ({"instruction": "x", "data_base64": base64.b64encode(b"hello, not an image").decode()}, "UnsupportedMedia"),
         ({"path": shot, "candidates": [{"box": [0, 0, 10, 10]}]}, "give exactly one instruction"),
         ({**base, "k": 0}, "greater than or equal to 1"),
