@@ -66,9 +66,15 @@ def _texts(engine: OcrEngine, image) -> Counter[str]:  # type: ignore[no-untyped
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    not int8_is_fast(),
+    reason="this CPU has no exact int8 dot products (x86 without VNNI/AMX): its u8s8 kernels saturate, `auto` never "
+    "uses the int8 detector here, and forcing it reads worse (measured, docs/OCR_DETECTOR.md)",
+)
 def test_int8_reads_the_lines_fp32_reads() -> None:
     """On a busy terminal desktop most lines come out identical (a long line may be split or joined
-    differently); on an app screen every label does. Seeds not used for calibration (100+)."""
+    differently); on an app screen every label does. Seeds not used for calibration (100+). Only where
+    the model is used: on an AVX2 CPU without VNNI the same comparison kept 109 of 136 lines (session 10)."""
     fp32, int8 = OcrEngine(detector="fp32", cache_size=0), OcrEngine(detector="int8", cache_size=0)
     desk = scenes.desktop((1280, 800), seed=7).image
     for image in (desk, ImageOps.invert(desk.convert("RGB"))):
