@@ -423,13 +423,9 @@ def cpu_model() -> str | None:
     return None
 
 
-def int8_is_fast() -> bool:
-    from sensorium.tools.backends.local.ocr_detector import int8_is_fast as fast
-
-    return fast()
-
-
 def machine_info() -> dict[str, Any]:
+    from sensorium.tools.backends.local.ocr_detector import int8_is_fast
+
     def version(pkg: str) -> str | None:
         from importlib.metadata import PackageNotFoundError
         from importlib.metadata import version as v
