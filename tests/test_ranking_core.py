@@ -74,6 +74,19 @@ def test_a_line_over_several_controls_is_cut_at_its_gaps() -> None:
     assert len(solid) == 1
 
 
+def test_a_nav_bar_read_without_spaces_around_its_bars_is_still_cut_into_its_links() -> None:
+    """OCR sometimes drops the spaces around '|' ("previous |next|modules"): each link keeps its own word."""
+    arr = np.full((30, 400), 255, dtype=np.uint8)
+    for x0, x1 in ((10, 80), (100, 102), (120, 170), (190, 192), (210, 290)):  # word | word | word
+        arr[8:22, x0:x1] = 0
+    for read in ("previous |next|modules", "previous | next | modules"):
+        pieces = proposals.split_line(arr, read, (5, 5, 390, 25), 0.9)
+        words = [w for p in pieces for w in p.text.split() if w != "|"]
+        assert words == ["previous", "next", "modules"], pieces
+        nxt = next(p for p in pieces if "next" in p.text.split())
+        assert nxt.box[0] >= 80 and nxt.box[2] <= 210, nxt
+
+
 # -- distinct candidates -----------------------------------------------------------------------
 
 

@@ -31,6 +31,7 @@ Coverage of these proposals on the ui_grounding dev set: `python -m sensorium.to
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -148,6 +149,12 @@ def _ink_runs(grey: np.ndarray, min_gap: int) -> list[tuple[int, int]]:
     return runs
 
 
+_BAR = re.compile(r"\s*\|\s*")
+"""A vertical bar between words (nav bars, breadcrumbs, status lines): OCR drops the spaces around it
+now and then (the int8 recogniser more often than fp32: '|next|modules|index'), which glued the words
+into one token that no instruction word matched."""
+
+
 def split_line(grey: np.ndarray, text: str, box: Box, score: float) -> list[OcrWord]:
     """A detected line cut at wide ink gaps, its words shared out by their position in the text.
 
@@ -157,6 +164,7 @@ def split_line(grey: np.ndarray, text: str, box: Box, score: float) -> list[OcrW
     position (by character count along the line) falls in.
     """
     x1, y1, x2, y2 = box
+    text = _BAR.sub(" | ", text).strip()  # a bar separates, spaced or not: "previous |next|modules" is three links
     tokens = text.split()
     if len(tokens) < 2 or x2 - x1 < 4 or y2 - y1 < 4:
         return [OcrWord(text=text, box=box, score=score)]
