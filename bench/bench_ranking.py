@@ -537,7 +537,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     extra = {"cache_dir": args.cache_dir} if args.cache_dir else {}
     settings = Settings(backend=args.backend, data_dir=tmp / "data", intake=IntakeSettings(allowed_roots=roots), **extra)
-    settings = settings.model_copy(update={"local": settings.local.model_copy(update={"ocr_detector": args.ocr_detector})})
+    settings = settings.model_copy(update={"local": settings.local.model_copy(
+        update={"ocr_detector": args.ocr_detector, "ocr_recogniser": args.ocr_recogniser})})
     screens = desktop_screens(args.sizes, tmp) + ui_grounding_screens(args.eval, args.screens, tmp)  # the busy desktops first: the figures the issue is about
     warm = warm_image()
     warm_path = tmp / "warm.png"
@@ -548,7 +549,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine,
         "settings": {"backend": args.backend, "k": args.k, "include_marks": args.marks, "threads": settings.local.threads,
                      "ocr_max_side": settings.local.ocr_max_side, "ocr_detector": args.ocr_detector,
-                     "ocr_detector_int8": uses_int8(args.ocr_detector), "ocr_cold_budget": settings.local.ocr_cold_budget,
+                     "ocr_detector_int8": uses_int8(args.ocr_detector), "ocr_recogniser": args.ocr_recogniser,
+                     "ocr_recogniser_int8": uses_int8(args.ocr_recogniser), "ocr_cold_budget": settings.local.ocr_cold_budget,
                      "capture_max_side": settings.capture.max_side,
                      "baseline_screens_per_kind": args.baseline_screens, "baseline_budget_s": args.baseline_budget,
                      "tool_budget_s": args.tool_budget},
@@ -806,6 +808,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--backend", default=os.environ.get("SENSORIUM_BACKEND", "local"), help="local (default) or hashing (smoke test)")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--ocr-detector", default="auto", choices=("auto", "int8", "fp32"), help="LocalSettings.ocr_detector (int8 = docs/OCR_DETECTOR.md)")
+    p.add_argument("--ocr-recogniser", default="auto", choices=("auto", "int8", "fp32"), help="LocalSettings.ocr_recogniser (int8 = docs/OCR_RECOGNISER.md)")
     p.add_argument("--no-marks", dest="marks", action="store_false", help="call with include_marks=false")
     p.add_argument("--baseline-screens", type=int, default=2, help="old-path baseline on the first N screens of each kind")
     p.add_argument("--baseline-budget", type=float, default=1200.0, help="start no new baseline screen after this many seconds")

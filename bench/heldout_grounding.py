@@ -454,6 +454,7 @@ async def evaluate(
     no_field_button: bool = False,
     synonyms: bool = False,
     detector: str = "auto",
+    recogniser: str = "auto",
 ) -> dict[str, object]:
     """hit@1 per kind; `ablate` switches off this session's general mechanisms (role cues, shown words,
     badge erasing) so before and after are measured in one run on the same screens."""
@@ -475,7 +476,7 @@ async def evaluate(
         score.SEEN_MAX_WORDS = 0
         local_backend.erase_badges = lambda image: image
     backend = LocalBackend()
-    cache = WordsCache(work, detector)
+    cache = WordsCache(work, detector, recogniser)
     hits: dict[str, list[float]] = {}
     rows = []
     for n in range(screens):
@@ -518,6 +519,7 @@ def main() -> None:
     ap.add_argument("--no-field-button", action="store_true", help="without session 7's field-button inheritance (forms.py)")
     ap.add_argument("--share", type=float, help="forms.SHARE for a sweep")
     ap.add_argument("--ocr-detector", default="auto", choices=("auto", "int8", "fp32"), help="LocalSettings.ocr_detector for the screens' OCR")
+    ap.add_argument("--ocr-recogniser", default="auto", choices=("auto", "int8", "fp32"), help="LocalSettings.ocr_recogniser, likewise")
     ap.add_argument("--save", type=int, default=0, help="also write the first N screens as PNG into --work")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every miss")
     a = ap.parse_args()
@@ -529,7 +531,8 @@ def main() -> None:
 
         forms.SHARE = a.share
     out = asyncio.run(evaluate(a.icons, a.screens, a.work, a.seed, badges=a.badges, forms=a.forms, ablate=a.ablate,
-                               no_field_button=a.no_field_button, synonyms=a.synonyms, detector=a.ocr_detector))
+                               no_field_button=a.no_field_button, synonyms=a.synonyms, detector=a.ocr_detector,
+                               recogniser=a.ocr_recogniser))
     if a.verbose:
         for row in out["items"]:  # type: ignore[union-attr]
             if row["rank"] != 1:

@@ -1,6 +1,6 @@
 """Where a cold rank_ui_elements spends its wall time, step by step, on fresh busy desktops.
 
-    python bench/rank_breakdown.py [--size 1920x1080] [--ocr-detector auto|int8|fp32] [--seeds 1,2,3] [--embed]
+    python bench/rank_breakdown.py [--size 1920x1080] [--ocr-detector auto|int8|fp32] [--ocr-recogniser auto|int8|fp32] [--seeds 1,2,3] [--embed]
 
 Each step of the tool (screenshot decoding, OCR detection, recognition, edge regions, proposing,
 ranking, text encoding, icon reading, the marked-up image) is timed by wrapping the function that
@@ -85,7 +85,8 @@ async def run(args: argparse.Namespace) -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="rank-breakdown-"))
     settings = Settings(backend="local", data_dir=tmp / "data", intake=IntakeSettings(allowed_roots=[tmp]))
-    settings = settings.model_copy(update={"local": settings.local.model_copy(update={"ocr_detector": args.ocr_detector})})
+    settings = settings.model_copy(update={"local": settings.local.model_copy(
+        update={"ocr_detector": args.ocr_detector, "ocr_recogniser": args.ocr_recogniser})})
     services = build_services(settings)
     server = build_server(settings, services=services)
     size = tuple(int(x) for x in args.size.split("x"))
@@ -126,6 +127,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--size", default="1920x1080")
     p.add_argument("--ocr-detector", default="auto", choices=("auto", "int8", "fp32"))
+    p.add_argument("--ocr-recogniser", default="auto", choices=("auto", "int8", "fp32"))
     p.add_argument("--embed", action="store_true", help="embed_screenshot (cold, one change) instead of rank_ui_elements")
     p.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 3])
     args = p.parse_args()

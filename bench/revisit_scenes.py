@@ -23,6 +23,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from PIL import Image, ImageDraw
 
@@ -333,3 +334,33 @@ def _mail(s: Screen) -> Image.Image:
 
 
 _RENDER: dict[str, Callable[[Screen], Image.Image]] = {"terminals": _terminals, "docs": _docs, "settings": _settings, "mail": _mail}
+
+
+def app_calibration(out: Path, seeds: tuple[int, ...] = (100, 101)) -> list[Path]:
+    """App screens the int8 OCR recogniser's activation ranges are calibrated on besides
+    scenes.calibration's desktops (quantize_recogniser.py): docs, settings and mail screens in
+    proportional fonts (seeds 100.., never a bench_revisits seed), both sizes, each also inverted (a
+    dark theme). WHY: calibrated on terminal desktops alone, the recogniser read the generated desktops'
+    ground truth worse (docs/OCR_RECOGNISER.md)."""
+    from PIL import ImageOps
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for kind in ("docs", "settings", "mail"):
+        for seed in seeds:
+            for size in ((1920, 1080), (1280, 800)):
+                img = Screen(kind, seed, size).render().convert("RGB")
+                for tag, im in (("light", img), ("dark", ImageOps.invert(img))):
+                    paths.append(out / f"calibration_{kind}_{seed}_{size[0]}x{size[1]}_{tag}.png")
+                    im.save(paths[-1])
+    return paths
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:2] == ["calibration"]:  # python bench/revisit_scenes.py calibration DIR: desktops + app screens
+        for p in scenes.calibration(Path(sys.argv[2])) + app_calibration(Path(sys.argv[2])):
+            print(p)
+        raise SystemExit(0)
+    raise SystemExit("usage: python bench/revisit_scenes.py calibration DIR")

@@ -175,8 +175,10 @@ def test_screen_states_image_queries_find_their_state() -> None:
 def test_changed_screen_rereads_only_changed_lines() -> None:
     from PIL import ImageDraw
 
-    inc = OcrEngine(max_side=1600, threads=2, cache_size=0)  # no whole-image cache: only the line cache can help
-    fresh = OcrEngine(max_side=1600, threads=2, cache_size=0)
+    # no whole-image cache: only the line cache can help. fp32 recogniser on both: the reference (RapidOCR's
+    # one-call pipeline) has only RapidOCR's own model, and this compares re-reads, not precisions
+    inc = OcrEngine(max_side=1600, threads=2, cache_size=0, recogniser="fp32")
+    fresh = OcrEngine(max_side=1600, threads=2, cache_size=0, recogniser="fp32")
     fresh._incremental = False  # RapidOCR's one-call pipeline, as the reference
     screen = Image.open(UI / "images/ui_dev_05.jpg").convert("RGB").crop((0, 0, 1280, 420))
     first = inc.read(screen)

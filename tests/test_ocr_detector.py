@@ -57,7 +57,7 @@ def test_a_corrupt_int8_detector_fails_the_read_with_the_fix_not_a_traceback(tmp
     (copy / INT8_FILE).write_bytes(b"not a model")
     image, _ = ui_screen(size=(640, 400))
     with pytest.raises(BackendUnavailable, match="int8 OCR detector: .* is corrupt"):
-        OcrEngine(detector="int8", detector_assets=copy, cache_size=0).read(image)
+        OcrEngine(detector="int8", int8_assets=copy, cache_size=0).read(image)
     assert OcrEngine(detector="fp32", cache_size=0).read(image).lines  # the named way out works
 
 
@@ -109,7 +109,7 @@ def test_the_build_step_makes_a_detector_that_reads(tmp_path: Path) -> None:
     assert manifest["ocr_detector"]["calibration"] == ["s100.png", "s101.png"]
     path = detector_model("int8", out)
     assert path == out / INT8_FILE
-    engine = OcrEngine(detector="int8", detector_assets=out, cache_size=0)
+    engine = OcrEngine(detector="int8", recogniser="fp32", int8_assets=out, cache_size=0)
     app, _ = ui_screen()
     assert _texts(engine, app) == _texts(OcrEngine(detector="fp32", cache_size=0), app)
     assert quantize_detector.main(["--screens", str(tmp_path / "nothing"), "--out", str(out)]) == 2

@@ -62,6 +62,7 @@ from ...regions import RegionItem, crop, icon_crop
 from ..base import ALL_MODALITIES, BackendStatus, Capabilities, EmbedItem, Embedding, ProgressCallback, Role, l2_normalise
 from .models import MINILM, ModelStore
 from .ocr import OcrEngine, OcrResult, engine_from_settings
+from .ocr_detector import uses_int8
 from .screen_read import choose_lines
 from .text_encoder import DIMENSION, SPACE, TextEncoder
 from ...visual import visual_descriptor
@@ -216,6 +217,8 @@ class LocalBackend:
         )
         if self.settings.ocr_embed_budget:  # images embedded from a bounded read (screen_read.py): other vectors
             self.perception_version += f"+read-{self.settings.ocr_embed_budget}"
+        if uses_int8(self.ocr.recogniser):  # the int8 recogniser reads a few lines differently: other vectors
+            self.perception_version += "+rec-int8"
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._text_cache_lock = threading.Lock()
         self._icon_cache: OrderedDict[bytes, IconReading] = OrderedDict()

@@ -35,13 +35,13 @@ OPSET = 17
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
-def source_model() -> Path:
-    """RapidOCR's packaged DB detector (the one its default configuration loads)."""
+def source_model(kind: str = "det") -> Path:
+    """RapidOCR's packaged model of `kind` (det, rec: the ones its default configuration loads)."""
     import rapidocr
 
-    found = sorted((Path(rapidocr.__file__).parent / "models").glob("*det*.onnx"))
+    found = sorted((Path(rapidocr.__file__).parent / "models").glob(f"*_{kind}_*.onnx"))
     if len(found) != 1:
-        raise SystemExit(f"expected one detector model in rapidocr's models folder, found {[p.name for p in found]}")
+        raise SystemExit(f"expected one {kind} model in rapidocr's models folder, found {[p.name for p in found]}")
     return found[0]
 
 
@@ -50,7 +50,13 @@ def calibration_inputs(screens: list[Path]) -> list[np.ndarray]:
     return [engine.detector_input(Image.open(p).convert("RGB")) for p in screens]
 
 
-def quantize(source: Path, inputs: list[np.ndarray], out: Path, exclude: tuple[str, ...] = ()) -> None:
+def quantize(
+    source: Path, inputs: list[np.ndarray], out: Path, exclude: tuple[str, ...] = (), *,
+    op_types: list[str] | None = None, moving_average: bool = False,
+) -> None:
+    """Static QDQ quantisation of `source` into `out` (module docstring); `op_types` None = every
+    node, `moving_average` = activation ranges averaged over the calibration batches instead of
+    their extremes (the recogniser's build, `quantize_recogniser.py`)."""
     import onnx
     from onnx import version_converter
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -73,8 +79,24 @@ def quantize(source: Path, inputs: list[np.ndarray], out: Path, exclude: tuple[s
         quantize_static(
             str(prepared), str(out), Feed(), quant_format=QuantFormat.QDQ, per_channel=True,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
-            nodes_to_exclude=list(exclude),
+            nodes_to_exclude=list(exclude), op_types_to_quantize=op_types,
+            extra_options={"CalibMovingAverage": moving_average},
         )
+
+
+def write_manifest(out: Path, target: Path, key: str, info: dict[str, object]) -> Path:
+    """Record `target`'s sha256 and size, and how it was built under `key`, in out/manifest.json
+    (the file `checksums.verified_files` checks before the model is used)."""
+    manifest_path = out / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    manifest.setdefault("files", {})[target.name] = {"sha256": sha256_file(target), "bytes": target.stat().st_size}
+    manifest[key] = info
+    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest_path
+
+
+def calibration_screens(folder: Path) -> list[Path]:
+    return sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ASSETS, help="where the model and manifest.json go (default: the package's assets)")
     p.add_argument("--exclude", default="", help="comma-separated node names kept in fp32 (an experiment; the shipped model has none)")
     args = p.parse_args(argv)
-    screens = sorted(f for f in args.screens.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES) if args.screens.is_dir() else []
+    screens = calibration_screens(args.screens)
     if not screens:
         print(f"no screenshots in {args.screens}", file=sys.stderr)
         return 2
@@ -93,17 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"quantising {source.name} on {len(screens)} screens -> {target}", file=sys.stderr)
     exclude = tuple(x for x in args.exclude.split(",") if x)
     quantize(source, calibration_inputs(screens), target, exclude)
-    manifest_path = args.out / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    manifest.setdefault("files", {})[INT8_FILE] = {"sha256": sha256_file(target), "bytes": target.stat().st_size}
-    manifest["ocr_detector"] = {
+    manifest_path = write_manifest(args.out, target, "ocr_detector", {
         "source": {"file": source.name, "sha256": sha256_file(source)},
         "opset": OPSET,
         "quantisation": "static QDQ, int8 per-channel weights, uint8 activations, MinMax calibration",
         **({"kept_fp32": list(exclude)} if exclude else {}),
         "calibration": [s.name for s in screens],
-    }
-    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
+    })
     print(f"wrote {target} ({target.stat().st_size} bytes) and {manifest_path}", file=sys.stderr)
     return 0
 
