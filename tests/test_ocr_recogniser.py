@@ -1,66 +1,28 @@
-"""The int8 OCR recogniser: when it is used, that it reads what RapidOCR's fp32 recogniser reads (lone
-glyphs by fp32 itself), that a bad copy is refused with a clear error, that the embedding cache keeps
-its vectors apart, and that the build step reproduces a working model.
+"""The int8 OCR recogniser: that it reads what RapidOCR's fp32 recogniser reads (lone glyphs by fp32
+itself), that the embedding cache keeps its vectors apart, and that the build step reproduces a working
+model (a bad copy refused: test_ocr_int8_assets.py).
 
 No timing here: bench/bench_ranking.py shows the speed (docs/OCR_RECOGNISER.md)."""
 
 from __future__ import annotations
 
 import json
-import shutil
-import sys
-from collections import Counter
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageOps
+from PIL import ImageOps
 from sensorium.tools.backends.local.ocr import REC_GLYPH_WIDTH, OcrEngine
-from sensorium.tools.backends.local.ocr_detector import ASSETS, int8_is_fast
+from sensorium.tools.backends.local.ocr_detector import int8_is_fast
 from sensorium.tools.backends.local.ocr_recogniser import REC_INT8_FILE, recogniser_model
 from sensorium.tools.config import LocalSettings
-from sensorium.tools.errors import BackendUnavailable
 from media_support import ui_screen
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "bench"))
-
-import scenes  # noqa: E402
+from ocr_support import assert_reads_the_app_screen_as_fp32, calibration_screens, scenes
 
 NOT_EXACT = (
     "this CPU has no exact int8 dot products (x86 without VNNI/AMX): `auto` never uses the int8 recogniser "
     "here, and forcing it may read worse (the detector's case, docs/OCR_DETECTOR.md)"
 )
-
-
-def _texts(engine: OcrEngine, image: Image.Image) -> Counter[str]:
-    return Counter(line.text for line in engine.read(image).lines)
-
-
-def test_the_packaged_int8_recogniser_matches_its_manifest_and_a_bad_copy_is_refused(tmp_path: Path) -> None:
-    assert recogniser_model("fp32") is None
-    assert recogniser_model("int8") == ASSETS / REC_INT8_FILE
-    manifest = json.loads((ASSETS / "manifest.json").read_text())
-    assert manifest["files"][REC_INT8_FILE]["bytes"] == (ASSETS / REC_INT8_FILE).stat().st_size < 8_000_000
-    assert manifest["ocr_recogniser"]["source"]["file"] == "PP-OCRv6_rec_small.onnx"
-    copy = tmp_path / "assets"
-    shutil.copytree(ASSETS, copy)
-    raw = (copy / REC_INT8_FILE).read_bytes()
-    (copy / REC_INT8_FILE).write_bytes(raw[:-16] + bytes(16))
-    with pytest.raises(BackendUnavailable, match=r"ocr_rec_int8\.onnx is corrupt \(sha256 [0-9a-f]{64}, expected .*OCR_RECOGNISER=fp32"):
-        recogniser_model("int8", copy)
-    (copy / REC_INT8_FILE).unlink()
-    with pytest.raises(BackendUnavailable, match=r"ocr_rec_int8\.onnx is missing"):
-        recogniser_model("int8", copy)
-
-
-def test_a_corrupt_int8_recogniser_fails_the_read_with_the_fix_not_a_traceback(tmp_path: Path) -> None:
-    copy = tmp_path / "assets"
-    shutil.copytree(ASSETS, copy)
-    (copy / REC_INT8_FILE).write_bytes(b"not a model")
-    image, _ = ui_screen(size=(640, 400))
-    with pytest.raises(BackendUnavailable, match="int8 OCR recogniser: .* is corrupt"):
-        OcrEngine(recogniser="int8", int8_assets=copy, cache_size=0).read(image)
-    assert OcrEngine(detector="fp32", recogniser="fp32", cache_size=0).read(image).lines  # the named way out works
 
 
 def test_the_embedding_cache_keeps_int8_and_fp32_readings_apart() -> None:
@@ -92,12 +54,7 @@ def test_int8_reads_the_lines_fp32_reads_and_leaves_lone_glyphs_to_fp32() -> Non
                   if any(k.box[0] <= (box[0] + box[2]) / 2 <= k.box[2] and k.box[1] <= (box[1] + box[3]) / 2 <= k.box[3]
                          for k in keys) and (box[2] - box[0]) * 48 < REC_GLYPH_WIDTH * (box[3] - box[1])]
         assert len(glyphs) >= 10 and all(x == y for x, y in glyphs), glyphs
-    app, elements = ui_screen()
-    got = _texts(int8, app)
-    assert got == _texts(fp32, app)
-    for el in elements:
-        if el["text"]:
-            assert any(el["text"] in t for t in got), el["text"]
+    assert_reads_the_app_screen_as_fp32(int8)
 
 
 @pytest.mark.slow
@@ -108,10 +65,7 @@ def test_the_build_step_makes_a_recogniser_that_reads(tmp_path: Path) -> None:
     pytest.importorskip("onnx")
     from sensorium.tools.backends.local import quantize_recogniser
 
-    screens = tmp_path / "screens"
-    screens.mkdir()
-    for seed in (100, 101):
-        scenes.desktop((800, 500), seed=seed).image.save(screens / f"s{seed}.png")
+    screens = calibration_screens(tmp_path / "screens")
     out = tmp_path / "out"
     assert quantize_recogniser.main(["--screens", str(screens), "--out", str(out), "--batches", "40"]) == 0
     manifest = json.loads((out / "manifest.json").read_text())

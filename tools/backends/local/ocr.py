@@ -42,7 +42,7 @@ text lines), so
   static QDQ int8 (calibrated on PIL-rendered text, not on eval data) cost 0.82x CPU but only
   86.9 % of lines stayed identical on 4 dev screenshots, below the 98 % bar. Session 11 built one that
   reads as well on the measures that matter (ground truth of generated screens, grounding): the int8
-  recogniser (`ocr_recogniser.py`, docs/OCR_RECOGNISER.md), used where int8 is exact, lone glyphs left to fp32;
+  recogniser (`ocr_recogniser.py`, docs/OCR_RECOGNISER.md), used where int8 is exact, lone glyphs left to fp32.
 
 RapidOCR's engine is created lazily (first call) under a lock and called under that lock;
 its own logger writes to stderr only (never stdout, the MCP stdio channel) and is kept at
@@ -810,7 +810,7 @@ class OcrEngine:
         out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
         for batch, width, ratios, norm in self._rec_batches(engine, crops):
             # (batch, steps, ~18.7k characters): tens of MB for a long batch
-            if self._rec_int8 is not None and all(ratios[j] * height >= REC_GLYPH_WIDTH for j in range(len(batch))):
+            if self._rec_int8 is not None and all(r * height >= REC_GLYPH_WIDTH for r in ratios):
                 preds = self._rec_int8.run(None, {self._rec_int8.get_inputs()[0].name: norm})[0]
             else:
                 preds = rec.session(norm)
