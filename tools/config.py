@@ -194,8 +194,8 @@ class LocalSettings(BaseModel):
     ocr_recogniser: Literal["auto", "int8", "fp32"] = Field(
         "auto",
         description=(
-            "precision of OCR's text recogniser: int8 (this project's quantised copy of PP-OCR's recogniser, ~0.65-0.7x "
-            "the time, reads slightly worse: docs/OCR_RECOGNISER.md), fp32 (RapidOCR's own), or auto: int8 where the CPU "
+            "precision of OCR's text recogniser: int8 (this project's quantised copy of PP-OCR's recogniser, ~0.6x "
+            "the time, lone glyphs still read by fp32, reads slightly worse: docs/OCR_RECOGNISER.md), fp32 (RapidOCR's own), or auto: int8 where the CPU "
             "has exact int8 dot products (x86 VNNI/AMX, arm64), else fp32"
         ),
     )
