@@ -55,7 +55,23 @@ def timed(owner: Any, name: str, label: str) -> None:
     setattr(owner, name, wrapper)
 
 
+def _gc_timer() -> None:
+    """Add the interpreter's garbage-collection pauses to SPENT["gc pauses"] (any thread)."""
+    import gc
+
+    started: list[float] = []
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started.append(time.perf_counter())
+        elif started:
+            SPENT[f"gc pauses (gen {info['generation']})"] += time.perf_counter() - started.pop()
+
+    gc.callbacks.append(callback)
+
+
 def instrument() -> None:
+    _gc_timer()
     from sensorium.server import ranking_tools as rt
     from sensorium.tools.backends.local import backend as lb
     from sensorium.tools.backends.local import ocr, text_encoder

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ..checksums import verified_files
 from ..errors import BackendUnavailable, InvalidInput
+from ..heap import freeze_long_lived
 from ..ort_options import session_options
 from .preprocess import SIZE, preprocess
 
@@ -119,6 +120,7 @@ class IconReader:
                 if vocab.shape != (len(terms), DIMENSION):
                     raise BackendUnavailable(f"icon reader: vocab.npy {vocab.shape} does not match {len(terms)} terms; {_FIX}")
                 self._loaded = _Loaded(session, terms, vocab)
+                freeze_long_lived("the icon reader")
                 log.info("loaded icon reader from %s (%d vocabulary terms)", self.model_dir, len(terms))
         assert self._loaded is not None
         return self._loaded

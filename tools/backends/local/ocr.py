@@ -67,6 +67,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ...config import LocalSettings
 from ...errors import BackendUnavailable, InvalidInput
+from ...heap import freeze_long_lived
 from . import ocr_change
 from .ort_spin import rapidocr_spinning
 from .ocr_detector import ASSETS as INT8_ASSETS
@@ -353,6 +354,7 @@ class OcrEngine:
                 raise BackendUnavailable(f"RapidOCR failed to start ({exc}); reinstall `pip install --force-reinstall rapidocr`") from exc
             self._engine = engine
             logging.getLogger("RapidOCR").setLevel(logging.ERROR)  # its constructor resets the level
+            freeze_long_lived("the OCR engine")
         return self._engine
 
     def load(self) -> None:

@@ -27,6 +27,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from ...errors import BackendUnavailable, InvalidInput, ModalityNotSupported, SensoriumError
+from ...heap import freeze_long_lived
 from .models import WHISPER, ModelStore, installed_package_dir, verify_model_file
 from .whisper_models import MODELS, TINY_FILES
 
@@ -245,6 +246,7 @@ class SpeechRecognizer:
             self._tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language="en")
             self._suppress = list(get_suppressed_tokens(self._tokenizer, [-1]))
             self._model = model
+            freeze_long_lived("the Whisper recogniser")
             log.info("loaded Whisper %s from %s (%d threads)", self.name, self.model_dir, self.threads)
         return self._model
 

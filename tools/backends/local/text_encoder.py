@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ...errors import BackendUnavailable, InvalidInput
+from ...heap import freeze_long_lived
 from ...ort_options import session_options
 from ..base import l2_normalise, space_id
 
@@ -108,6 +109,7 @@ class TextEncoder:
                 self._input_names = {i.name for i in session.get_inputs()}
                 self._tokenizer = tok
                 self._session = session
+                freeze_long_lived("the text encoder")
                 log.info("loaded MiniLM text encoder from %s (%d threads)", path, self.threads)
         assert self._session is not None and self._tokenizer is not None
         return self._session, self._tokenizer
