@@ -69,6 +69,7 @@ from ...config import LocalSettings
 from ...errors import BackendUnavailable, InvalidInput
 from ...heap import freeze_long_lived
 from . import ocr_change
+from .db_boxes import db_boxes
 from .ort_spin import rapidocr_spinning
 from .ocr_detector import ASSETS as INT8_ASSETS
 from .ocr_detector import INT8_BOX_THRESH, DetectorChoice, detector_model
@@ -743,13 +744,13 @@ class OcrEngine:
         (`lines.detect_lines`). The one place both full reads and change re-reads detect."""
         det_model = engine._load_det_model()
 
-        def db(crop: np.ndarray) -> np.ndarray:  # RapidOCR's TextDetector.__call__ with `_detector_tensor`
+        def db(crop: np.ndarray) -> np.ndarray:  # RapidOCR's TextDetector.__call__ with `_detector_tensor`, `db_boxes`
             empty = np.zeros((0, 4, 2), dtype=np.float32)
             x = _detector_tensor(det_model, crop)
             if x is None:
                 return empty
             preds = det_model.session(x)
-            boxes, _ = det_model.postprocess_op(preds, crop.shape[:2])
+            boxes = db_boxes(det_model.postprocess_op, preds, crop.shape[:2])
             if len(boxes) == 0:
                 return empty
             return np.asarray(det_model.sorted_boxes(boxes), dtype=np.float32)
