@@ -124,3 +124,35 @@ async def test_after_the_background_warm_up_a_repeat_encodes_no_new_text(engine:
     assert scored and found.items
     assert any("lexicon:" in (s.words or "") for s in scored)  # the lexicon readings were compared ...
     assert calls == []  # ... and neither they nor the elements were encoded again
+
+
+async def test_reads_no_candidate_could_answer_are_not_ranked(engine: OcrEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A paraphrase's words are on no element of any partial read, so none of those reads is ranked: the
+    complete read is ranked once (with the icons), and that is the answer ranking it directly gives.
+    A literal label is ranked on the first read holding it, and answered from it."""
+    from sensorium.tools.backends.base import EmbedItem
+    from sensorium.tools.backends.local.backend import LocalBackend
+
+    backend = LocalBackend(LocalSettings(threads=2), ocr=engine)
+    ranked: list[int] = []
+    rank_elements = screen.rank_elements
+
+    async def counted(*a, **k):  # type: ignore[no-untyped-def]
+        ranked.append(len(a[4]))
+        return await rank_elements(*a, **k)
+
+    monkeypatch.setattr(screen, "rank_elements", counted)
+    img = _screen()
+    for instruction in ("keep my edits on disk", f"click '{TARGET}'"):
+        [q] = await backend.embed([EmbedItem.of(instruction)], "query")
+        engine.clear()
+        ranked.clear()
+        scored, found, words, info = await screen.rank_proposed(backend, engine, img, q, instruction, key="skip-a", budget=BUDGET)
+        assert info.rounds >= 2 and scored
+        if instruction.startswith("click"):
+            assert not info.full and len(ranked) == 1  # the round that read the label, words first, answered
+            assert TARGET.lower() in (found.items[scored[0].index].text or "").lower()
+            continue
+        assert info.full and len(ranked) == 1  # only the complete read, icons included
+        direct, _ = await screen.rank_read(backend, img, q, instruction, words, found, last=True)
+        assert [(s.index, round(s.score, 6)) for s in scored] == [(s.index, round(s.score, 6)) for s in direct]
