@@ -148,6 +148,14 @@ class LocalSettings(BaseModel):
         3, ge=1, le=64,
         description="text-line crops recognised per onnxruntime call; each batch is padded to its widest crop, so small batches pad less",
     )
+    ocr_rec_lanes: int = Field(
+        2, ge=1, le=16,
+        description=(
+            "OCR recogniser sessions reading batches side by side, `threads` split between them (at most `threads`; "
+            "1 = one session with all threads). Two single-threaded lanes read screens' lines in 0.71-0.79x the time "
+            "of one two-thread session on 2 cores, with identical text (bench/bench_rec_lanes.py)"
+        ),
+    )
     ocr_mem_arena: bool = Field(
         True, description="onnxruntime's CPU memory arena for the OCR models (RapidOCR ships it off; issue 14 measured a cold read at 0.88-0.90x the time with it on)"
     )

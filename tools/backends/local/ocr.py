@@ -51,6 +51,7 @@ ERROR: its INFO chatter and its "no text detected" warning (normal for icons) wo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
@@ -72,8 +73,9 @@ from . import ocr_change
 from .db_boxes import db_boxes
 from .ort_spin import rapidocr_spinning
 from .ocr_detector import ASSETS as INT8_ASSETS
-from .ocr_detector import INT8_BOX_THRESH, DetectorChoice, detector_model
+from .ocr_detector import INT8_BOX_THRESH, DetectorChoice, detector_model, rapidocr_model
 from .ocr_recogniser import RecogniserChoice, recogniser_model
+from .rec_lanes import Recognisers, make_lanes, run_in_lanes
 
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession
@@ -201,11 +203,37 @@ class _Partial:
         self.size = size
 
 
+class _ForegroundGate:
+    """How many foreground calls are waiting for or holding the engine lock; the background worker starts
+    no step while any is (`OcrEngine._work`).
+
+    WHY every foreground lock goes through it, the cache lookup at the top of `read` included: Python's
+    Lock is not fair, and the worker releases and re-takes it between steps in a tight loop, so a call
+    that waited for the lock without saying so waited for every deferred line of the screen (an
+    embed_screenshot of a changed screen right after a cold one took 3.2-4.7 s instead of 0.1-0.2 s,
+    `python bench/bench_ranking.py`). The count has its own lock: `+= 1` from two threads can lose one."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._count -= 1
+
+    def __bool__(self) -> bool:
+        return self._count > 0
+
+
 def engine_from_settings(settings: LocalSettings) -> OcrEngine:
     """The engine as LocalSettings configure it: one place for the server, the local backend and the eval."""
     return OcrEngine(
         max_side=settings.ocr_max_side, threads=settings.threads, cache_size=settings.ocr_cache_size,
-        rec_batch=settings.ocr_rec_batch, mem_arena=settings.ocr_mem_arena, spin_wait=settings.ocr_spin_wait,
+        rec_batch=settings.ocr_rec_batch, rec_lanes=settings.ocr_rec_lanes, mem_arena=settings.ocr_mem_arena, spin_wait=settings.ocr_spin_wait,
         history=settings.ocr_history,
         max_changed=settings.ocr_max_changed, cold_budget=settings.ocr_cold_budget, text_detector=settings.text_detector,
         detector=settings.ocr_detector, recogniser=settings.ocr_recogniser,
@@ -240,13 +268,14 @@ class OcrEngine:
         detector: DetectorChoice = "auto",
         int8_assets: Path | None = None,
         recogniser: RecogniserChoice = "auto",
+        rec_lanes: int = 2,
     ) -> None:
-        if (max_side < 32 or threads < 1 or cache_size < 0 or rec_batch < 1 or history < 0 or not 0 <= max_changed <= 1
+        if (max_side < 32 or threads < 1 or cache_size < 0 or rec_batch < 1 or rec_lanes < 1 or history < 0 or not 0 <= max_changed <= 1
                 or cold_budget < 0 or text_detector not in ("db", "hybrid") or detector not in ("auto", "int8", "fp32")
                 or recogniser not in ("auto", "int8", "fp32")):
             raise InvalidInput(
                 f"bad OCR settings: max_side={max_side}, threads={threads}, cache_size={cache_size}, "
-                f"rec_batch={rec_batch}, history={history}, max_changed={max_changed}, cold_budget={cold_budget}, "
+                f"rec_batch={rec_batch}, rec_lanes={rec_lanes}, history={history}, max_changed={max_changed}, cold_budget={cold_budget}, "
                 f"text_detector={text_detector!r} (db or hybrid), detector={detector!r} (auto, int8 or fp32), "
                 f"recogniser={recogniser!r} (auto, int8 or fp32)"
             )
@@ -263,6 +292,9 @@ class OcrEngine:
         self.cache_size = cache_size
         self.min_score = min_score
         self.rec_batch = rec_batch
+        self.rec_lanes = min(rec_lanes, threads)
+        """Recogniser lanes (`rec_lanes.py`): single-threaded session copies reading batches side by side,
+        `threads // rec_lanes` threads each; 1 = RapidOCR's session alone."""
         self.mem_arena = mem_arena
         self.spin_wait = spin_wait
         """onnxruntime's intra-op spin-waiting for the OCR sessions (ort_spin.py says why it is off)."""
@@ -276,10 +308,11 @@ class OcrEngine:
         self._partial: OrderedDict[str, _Partial] = OrderedDict()
         self._worker: threading.Thread | None = None
         self._after: list[Callable[[], None]] = []
-        self._foreground = 0  # reads waiting for the lock: the background worker yields to them
+        self._foreground = _ForegroundGate()  # calls waiting for the lock: the background worker yields to them
         self._closed = False
         self._engine: RapidOCR | None = None
         self._rec_int8: InferenceSession | None = None
+        self._lanes: list[Recognisers] = []
         self._lock = threading.Lock()
         self._worker_lock = threading.Lock()
         """Guards `_worker`, `_after`, `_closed`: held only briefly, so read_later never waits for the engine."""
@@ -351,6 +384,11 @@ class OcrEngine:
                         str(rec_path), sess_options=rec.session.session.get_session_options(),
                         providers=rec.session.session.get_providers(),
                     )
+                    if self.rec_lanes > 1:
+                        self._lanes = make_lanes(
+                            rapidocr_model("rec"), rec_path, lanes=self.rec_lanes, threads=self.threads // self.rec_lanes,
+                            mem_arena=self.mem_arena, spin_wait=self.spin_wait,
+                        )
             except Exception as exc:  # its model files are checked and loaded here
                 raise BackendUnavailable(f"RapidOCR failed to start ({exc}); reinstall `pip install --force-reinstall rapidocr`") from exc
             self._engine = engine
@@ -394,24 +432,25 @@ class OcrEngine:
             raise InvalidInput(f"cannot OCR an empty image ({image.width}x{image.height})")
         rgb = image if image.mode == "RGB" else image.convert("RGB")
         key = key or image_key(rgb)
-        with self._lock:
-            cached = self._cache.get(key)
+        with self._foreground:
+            with self._lock:
+                cached = self._cache.get(key)
+                if cached is not None:
+                    self._cache.move_to_end(key)
+                    self.hits += 1
+                    if not cached.deferred or budget is not None:
+                        return cached
             if cached is not None:
-                self._cache.move_to_end(key)
-                self.hits += 1
-                if not cached.deferred or budget is not None:
-                    return cached
-        if cached is not None:
-            return self.complete(key) or cached
-        result = self._run(rgb, key, budget)
-        with self._lock:
-            self.misses += 1
-            if self.cache_size:
-                self._cache[key] = result
-                self._cache.move_to_end(key)
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
-        return result
+                return self.complete(key) or cached
+            result = self._run(rgb, key, budget)
+            with self._lock:
+                self.misses += 1
+                if self.cache_size:
+                    self._cache[key] = result
+                    self._cache.move_to_end(key)
+                    while len(self._cache) > self.cache_size:
+                        self._cache.popitem(last=False)
+            return result
 
     def read_chosen(
         self, image: Image.Image, choose: Callable[[list[tuple[int, int, int, int]]], Sequence[int]], *, key: str | None = None
@@ -451,30 +490,26 @@ class OcrEngine:
         now stands (dropping the partial entry once nothing is deferred). None when nothing is pending
         under `key` or `pick` says there is nothing to read. The one way a foreground call grows a
         partial read (`read_chosen`'s boxes, `read_more`'s rounds): the background worker yields to it."""
-        self._foreground += 1
-        try:
-            with self._lock:
-                part = self._partial.get(key)
-                if part is None:
-                    return None
-                step = pick(part)
-                if step is None:
-                    return None
-                if step:
-                    texts = self._texts(self._load(), part.bgr, np.stack([part.raw[i][0] for i in step]))
-                    for i, (t, sc) in zip(step, texts, strict=True):
-                        part.raw[i] = (part.raw[i][0], t, sc)
-                    self.lines_completed += len(step)
-                old = self._cache.get(key)
-                result = self._result(part.raw, part.size, (part.bgr.shape[1], part.bgr.shape[0]), old.ms if old else 0.0)
-                if not result.deferred:
-                    del self._partial[key]
-                if self.cache_size:
-                    self._cache[key] = result
-                    self._cache.move_to_end(key)
-                return result
-        finally:
-            self._foreground -= 1
+        with self._foreground, self._lock:
+            part = self._partial.get(key)
+            if part is None:
+                return None
+            step = pick(part)
+            if step is None:
+                return None
+            if step:
+                texts = self._texts(self._load(), part.bgr, np.stack([part.raw[i][0] for i in step]))
+                for i, (t, sc) in zip(step, texts, strict=True):
+                    part.raw[i] = (part.raw[i][0], t, sc)
+                self.lines_completed += len(step)
+            old = self._cache.get(key)
+            result = self._result(part.raw, part.size, (part.bgr.shape[1], part.bgr.shape[0]), old.ms if old else 0.0)
+            if not result.deferred:
+                del self._partial[key]
+            if self.cache_size:
+                self._cache[key] = result
+                self._cache.move_to_end(key)
+            return result
 
     # -- deferred lines ---------------------------------------------------------------------------
     def complete(self, key: str, *, max_lines: int | None = None) -> OcrResult | None:
@@ -482,31 +517,27 @@ class OcrEngine:
         the background worker goes in small steps so a new read waits little) and, once none are
         left, publish the complete result under `key`. Returns the result when it is complete, None
         when lines remain or nothing is pending under `key`."""
-        self._foreground += max_lines is None
-        try:
-            with self._lock:
-                part = self._partial.get(key)
-                if part is None:
-                    got = self._cache.get(key)
-                    return got if got is not None and not got.deferred else None
-                todo = [i for i, ln in enumerate(part.raw) if ln[1] is None]
-                step = todo if max_lines is None else todo[:max_lines]
-                if step:
-                    engine = self._load()
-                    texts = self._texts(engine, part.bgr, np.stack([part.raw[i][0] for i in step]))
-                    for i, (t, sc) in zip(step, texts, strict=True):
-                        part.raw[i] = (part.raw[i][0], t, sc)
-                    self.lines_completed += len(step)
-                if len(step) < len(todo):
-                    return None
-                del self._partial[key]
-                old = self._cache.get(key)
-                result = self._result(part.raw, part.size, (part.bgr.shape[1], part.bgr.shape[0]), old.ms if old else 0.0)
-                if self.cache_size:
-                    self._cache[key] = result
-                return result
-        finally:
-            self._foreground -= max_lines is None
+        with self._foreground if max_lines is None else contextlib.nullcontext(), self._lock:
+            part = self._partial.get(key)
+            if part is None:
+                got = self._cache.get(key)
+                return got if got is not None and not got.deferred else None
+            todo = [i for i, ln in enumerate(part.raw) if ln[1] is None]
+            step = todo if max_lines is None else todo[:max_lines]
+            if step:
+                engine = self._load()
+                texts = self._texts(engine, part.bgr, np.stack([part.raw[i][0] for i in step]))
+                for i, (t, sc) in zip(step, texts, strict=True):
+                    part.raw[i] = (part.raw[i][0], t, sc)
+                self.lines_completed += len(step)
+            if len(step) < len(todo):
+                return None
+            del self._partial[key]
+            old = self._cache.get(key)
+            result = self._result(part.raw, part.size, (part.bgr.shape[1], part.bgr.shape[0]), old.ms if old else 0.0)
+            if self.cache_size:
+                self._cache[key] = result
+            return result
 
     def read_more(self, key: str, budget: int) -> OcrResult | None:
         """One more round of a budgeted read: recognise the free-standing lines (labels, buttons, keys:
@@ -634,19 +665,15 @@ class OcrEngine:
         work = self._work_image(rgb)
         bgr = np.ascontiguousarray(np.asarray(work)[:, :, ::-1])  # RapidOCR takes arrays as BGR (OpenCV order)
         t0 = time.perf_counter()
-        self._foreground += 1
-        try:
-            with self._lock:
-                engine = self._load()
-                raw = self._recognise(engine, bgr, budget)
-                if any(ln[1] is None for ln in raw):
-                    self._partial[key] = _Partial(bgr, raw, rgb.size)
-                    self._partial.move_to_end(key)
-                    while len(self._partial) > MAX_PENDING:  # never completed (the caller failed): forget it
-                        old, _ = self._partial.popitem(last=False)
-                        self._cache.pop(old, None)  # so a later read of it starts again, never returns it partial
-        finally:
-            self._foreground -= 1
+        with self._foreground, self._lock:
+            engine = self._load()
+            raw = self._recognise(engine, bgr, budget)
+            if any(ln[1] is None for ln in raw):
+                self._partial[key] = _Partial(bgr, raw, rgb.size)
+                self._partial.move_to_end(key)
+                while len(self._partial) > MAX_PENDING:  # never completed (the caller failed): forget it
+                    old, _ = self._partial.popitem(last=False)
+                    self._cache.pop(old, None)  # so a later read of it starts again, never returns it partial
         ms = (time.perf_counter() - t0) * 1000
         result = self._result(raw, rgb.size, work.size, ms)
         log.debug("OCR %dx%d (run at %dx%d): %d lines (%d deferred) in %.0f ms", rgb.width, rgb.height, work.width,
@@ -802,21 +829,27 @@ class OcrEngine:
         short label (most UI text) costs what a 320 px line does. Here only glyph-sized crops keep
         that canvas (PP-OCR reads a lone symbol or icon differently without it); wider crops are
         padded to at least REC_MIN_WIDTH and batched only with crops of nearly the same width.
-        Same model, resize, normalisation and CTC decoder as RapidOCR's.
+        Same model, resize, normalisation and CTC decoder as RapidOCR's. Two or more batches are
+        read side by side in the recogniser lanes (`rec_lanes.py`), widest first; one batch by the
+        two-thread sessions; the background worker's reads (`read_later`) on one lane only.
 
         With the int8 recogniser (`ocr_recogniser.py`) a batch holding a lone glyph still goes to the
         fp32 model: int8 read calculator keys as CJK look-alikes ('±' as '土', '+' as '十') where fp32
         read them right (docs/OCR_RECOGNISER.md), and a key's symbol is what an instruction names.
         """
         rec = engine._load_rec_model()
-        height = rec.rec_image_shape[1]
         out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
-        for batch, width, ratios, norm in self._rec_batches(engine, crops):
+        plan = self._rec_plan(engine, crops)
+
+        def read(models: Recognisers, item: tuple[list[int], int]) -> None:
+            batch, width = item
+            ratios, norm = self._rec_input(rec, crops, batch, width)
+            height = rec.rec_image_shape[1]
             # (batch, steps, ~18.7k characters): tens of MB for a long batch
-            if self._rec_int8 is not None and all(r * height >= REC_GLYPH_WIDTH for r in ratios):
-                preds = self._rec_int8.run(None, {self._rec_int8.get_inputs()[0].name: norm})[0]
+            if models.int8 is not None and all(r * height >= REC_GLYPH_WIDTH for r in ratios):
+                preds = models.int8(norm)
             else:
-                preds = rec.session(norm)
+                preds = models.fp32(norm)
             # RapidOCR's CTC decoder (postprocess_op) with its index and probability from one pass over
             # the scores instead of two (argmax, then max): the same values, ~15 ms less on a bounded read
             idx = preds.argmax(axis=2)
@@ -824,7 +857,34 @@ class OcrEngine:
             lines, _ = rec.postprocess_op.decode(idx, prob, False, ratios, width / height, remove_duplicate=True)
             for i, (txt, score) in zip(batch, lines, strict=True):
                 out[i] = (str(txt), float(score))
+
+        if self._lanes and threading.current_thread() is self._worker:
+            # the background worker reads on one lane: the other core stays free for the agent's next call
+            for item in plan:
+                read(self._lanes[0], item)
+            return out
+        if len(plan) > 1 and len(self._lanes) > 1:
+            run_in_lanes(self._lanes, sorted(plan, key=lambda item: -len(item[0]) * item[1]), read)
+            return out
+        int8 = self._rec_int8
+        own = Recognisers(rec.session, None if int8 is None else (lambda x: int8.run(None, {int8.get_inputs()[0].name: x})[0]))
+        for item in plan:
+            read(own, item)
         return out
+
+    def _rec_plan(self, engine: RapidOCR, crops: list[np.ndarray]) -> list[tuple[list[int], int]]:
+        """`rec_plan` of the crops' widths at the recogniser's height: (crop indices, padded width) per batch."""
+        _, height, canvas = engine._load_rec_model().rec_image_shape[:3]
+        widths = [max(1, math.ceil(height * c.shape[1] / max(1, c.shape[0]))) for c in crops]
+        return rec_plan(widths, canvas=canvas, max_batch=self.rec_batch)
+
+    @staticmethod
+    def _rec_input(rec: Any, crops: list[np.ndarray], batch: list[int], width: int) -> tuple[list[float], np.ndarray]:
+        """Each crop's width/height ratio and the normalised NCHW float32 tensor of one batch."""
+        height = rec.rec_image_shape[1]
+        ratios = [max(1, math.ceil(height * crops[i].shape[1] / max(1, crops[i].shape[0]))) / height for i in batch]
+        norm = np.concatenate([rec.resize_norm_img(crops[i], width / height)[np.newaxis] for i in batch]).astype(np.float32)
+        return ratios, norm
 
     def _rec_batches(
         self, engine: RapidOCR, crops: list[np.ndarray]
@@ -832,11 +892,8 @@ class OcrEngine:
         """The recogniser's batches for `crops` as `rec_plan` groups them: crop indices, padded width,
         each crop's width/height ratio, and the normalised NCHW float32 tensor."""
         rec = engine._load_rec_model()
-        _, height, canvas = rec.rec_image_shape[:3]
-        widths = [max(1, math.ceil(height * c.shape[1] / max(1, c.shape[0]))) for c in crops]
-        for batch, width in rec_plan(widths, canvas=canvas, max_batch=self.rec_batch):
-            ratios = [widths[i] / height for i in batch]
-            norm = np.concatenate([rec.resize_norm_img(crops[i], width / height)[np.newaxis] for i in batch]).astype(np.float32)
+        for batch, width in self._rec_plan(engine, crops):
+            ratios, norm = self._rec_input(rec, crops, batch, width)
             yield batch, width, ratios, norm
 
     def recogniser_inputs(self, image: Image.Image) -> list[np.ndarray]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from ...checksums import verified_files
+from ...errors import BackendUnavailable
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 INT8_FILE = "ocr_det_int8.onnx"
@@ -72,3 +73,16 @@ def detector_model(choice: DetectorChoice, root: Path = ASSETS) -> Path | None:
     if not uses_int8(choice):
         return None
     return verified_files(root, (INT8_FILE,), "int8 OCR detector", _FIX)[INT8_FILE]
+
+
+def rapidocr_model(kind: str) -> Path:
+    """RapidOCR's packaged model of `kind` ("det", "rec": the ones its default configuration loads)."""
+    import rapidocr
+
+    found = sorted((Path(rapidocr.__file__).parent / "models").glob(f"*_{kind}_*.onnx"))
+    if len(found) != 1:
+        raise BackendUnavailable(
+            f"expected one {kind} model in rapidocr's models folder, found {[p.name for p in found]}; "
+            "reinstall `pip install --force-reinstall rapidocr`"
+        )
+    return found[0]

@@ -29,7 +29,8 @@ from PIL import Image
 
 from ...checksums import sha256_file
 from .ocr import OcrEngine
-from .ocr_detector import ASSETS, INT8_FILE
+from ...errors import BackendUnavailable
+from .ocr_detector import ASSETS, INT8_FILE, rapidocr_model
 
 OPSET = 17
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -37,12 +38,10 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 def source_model(kind: str = "det") -> Path:
     """RapidOCR's packaged model of `kind` (det, rec: the ones its default configuration loads)."""
-    import rapidocr
-
-    found = sorted((Path(rapidocr.__file__).parent / "models").glob(f"*_{kind}_*.onnx"))
-    if len(found) != 1:
-        raise SystemExit(f"expected one {kind} model in rapidocr's models folder, found {[p.name for p in found]}")
-    return found[0]
+    try:
+        return rapidocr_model(kind)
+    except BackendUnavailable as exc:
+        raise SystemExit(str(exc)) from exc
 
 
 def calibration_inputs(screens: list[Path]) -> list[np.ndarray]:
