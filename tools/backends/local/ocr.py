@@ -75,10 +75,9 @@ from .ort_spin import rapidocr_spinning
 from .ocr_detector import ASSETS as INT8_ASSETS
 from .ocr_detector import INT8_BOX_THRESH, DetectorChoice, detector_model, rapidocr_model
 from .ocr_recogniser import RecogniserChoice, recogniser_model
-from .rec_lanes import Recognisers, make_lanes, run_in_lanes
+from .rec_lanes import Recognisers, make_lanes, run_in_lanes, runner
 
 if TYPE_CHECKING:
-    from onnxruntime import InferenceSession
     from rapidocr import RapidOCR
 
 log = logging.getLogger(__name__)
@@ -311,7 +310,8 @@ class OcrEngine:
         self._foreground = _ForegroundGate()  # calls waiting for the lock: the background worker yields to them
         self._closed = False
         self._engine: RapidOCR | None = None
-        self._rec_int8: InferenceSession | None = None
+        self._recognisers: Recognisers | None = None
+        """RapidOCR's recogniser and the int8 one (or None) at `threads` each: reads of one batch."""
         self._lanes: list[Recognisers] = []
         self._lock = threading.Lock()
         self._worker_lock = threading.Lock()
@@ -380,10 +380,11 @@ class OcrEngine:
                     rec = engine._load_rec_model()
                     # the int8 recogniser reads text lines; lone glyphs stay with RapidOCR's fp32 one
                     # (`_recognise_crops` says why). Same session options as RapidOCR's own session.
-                    self._rec_int8 = None if rec_path is None else InferenceSession(
+                    int8 = None if rec_path is None else InferenceSession(
                         str(rec_path), sess_options=rec.session.session.get_session_options(),
                         providers=rec.session.session.get_providers(),
                     )
+                    self._recognisers = Recognisers(rec.session, None if int8 is None else runner(int8))
                     if self.rec_lanes > 1:
                         self._lanes = make_lanes(
                             rapidocr_model("rec"), rec_path, lanes=self.rec_lanes, threads=self.threads // self.rec_lanes,
@@ -866,10 +867,9 @@ class OcrEngine:
         if len(plan) > 1 and len(self._lanes) > 1:
             run_in_lanes(self._lanes, sorted(plan, key=lambda item: -len(item[0]) * item[1]), read)
             return out
-        int8 = self._rec_int8
-        own = Recognisers(rec.session, None if int8 is None else (lambda x: int8.run(None, {int8.get_inputs()[0].name: x})[0]))
+        assert self._recognisers is not None  # set with the engine (`_load`)
         for item in plan:
-            read(own, item)
+            read(self._recognisers, item)
         return out
 
     def _rec_plan(self, engine: RapidOCR, crops: list[np.ndarray]) -> list[tuple[list[int], int]]:

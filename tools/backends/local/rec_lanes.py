@@ -38,7 +38,8 @@ class Recognisers:
     int8: Callable[[np.ndarray], np.ndarray] | None
 
 
-def _runner(session: Any) -> Callable[[np.ndarray], np.ndarray]:
+def runner(session: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """An onnxruntime session as a function of its one input tensor, giving its first output."""
     name = session.get_inputs()[0].name
     return lambda x: session.run(None, {name: x})[0]
 
@@ -56,7 +57,7 @@ def make_lanes(
         opts.enable_cpu_mem_arena = mem_arena
         fp32 = ort.InferenceSession(str(fp32_path), sess_options=opts, providers=["CPUExecutionProvider"])
         int8 = None if int8_path is None else ort.InferenceSession(str(int8_path), sess_options=opts, providers=["CPUExecutionProvider"])
-        out.append(Recognisers(_runner(fp32), None if int8 is None else _runner(int8)))
+        out.append(Recognisers(runner(fp32), None if int8 is None else runner(int8)))
     return out
 
 
