@@ -107,12 +107,16 @@ async def run(args: argparse.Namespace) -> None:
     server = build_server(settings, services=services)
     size = tuple(int(x) for x in args.size.split("x"))
     screens = []
-    for seed in args.seeds:
+    for i, path in enumerate(args.image):  # a given screenshot (no "one change" variant: the cold call twice)
+        shot = tmp / f"image_{i}.png"
+        Image.open(path).convert("RGB").save(shot)
+        screens.append((f"image {path.name}", shot, shot))
+    for seed in args.seeds if not args.image else []:
         scene = scenes.desktop(size, seed=seed)  # type: ignore[arg-type]
         cold, typed = tmp / f"desktop_{seed}.png", tmp / f"desktop_{seed}_typed.png"
         scene.image.save(cold)
         scenes.small_change(scene, "type").save(typed)
-        screens.append((seed, cold, typed))
+        screens.append((f"seed {seed}", cold, typed))
     warm = tmp / "warm.png"
     br.warm_image().save(warm)
     async with Client(server) as client:
@@ -126,14 +130,14 @@ async def run(args: argparse.Namespace) -> None:
                     SPENT.clear()
                     spent, _ = await tb.embed_capture(image)
                     steps = ", ".join(f"{k} {v:.3f}" for k, v in sorted(SPENT.items(), key=lambda kv: -kv[1]))
-                    print(f"seed {seed} {tag}: {spent.wall:.3f} s (cpu {spent.cpu:.3f}) | {steps}")
+                    print(f"{seed} {tag}: {spent.wall:.3f} s (cpu {spent.cpu:.3f}) | {steps}")
                     await asyncio.to_thread(services.ocr.wait_idle)
                 continue
             for tag, path in (("cold", cold), ("same capture", cold), ("one change", typed)):
                 SPENT.clear()
-                spent, out = await tb.rank(path, "press the sin key")
+                spent, out = await tb.rank(path, args.instruction)
                 steps = ", ".join(f"{k} {v:.3f}" for k, v in sorted(SPENT.items(), key=lambda kv: -kv[1]))
-                print(f"seed {seed} {tag}: {spent.wall:.3f} s (cpu {spent.cpu:.3f}), {out.get('total_candidates')} proposals | {steps}")
+                print(f"{seed} {tag}: {spent.wall:.3f} s (cpu {spent.cpu:.3f}), {out.get('total_candidates')} proposals | {steps}")
                 if tag == "cold":
                     await asyncio.to_thread(services.ocr.wait_idle)  # the agent acts before its next call
         await services.aclose()
@@ -145,6 +149,8 @@ def main() -> None:
     p.add_argument("--ocr-detector", default="auto", choices=("auto", "int8", "fp32"))
     p.add_argument("--ocr-recogniser", default="auto", choices=("auto", "int8", "fp32"))
     p.add_argument("--embed", action="store_true", help="embed_screenshot (cold, one change) instead of rank_ui_elements")
+    p.add_argument("--image", type=Path, action="append", default=[], help="a screenshot instead of generated desktops (repeatable)")
+    p.add_argument("--instruction", default="press the sin key")
     p.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 3])
     args = p.parse_args()
     instrument()

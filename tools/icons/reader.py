@@ -56,6 +56,13 @@ class IconReading(BaseModel):
     """(384,) float32, L2-normalised, in the MiniLM text space (`local/minilm-l6@384`)."""
     words: list[str]
     """Up to 5 vocabulary terms nearest to the vector, best first."""
+    words_vector: np.ndarray
+    """(384,) float32, L2-normalised: the sum of `words`' vocabulary vectors (the sentence encoder's
+    vectors of each term, shipped in vocab.npy). WHY: the local backend used the encoder's vector of
+    the words joined ('x mark close cancel'), which a screen of 100+ icons paid for in encoder time
+    (0.2-0.35 s of a cold paraphrase ranking on a 1080p dashboard); this one costs nothing, points the
+    same way (cosine 0.6-0.8 with it) and found icons as often or more on held-out generated screens
+    (docs/RANKING.md, session 13)."""
     confidence: float
     """0..1: how sure the crop is an icon (low for blank patches, borders, photo fragments)."""
 
@@ -146,10 +153,12 @@ class IconReader:
             blank = batch.reshape(len(batch), -1).max(axis=1) <= 0.0  # nothing inked at all
             for k in range(len(batch)):
                 top = np.argsort(-sims[k])[:MAX_WORDS]
+                said = m.vocab[top].astype(np.float32).sum(axis=0)
                 out.append(
                     IconReading(
                         vector=emb[k],
                         words=[m.terms[j] for j in top],
+                        words_vector=said / max(float(np.linalg.norm(said)), 1e-9),
                         confidence=0.0 if blank[k] else float(conf[k]),
                     )
                 )

@@ -288,9 +288,8 @@ class LocalBackend:
         if looked_at:
             readings = await anyio.to_thread.run_sync(self._read_icons, image, [regions[i].box for i in looked_at])
             read = [(i, r) for i, r in zip(looked_at, readings, strict=True) if r.confidence >= ICON_MIN_CONFIDENCE]
-            said = await anyio.to_thread.run_sync(self._encode_cached, [" ".join(r.words) for _, r in read]) if read else []
-            for (i, reading), words_vector in zip(read, said, strict=True):
-                icon = icon_document(reading.vector, words_vector)
+            for i, reading in read:
+                icon = icon_document(reading.vector, reading.words_vector)
                 vectors[i] = icon if i in textless else _icon_mix(vectors[i], symbol_of(regions[i].text or ""), icon)
                 extras[i].update(icon_words=reading.words, icon_confidence=round(reading.confidence, 4))
         if textless and self._clip_wanted:
@@ -333,6 +332,16 @@ class LocalBackend:
         for ex, v in zip(extras, enc.encode_images([crop(image, r.box) for r in regions]), strict=True):
             ex["clip"] = [float(x) for x in v]
             ex["clip_space"] = enc.space
+
+    def clear(self) -> None:
+        """Forget every encoded text and icon reading (the models stay loaded), as `OcrEngine.clear`
+        forgets its reads: the next screen is embedded cold. For benchmarks: a screen sharing icons
+        and labels with one seen before (two desktops of one generator, two pages of one site) would
+        otherwise be timed with most of its work already cached."""
+        with self._text_cache_lock:
+            self._text_cache.clear()
+        with self._icon_cache_lock:
+            self._icon_cache.clear()
 
     def _encode_cached(self, texts: list[str]) -> list[np.ndarray]:
         """`_encode_items` with an LRU of text -> vector: screen words repeat from one capture to the next."""
