@@ -17,7 +17,7 @@ import pytest
 from mcp import Client
 from PIL import Image, ImageDraw
 from sensorium.server.app import build_server, build_services
-from sensorium.tools.backends.local.ocr import OcrEngine, cold_plan
+from sensorium.tools.backends.local.ocr import OcrEngine, cold_plan, line_costs, stacked_lines
 from sensorium.tools.config import LocalSettings
 from sensorium.tools.ranking import proposals
 from server_support import make_settings
@@ -50,15 +50,30 @@ def _texts(lines) -> str:
 
 
 def test_cold_plan_reads_free_standing_lines_before_running_text() -> None:
-    # three buttons in a row, then a block of five lines stacked at 1.2x their height
+    # three buttons in a row, then a block of five lines stacked at 0.9x their height
     buttons = [(x, 10, x + 60, 30) for x in (10, 100, 190)]
-    block = [(10, 100 + 24 * i, 600, 120 + 24 * i) for i in range(5)]
+    block = [(10, 100 + 18 * i, 600, 120 + 18 * i) for i in range(5)]
     hulls = np.array(buttons + block, dtype=np.float64)
     everything = cold_plan(hulls, 10**9)
     assert everything.all()
     some = cold_plan(hulls, 3 * (192 + 35) + 10)  # room for the three buttons only
     assert some[:3].all() and not some[3:].any()
     assert not cold_plan(hulls, 0).any()
+
+
+def test_a_keypad_is_read_before_a_terminal_even_when_its_keys_cost_more() -> None:
+    """xcalc's keys sit 1.1-1.6 box heights apart (DB's boxes are taller than the text), single-spaced
+    terminal lines 0.5-1.0: under the old 1.6 test both were running text, and the terminal's short
+    columns, cheaper than a key's 320-column glyph canvas, were read first ('press the sin key' on the
+    issue's xcalc + xterm screen read everything first). The bounded embed read's test is unchanged."""
+    keys = [(700 + 30 * c, 100 + 26 * r, 720 + 30 * c, 120 + 26 * r) for r in range(3) for c in range(3)]  # 1.3x
+    terminal = [(10, 100 + 18 * i, 110, 120 + 18 * i) for i in range(12)]  # 0.9x, short columns
+    hulls = np.array(keys + terminal, dtype=np.float64)
+    costs = line_costs(hulls)
+    assert costs[9:].max() < costs[:9].min()  # every terminal line is cheaper than a key
+    now = cold_plan(hulls, int(costs[:9].sum()))
+    assert now[:9].all() and not now[9:].any()
+    assert stacked_lines(hulls)[:9].all()  # DENSE_PITCH (screen_read): the keys still form a block there
 
 
 @pytest.fixture(scope="module")

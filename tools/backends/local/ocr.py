@@ -549,7 +549,7 @@ class OcrEngine:
         the next few thousand columns, far cheaper than reading every terminal and paragraph line."""
 
         def round_of(part: _Partial) -> list[int] | None:
-            dense = stacked_lines(_hulls([ln[0] for ln in part.raw]))
+            dense = stacked_lines(_hulls([ln[0] for ln in part.raw]), COLD_PITCH)
             todo = [i for i, ln in enumerate(part.raw) if ln[1] is None and not dense[i]]
             if not todo:
                 return None
@@ -1048,8 +1048,18 @@ REC_CALL_COLUMNS = 35
 
 DENSE_PITCH = 1.6
 """Lines stacked closer than this (centre to centre, in line heights) with horizontal overlap are a
-block of running text (a terminal, a paragraph, a log): read last under a budget. Menu entries, table
-rows and buttons sit 2-3 line heights apart."""
+block of running text (a terminal, a paragraph, a log) for the bounded embed read (`screen_read`), whose
+choice of lines makes a screen's stored vector; the budgeted read of ranking uses COLD_PITCH."""
+
+COLD_PITCH = 1.1
+"""The budgeted read's test of running text (`cold_plan`, `read_more`): lines stacked closer than this
+many line heights. Tighter than DENSE_PITCH because DB's boxes are taller than their text: single-spaced
+terminal and paragraph lines sit 0.54-1.0 box heights apart, while xcalc's keys (1.11-1.59 on the issue's
+Xvfb screen: xcalc, an xterm, the tkinter demo), the sidebar entries and stat labels of web dashboards
+(1.2-1.6) were stacked within 1.6 and read last, with the running text: "press the sin key" on that
+screen read all of it before answering (3.9 s). Chosen from that screen, the generated desktops and four
+dev screenshots' line spacings (docs/RANKING.md, session 13). The bounded embed read keeps DENSE_PITCH:
+its choice of lines is a screen's stored vector."""
 
 MAX_PENDING = 8
 """Partial reads kept for completion; an older one is forgotten with its cached result (4-6 MB each)."""
@@ -1063,7 +1073,7 @@ def cold_plan(hulls: np.ndarray, budget: int) -> np.ndarray:
     """Which detected lines a budgeted read recognises now (bool per line); the rest are deferred.
 
     Lines that can be a target come first: free-standing lines (labels, buttons, menu entries, keys)
-    before lines inside a block of running text (`DENSE_PITCH`), and within each group the cheapest
+    before lines inside a block of running text (`COLD_PITCH`), and within each group the cheapest
     first (padded width as `rec_plan` pads it, plus a call's fixed cost), until `budget` columns are
     spent. WHY this order: a cold read is 80 % recognition, and on busy screens most of it goes to
     terminal and paragraph lines an instruction rarely names; the caller reads them when the
@@ -1073,7 +1083,7 @@ def cold_plan(hulls: np.ndarray, budget: int) -> np.ndarray:
     if n == 0:
         return np.zeros(0, dtype=bool)
     cost = line_costs(hulls)
-    dense = stacked_lines(hulls)
+    dense = stacked_lines(hulls, COLD_PITCH)
     order = np.lexsort((cost, dense))
     now = np.zeros(n, dtype=bool)
     now[order[np.cumsum(cost[order]) <= budget]] = True
@@ -1087,24 +1097,24 @@ def line_costs(hulls: np.ndarray) -> np.ndarray:
     return np.where(widths < REC_GLYPH_WIDTH, 320, np.maximum(widths, REC_MIN_WIDTH)) + REC_CALL_COLUMNS
 
 
-def stacked_pairs(hulls: np.ndarray) -> np.ndarray:
+def stacked_pairs(hulls: np.ndarray, pitch_limit: float = DENSE_PITCH) -> np.ndarray:
     """(n, n) bool: lines stacked as rows of one block of running text (a neighbour overlapping sideways
-    within DENSE_PITCH line heights; symmetric). The budgeted cold read and the bounded embed read
-    (`screen_read`) both judge "running text" by this one test."""
+    within `pitch_limit` line heights; symmetric). The budgeted cold read (COLD_PITCH) and the bounded
+    embed read (`screen_read`, DENSE_PITCH) both judge "running text" by this one test."""
     x1, y1, x2, y2 = (hulls[:, k] for k in range(4))
     h = np.maximum(y2 - y1, 1.0)
     overlap = np.minimum(x2[:, None], x2[None, :]) - np.maximum(x1[:, None], x1[None, :])
     narrower = np.minimum((x2 - x1)[:, None], (x2 - x1)[None, :])
     pitch = np.abs((y1 + y2)[:, None] - (y1 + y2)[None, :]) / 2
     mean_h = (h[:, None] + h[None, :]) / 2
-    return (overlap > 0.3 * narrower) & (pitch > 0.5 * mean_h) & (pitch < DENSE_PITCH * mean_h)
+    return (overlap > 0.3 * narrower) & (pitch > 0.5 * mean_h) & (pitch < pitch_limit * mean_h)
 
 
-def stacked_lines(hulls: np.ndarray) -> np.ndarray:
+def stacked_lines(hulls: np.ndarray, pitch_limit: float = DENSE_PITCH) -> np.ndarray:
     """Per line, whether it sits in a block of running text (`stacked_pairs`)."""
     if not len(hulls):
         return np.zeros(0, dtype=bool)
-    return stacked_pairs(hulls).any(axis=1)
+    return stacked_pairs(hulls, pitch_limit).any(axis=1)
 
 
 def rec_plan(widths: list[int], *, canvas: int, max_batch: int) -> list[tuple[list[int], int]]:
