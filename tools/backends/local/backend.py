@@ -187,7 +187,7 @@ def _open_image(data: bytes) -> Image.Image:
 class LocalBackend:
     """EmbeddingBackend for `local/minilm-l6@384`: OCR + speech + MiniLM, offline."""
 
-    perception_version = "6"  # 6: own OCR recognition loop (tight padding, ocr.py rec_plan) + Whisper base/short clips (5); "+read-N" below: a bounded image read
+    perception_version = "7"  # 7: glyph-sized words in running text without the lone-glyph canvas (ocr.REC_RUNNING_GLYPHS); 6: own OCR recognition loop (tight padding, ocr.py rec_plan) + Whisper base/short clips (5); "+read-N" below: a bounded image read
     """Bump when what the backend reads from media changes (OCR/ASR settings): the cache keys on it."""
 
     name = "local"

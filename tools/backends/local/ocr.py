@@ -499,7 +499,8 @@ class OcrEngine:
             if step is None:
                 return None
             if step:
-                texts = self._texts(self._load(), part.bgr, np.stack([part.raw[i][0] for i in step]))
+                running = running_text([ln[0] for ln in part.raw])[step]
+                texts = self._texts(self._load(), part.bgr, np.stack([part.raw[i][0] for i in step]), running=running)
                 for i, (t, sc) in zip(step, texts, strict=True):
                     part.raw[i] = (part.raw[i][0], t, sc)
                 self.lines_completed += len(step)
@@ -527,7 +528,8 @@ class OcrEngine:
             step = todo if max_lines is None else todo[:max_lines]
             if step:
                 engine = self._load()
-                texts = self._texts(engine, part.bgr, np.stack([part.raw[i][0] for i in step]))
+                running = running_text([ln[0] for ln in part.raw])[step]
+                texts = self._texts(engine, part.bgr, np.stack([part.raw[i][0] for i in step]), running=running)
                 for i, (t, sc) in zip(step, texts, strict=True):
                     part.raw[i] = (part.raw[i][0], t, sc)
                 self.lines_completed += len(step)
@@ -711,7 +713,8 @@ class OcrEngine:
                 raw = self._recognise_incremental(engine, bgr, budget)
                 todo = [i for i, ln in enumerate(raw) if ln[1] is None] if budget is None else []
                 if todo:  # lines a remembered partial read left (an unchanged screen, a change re-read's kept lines)
-                    texts = self._texts(engine, bgr, np.stack([raw[i][0] for i in todo]))
+                    running = running_text([ln[0] for ln in raw])[todo]
+                    texts = self._texts(engine, bgr, np.stack([raw[i][0] for i in todo]), running=running)
                     for i, (t, sc) in zip(todo, texts, strict=True):
                         raw[i] = (raw[i][0], t, sc)
                 return raw
@@ -762,7 +765,7 @@ class OcrEngine:
         quads = self._detect(engine, img)
         if not len(quads):
             return [], exact
-        texts = self._texts(engine, img, quads, budget)
+        texts = self._texts(engine, img, quads, budget, running_text(list(quads)))
         quads = map_boxes_to_original(quads.copy(), op_record, bgr.shape[0], bgr.shape[1])
         return [(quads[i], t, s) for i, (t, s) in enumerate(texts)], exact
 
@@ -790,10 +793,13 @@ class OcrEngine:
         return db(img)
 
     def _texts(
-        self, engine: RapidOCR, img: np.ndarray, quads: np.ndarray, budget: int | None = None
+        self, engine: RapidOCR, img: np.ndarray, quads: np.ndarray, budget: int | None = None,
+        running: np.ndarray | None = None,
     ) -> list[tuple[str | None, float]]:
         """Text and score per quad (in `img`'s pixels), recognising only crops not read before; with a
-        budget, only the lines `cold_plan` picks (the others get None: deferred)."""
+        budget, only the lines `cold_plan` picks (the others get None: deferred). `running` (per quad,
+        judged among all of the screen's lines: `running_text`) lets glyph-sized words in running text
+        skip the lone-glyph canvas (REC_RUNNING_GLYPHS)."""
         keys = [self._line_key(img, quad) for quad in quads]
         todo = [i for i, k in enumerate(keys) if k not in self._lines]
         if todo and budget is not None:
@@ -804,7 +810,7 @@ class OcrEngine:
         if todo:
             crops = engine.crop_text_regions(img, [quads[i].copy() for i in todo])
             if self.own_rec_loop:
-                read = self._recognise_crops(engine, crops)
+                read = self._recognise_crops(engine, crops, None if running is None else [bool(running[i]) for i in todo])
             else:
                 rec = engine.recognize_txt(crops)
                 read = list(zip(rec.txts or (), rec.scores or (), strict=False))
@@ -823,7 +829,9 @@ class OcrEngine:
             self._lines.popitem(last=False)
         return out
 
-    def _recognise_crops(self, engine: RapidOCR, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+    def _recognise_crops(
+        self, engine: RapidOCR, crops: list[np.ndarray], running: Sequence[bool] | None = None
+    ) -> list[tuple[str, float]]:
         """Text and score per line crop, with less padding than RapidOCR's own loop (`rec_plan`).
 
         RapidOCR pads every batch to at least 320 px at the recogniser's 48 px height, so a
@@ -840,7 +848,7 @@ class OcrEngine:
         """
         rec = engine._load_rec_model()
         out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
-        plan = self._rec_plan(engine, crops)
+        plan = self._rec_plan(engine, crops, running)
 
         def read(models: Recognisers, item: tuple[list[int], int]) -> None:
             batch, width = item
@@ -872,11 +880,13 @@ class OcrEngine:
             read(self._recognisers, item)
         return out
 
-    def _rec_plan(self, engine: RapidOCR, crops: list[np.ndarray]) -> list[tuple[list[int], int]]:
+    def _rec_plan(
+        self, engine: RapidOCR, crops: list[np.ndarray], running: Sequence[bool] | None = None
+    ) -> list[tuple[list[int], int]]:
         """`rec_plan` of the crops' widths at the recogniser's height: (crop indices, padded width) per batch."""
         _, height, canvas = engine._load_rec_model().rec_image_shape[:3]
         widths = [max(1, math.ceil(height * c.shape[1] / max(1, c.shape[0]))) for c in crops]
-        return rec_plan(widths, canvas=canvas, max_batch=self.rec_batch)
+        return rec_plan(widths, canvas=canvas, max_batch=self.rec_batch, running=running if REC_RUNNING_GLYPHS else None)
 
     @staticmethod
     def _rec_input(rec: Any, crops: list[np.ndarray], batch: list[int], width: int) -> tuple[list[float], np.ndarray]:
@@ -1022,7 +1032,8 @@ class OcrEngine:
         if not todo:
             return kept + same
         quads = np.stack(todo)
-        texts = self._texts(engine, bgr, quads)
+        running = running_text([ln[0] for ln in kept + same] + todo)[len(kept) + len(same):]
+        texts = self._texts(engine, bgr, quads, running=running)
         return kept + same + [(quads[i], t, s) for i, (t, s) in enumerate(texts)]
 
 
@@ -1037,6 +1048,15 @@ generated busy desktop (880 lines): 99.1 % of lines read the same as RapidOCR's 
 CPU 0.75x in an interleaved A/B (bench/bench_ocr.py compares whole reads)."""
 
 REC_WIDTH_TOLERANCE = 1.15
+
+REC_RUNNING_GLYPHS = True
+"""A glyph-sized crop inside running text (stacked within COLD_PITCH: a terminal's 'Sep', '2022', 'root',
+a chart's axis labels) is a short word, not a lone symbol: it is padded to REC_MIN_WIDTH like any line,
+not to the 320 canvas. Measured (fp32, 192 vs 320): such crops read the same in 98/98 - 2 on the issue's
+xcalc + xterm screen, 36/36 on 16 dev screenshots, 256/259 on 6 generated desktops (the differences:
+'13 1'/'1 3', 'Jan'/'Jān', '-m'/'-M', 'Sep'/'sep', 'E.'/'F.'), while free-standing glyphs (keys, icons,
+lone symbols) changed in 13-18 % and keep the canvas. The terminal's 98 crops were 0.46 s of that screen's
+2.7 s full read at 320 (docs/RANKING.md, session 13)."""
 
 
 REC_HEIGHT = 48
@@ -1110,6 +1130,15 @@ def stacked_pairs(hulls: np.ndarray, pitch_limit: float = DENSE_PITCH) -> np.nda
     return (overlap > 0.3 * narrower) & (pitch > 0.5 * mean_h) & (pitch < pitch_limit * mean_h)
 
 
+def running_text(quads: Sequence[np.ndarray]) -> np.ndarray:
+    """Per detected line (quads of one screen, all of them), whether it sits in running text as the
+    budgeted read judges it (COLD_PITCH): the recogniser reads glyph-sized words there without the
+    lone-glyph canvas (REC_RUNNING_GLYPHS)."""
+    if not len(quads):
+        return np.zeros(0, dtype=bool)
+    return stacked_lines(_hulls(list(quads)), COLD_PITCH)
+
+
 def stacked_lines(hulls: np.ndarray, pitch_limit: float = DENSE_PITCH) -> np.ndarray:
     """Per line, whether it sits in a block of running text (`stacked_pairs`)."""
     if not len(hulls):
@@ -1117,15 +1146,25 @@ def stacked_lines(hulls: np.ndarray, pitch_limit: float = DENSE_PITCH) -> np.nda
     return stacked_pairs(hulls, pitch_limit).any(axis=1)
 
 
-def rec_plan(widths: list[int], *, canvas: int, max_batch: int) -> list[tuple[list[int], int]]:
-    """Batches of crop indices and the width each batch is padded to (see REC_MIN_WIDTH)."""
-    padded = [canvas if w < REC_GLYPH_WIDTH else max(w, REC_MIN_WIDTH) for w in widths]
-    order = sorted(range(len(widths)), key=lambda i: padded[i])
+def rec_plan(
+    widths: list[int], *, canvas: int, max_batch: int, running: Sequence[bool] | None = None
+) -> list[tuple[list[int], int]]:
+    """Batches of crop indices and the width each batch is padded to (see REC_MIN_WIDTH). A glyph-sized
+    crop keeps `canvas` unless `running` says it sits in running text (REC_RUNNING_GLYPHS)."""
+    padded = [
+        canvas if w < REC_GLYPH_WIDTH and not (running is not None and running[i]) else max(w, REC_MIN_WIDTH)
+        for i, w in enumerate(widths)
+    ]
+    glyph = [w < REC_GLYPH_WIDTH for w in widths]  # a batch holds glyphs or lines, not both: see _recognise_crops' int8 rule
+    order = sorted(range(len(widths)), key=lambda i: (padded[i], glyph[i]))
     plan: list[tuple[list[int], int]] = []
     start = 0
     while start < len(order):
         end = start + 1
-        while end < len(order) and end - start < max_batch and padded[order[end]] <= REC_WIDTH_TOLERANCE * padded[order[start]]:
+        while (
+            end < len(order) and end - start < max_batch and glyph[order[end]] == glyph[order[start]]
+            and padded[order[end]] <= REC_WIDTH_TOLERANCE * padded[order[start]]
+        ):
             end += 1
         batch = order[start:end]
         plan.append((batch, max(padded[i] for i in batch)))
