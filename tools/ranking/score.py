@@ -194,6 +194,18 @@ async def _second_reading(
     cosines[idx] = np.maximum(cosines[idx], scale * cos)
 
 
+def shown_readings(
+    candidates: Sequence[Proposal], words: Sequence[OcrWord] | None
+) -> tuple[list[str | None], list[str | None]]:
+    """Per candidate, the words shown inside its box (`shown_words`) and, where they add a word to its
+    label, the second reading an unquoted instruction compares (`adds_words`). One place, so the
+    background warm-up (screen.warm) encodes exactly what ranking will ask for: without them a repeat
+    on a terminal screen still encoded 70 texts ('48016 Sep 43856 Sep'), 0.3 s."""
+    word_boxes = _word_boxes(words) if words and any(c.label for c in candidates) else None
+    shown = [shown_words(c, words, word_boxes) for c in candidates]
+    return shown, [adds_words(c, t) for c, t in zip(candidates, shown, strict=True)]
+
+
 def lexicon_words(texts: Sequence[str | None], lexicon: UiLexicon | None = None) -> list[list[str]]:
     """Each element text's related words from the UI lexicon (LEXICON_TOP per word; [] for none)."""
     lex = lexicon if lexicon is not None else default_lexicon()
@@ -331,9 +343,7 @@ async def rank_elements(
         [element_match(instruction or "", t, d.extras, spoken, exact_quotes=e) for t, d, e in zip(texts, docs, exact, strict=True)],
         dtype=np.float64,
     )
-    word_boxes = _word_boxes(words) if words and any(c.label for c in candidates) else None
-    shown = [shown_words(c, words, word_boxes) for c in candidates]
-    seen = [adds_words(c, t) for c, t in zip(candidates, shown, strict=True)]
+    shown, seen = shown_readings(candidates, words)
     quoted = bool(instruction and quoted_phrases(instruction))
     if exact_quotes and not spoken and quoted:
         # A quoted phrase is what the user reads on screen, numbers included ('Click "Orbit 3"' for a

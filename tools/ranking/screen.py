@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 
 from ..backends.base import Embedding, EmbeddingBackend, ProgressCallback
 from .proposals import MAX_PROPOSALS, OcrWord, Proposal, ProposalCache, Proposals, WordList, propose, read_words
-from .score import ScoredElement, element_words, lexicon_readings, lexicon_words, rank_elements
+from .score import ScoredElement, element_words, lexicon_readings, lexicon_words, rank_elements, shown_readings
 from ..regions import RegionItem
 from .text import instruction_terms, normalise, spelled_out
 
@@ -235,8 +235,11 @@ async def warm(
         # and the lexicon readings an unquoted instruction compares (score.rank_elements), so the next
         # call on this screen encodes nothing new (they were most of a repeat's encoding)
         readings = lexicon_readings(texts, lexicon_words(texts))
-        if readings:
-            await backend.embed_regions(image, [RegionItem(box=found.items[i].box, text=r) for i, r in readings.items()])
+        _, seen = shown_readings(found.items, words)  # and the words shown beside a label (score.rank_elements)
+        second = [RegionItem(box=found.items[i].box, text=r) for i, r in readings.items()]
+        second += [RegionItem(box=c.box, text=t) for c, t in zip(found.items, seen, strict=True) if t]
+        if second:
+            await backend.embed_regions(image, second)
 
 
 def warm_later(
