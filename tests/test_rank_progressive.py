@@ -9,6 +9,7 @@ reading everything, and still reads everything for a paraphrase.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -103,32 +104,9 @@ async def test_rank_answers_a_literal_label_in_rounds_and_reads_all_for_a_paraph
         assert "read in full" in r2.content[-1].text
 
 
-async def test_after_the_background_warm_up_a_repeat_encodes_no_new_text(engine: OcrEngine) -> None:
-    """`screen.warm` embeds every element and its lexicon reading, so the agent's next call on the
-    same screen (any unquoted instruction) finds all its vectors cached: no encoder call at all."""
-    from sensorium.tools.backends.base import EmbedItem
-    from sensorium.tools.backends.local.backend import LocalBackend
-
-    backend = LocalBackend(LocalSettings(threads=2), ocr=engine)
-    img = _screen()
-    engine.clear()
-    await screen.warm(backend, engine, img, "warm-a")
-    [q] = await backend.embed([EmbedItem.of("store the file")], "query")
-    calls: list[int] = []
-    encode = backend.encoder.encode
-    backend.encoder.encode = lambda texts, *a, **k: (calls.append(len(texts)), encode(texts, *a, **k))[1]  # type: ignore[method-assign]
-    try:
-        scored, found, _, _ = await screen.rank_proposed(backend, engine, img, q, "store the file", key="warm-a")
-    finally:
-        backend.encoder.encode = encode  # type: ignore[method-assign]
-    assert scored and found.items
-    assert any("lexicon:" in (s.words or "") for s in scored)  # the lexicon readings were compared ...
-    assert calls == []  # ... and neither they nor the elements were encoded again
-
-
 def _listing() -> Image.Image:
-    """A terminal listing a directory: columns of short tokens, which edge regions group several at a time
-    (a region labelled by one token shows others: a second reading, `score.shown_readings`)."""
+    """A terminal listing a directory: columns of short tokens in rows 13 px apart, so an OCR token's
+    clickable box shows its neighbours' words (a second reading, `score.shown_readings`)."""
     img = Image.new("RGB", (900, 440), (250, 250, 250))
     d = ImageDraw.Draw(img)
     months, names = ("Sep", "Apr", "Mar", "Jun", "Feb", "May"), ("bash", "bzip2", "cat", "chmod", "cut", "date", "df")
@@ -139,27 +117,38 @@ def _listing() -> Image.Image:
     return img
 
 
-async def test_after_the_warm_up_a_repeat_on_a_terminal_listing_encodes_no_new_text(engine: OcrEngine) -> None:
-    """The words shown beside a region's label are warmed too: on the issue's xcalc + xterm screen a
-    repeat still encoded 70 such texts ('48016 Sep 43856 Sep'), 0.35-0.45 s instead of 0.07."""
+@pytest.mark.parametrize(
+    ("make", "instruction", "compared"),
+    [
+        (_screen, "store the file", "lexicon:"),  # element texts and their lexicon readings
+        # the words shown beside a label: on the issue's xcalc + xterm screen a repeat still encoded 70 such
+        # texts ('48016 Sep 43856 Sep'), 0.35-0.45 s instead of 0.07, before screen.warm encoded them
+        (_listing, "open the bzip2 entry", "shown:"),
+    ],
+)
+async def test_after_the_background_warm_up_a_repeat_encodes_no_new_text(
+    engine: OcrEngine, make: Callable[[], Image.Image], instruction: str, compared: str
+) -> None:
+    """`screen.warm` embeds every element and each second reading ranking compares, so the agent's next
+    call on the same screen (any unquoted instruction) finds all its vectors cached: no encoder call."""
     from sensorium.tools.backends.base import EmbedItem
     from sensorium.tools.backends.local.backend import LocalBackend
 
     backend = LocalBackend(LocalSettings(threads=2), ocr=engine)
-    img = _listing()
+    img, key = make(), f"warm-{make.__name__}"
     engine.clear()
-    await screen.warm(backend, engine, img, "warm-listing")
-    [q] = await backend.embed([EmbedItem.of("open the bzip2 entry")], "query")
+    await screen.warm(backend, engine, img, key)
+    [q] = await backend.embed([EmbedItem.of(instruction)], "query")
     calls: list[int] = []
     encode = backend.encoder.encode
     backend.encoder.encode = lambda texts, *a, **k: (calls.append(len(texts)), encode(texts, *a, **k))[1]  # type: ignore[method-assign]
     try:
-        scored, found, _, _ = await screen.rank_proposed(backend, engine, img, q, "open the bzip2 entry", key="warm-listing")
+        scored, found, _, _ = await screen.rank_proposed(backend, engine, img, q, instruction, key=key)
     finally:
         backend.encoder.encode = encode  # type: ignore[method-assign]
     assert scored and found.items
-    assert any("shown:" in (s.words or "") for s in scored)  # second readings were compared ...
-    assert calls == []  # ... and were encoded by the warm-up, not by this call
+    assert any(compared in (s.words or "") for s in scored)  # the second readings were compared ...
+    assert calls == []  # ... and neither they nor the elements were encoded again
 
 
 async def test_reads_no_candidate_could_answer_are_not_ranked(engine: OcrEngine, monkeypatch: pytest.MonkeyPatch) -> None:
