@@ -17,7 +17,7 @@ import pytest
 from mcp import Client
 from PIL import Image, ImageDraw
 from sensorium.server.app import build_server, build_services
-from sensorium.tools.backends.local.ocr import OcrEngine, cold_plan, line_costs, stacked_lines
+from sensorium.tools.backends.local.ocr import OcrEngine, cold_plan, glyph_grid, line_costs, stacked_lines
 from sensorium.tools.config import LocalSettings
 from sensorium.tools.ranking import proposals
 from server_support import make_settings
@@ -74,6 +74,18 @@ def test_a_keypad_is_read_before_a_terminal_even_when_its_keys_cost_more() -> No
     now = cold_plan(hulls, int(costs[:9].sum()))
     assert now[:9].all() and not now[9:].any()
     assert stacked_lines(hulls)[:9].all()  # DENSE_PITCH (screen_read): the keys still form a block there
+
+
+def test_a_keypad_is_read_before_a_toolbar_above_it() -> None:
+    """Lone glyphs all cost one canvas; those in a 2-D grid (keys) come before a row of icons (a toolbar,
+    a window's buttons), which the detector lists first, being higher up: an icon is answered only after
+    the full read anyway, a key by its label on a partial one."""
+    toolbar = [(20 + 40 * c, 10, 44 + 40 * c, 34) for c in range(6)]
+    keys = [(700 + 40 * c, 200 + 34 * r, 724 + 40 * c, 224 + 34 * r) for r in range(3) for c in range(3)]
+    hulls = np.array(toolbar + keys, dtype=np.float64)
+    assert not glyph_grid(hulls)[:6].any() and glyph_grid(hulls)[6:].all()
+    now = cold_plan(hulls, int(line_costs(hulls)[:9].sum()))
+    assert now[6:].all() and not now[:6].any()
 
 
 @pytest.fixture(scope="module")

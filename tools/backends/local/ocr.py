@@ -1098,16 +1098,44 @@ def cold_plan(hulls: np.ndarray, budget: int) -> np.ndarray:
     spent. WHY this order: a cold read is 80 % recognition, and on busy screens most of it goes to
     terminal and paragraph lines an instruction rarely names; the caller reads them when the
     instruction matches nothing read (`tools/ranking/screen.py`) and after the answer otherwise.
+    Among lone glyphs (all cost one canvas) those in a 2-D grid come first (`glyph_grid`).
     """
     n = len(hulls)
     if n == 0:
         return np.zeros(0, dtype=bool)
     cost = line_costs(hulls)
     dense = stacked_lines(hulls, COLD_PITCH)
-    order = np.lexsort((cost, dense))
+    order = np.lexsort((~glyph_grid(hulls), cost, dense))  # equal costs: glyphs in a grid (keys) first
     now = np.zeros(n, dtype=bool)
     now[order[np.cumsum(cost[order]) <= budget]] = True
     return now
+
+
+def glyph_grid(hulls: np.ndarray) -> np.ndarray:
+    """Per line, whether it is glyph-sized with a glyph-sized neighbour in its row and one in its column
+    (each within GRID_REACH line heights): a keypad's keys, a calendar's days. WHY: lone glyphs all cost
+    one 320-column canvas, so the budgeted read took them top to bottom, and a toolbar's icons and a
+    window's buttons (one row each, above the content) filled the first round before a calculator's keys;
+    a key is named by its label ("press the sin key", answered on a partial read), an icon by what it does
+    (answered only once the screen is read in full and the icon reader has looked: screen.rank_read)."""
+    n = len(hulls)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    x1, y1, x2, y2 = (hulls[:, k] for k in range(4))
+    w, h = np.maximum(x2 - x1, 1.0), np.maximum(y2 - y1, 1.0)
+    glyph = np.ceil(REC_HEIGHT * w / h) < REC_GLYPH_WIDTH
+    reach = GRID_REACH * np.maximum(h[:, None], h[None, :])
+    v_overlap = np.minimum(y2[:, None], y2[None, :]) - np.maximum(y1[:, None], y1[None, :])
+    h_overlap = np.minimum(x2[:, None], x2[None, :]) - np.maximum(x1[:, None], x1[None, :])
+    pair = glyph[:, None] & glyph[None, :] & ~np.eye(n, dtype=bool)
+    row = pair & (v_overlap > 0.5 * np.minimum(h[:, None], h[None, :])) & (-h_overlap < reach)
+    col = pair & (h_overlap > 0.3 * np.minimum(w[:, None], w[None, :])) & (-v_overlap < reach)
+    return glyph & row.any(axis=1) & col.any(axis=1)
+
+
+GRID_REACH = 3.0
+"""Neighbours of a glyph in a grid are at most this many line heights apart, edge to edge (keys sit
+under one apart; a toolbar's row of icons has nothing glyph-sized that close above or below)."""
 
 
 def line_costs(hulls: np.ndarray) -> np.ndarray:
