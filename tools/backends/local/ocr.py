@@ -192,14 +192,17 @@ class _Read:
 class _Partial:
     """A read under a budget whose deferred lines (text None in `raw`) are still to be recognised.
 
-    `raw` is the same list object the remembered `_Read` holds, so filling it in completes both."""
+    `raw` is the same list object the remembered `_Read` holds, so filling it in completes both.
+    `running`: per line, whether it sits in running text (`running_text`); its lines' boxes never change,
+    so it is judged once, not on every background step and every round (O(n^2) in the lines)."""
 
-    __slots__ = ("bgr", "raw", "size")
+    __slots__ = ("bgr", "raw", "size", "running")
 
     def __init__(self, bgr: np.ndarray, raw: list[_Raw], size: tuple[int, int]) -> None:
         self.bgr = bgr
         self.raw = raw
         self.size = size
+        self.running = running_text([ln[0] for ln in raw])
 
 
 class _ForegroundGate:
@@ -499,8 +502,7 @@ class OcrEngine:
             if step is None:
                 return None
             if step:
-                running = running_text([ln[0] for ln in part.raw])[step]
-                texts = self._texts(self._load(), part.bgr, np.stack([part.raw[i][0] for i in step]), running=running)
+                texts = self._texts(self._load(), part.bgr, np.stack([part.raw[i][0] for i in step]), running=part.running[step])
                 for i, (t, sc) in zip(step, texts, strict=True):
                     part.raw[i] = (part.raw[i][0], t, sc)
                 self.lines_completed += len(step)
@@ -528,8 +530,7 @@ class OcrEngine:
             step = todo if max_lines is None else todo[:max_lines]
             if step:
                 engine = self._load()
-                running = running_text([ln[0] for ln in part.raw])[step]
-                texts = self._texts(engine, part.bgr, np.stack([part.raw[i][0] for i in step]), running=running)
+                texts = self._texts(engine, part.bgr, np.stack([part.raw[i][0] for i in step]), running=part.running[step])
                 for i, (t, sc) in zip(step, texts, strict=True):
                     part.raw[i] = (part.raw[i][0], t, sc)
                 self.lines_completed += len(step)
@@ -551,8 +552,7 @@ class OcrEngine:
         the next few thousand columns, far cheaper than reading every terminal and paragraph line."""
 
         def round_of(part: _Partial) -> list[int] | None:
-            dense = stacked_lines(_hulls([ln[0] for ln in part.raw]), COLD_PITCH)
-            todo = [i for i, ln in enumerate(part.raw) if ln[1] is None and not dense[i]]
+            todo = [i for i, ln in enumerate(part.raw) if ln[1] is None and not part.running[i]]
             if not todo:
                 return None
             hulls = _hulls([part.raw[i][0] for i in todo])
@@ -1123,7 +1123,7 @@ def glyph_grid(hulls: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=bool)
     x1, y1, x2, y2 = (hulls[:, k] for k in range(4))
     w, h = np.maximum(x2 - x1, 1.0), np.maximum(y2 - y1, 1.0)
-    glyph = np.ceil(REC_HEIGHT * w / h) < REC_GLYPH_WIDTH
+    glyph = glyph_sized(hulls)
     reach = GRID_REACH * np.maximum(h[:, None], h[None, :])
     v_overlap = np.minimum(y2[:, None], y2[None, :]) - np.maximum(y1[:, None], y1[None, :])
     h_overlap = np.minimum(x2[:, None], x2[None, :]) - np.maximum(x1[:, None], x1[None, :])
@@ -1136,6 +1136,12 @@ def glyph_grid(hulls: np.ndarray) -> np.ndarray:
 GRID_REACH = 3.0
 """Neighbours of a glyph in a grid are at most this many line heights apart, edge to edge (keys sit
 under one apart; a toolbar's row of icons has nothing glyph-sized that close above or below)."""
+
+
+def glyph_sized(hulls: np.ndarray) -> np.ndarray:
+    """Per line, whether its crop is narrower than REC_GLYPH_WIDTH at the recogniser's height (a lone
+    symbol, an icon, a short word): what `line_costs` charges one canvas for."""
+    return np.ceil(REC_HEIGHT * (hulls[:, 2] - hulls[:, 0]) / np.maximum(hulls[:, 3] - hulls[:, 1], 1.0)) < REC_GLYPH_WIDTH
 
 
 def line_costs(hulls: np.ndarray) -> np.ndarray:

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .ocr import REC_GLYPH_WIDTH, REC_HEIGHT, line_costs, stacked_pairs
+from .ocr import glyph_sized, line_costs, stacked_pairs
 
 Box = tuple[int, int, int, int]
 
@@ -87,7 +87,7 @@ def priority(boxes: Sequence[Box], size: tuple[int, int]) -> tuple[list[int], li
     n = len(b)
     if n == 0:
         return [], [], [], []
-    glyph = np.ceil(REC_HEIGHT * (b[:, 2] - b[:, 0]) / np.maximum(b[:, 3] - b[:, 1], 1.0)) < REC_GLYPH_WIDTH
+    glyph = glyph_sized(b)
     stacked = stacked_pairs(b)
     dense = stacked.any(axis=1)
     reading = sorted(range(n), key=lambda i: ((b[i, 1] + b[i, 3]) / 2, b[i, 0]))
