@@ -255,3 +255,22 @@ def test_close_stops_the_background_reader_and_reads_still_work() -> None:
     assert not any(t.name == "ocr-deferred" and t.is_alive() for t in threading.enumerate())
     full = engine.read(img)  # the foreground still reads, and reads everything
     assert full.complete and RARE in _texts(full.lines)
+
+
+def test_a_replayed_cold_read_defers_what_a_cold_read_would_and_recognises_nothing_again() -> None:
+    """The eval replays the tool per instruction (`OcrEngine.replaying_cold`): after a full read of a
+    screen, a budgeted read of it comes back complete (every line known); inside the block it comes back
+    partial exactly as the first cold read did, its lines' texts taken from the cache."""
+    engine = OcrEngine(max_side=1600, threads=2)
+    img = _screen()
+    cold = engine.read(img, key="replay-cold", budget=2000)
+    engine.read(img, key="replay-cold")  # the rest read: every line's text is cached now
+    recognised = engine.lines_recognised
+    assert not engine.read(img, key="replay-again", budget=2000).deferred
+    with engine.replaying_cold():
+        replayed = engine.read(img, key="replay-cold", budget=2000)
+        full = engine.read(img, key="replay-cold")
+    assert [ln.text for ln in replayed.lines] == [ln.text for ln in cold.lines]
+    assert replayed.deferred == cold.deferred and full.complete
+    assert engine.lines_recognised == recognised
+    engine.close()

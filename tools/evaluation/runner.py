@@ -14,6 +14,7 @@ document never ranks above anything, and the refusals are counted per backend an
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import defaultdict
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 import numpy as np
 from PIL import Image
 from pydantic import BaseModel, Field
@@ -32,8 +34,8 @@ from ..errors import ModalityNotSupported, UnsupportedMedia
 from ..media import Media
 from ..backends.local.ocr import OcrEngine, engine_from_settings
 from ..config import LocalSettings
-from ..ranking.proposals import OcrWord, Proposal, ProposalCache, click_point
-from ..ranking.screen import rank_read, read_rounds
+from ..ranking.proposals import OcrWord, Proposal, ProposalCache, click_point, read_words
+from ..ranking.screen import rank_proposed
 from ..ranking.score import rank_elements
 from ..regions import Box
 from .datasets import (
@@ -304,11 +306,8 @@ async def eval_ui_grounding(
         for path, idxs in by_image.items():
             with Image.open(path) as img:
                 image = img.convert("RGB")
-            # the tool's path: a first read under the recognition budget, further rounds of free-standing
-            # lines, the whole screen last, each taken only when the winner's words do not answer the
-            # instruction on the reads before (tools/ranking/screen.py decides for both)
-            reads = await read_rounds(reader, image, reader.cold_budget or None, cache=ProposalCache(size=1))
-            words, found = reads[-1]
+            words = await anyio.to_thread.run_sync(functools.partial(read_words, reader, image))  # the whole screen
+            proposals = ProposalCache(size=1)
             cands = ds.items[idxs[0]].candidates  # identical for every item of one screenshot
             for i in idxs:
                 item, query = ds.items[i], q[i]
@@ -319,10 +318,14 @@ async def eval_ui_grounding(
                 for variant in ("boxes", "boxes+names"):
                     scores = await rank_ui_item(backend, image, query, item.instruction, cands, variant, words)
                     variants[variant][i] = outcome_from_scores(scores, correct[i], groups[i], boxes=boxes[i])
-                for n, (r_words, use) in enumerate(reads, start=1):  # the tool's rounds, decided as the tool does
-                    ranked, done = await rank_read(backend, image, query, item.instruction, r_words, use, last=n == len(reads))
-                    if done:
-                        break
+                # the tool's own path (tools/ranking/screen.py): a first read under the recognition budget (the
+                # instruction's spotted words first), further rounds, the whole screen last, each taken only
+                # when the winner's words do not answer; replayed as a cold call, with the lines' texts cached
+                with reader.replaying_cold():
+                    ranked, use, _, _ = await rank_proposed(
+                        backend, reader, image, query, item.instruction, key=f"eval:{path}", budget=reader.cold_budget,
+                        cache=proposals,
+                    )
                 clicks = [click_point(use.items[s.index].box) for s in ranked]
                 variants["proposed"][i] = _ui_outcomes_for_proposals(clicks, [boxes[i][j] for j in correct[i]], groups[i])
                 tracker.advance(len(UI_VARIANTS))

@@ -44,7 +44,7 @@ from pydantic import BaseModel, Field
 from ..regions import Box
 
 if TYPE_CHECKING:
-    from ..backends.local.ocr import OcrEngine
+    from ..backends.local.ocr import FirstLines, OcrEngine
 
 Source = Literal["given", "ocr", "region"]
 
@@ -221,11 +221,14 @@ def _centres(words: Sequence[OcrWord]) -> np.ndarray:
     return np.stack([(boxes[:, 0] + boxes[:, 2]) / 2.0, (boxes[:, 1] + boxes[:, 3]) / 2.0], axis=1)
 
 
-def read_words(engine: OcrEngine, image: Image.Image, *, key: str | None = None, budget: int | None = None) -> WordList:
+def read_words(
+    engine: OcrEngine, image: Image.Image, *, key: str | None = None, budget: int | None = None, first: FirstLines | None = None
+) -> WordList:
     """One OCR read of the screenshot (cached by the engine under `key`, else by its pixels), as
-    text elements; with a budget, lines left unread are in `.deferred`. Blocking."""
+    text elements; with a budget, lines left unread are in `.deferred` (`first`: lines to read on top of
+    the budget's, `OcrEngine.read`). Blocking."""
     rgb = image if image.mode == "RGB" else image.convert("RGB")
-    result = engine.read(rgb, key=key, budget=budget)
+    result = engine.read(rgb, key=key, budget=budget, first=first)
     grey = np.asarray(rgb.convert("L"))
     words = WordList()
     words.deferred = result.deferred

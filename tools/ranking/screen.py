@@ -3,8 +3,10 @@
 A cold `rank_ui_elements` without candidates was OCR-bound: 80 % of a first read is recognising
 every line, and on a busy screen most lines are terminal output or paragraphs an instruction rarely
 names. So the first read runs under a recognition budget (`OcrEngine.read(budget=)`,
-`ocr.cold_plan`): free-standing lines (labels, buttons, menu entries, keys) first, cheapest first;
-the rest is left unread (`deferred`) and proposes no element (`proposals.unread_regions`).
+`ocr.cold_plan`): free-standing lines (labels, buttons, menu entries, keys) first, cheapest first,
+and on top of them the few lines that look like the instruction's words (`spotting.py`: the words
+rendered in a font and matched against each line's ink); the rest is left unread (`deferred`) and
+proposes no element (`proposals.unread_regions`).
 
 The answer from that partial read stands when the winner's own words hold every content word of the
 instruction (`needs_full_read`); otherwise the next round of free-standing lines is read
@@ -33,12 +35,13 @@ from pydantic import BaseModel, Field
 
 from ..backends.base import Embedding, EmbeddingBackend, ProgressCallback
 from .proposals import MAX_PROPOSALS, OcrWord, Proposal, ProposalCache, Proposals, WordList, propose, read_words
+from .spotting import LineSpotter
 from .score import ScoredElement, element_words, lexicon_readings, lexicon_words, rank_elements, shown_readings
 from ..regions import RegionItem
 from .text import instruction_terms, normalise, spelled_out
 
 if TYPE_CHECKING:
-    from ..backends.local.ocr import OcrEngine
+    from ..backends.local.ocr import FirstLines, OcrEngine
 
 MAX_ROUND_GROWTH = 4
 """Round k (k >= 2) of a progressive read recognises up to min(2^(k-2), this) x the budget: the first
@@ -136,23 +139,24 @@ async def rank_read(
 
 async def read_and_propose(
     engine: OcrEngine, image: Image.Image, key: str | None, budget: int | None, limit: int = MAX_PROPOSALS,
-    cache: ProposalCache | None = None,
+    cache: ProposalCache | None = None, first: FirstLines | None = None,
 ) -> tuple[WordList, Proposals]:
     """The screen's words (under `budget`) and the elements proposed from them; with `cache` (and a
     key) a repeat, or another round of the same screen, does not recompute its edge regions, and a
     new screen's edge regions are found while OCR reads it (they need only the pixels). WHY
     concurrently: after a small change the edge regions were the largest step of the call
-    (0.05-0.14 s at 1920x1080) and waited for a re-read of the changed lines of about as long."""
+    (0.05-0.14 s at 1920x1080) and waited for a re-read of the changed lines of about as long.
+    `first`: lines to recognise on top of the budget's on a budgeted first read (`spotting.LineSpotter`)."""
 
     def run() -> tuple[WordList, Proposals]:
-        words = read_words(engine, image, key=key, budget=budget)
+        words = read_words(engine, image, key=key, budget=budget, first=first)
         return words, propose(image, words, limit, cache=cache, key=key)
 
     if cache is None or key is None or cache.has_regions(key):
         return await anyio.to_thread.run_sync(run)
     async with anyio.create_task_group() as tg:
         tg.start_soon(anyio.to_thread.run_sync, functools.partial(_regions_quietly, cache, image, key))
-        words = await anyio.to_thread.run_sync(functools.partial(read_words, engine, image, key=key, budget=budget))
+        words = await anyio.to_thread.run_sync(functools.partial(read_words, engine, image, key=key, budget=budget, first=first))
     return words, await anyio.to_thread.run_sync(functools.partial(propose, image, words, limit, cache=cache, key=key))
 
 
@@ -178,18 +182,20 @@ async def rank_proposed(
 ) -> tuple[list[ScoredElement], Proposals, WordList, ReadInfo]:
     """Rank proposed elements, reading the screen progressively under `budget` (None/0: all of it).
 
-    The first read recognises free-standing lines within `budget`; while the winner's words do not
+    The first read recognises free-standing lines within `budget`, and the lines that look like the
+    instruction's words (`spotting`); while the winner's words do not
     hold the instruction (`rank_read`: words first, icons on the complete read) the next round of
     free-standing lines is read (`OcrEngine.read_more`, `round_budget`) and the screen ranked again;
     once none is left, the rest (running text) is read and the screen ranked on all of it."""
     from ..backends.local.ocr import image_key  # the engine's own key, when the caller has none
 
     key = key or image_key(image)
-    words, found = await read_and_propose(engine, image, key, budget or None, cache=cache)
+    first = LineSpotter(instruction).first if budget and instruction else None
+    words, found = await read_and_propose(engine, image, key, budget or None, cache=cache, first=first)
     scored, done = await rank_read(backend, image, query, instruction, words, found, past_actions, progress)
     full, rounds = False, 1
     while not done:
-        more = await anyio.to_thread.run_sync(engine.read_more, key, round_budget(budget, rounds + 1)) if budget else None
+        more = await anyio.to_thread.run_sync(engine.read_more, key, round_budget(budget, rounds + 1), first) if budget else None
         if more is None:  # no label-like line left unread: read the running text too
             words, found = await read_and_propose(engine, image, key, None, cache=cache)
             full = True
@@ -203,10 +209,12 @@ async def rank_proposed(
 async def read_rounds(
     engine: OcrEngine, image: Image.Image, budget: int | None, limit: int = MAX_PROPOSALS, cache: ProposalCache | None = None
 ) -> list[tuple[WordList, Proposals]]:
-    """Every read `rank_proposed` can rank on for this screen, in order: the budgeted first read,
-    each further round of free-standing lines, and last the full read (one entry when `budget` is
-    None/0). For the eval, which asks many instructions of one screen: an item takes the first
-    entry `rank_read` takes as the answer (the last at the latest), exactly as the tool does."""
+    """Every read a budgeted ranking can rank on for this screen, in order, without word spotting
+    (an instruction's spotted lines come first in `rank_proposed`, so its rounds differ): the
+    budgeted first read, each further round of free-standing lines, and last the full read (one
+    entry when `budget` is None/0). For benches that study the rounds of a screen independently of
+    any instruction (`bench/words_first.py`); the eval replays the tool itself per item
+    (`OcrEngine.replaying_cold`)."""
     from ..backends.local.ocr import image_key
 
     key = image_key(image if image.mode == "RGB" else image.convert("RGB"))

@@ -178,6 +178,11 @@ _Raw = tuple[np.ndarray, str | None, float]
 """One detected line in work-image pixels: its quadrilateral (4x2), text (None: deferred, not read yet),
 score (before filtering)."""
 
+FirstLines = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""Given the BGR image the detector saw and the boxes (n, 4: x1, y1, x2, y2 in its pixels) of lines not
+read yet, an int per line: its place among the lines to read in this round whatever the budget (0 =
+best guess), -1 for the rest (`OcrEngine.read(first=)`, `read_more`, `cold_plan`)."""
+
 
 class _Read:
     """A full-screen read kept so the next capture of the same screen re-detects only what changed."""
@@ -322,6 +327,8 @@ class OcrEngine:
         self._cache: OrderedDict[str, OcrResult] = OrderedDict()
         self._lines: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
         self._reads: list[_Read] = []
+        self._replay = False
+        """Inside `replaying_cold`: budgets plan over every line, read before or not."""
         self.line_cache_size = line_cache_size
         self._incremental = True
         self.hits = 0
@@ -424,13 +431,40 @@ class OcrEngine:
             self._reads.clear()
             self._partial.clear()
 
-    def read(self, image: Image.Image, *, key: str | None = None, budget: int | None = None) -> OcrResult:
+    @contextlib.contextmanager
+    def replaying_cold(self) -> Iterator[None]:
+        """Reads inside the block go as on a screen never seen: whole reads are forgotten (on entry and
+        on exit) and a budget plans over every detected line, but a line whose text was recognised
+        before is taken from the line cache at no cost when the plan reaches it. WHY: the eval asks many
+        instructions of one screenshot, and the tool's rounds depend on the instruction (word spotting
+        reads its words first); replaying each item's rounds as a cold call makes them, so `proposed`
+        is decided exactly as `rank_ui_elements` decides, for a detection per item instead of a full
+        cold read."""
+        with self._lock:
+            self._cache.clear()
+            self._reads.clear()
+            self._partial.clear()
+            self._replay = True
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._replay = False
+                self._cache.clear()
+                self._reads.clear()
+                self._partial.clear()
+
+    def read(
+        self, image: Image.Image, *, key: str | None = None, budget: int | None = None, first: FirstLines | None = None
+    ) -> OcrResult:
         """Lines of text with boxes in `image`'s pixels, in reading order (cached by content).
 
         `budget=None` reads every line. With a budget (recogniser columns, see `cold_plan`) a screen
         read for the first time recognises its likely targets first (short, free-standing lines) and
         leaves the rest in `result.deferred`; `complete(key)` or `read_later()` reads them, and any
         read without a budget returns the complete result. Lines read before cost nothing either way.
+        `first` (with a budget) picks, from the detected lines' pixels, lines to recognise in this read
+        on top of the budget's (`tools/ranking/spotting.py`: the ones that look like the instruction's words).
         """
         if image.width < 1 or image.height < 1:
             raise InvalidInput(f"cannot OCR an empty image ({image.width}x{image.height})")
@@ -446,7 +480,7 @@ class OcrEngine:
                         return cached
             if cached is not None:
                 return self.complete(key) or cached
-            result = self._run(rgb, key, budget)
+            result = self._run(rgb, key, budget, first)
             with self._lock:
                 self.misses += 1
                 if self.cache_size:
@@ -543,20 +577,21 @@ class OcrEngine:
                 self._cache[key] = result
             return result
 
-    def read_more(self, key: str, budget: int) -> OcrResult | None:
+    def read_more(self, key: str, budget: int, first: FirstLines | None = None) -> OcrResult | None:
         """One more round of a budgeted read: recognise the free-standing lines (labels, buttons, keys:
         `stacked_lines` False) still deferred under `key`, cheapest first, within `budget` columns, and
         publish the grown (still partial, or complete) result under `key`. None when no free-standing
         line is left unread (or nothing is pending under `key`): the caller then reads the rest in full.
         WHY rounds: a target that did not fit the first budget (the 20th cheapest label) is usually in
-        the next few thousand columns, far cheaper than reading every terminal and paragraph line."""
+        the next few thousand columns, far cheaper than reading every terminal and paragraph line.
+        `first`: as in `read`, among these lines."""
 
         def round_of(part: _Partial) -> list[int] | None:
             todo = [i for i, ln in enumerate(part.raw) if ln[1] is None and not part.running[i]]
             if not todo:
                 return None
             hulls = _hulls([part.raw[i][0] for i in todo])
-            now = cold_plan(hulls, budget)
+            now = cold_plan(hulls, budget, None if first is None else first(part.bgr, hulls))
             return [i for i, n in zip(todo, now, strict=True) if n] or [todo[int(np.argmin(line_costs(hulls)))]]
 
         return self._grow_partial(key, round_of)
@@ -664,13 +699,13 @@ class OcrEngine:
         method = Image.Resampling.BILINEAR if scale <= 1 else Image.Resampling.BICUBIC
         return rgb.resize((tw, th), method)
 
-    def _run(self, rgb: Image.Image, key: str, budget: int | None) -> OcrResult:
+    def _run(self, rgb: Image.Image, key: str, budget: int | None, first: FirstLines | None = None) -> OcrResult:
         work = self._work_image(rgb)
         bgr = np.ascontiguousarray(np.asarray(work)[:, :, ::-1])  # RapidOCR takes arrays as BGR (OpenCV order)
         t0 = time.perf_counter()
         with self._foreground, self._lock:
             engine = self._load()
-            raw = self._recognise(engine, bgr, budget)
+            raw = self._recognise(engine, bgr, budget, first)
             if any(ln[1] is None for ln in raw):
                 self._partial[key] = _Partial(bgr, raw, rgb.size)
                 self._partial.move_to_end(key)
@@ -700,7 +735,9 @@ class OcrEngine:
         return OcrResult(lines=reading_order(lines), width=size[0], height=size[1], ms=round(ms, 1), deferred=tuple(deferred),
                          dropped=tuple(dropped))
 
-    def _recognise(self, engine: RapidOCR, bgr: np.ndarray, budget: int | None = None) -> list[_Raw]:
+    def _recognise(
+        self, engine: RapidOCR, bgr: np.ndarray, budget: int | None = None, first: FirstLines | None = None
+    ) -> list[_Raw]:
         """(quad, text, score) per detected line, quads in `bgr`'s pixels; the caller holds the lock.
 
         Uses RapidOCR's pipeline steps (detector, crops, recogniser) so that work can be skipped:
@@ -710,7 +747,7 @@ class OcrEngine:
         """
         if self._incremental:
             try:
-                raw = self._recognise_incremental(engine, bgr, budget)
+                raw = self._recognise_incremental(engine, bgr, budget, first)
                 todo = [i for i, ln in enumerate(raw) if ln[1] is None] if budget is None else []
                 if todo:  # lines a remembered partial read left (an unchanged screen, a change re-read's kept lines)
                     running = running_text([ln[0] for ln in raw])[todo]
@@ -728,7 +765,9 @@ class OcrEngine:
         self.lines_recognised += len(txts)
         return list(zip(boxes, txts, scores or [1.0] * len(txts), strict=False))
 
-    def _recognise_incremental(self, engine: RapidOCR, bgr: np.ndarray, budget: int | None = None) -> list[_Raw]:
+    def _recognise_incremental(
+        self, engine: RapidOCR, bgr: np.ndarray, budget: int | None = None, first: FirstLines | None = None
+    ) -> list[_Raw]:
         prev, changed = self._closest_read(bgr)
         if prev is not None:
             if not len(changed):
@@ -739,14 +778,16 @@ class OcrEngine:
                 self.reads_banded += 1
                 self._remember(bgr, raw)
                 return raw
-        raw, exact = self._read_full(engine, bgr, budget)
+        raw, exact = self._read_full(engine, bgr, budget, first)
         self.reads_full += 1
         if exact:
             self._remember(bgr, raw)
         return raw
 
     # -- full read --------------------------------------------------------------------------------
-    def _read_full(self, engine: RapidOCR, bgr: np.ndarray, budget: int | None = None) -> tuple[list[_Raw], bool]:
+    def _read_full(
+        self, engine: RapidOCR, bgr: np.ndarray, budget: int | None = None, first: FirstLines | None = None
+    ) -> tuple[list[_Raw], bool]:
         """Detect on the whole image; the flag says whether the detector saw `bgr` itself (no
         padding or resize by RapidOCR), which a later change re-read relies on."""
         from rapidocr.utils.process_img import apply_vertical_padding, map_boxes_to_original
@@ -765,7 +806,7 @@ class OcrEngine:
         quads = self._detect(engine, img)
         if not len(quads):
             return [], exact
-        texts = self._texts(engine, img, quads, budget, running_text(list(quads)))
+        texts = self._texts(engine, img, quads, budget, running_text(list(quads)), first)
         quads = map_boxes_to_original(quads.copy(), op_record, bgr.shape[0], bgr.shape[1])
         return [(quads[i], t, s) for i, (t, s) in enumerate(texts)], exact
 
@@ -794,19 +835,22 @@ class OcrEngine:
 
     def _texts(
         self, engine: RapidOCR, img: np.ndarray, quads: np.ndarray, budget: int | None = None,
-        running: np.ndarray | None = None,
+        running: np.ndarray | None = None, first: FirstLines | None = None,
     ) -> list[tuple[str | None, float]]:
         """Text and score per quad (in `img`'s pixels), recognising only crops not read before; with a
         budget, only the lines `cold_plan` picks (the others get None: deferred). `running` (per quad,
         judged among all of the screen's lines: `running_text`) lets glyph-sized words in running text
-        skip the lone-glyph canvas (REC_RUNNING_GLYPHS)."""
+        skip the lone-glyph canvas (REC_RUNNING_GLYPHS); `first` picks lines read on top of the budget (`read`)."""
         keys = [self._line_key(img, quad) for quad in quads]
         todo = [i for i, k in enumerate(keys) if k not in self._lines]
-        if todo and budget is not None:
-            hulls = _hulls([quads[i] for i in todo])
-            now = cold_plan(hulls, budget)
+        held: set[int] = set()  # lines read before that a replayed cold plan leaves unread
+        if budget is not None and (todo or self._replay):
+            plan = list(range(len(keys))) if self._replay else todo
+            hulls = _hulls([quads[i] for i in plan])
+            now = cold_plan(hulls, budget, None if first is None else first(img, hulls))
             self.lines_deferred += int((~now).sum())
-            todo = [i for i, n in zip(todo, now, strict=True) if n]
+            held = {i for i, n in zip(plan, now, strict=True) if not n}
+            todo = [i for i in todo if i not in held]
         if todo:
             crops = engine.crop_text_regions(img, [quads[i].copy() for i in todo])
             if self.own_rec_loop:
@@ -818,8 +862,8 @@ class OcrEngine:
                 self._lines[keys[i]] = (str(txt), float(score))
             self.lines_recognised += len(todo)
         out: list[tuple[str | None, float]] = []
-        for k in keys:
-            got = self._lines.get(k)
+        for i, k in enumerate(keys):
+            got = None if i in held else self._lines.get(k)
             if got is not None:
                 self._lines.move_to_end(k)
                 self.lines_reused += 1
@@ -1089,7 +1133,7 @@ BACKGROUND_STEP = 6
 foreground read waits at most that long for the lock."""
 
 
-def cold_plan(hulls: np.ndarray, budget: int) -> np.ndarray:
+def cold_plan(hulls: np.ndarray, budget: int, first: np.ndarray | None = None) -> np.ndarray:
     """Which detected lines a budgeted read recognises now (bool per line); the rest are deferred.
 
     Lines that can be a target come first: free-standing lines (labels, buttons, menu entries, keys)
@@ -1098,7 +1142,10 @@ def cold_plan(hulls: np.ndarray, budget: int) -> np.ndarray:
     spent. WHY this order: a cold read is 80 % recognition, and on busy screens most of it goes to
     terminal and paragraph lines an instruction rarely names; the caller reads them when the
     instruction matches nothing read (`tools/ranking/screen.py`) and after the answer otherwise.
-    Among lone glyphs (all cost one canvas) those in a 2-D grid come first (`glyph_grid`).
+    Among lone glyphs (all cost one canvas) those in a 2-D grid come first (`glyph_grid`). Lines
+    `first` places (>= 0: the caller's guesses at the target, `tools/ranking/spotting.py`) are read
+    as well, beyond the budget: a guess adds a few lines to the round and never pushes out a line
+    the plan had (a wrong one cost "press the sin key" its first-round answer on the issue's screen).
     """
     n = len(hulls)
     if n == 0:
@@ -1108,6 +1155,8 @@ def cold_plan(hulls: np.ndarray, budget: int) -> np.ndarray:
     order = np.lexsort((~glyph_grid(hulls), cost, dense))  # equal costs: glyphs in a grid (keys) first
     now = np.zeros(n, dtype=bool)
     now[order[np.cumsum(cost[order]) <= budget]] = True
+    if first is not None:
+        now |= np.asarray(first) >= 0
     return now
 
 
