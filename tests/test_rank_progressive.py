@@ -153,9 +153,10 @@ async def test_after_the_background_warm_up_a_repeat_encodes_no_new_text(
 
 
 async def test_reads_no_candidate_could_answer_are_not_ranked(engine: OcrEngine, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A paraphrase's words are on no element of any partial read, so none of those reads is ranked: the
-    complete read is ranked once (with the icons), and that is the answer ranking it directly gives.
-    A literal label is ranked on the first read holding it, and answered from it."""
+    """A paraphrase's words are on no element of any partial read, so none of those reads is ranked, nor
+    are its elements proposed (`words_could_hold`): the complete read is proposed and ranked once (with
+    the icons), and that is the answer ranking it directly gives. A literal label is ranked on the first
+    read holding it, and answered from it."""
     from sensorium.tools.backends.base import EmbedItem
     from sensorium.tools.backends.local.backend import LocalBackend
 
@@ -168,6 +169,14 @@ async def test_reads_no_candidate_could_answer_are_not_ranked(engine: OcrEngine,
         return await rank_elements(*a, **k)
 
     monkeypatch.setattr(screen, "rank_elements", counted)
+    proposed: list[int] = []
+    propose = screen.propose
+
+    def propose_counted(*a, **k):  # type: ignore[no-untyped-def]
+        proposed.append(len(a[1]))
+        return propose(*a, **k)
+
+    monkeypatch.setattr(screen, "propose", propose_counted)
     img = _screen()
     spotter = screen.LineSpotter
     for instruction, spotting in (("keep my edits on disk", True), (f"click '{TARGET}'", False), (f"click '{TARGET}'", True)):
@@ -177,12 +186,25 @@ async def test_reads_no_candidate_could_answer_are_not_ranked(engine: OcrEngine,
         [q] = await backend.embed([EmbedItem.of(instruction)], "query")
         engine.clear()
         ranked.clear()
+        proposed.clear()
         scored, found, words, info = await screen.rank_proposed(backend, engine, img, q, instruction, key="skip-a", budget=BUDGET)
         assert scored and (info.rounds == 1 if instruction.startswith("click") and spotting else info.rounds >= 2), (instruction, spotting, info)
         if instruction.startswith("click"):
-            assert not info.full and len(ranked) == 1  # the round that read the label, words first, answered
+            assert not info.full and len(ranked) == 1 and len(proposed) == 1  # the round that read the label answered
             assert TARGET.lower() in (found.items[scored[0].index].text or "").lower()
             continue
-        assert info.full and len(ranked) == 1  # only the complete read, icons included
+        assert info.full and len(ranked) == 1 and len(proposed) == 1  # only the complete read, icons included
         direct, _ = await screen.rank_read(backend, img, q, instruction, words, found, last=True)
         assert [(s.index, round(s.score, 6)) for s in scored] == [(s.index, round(s.score, 6)) for s in direct]
+
+
+def test_a_partial_read_lacking_an_instruction_word_could_not_hold_it() -> None:
+    from sensorium.tools.ranking.proposals import OcrWord, WordList
+
+    words = WordList([OcrWord(text="Save", box=(0, 0, 40, 20)), OcrWord(text="=", box=(50, 0, 60, 20))])
+    words.deferred = ((0, 40, 100, 60),)
+    assert screen.words_could_hold(words, "click 'Save'") and screen.words_could_hold(words, "press the equals key")
+    assert not screen.words_could_hold(words, "keep my edits on disk")
+    assert screen.words_could_hold(words, None)
+    words.deferred = ()
+    assert screen.words_could_hold(words, "keep my edits on disk")  # nothing left to read: propose it all
