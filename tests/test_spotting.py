@@ -127,3 +127,11 @@ def test_a_clear_match_does_not_bring_lines_that_merely_correlate() -> None:
     img, boxes = _screen(labels, 1, (600, 40), (700, 200))
     place = LineSpotter("open the settings").first(_bgr(img), boxes)
     assert place.tolist() == [0, -1, -1, -1]
+
+
+def test_a_long_instruction_draws_a_bounded_number_of_words() -> None:
+    """Spotting slides every drawn word along every line: a pasted paragraph as the instruction must not
+    cost seconds, so only the longest few content words are drawn."""
+    paragraph = " ".join(f"word{i:03d}" for i in range(200)) + " configuration"
+    spotted = texts_to_spot(paragraph)
+    assert len(spotted) <= 3 * 6 and {"configuration", "CONFIGURATION", "Configuration"} <= set(spotted)

@@ -55,6 +55,11 @@ WIDTH_PENALTY = 0.2
 paragraph line holds many shapes, and some placement along it correlates with anything (prototype on
 the dev items above: 76 % with no penalty, at 2.5x the extra columns; 0.1 and 0.2 tried, 0.2 kept)."""
 
+MAX_TERMS = 6
+"""Content words drawn at most (the longest: they say most about a line). Each costs three renderings slid
+along every line (~30 us a line each), so a pasted paragraph as the instruction would otherwise cost
+seconds. Dev instructions have at most 6 (their figures are unchanged by the cap)."""
+
 _RENDER_PX = 40
 _INK_LEVEL = 0.35
 
@@ -114,12 +119,14 @@ def line_ink(crop: np.ndarray) -> np.ndarray | None:
 def texts_to_spot(instruction: str) -> list[str]:
     """What the screen would show for the instruction's words: the quoted phrase as written (and in
     lower and upper case), else each content word as written in lower, Title and UPPER case, plus
-    the symbols that spell a word ('equals' -> '=', 'next' -> '›')."""
+    the symbols that spell a word ('equals' -> '=', 'next' -> '›'); of the content words, the
+    MAX_TERMS longest."""
     forms: dict[str, None] = {}
     for phrase in quoted_phrases(instruction)[:1]:
         for f in (phrase, phrase.upper(), phrase.lower()):
             forms[f] = None
-    for term in instruction_terms(instruction):
+    terms = list(dict.fromkeys(instruction_terms(instruction)))
+    for term in sorted(terms, key=lambda t: -len(t))[:MAX_TERMS]:
         for f in (term, term.upper(), term.capitalize(), *_SYMBOLS.get(term, ())):
             forms[f] = None
     return [f for f in forms if f.strip()]
