@@ -35,9 +35,9 @@ from pydantic import BaseModel, Field
 
 from ..backends.base import Embedding, EmbeddingBackend, ProgressCallback
 from .proposals import MAX_PROPOSALS, OcrWord, Proposal, ProposalCache, Proposals, WordList, propose, read_words
-from .spotting import LineSpotter
 from .score import ScoredElement, element_words, lexicon_readings, lexicon_words, rank_elements, shown_readings
 from ..regions import RegionItem
+from .spotting import LineSpotter
 from .text import instruction_terms, normalise, spelled_out
 
 if TYPE_CHECKING:
@@ -171,20 +171,21 @@ async def read_and_propose(
     With `instruction`, a partial read none of whose elements could hold it proposes nothing
     (`words_could_hold`, `NOTHING_PROPOSED`)."""
 
+    def elements(words: WordList) -> Proposals:
+        if not words_could_hold(words, instruction):
+            return NOTHING_PROPOSED
+        return propose(image, words, limit, cache=cache, key=key)
+
     def run() -> tuple[WordList, Proposals]:
         words = read_words(engine, image, key=key, budget=budget, first=first)
-        if instruction is not None and not words_could_hold(words, instruction):
-            return words, NOTHING_PROPOSED
-        return words, propose(image, words, limit, cache=cache, key=key)
+        return words, elements(words)
 
     if cache is None or key is None or cache.has_regions(key):
         return await anyio.to_thread.run_sync(run)
     async with anyio.create_task_group() as tg:
         tg.start_soon(anyio.to_thread.run_sync, functools.partial(_regions_quietly, cache, image, key))
         words = await anyio.to_thread.run_sync(functools.partial(read_words, engine, image, key=key, budget=budget, first=first))
-    if instruction is not None and not words_could_hold(words, instruction):
-        return words, NOTHING_PROPOSED
-    return words, await anyio.to_thread.run_sync(functools.partial(propose, image, words, limit, cache=cache, key=key))
+    return words, await anyio.to_thread.run_sync(elements, words)
 
 
 def _regions_quietly(cache: ProposalCache, image: Image.Image, key: str) -> None:
@@ -223,11 +224,8 @@ async def rank_proposed(
     full, rounds = False, 1
     while not done:
         more = await anyio.to_thread.run_sync(engine.read_more, key, round_budget(budget, rounds + 1), first) if budget else None
-        if more is None:  # no label-like line left unread: read the running text too
-            words, found = await read_and_propose(engine, image, key, None, cache=cache)
-            full = True
-        else:
-            words, found = await read_and_propose(engine, image, key, budget, cache=cache, instruction=instruction)
+        full = more is None  # no label-like line left unread: read the running text too
+        words, found = await read_and_propose(engine, image, key, None if full else budget, cache=cache, instruction=instruction)
         rounds += 1
         scored, done = await rank_read(backend, image, query, instruction, words, found, past_actions, progress, last=full)
     return scored, found, words, ReadInfo(read=words.lines_read, unread=len(words.deferred), full=full, rounds=rounds)

@@ -40,9 +40,8 @@ SPOT_FIRST = 4
 instruction's content words some detected line shows) the first round (default budget) held such a
 line for 57 % of the items as `cold_plan` orders them, 84 % with the 4 best spotted lines added (an
 earlier prototype: 85 % with 8, at twice the extra columns); 386 columns more on average (6 % of the
-budget). Chosen there, with WIDTH_PENALTY; the
-font was chosen for being everywhere (Pillow's own), and it also matched better there than DejaVu
-Sans (67 % against 82 % in the prototype)."""
+budget). Chosen there, with WIDTH_PENALTY; the font was chosen for being everywhere (Pillow's own),
+and it also matched better there than DejaVu Sans (67 % against 82 % in the prototype)."""
 
 SPOT_MARGIN = 0.2
 """Only lines scoring within this of the best are added: a clear match ('Settings' on a button above a
@@ -81,26 +80,12 @@ def _font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=_RENDER_PX)
 
 
-def _trim(ink: np.ndarray) -> np.ndarray | None:
-    ys, xs = np.nonzero(ink >= _INK_LEVEL)
-    if ys.size == 0:
-        return None
-    return ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-
-
-def _at_height(ink: np.ndarray) -> np.ndarray:
-    import cv2  # here, not at import: importing the ranking package stays cheap
-
-    h, w = ink.shape
-    width = max(1, round(w * SPOT_HEIGHT / h))
-    return cv2.resize(ink.astype(np.float32), (width, SPOT_HEIGHT), interpolation=cv2.INTER_AREA)
-
-
 def line_ink(crop: np.ndarray) -> np.ndarray | None:
     """A line crop (BGR or grey uint8) as its ink map at SPOT_HEIGHT: distance from the crop's
     border colour, scaled to 0..1 and trimmed to the ink; None when it has none. OpenCV calls on
-    uint8, a few microseconds a line (a screen has 100-300 lines)."""
-    import cv2
+    uint8, a few microseconds a line (a screen has 100-300 lines). The instruction's rendered words
+    go through it too, so both sides of a comparison are made the same way."""
+    import cv2  # here, not at import: importing the ranking package stays cheap
 
     if crop.shape[0] < 2 or crop.shape[1] < 2:
         return None
@@ -138,10 +123,9 @@ def _template(text: str) -> np.ndarray | None:
     left, top, right, bottom = font.getbbox(text)
     if right <= left or bottom <= top:
         return None
-    img = Image.new("L", (right - left + 8, bottom - top + 8), 0)
+    img = Image.new("L", (right - left + 8, bottom - top + 8), 0)  # a background border all round
     ImageDraw.Draw(img).text((4 - left, 4 - top), text, fill=255, font=font)
-    ink = _trim(np.asarray(img, dtype=np.float32) / 255.0)
-    return None if ink is None else _at_height(ink)
+    return line_ink(np.asarray(img))
 
 
 class LineSpotter:
@@ -186,9 +170,8 @@ class LineSpotter:
     def first(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Per line box (n, 4: x1, y1, x2, y2 in `image`'s pixels, BGR), its place among the `count`
         best-scoring lines within SPOT_MARGIN of the best (0 = best), -1 for the others (a line no
-        rendering fits is never chosen):
-        an `ocr.FirstLines`. The boxes are cut from one grey copy of the image (screen text is level:
-        no warping needed, unlike the recogniser's crops)."""
+        rendering fits is never chosen): an `ocr.FirstLines`. The boxes are cut from one grey copy of
+        the image (screen text is level: no warping needed, unlike the recogniser's crops)."""
         import cv2
 
         place = np.full(len(boxes), -1, dtype=np.int64)

@@ -426,10 +426,15 @@ class OcrEngine:
         """Forget every cached result, line text and remembered read (the models stay loaded):
         the next read is cold. For benchmarks and for callers that know the screen is gone."""
         with self._lock:
-            self._cache.clear()
             self._lines.clear()
-            self._reads.clear()
-            self._partial.clear()
+            self._forget_reads()
+
+    def _forget_reads(self) -> None:
+        """Drop whole reads (results, remembered reads, partial reads), keeping line texts; the caller
+        holds the lock."""
+        self._cache.clear()
+        self._reads.clear()
+        self._partial.clear()
 
     @contextlib.contextmanager
     def replaying_cold(self) -> Iterator[None]:
@@ -441,18 +446,14 @@ class OcrEngine:
         is decided exactly as `rank_ui_elements` decides, for a detection per item instead of a full
         cold read."""
         with self._lock:
-            self._cache.clear()
-            self._reads.clear()
-            self._partial.clear()
+            self._forget_reads()
             self._replay = True
         try:
             yield
         finally:
             with self._lock:
                 self._replay = False
-                self._cache.clear()
-                self._reads.clear()
-                self._partial.clear()
+                self._forget_reads()
 
     def read(
         self, image: Image.Image, *, key: str | None = None, budget: int | None = None, first: FirstLines | None = None
