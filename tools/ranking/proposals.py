@@ -66,6 +66,10 @@ class OcrWord(BaseModel):
     text: str
     box: Box
     score: float = 1.0
+    glyph: bool = False
+    """One glyph of a row of symbols cut apart (`split_glyph_run`): its box is the glyph's own ink (a
+    window button's outline), proposed as it is, without a text label's padding, which would take in
+    its neighbours (and the icon reader would see three buttons)."""
 
 
 class Proposal(BaseModel):
@@ -133,7 +137,11 @@ def click_point(box: Sequence[float]) -> tuple[int, int]:
 def _ink_runs(grey: np.ndarray, min_gap: int) -> list[tuple[int, int]]:
     """[start, end) column spans of ink in a line crop, split at background gaps >= min_gap."""
     bg = float(np.median(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])))
-    ink = (np.abs(grey.astype(np.float32) - bg) > 40).any(axis=0)
+    return _column_runs((np.abs(grey.astype(np.float32) - bg) > 40).any(axis=0), min_gap)
+
+
+def _column_runs(ink: np.ndarray, min_gap: int) -> list[tuple[int, int]]:
+    """[start, end) spans of the True columns of `ink`, split at gaps >= min_gap."""
     cols = np.flatnonzero(ink)
     if cols.size == 0:
         return []
@@ -166,6 +174,10 @@ def split_line(grey: np.ndarray, text: str, box: Box, score: float) -> list[OcrW
     x1, y1, x2, y2 = box
     text = _BAR.sub(" | ", text).strip()  # a bar separates, spaced or not: "previous |next|modules" is three links
     tokens = text.split()
+    if len(tokens) == 1 and x2 - x1 >= 4 and y2 - y1 >= 4 and not any(ch.isascii() and ch.isalnum() for ch in text):
+        glyphs = split_glyph_run(grey[y1:y2, x1:x2], text)
+        if glyphs:
+            return [OcrWord(text=t, box=(x1 + a, y1 + top, x1 + b, y1 + bottom), score=score, glyph=True) for t, (a, top, b, bottom) in glyphs]
     if len(tokens) < 2 or x2 - x1 < 4 or y2 - y1 < 4:
         return [OcrWord(text=text, box=box, score=score)]
     runs = _ink_runs(grey[y1:y2, x1:x2], max(4, int(GAP_FACTOR * (y2 - y1))))
@@ -191,6 +203,45 @@ def split_line(grey: np.ndarray, text: str, box: Box, score: float) -> list[OcrW
         end_run = keys[j + 1] - 1 if j + 1 < len(keys) else len(runs) - 1
         a, b = runs[k][0], runs[end_run][1]
         out.append(OcrWord(text=" ".join(pieces[k]), box=(x1 + a, y1, x1 + b, y2), score=score))
+    return out
+
+
+GLYPH_GAP = 0.1
+"""A run of symbols is cut where the ink has a gap of at least this share of the line height (at least 2
+px): a window's minimise / maximise / close buttons stand 2-4 px apart in a 13-21 px title bar."""
+GLYPH_WIDTHS = (0.25, 1.5)
+"""Each piece of a cut run of symbols is this many line heights wide (a glyph or an icon); a piece
+outside these bounds means the run is something else (a rule, a bar, a wide symbol), and it stays whole."""
+
+
+def split_glyph_run(grey: np.ndarray, text: str) -> list[tuple[str, tuple[int, int, int, int]]]:
+    """A line read as symbols without a space ('□回网': no ASCII letter or digit) cut into one piece per
+    glyph-wide run of ink, each with the character read nearest its position and the box of its ink
+    (x1, y1, x2, y2 in the crop); [] when the ink is not such a row of glyphs (one run, or a run wider
+    or narrower than GLYPH_WIDTHS).
+
+    WHY: PP-OCR reads a row of small icons (a window's minimise, maximise and close buttons; a toolbar's
+    icons set close together) as one "line" of look-alike characters, and the row became one element:
+    nothing to click for "close the calculator window" (rank 1 was the window's title), and the icon
+    reader saw three buttons as one picture. Cut, each button is an element of its own, and its pixels
+    are what the icon reader reads ('xmark remove cancel' for the close button). Words are never cut
+    here: a line holding an ASCII letter or digit goes to `split_line`'s wide-gap rule."""
+    h = grey.shape[0]
+    chars = [ch for ch in text if not ch.isspace()]
+    # ink against each row's own ends, not one border median: a title bar is a vertical gradient, and the
+    # detector's box often takes in a row of the desktop above it
+    g = grey.astype(np.float32)
+    ink = (np.abs(g - g[:, :1]) > 40) & (np.abs(g - g[:, -1:]) > 40)
+    runs = _column_runs(ink.any(axis=0), max(2, int(GLYPH_GAP * h)))
+    lo, hi = GLYPH_WIDTHS
+    if len(runs) < 2 or not chars or any(not lo * h <= b - a <= hi * h for a, b in runs):
+        return []
+    start, end = runs[0][0], runs[-1][1]
+    out = []
+    for a, b in runs:
+        at = ((a + b) / 2 - start) / max(1, end - start)  # 0..1 along the line, as the characters are
+        rows = np.flatnonzero(ink[:, a:b].any(axis=1))
+        out.append((chars[min(len(chars) - 1, int(at * len(chars)))], (a, int(rows[0]), b, int(rows[-1]) + 1)))
     return out
 
 
@@ -261,7 +312,7 @@ def text_proposals(words: Iterable[OcrWord], size: tuple[int, int], pad_x: float
     """One box per text element, grown by pad_x / pad_y times its height (a button's padding)."""
     out: list[Proposal] = []
     for w in words:
-        h = w.box[3] - w.box[1]
+        h = 0 if w.glyph else w.box[3] - w.box[1]
         px, py = int(pad_x * h), int(pad_y * h)
         box = clip_box((w.box[0] - px, w.box[1] - py, w.box[2] + px, w.box[3] + py), size)
         if box is not None:

@@ -24,6 +24,9 @@ Per candidate:
 - A press instruction ("submit the search") whose words name a field: the field's own button (the
   one right beside it, or under its column of fields) takes a share of the field's cosine and text
   match (forms.py), so the button, not the field, answers it. Only candidates with roles.
+- "Close (minimise, maximise) the <name> window": the small wordless buttons in the row of the element
+  showing the name (the window's title) are lifted above every other element, the one the verb asks
+  for first by the platforms' conventions (windows.py): the title matches the words, the button is meant.
 - A labelled element whose box shows other words than its label (the accessible name and the
   visible text disagree) is compared with both; the better cosine and text match count.
 - A quoted phrase ('Click "Orbit 3"') is a given element's whole visible text: it is compared by token
@@ -57,6 +60,7 @@ from .proposals import MERGE_AREA_RATIO, OcrWord, Proposal, pairwise_overlap, wo
 from .roles import role_fit
 from .sounds import heard
 from .text import normalise, quoted_phrases, same_label, slip, spelled_out, spoken_similarity, text_similarity
+from .windows import lift_controls
 
 W_COSINE = 1.0
 W_TEXT = 0.5
@@ -372,6 +376,7 @@ async def rank_elements(
     roles = np.array([role_fit(instruction, c.role) for c in candidates], dtype=np.float64)
     evidence = W_COSINE * scaled + W_TEXT * matches + W_IMAGE_TEXT * image_text_cosines(query, docs)
     scores = inherit(instruction, candidates, evidence) + W_ROLE * roles  # a press on a field: its own button (forms.py)
+    scores = lift_controls(instruction, candidates, texts, scores)  # "close the X window": its title bar's button (windows.py)
     history = None
     if past_actions is not None:
         history = history_boost([c.label or t for c, t in zip(candidates, texts, strict=True)], past_actions)

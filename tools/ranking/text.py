@@ -32,7 +32,7 @@ from ..symbols import SYMBOL_WORDS, spelled_out
 from .sounds import key_similarity, sound_key
 
 __all__ = [
-    "SYMBOL_WORDS", "spelled_out", "text_similarity", "quoted_phrases", "token_f1", "slip", "spoken_similarity", "instruction_terms", "same_label", "normalise",
+    "SYMBOL_WORDS", "spelled_out", "text_similarity", "content_words", "quoted_phrases", "token_f1", "slip", "spoken_similarity", "instruction_terms", "same_label", "normalise",
 ]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -64,9 +64,12 @@ def instruction_terms(instruction: str, *, exact_quotes: bool = True) -> list[st
     quoted = quoted_phrases(instruction, exact_quotes=exact_quotes)
     if quoted:
         return normalise(" ".join(spelled_out(q) for q in quoted))
-    words = normalise(instruction)
-    content = [w for w in words if w not in _STOP]
-    return content or words
+    return content_words(instruction) or normalise(instruction)
+
+
+def content_words(text: str) -> list[str]:
+    """The words of `text` that are not command or filler words ("click", "the", "button": _STOP)."""
+    return [w for w in normalise(text) if w not in _STOP]
 
 
 def _trigrams(words: Sequence[str]) -> Counter[str]:

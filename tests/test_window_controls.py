@@ -1,0 +1,195 @@
+"""A named window's controls: "close the calculator window" clicks that window's close button.
+
+Unit level: a row of title-bar buttons that OCR read as one line of look-alike characters is cut
+into one element per button (`proposals.split_glyph_run`), words never are; the window request is
+parsed, and the controls beside the named title are lifted, the one the verb asks for first
+(`windows.lift_controls`). End to end: a real X display with openbox (a real window manager drawing
+real title bars) and two Tk windows; rank_ui_elements through an MCP client, the returned point
+clicked with xdotool, and the named window must be gone while the other stays.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from display_support import start_xvfb
+from mcp.client import Client
+from server_support import make_settings
+
+from sensorium.server.app import build_server
+from sensorium.tools.ranking.proposals import Proposal, split_line, text_proposals
+from sensorium.tools.ranking.windows import lift_controls, title_controls, window_request
+
+
+def title_bar(buttons: int = 3) -> np.ndarray:
+    """A 21 px high crop like openbox's: a desktop row on top, a vertical grey gradient, `buttons`
+    13 px outlined square buttons 3 px apart, the middle one holding a small dark mark."""
+    grey = np.zeros((21, 53), dtype=np.uint8)
+    grey[1:] = np.linspace(233, 208, 20, dtype=np.uint8)[:, None]
+    for b in range(buttons):
+        x = 4 + 16 * b
+        grey[4:17, x : x + 13] = 245
+        grey[4, x : x + 13] = grey[16, x : x + 13] = 140
+        grey[4:17, x] = grey[4:17, x + 12] = 140
+        grey[9:12, x + 4 : x + 9] = 90
+    return grey
+
+
+def test_a_row_of_window_buttons_read_as_one_line_becomes_one_element_per_button() -> None:
+    grey = np.zeros((100, 200), dtype=np.uint8)
+    grey[40:61, 100:153] = title_bar()
+    pieces = split_line(grey, "□回网", (100, 40, 153, 61), 0.52)
+    assert [p.text for p in pieces] == ["□", "回", "网"]
+    assert [p.box for p in pieces] == [(104, 44, 117, 57), (120, 44, 133, 57), (136, 44, 149, 57)]  # each button's outline
+    assert all(p.glyph for p in pieces)
+    # proposed as they are: a label's padding would take in the neighbouring buttons
+    assert [p.box for p in text_proposals(pieces, (200, 100))] == [p.box for p in pieces]
+
+
+def test_words_and_single_shapes_are_not_cut_as_glyph_rows() -> None:
+    grey = np.full((100, 200), 230, dtype=np.uint8)
+    grey[40:61, 100:153] = title_bar()
+    # the same pixels read as a word: a word is split only at wide gaps (split_line's own rule)
+    assert len(split_line(grey, "Mail", (100, 40, 153, 61), 0.9)) == 1
+    # one button: nothing to cut
+    one = np.zeros((100, 200), dtype=np.uint8)
+    one[40:61, 100:153] = title_bar(buttons=1)
+    assert len(split_line(one, "□", (100, 40, 153, 61), 0.5)) == 1
+    # a rule wider than a glyph ('—' under a heading) stays whole
+    rule = np.full((30, 200), 255, dtype=np.uint8)
+    rule[14:16, 10:190] = 0
+    assert len(split_line(rule, "——", (0, 0, 200, 30), 0.5)) == 1
+
+
+def test_a_window_request_names_its_window() -> None:
+    assert window_request("close the calculator window") == ("close", ["calculator"])
+    assert window_request("Minimize the 'Settings' dialog") == ("minimise", ["settings"])
+    assert window_request("please maximise the Online Bank window") == ("maximise", ["online", "bank"])
+    assert window_request("close the window") is None  # no name: nothing to find it by
+    assert window_request("close this window") is None
+    assert window_request("click the close button") is None
+    assert window_request("open the settings") is None
+
+
+def _props(*boxes: tuple[int, int, int, int]) -> list[Proposal]:
+    return [Proposal(box=b, source="ocr") for b in boxes]
+
+
+def test_the_named_windows_close_button_is_lifted_above_its_title() -> None:
+    cands = _props(
+        (932, 55, 1016, 83),  # 0 "Calculator": the title
+        (1048, 64, 1060, 76), (1064, 64, 1076, 76), (1080, 64, 1092, 76),  # 1-3 its minimise, maximise, close
+        (0, 0, 50, 46),  # 4 an 'x' logo elsewhere, which spells "close"
+        (284, 1, 342, 37),  # 5 "bash": another window's title, one row up
+        (567, 14, 579, 26), (583, 14, 595, 26), (599, 14, 611, 26),  # 6-8 its buttons
+        (1100, 60, 1300, 80),  # 9 a wide element in the title's row, not a button
+    )
+    texts = ["Calculator", "□", "回", "网", "x close times multiply", "bash", "□", "□", "□", "Some text"]
+    scores = np.array([0.95, 0.2, 0.1, 0.3, 0.6, 0.3, 0.2, 0.2, 0.2, 0.4])
+    assert title_controls(0, cands, texts) == ([1, 2, 3], "right")
+
+    def order(instruction: str) -> list[int]:
+        return list(np.argsort(-lift_controls(instruction, cands, texts, scores), kind="stable"))
+
+    assert order("close the calculator window")[:4] == [3, 1, 2, 0]  # the rightmost button, the others, the title
+    assert order("minimise the calculator window")[0] == 1
+    assert order("maximize the calculator window")[0] == 2
+    assert order("close the bash window")[0] == 8
+    # nothing named, or a name no element shows: the scores as they were
+    for unchanged in ("close the window", "close the spreadsheet window", "press the sin key"):
+        assert np.array_equal(lift_controls(unchanged, cands, texts, scores), scores)
+
+
+def test_controls_left_of_the_title_are_found_and_close_is_the_outermost() -> None:
+    cands = _props((400, 10, 520, 30), (12, 14, 24, 26), (30, 14, 42, 26), (48, 14, 60, 26), (300, 14, 312, 26))
+    texts = ["Preferences", None, None, None, None]  # macOS: close, minimise, zoom at the left; 4 is far away
+    assert title_controls(0, cands, texts) == ([4], "left")  # the nearest run only: 4 stands apart
+    cands[4] = Proposal(box=(66, 14, 78, 26), source="region")  # now a fourth button of the same run
+    controls, side = title_controls(0, cands, texts)
+    assert (controls, side) == ([1, 2, 3, 4], "left")
+    lifted = lift_controls("close the preferences window", cands, texts, np.array([0.9, 0.1, 0.1, 0.1, 0.1]))
+    assert int(np.argmax(lifted)) == 1
+
+
+TK_WINDOW = """
+import sys, tkinter as tk
+root = tk.Tk(className=sys.argv[2])
+root.title(sys.argv[1])
+root.geometry(sys.argv[3])
+tk.Label(root, text=sys.argv[4], font=("Helvetica", 24), bg="white").pack(expand=True, fill="both")
+tk.Button(root, text="Clear").pack()
+root.update(); print("ready", flush=True)
+root.mainloop()
+"""
+
+
+@pytest.fixture
+def two_windows() -> Iterator[dict[str, subprocess.Popen[str]]]:
+    """A 1280x800 display with openbox and two Tk windows ("Calculator", "Notes"); DISPLAY points at it."""
+    for tool in ("openbox", "xdotool"):
+        if shutil.which(tool) is None:
+            if os.environ.get("CI"):
+                pytest.fail(f"{tool} is not installed but CI is set: install the Debian package `{tool}`")
+            pytest.skip(f"{tool} is not installed (apt-get install {tool})")
+    started = start_xvfb((1280, 800))
+    if started is None:
+        pytest.skip("Xvfb is not installed")
+    xvfb, display = started
+    old = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = display
+    env = {**os.environ, "DISPLAY": display}
+    wm = subprocess.Popen(["openbox", "--sm-disable"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs: dict[str, subprocess.Popen[str]] = {}
+    try:
+        for title, cls, geometry, text in [
+            ("Calculator", "calcapp", "420x300+700+120", "0.5 + 0.25 = 0.75"),
+            ("Notes", "notesapp", "520x360+60+120", "apples bread cheese"),
+        ]:
+            p = subprocess.Popen([sys.executable, "-c", TK_WINDOW, title, cls, geometry, text], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+            procs[title] = p
+        deadline = time.monotonic() + 20
+        while True:  # openbox may not have framed the windows yet: wait until both are managed
+            frames = subprocess.run(["xprop", "-root", "_NET_CLIENT_LIST"], env=env, capture_output=True, text=True)
+            if frames.stdout.count("0x") >= 2:
+                break
+            assert time.monotonic() < deadline, f"openbox did not manage the windows: {frames.stdout} {frames.stderr}"
+            time.sleep(0.2)
+        time.sleep(0.5)  # the frames drawn
+        yield procs
+    finally:
+        for p in procs.values():
+            p.kill()
+            p.wait(timeout=10)
+        wm.kill()
+        wm.wait(timeout=10)
+        xvfb.kill()
+        xvfb.wait(timeout=10)
+        if old is None:
+            os.environ.pop("DISPLAY", None)
+        else:
+            os.environ["DISPLAY"] = old
+
+
+@pytest.mark.anyio
+async def test_close_the_named_window_on_a_real_display(tmp_path: Path, two_windows: dict[str, subprocess.Popen[str]]) -> None:
+    async with Client(build_server(make_settings(tmp_path))) as client:
+        out = await client.call_tool("rank_ui_elements", {"instruction": "close the calculator window", "k": 3})
+    assert not out.is_error, out.content
+    top = out.structured_content["candidates"][0]
+    x, y = top["click"]
+    subprocess.run(["xdotool", "mousemove", "--sync", str(x), str(y), "click", "1"], check=True, timeout=20)
+    try:
+        two_windows["Calculator"].wait(timeout=15)  # WM_DELETE_WINDOW: Tk's default is to close
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the calculator window is still open after clicking {top}")
+    assert two_windows["Notes"].poll() is None  # the other window's close button was not the one

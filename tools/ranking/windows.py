@@ -1,0 +1,147 @@
+"""A window's own controls: "close the calculator window" means the close button in its title bar.
+
+WHY: such an instruction names the window by its title, so the title is the element its words match
+best (rank 1 on the issue's own Xvfb screen was the calculator's title, "Calculator"), while the
+button it asks for shows no word at all (an x, a box, a bar). People find it by geometry: the small
+buttons in the title's row, at the end of the title bar. This module lifts them above everything
+else, the one the verb asks for first.
+
+Which instructions (`window_request`): a window verb (close, minimise, maximise, restore) and "the
+<name> window" (or dialog); the name must be shown by some element (the title: every word of the
+name among its words, `named_titles`). Without a name ("close the window"), or with a name no
+element shows, nothing changes.
+
+Which elements are the window's controls (`title_controls`, geometry only, in units of the title
+element's height h):
+- in the title's row: the centre within h/2 of the title's centre;
+- button-sized: at most 1.5 h tall, between half and twice as wide as tall;
+- wordless: no words, or a symbol OCR read off the button ('x', '□', '回': at most 3 characters and
+  at most one ASCII letter or digit);
+- the run of such buttons nearest the title on its right (each at most two of its widths from the
+  previous: the buttons sit side by side), else on its left (macOS puts them there).
+
+Which control the verb means (`chosen`): close is the outermost one (rightmost of a run on the
+right, leftmost of a run on the left: Windows, GNOME, KDE, openbox and macOS all agree); with
+exactly three, minimise and maximise are placed by the same conventions (minimise, maximise, close
+from left to right on the right; close, minimise, zoom on the left). Otherwise the controls keep
+their own order (their icon readings: 'xmark' for a close button). No weight here was tuned on the
+dev set; the conventions are the platforms'.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from .proposals import Proposal
+from .text import content_words, normalise, spelled_out
+
+_REQUEST = re.compile(
+    r"\b(?P<verb>close|shut|minimi[sz]e|maximi[sz]e|restore|zoom)\b\s+(?:the\s+|this\s+|that\s+)?"
+    r"(?P<name>.+?)\s+(?:window|dialog|dialogue)\b",
+    re.IGNORECASE,
+)
+MARGIN = 0.01
+"""Score steps between the control the verb asks for, the window's other controls, and the best other element."""
+
+
+def window_request(instruction: str | None) -> tuple[str, list[str]] | None:
+    """(verb, the window's name as words) when the instruction asks to close, minimise, maximise or
+    restore a named window; else None."""
+    m = _REQUEST.search(instruction or "")
+    if not m:
+        return None
+    name = content_words(m.group("name"))
+    if not name:
+        return None
+    verb = m.group("verb").lower()
+    verb = {"shut": "close", "zoom": "maximise"}.get(verb, verb.replace("z", "s"))
+    return verb, name
+
+
+def _wordless(text: str | None) -> bool:
+    t = "".join((text or "").split())
+    return len(t) <= 3 and sum(ch.isascii() and ch.isalnum() for ch in t) <= 1
+
+
+def named_titles(name: Sequence[str], candidates: Sequence[Proposal], texts: Sequence[str | None]) -> list[int]:
+    """Candidates showing every word of the window's name (and not spanning several elements)."""
+    out = []
+    for i, (c, t) in enumerate(zip(candidates, texts, strict=True)):
+        if t and not c.container and set(name) <= set(normalise(spelled_out(t))):
+            out.append(i)
+    return out
+
+
+def title_controls(title: int, candidates: Sequence[Proposal], texts: Sequence[str | None]) -> tuple[list[int], str]:
+    """The window controls beside a title (module docstring), in screen order left to right, and the
+    side they are on ('right' or 'left'; ([], '') when none)."""
+    tx1, ty1, tx2, ty2 = candidates[title].box
+    h = max(1.0, ty2 - ty1)
+    cy = (ty1 + ty2) / 2
+    row = []
+    for j, c in enumerate(candidates):
+        x1, y1, x2, y2 = c.box
+        w, hj = x2 - x1, y2 - y1
+        if j == title or c.container or not _wordless(texts[j]):
+            continue
+        if abs((y1 + y2) / 2 - cy) <= h / 2 and 0 < hj <= 1.5 * h and 0.5 * hj <= w <= 2 * hj:
+            row.append(j)
+    right = sorted((j for j in row if candidates[j].box[0] >= tx2), key=lambda j: candidates[j].box[0])
+    left = sorted((j for j in row if candidates[j].box[2] <= tx1), key=lambda j: -candidates[j].box[2])
+    for side, run in (("right", right), ("left", left)):
+        if not run:
+            continue
+        kept = [run[0]]
+        for j in run[1:]:
+            prev = candidates[kept[-1]].box
+            width = prev[2] - prev[0]
+            gap = candidates[j].box[0] - prev[2] if side == "right" else prev[0] - candidates[j].box[2]
+            if gap > 2 * width:
+                break
+            kept.append(j)
+        return sorted(kept, key=lambda j: candidates[j].box[0]), side
+    return [], ""
+
+
+def chosen(verb: str, controls: Sequence[int], side: str) -> int | None:
+    """The control the verb asks for by the platforms' conventions (module docstring), or None."""
+    if not controls:
+        return None
+    if verb == "close":
+        return controls[-1] if side == "right" else controls[0]
+    if len(controls) == 3:
+        place = {("minimise", "right"): 0, ("maximise", "right"): 1, ("restore", "right"): 1,
+                 ("minimise", "left"): 1, ("maximise", "left"): 2, ("restore", "left"): 2}.get((verb, side))
+        return None if place is None else controls[place]
+    return None
+
+
+def lift_controls(
+    instruction: str | None, candidates: Sequence[Proposal], texts: Sequence[str | None], scores: np.ndarray
+) -> np.ndarray:
+    """Scores with the named window's controls above every other element, the one the verb asks for
+    first (module docstring); `scores` unchanged when the instruction names no window or none is found."""
+    request = window_request(instruction)
+    if request is None or not len(scores):
+        return scores
+    verb, name = request
+    titles = named_titles(name, candidates, texts)
+    if not titles:
+        return scores
+    title = max(titles, key=lambda i: scores[i])
+    controls, side = title_controls(title, candidates, texts)
+    if not controls:
+        return scores
+    out = np.asarray(scores, dtype=np.float64).copy()
+    others = np.delete(out, controls)
+    top = float(others.max()) if len(others) else 0.0
+    lift = top + MARGIN - min(out[j] for j in controls)
+    for j in controls:
+        out[j] += lift
+    pick = chosen(verb, controls, side)
+    if pick is not None:
+        out[pick] = max(out[j] for j in controls) + MARGIN
+    return out
