@@ -25,7 +25,9 @@ from mcp.client import Client
 from server_support import make_settings
 
 from sensorium.server.app import build_server
-from sensorium.tools.ranking.proposals import Proposal, split_line, text_proposals
+from sensorium.tools.ranking import screen
+from sensorium.tools.ranking.proposals import OcrWord, Proposal, WordList, split_line, text_proposals
+from sensorium.tools.ranking.score import ScoredElement
 from sensorium.tools.ranking.windows import lift_controls, title_controls, window_request
 
 
@@ -117,6 +119,33 @@ def test_controls_left_of_the_title_are_found_and_close_is_the_outermost() -> No
     assert (controls, side) == ([1, 2, 3, 4], "left")
     lifted = lift_controls("close the preferences window", cands, texts, np.array([0.9, 0.1, 0.1, 0.1, 0.1]))
     assert int(np.argmax(lifted)) == 1
+
+
+def test_a_partial_read_showing_the_title_and_its_buttons_can_answer() -> None:
+    """The button asked for shows no word, so "every content word among the winner's" never held for
+    a window request, and the call read the whole screen (a terminal's 250 lines: 3.4 s on the issue's
+    screen); the title's words and the buttons' places are what the answer needs."""
+    words = WordList([
+        OcrWord(text="Calculator", box=(940, 62, 1005, 76)),
+        OcrWord(text="□", box=(1048, 64, 1060, 76), glyph=True),
+        OcrWord(text="回", box=(1064, 64, 1076, 76), glyph=True),
+        OcrWord(text="网", box=(1080, 64, 1092, 76), glyph=True),
+    ])
+    words.deferred = ((10, 100, 600, 116),)  # a terminal line left unread
+    cands = text_proposals(words, (1280, 800))
+    ask = "close the calculator window"
+    assert screen.words_could_hold(words, ask) and screen.any_holds(cands, words, ask)
+
+    def winner(i: int) -> list[ScoredElement]:
+        return [ScoredElement(index=i, score=1.0, cosine=0.0, text_match=0.0)]
+
+    assert screen.holds_instruction(winner(3), cands, words, ask)  # the close button: the answer
+    assert not screen.holds_instruction(winner(1), cands, words, ask)  # minimise is not what was asked
+    assert not screen.holds_instruction(winner(0), cands, words, ask)  # nor the title
+    assert not screen.holds_instruction(winner(3), cands, words, "close the notes window")
+    untitled = WordList(words[1:])
+    untitled.deferred = words.deferred
+    assert not screen.words_could_hold(untitled, ask)  # the title not read yet: read on
 
 
 TK_WINDOW = """

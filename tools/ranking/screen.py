@@ -39,6 +39,7 @@ from .score import ScoredElement, element_words, lexicon_readings, lexicon_words
 from ..regions import RegionItem
 from .spotting import LineSpotter
 from .text import instruction_terms, normalise, spelled_out
+from .windows import asked_control, window_request
 
 if TYPE_CHECKING:
     from ..backends.local.ocr import FirstLines, OcrEngine
@@ -78,10 +79,22 @@ def needs_full_read(
 def holds_instruction(
     scored: Sequence[ScoredElement], candidates: Sequence[Proposal], words: Sequence[OcrWord], instruction: str | None
 ) -> bool:
-    """Whether the winner's own words hold every content word of the instruction (`needs_full_read`)."""
+    """Whether the winner's own words hold every content word of the instruction (`needs_full_read`),
+    or, for "close the <name> window", whether the winner is the button the verb asks for beside a
+    title showing the name (`windows.asked_control`: the button shows no words to hold)."""
     if instruction is None or not scored:
         return False
+    if window_request(instruction):
+        texts = [element_words(c, words) for c in candidates]
+        return asked_control(instruction, candidates, texts, scored[0].index)
     return _holds(candidates[scored[0].index], words, instruction_terms(instruction))
+
+
+def terms_to_hold(instruction: str) -> list[str]:
+    """The words a read must show before a ranking of it can answer: the content words of the
+    instruction, or a named window's name (its title shows it; the button asked for shows no word)."""
+    request = window_request(instruction)
+    return request[1] if request else instruction_terms(instruction)
 
 
 def any_holds(candidates: Sequence[Proposal], words: Sequence[OcrWord], instruction: str | None) -> bool:
@@ -92,7 +105,7 @@ def any_holds(candidates: Sequence[Proposal], words: Sequence[OcrWord], instruct
     round was 0.1-0.25 s of nothing, 0.66 s of a 3.6 s cold call on a 1920x1080 dev screenshot."""
     if instruction is None:
         return False
-    terms = instruction_terms(instruction)
+    terms = terms_to_hold(instruction)
     return bool(terms) and any(_holds(c, words, terms) for c in candidates)
 
 
@@ -105,7 +118,7 @@ def words_could_hold(words: WordList, instruction: str | None) -> bool:
     (merging edge regions with the words, the cut) was 20-140 ms a round on dev screenshots."""
     if instruction is None or not getattr(words, "deferred", ()):
         return True
-    terms = instruction_terms(instruction)
+    terms = terms_to_hold(instruction)
     if not terms:
         return True
     have = {t for w in words for t in normalise(spelled_out(w.text))}

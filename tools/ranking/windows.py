@@ -119,6 +119,22 @@ def chosen(verb: str, controls: Sequence[int], side: str) -> int | None:
     return None
 
 
+def asked_control(instruction: str | None, candidates: Sequence[Proposal], texts: Sequence[str | None], index: int) -> bool:
+    """Whether candidate `index` is the control the verb asks for (`chosen`) beside a title showing the
+    named window's name: the answer a read that has not seen the rest of the screen can give (the
+    ranking's partial reads, tools/ranking/screen.py): it needs the title's words and the buttons'
+    places, not their pixels."""
+    request = window_request(instruction)
+    if request is None:
+        return False
+    verb, name = request
+    for title in named_titles(name, candidates, texts):
+        controls, side = title_controls(title, candidates, texts)
+        if index in controls and chosen(verb, controls, side) == index:
+            return True
+    return False
+
+
 def lift_controls(
     instruction: str | None, candidates: Sequence[Proposal], texts: Sequence[str | None], scores: np.ndarray
 ) -> np.ndarray:
@@ -131,7 +147,7 @@ def lift_controls(
     titles = named_titles(name, candidates, texts)
     if not titles:
         return scores
-    title = max(titles, key=lambda i: scores[i])
+    title = max(titles, key=lambda i: scores[i])  # the title the words match best, if the name is shown twice
     controls, side = title_controls(title, candidates, texts)
     if not controls:
         return scores
