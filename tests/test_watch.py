@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,9 +20,9 @@ from pathlib import Path
 import anyio
 import numpy as np
 import pytest
-from display_support import start_xvfb
 from mcp.client import Client
 from server_support import make_settings, subprocess_env
+from wm_support import openbox_desktop
 
 from sensorium.memory.records import Filter, NewMemory, Source
 from sensorium.server.app import build_server, build_services
@@ -45,67 +44,46 @@ sys.stdin.read()
 @pytest.fixture(scope="module")
 def desktop() -> Iterator[Callable[[str], None]]:
     """A display with openbox and three windows; yields `activate(title)`; DISPLAY points at it meanwhile."""
-    for tool in ("openbox", "xdotool"):
-        if shutil.which(tool) is None:
-            if os.environ.get("CI"):
-                pytest.fail(f"{tool} is not installed but CI is set: install the Debian package `{tool}`")
-            pytest.skip(f"{tool} is not installed (apt-get install {tool}); watch-mode tests need it")
-    started = start_xvfb((1280, 800))
-    if started is None:
-        pytest.skip("Xvfb is not installed")
-    xvfb, display = started
-    old = os.environ.get("DISPLAY")
-    os.environ["DISPLAY"] = display
-    env = {**os.environ, "DISPLAY": display}
-    wm = subprocess.Popen(["openbox", "--sm-disable"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    procs: list[subprocess.Popen[str]] = []
-    others: list[str | None] = []
-    try:
-        for title, cls, text, bg in [
-            ("Notes - grocery list", "notesapp", "apples bread cheese", "white"),
-            ("Online Bank - account 4471", "bankapp", "balance 12,400 EUR", "#ffe0e0"),
-            ("Weather forecast", "weatherapp", "sunny, 24 degrees", "#e0f0ff"),
-        ]:
-            p = subprocess.Popen([sys.executable, "-c", WINDOW, title, cls, text, bg], env=env, stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
-            procs.append(p)
+    with openbox_desktop((1280, 800)) as desk:
+        display, env = desk.display, desk.env
+        procs: list[subprocess.Popen[str]] = []
+        try:
+            for title, cls, text, bg in [
+                ("Notes - grocery list", "notesapp", "apples bread cheese", "white"),
+                ("Online Bank - account 4471", "bankapp", "balance 12,400 EUR", "#ffe0e0"),
+                ("Weather forecast", "weatherapp", "sunny, 24 degrees", "#e0f0ff"),
+            ]:
+                p = subprocess.Popen([sys.executable, "-c", WINDOW, title, cls, text, bg], env=env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+                procs.append(p)
 
-        def activate(title: str) -> None:
-            if os.environ.get("DISPLAY") != display:  # another fixture (the session's Xvfb) pointed it elsewhere
-                others.append(os.environ.get("DISPLAY"))
-                os.environ["DISPLAY"] = display
-            # Retried: right after start, openbox may not manage the Tk windows yet, and xdotool then finds
-            # nothing to activate (exit 1; seen once in CI under load).
-            deadline = time.monotonic() + 20
-            while True:
-                done = subprocess.run(["xdotool", "search", "--name", title, "windowactivate", "--sync"], env=env,
-                                      capture_output=True, text=True, timeout=20)
-                if done.returncode == 0:
-                    break
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"xdotool could not activate {title!r}: {done.stderr.strip()}")
-                time.sleep(0.2)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                w = read_active_window(display)
-                if w is not None and w.title == title:
-                    time.sleep(0.3)  # let the raised window paint
-                    return
-                time.sleep(0.1)
-            raise AssertionError(f"{title} never became the active window")
+            def activate(title: str) -> None:
+                desk.point_here()  # another fixture (the session's Xvfb) may have pointed it elsewhere
+                # Retried: right after start, openbox may not manage the Tk windows yet, and xdotool then finds
+                # nothing to activate (exit 1; seen once in CI under load).
+                deadline = time.monotonic() + 20
+                while True:
+                    done = subprocess.run(["xdotool", "search", "--name", title, "windowactivate", "--sync"], env=env,
+                                          capture_output=True, text=True, timeout=20)
+                    if done.returncode == 0:
+                        break
+                    if time.monotonic() > deadline:
+                        raise AssertionError(f"xdotool could not activate {title!r}: {done.stderr.strip()}")
+                    time.sleep(0.2)
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    w = read_active_window(display)
+                    if w is not None and w.title == title:
+                        time.sleep(0.3)  # let the raised window paint
+                        return
+                    time.sleep(0.1)
+                raise AssertionError(f"{title} never became the active window")
 
-        yield activate
-    finally:
-        for p in procs:
-            p.kill()
-        wm.kill()
-        xvfb.kill()
-        old = others[-1] if others else old
-        if old is None:
-            os.environ.pop("DISPLAY", None)
-        else:
-            os.environ["DISPLAY"] = old
+            yield activate
+        finally:
+            for p in procs:
+                p.kill()
 
 
 def test_the_active_window_is_read_from_the_window_manager(desktop: Callable[[str], None]) -> None:

@@ -10,8 +10,6 @@ clicked with xdotool, and the named window must be gone while the other stays.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -20,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from display_support import start_xvfb
 from mcp.client import Client
 from server_support import make_settings
+from wm_support import openbox_desktop
 
 from sensorium.server.app import build_server
 from sensorium.tools.ranking import screen
@@ -163,50 +161,30 @@ root.mainloop()
 @pytest.fixture
 def two_windows() -> Iterator[dict[str, subprocess.Popen[str]]]:
     """A 1280x800 display with openbox and two Tk windows ("Calculator", "Notes"); DISPLAY points at it."""
-    for tool in ("openbox", "xdotool"):
-        if shutil.which(tool) is None:
-            if os.environ.get("CI"):
-                pytest.fail(f"{tool} is not installed but CI is set: install the Debian package `{tool}`")
-            pytest.skip(f"{tool} is not installed (apt-get install {tool})")
-    started = start_xvfb((1280, 800))
-    if started is None:
-        pytest.skip("Xvfb is not installed")
-    xvfb, display = started
-    old = os.environ.get("DISPLAY")
-    os.environ["DISPLAY"] = display
-    env = {**os.environ, "DISPLAY": display}
-    wm = subprocess.Popen(["openbox", "--sm-disable"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    procs: dict[str, subprocess.Popen[str]] = {}
-    try:
-        for title, cls, geometry, text in [
-            ("Calculator", "calcapp", "420x300+700+120", "0.5 + 0.25 = 0.75"),
-            ("Notes", "notesapp", "520x360+60+120", "apples bread cheese"),
-        ]:
-            p = subprocess.Popen([sys.executable, "-c", TK_WINDOW, title, cls, geometry, text], env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
-            procs[title] = p
-        deadline = time.monotonic() + 20
-        while True:  # openbox may not have framed the windows yet: wait until both are managed
-            frames = subprocess.run(["xprop", "-root", "_NET_CLIENT_LIST"], env=env, capture_output=True, text=True)
-            if frames.stdout.count("0x") >= 2:
-                break
-            assert time.monotonic() < deadline, f"openbox did not manage the windows: {frames.stdout} {frames.stderr}"
-            time.sleep(0.2)
-        time.sleep(0.5)  # the frames drawn
-        yield procs
-    finally:
-        for p in procs.values():
-            p.kill()
-            p.wait(timeout=10)
-        wm.kill()
-        wm.wait(timeout=10)
-        xvfb.kill()
-        xvfb.wait(timeout=10)
-        if old is None:
-            os.environ.pop("DISPLAY", None)
-        else:
-            os.environ["DISPLAY"] = old
+    with openbox_desktop((1280, 800)) as desk:
+        procs: dict[str, subprocess.Popen[str]] = {}
+        try:
+            for title, cls, geometry, text in [
+                ("Calculator", "calcapp", "420x300+700+120", "0.5 + 0.25 = 0.75"),
+                ("Notes", "notesapp", "520x360+60+120", "apples bread cheese"),
+            ]:
+                p = subprocess.Popen([sys.executable, "-c", TK_WINDOW, title, cls, geometry, text], env=desk.env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+                procs[title] = p
+            deadline = time.monotonic() + 20
+            while True:  # openbox may not have framed the windows yet: wait until both are managed
+                frames = subprocess.run(["xprop", "-root", "_NET_CLIENT_LIST"], env=desk.env, capture_output=True, text=True)
+                if frames.stdout.count("0x") >= 2:
+                    break
+                assert time.monotonic() < deadline, f"openbox did not manage the windows: {frames.stdout} {frames.stderr}"
+                time.sleep(0.2)
+            time.sleep(0.5)  # the frames drawn
+            yield procs
+        finally:
+            for p in procs.values():
+                p.kill()
+                p.wait(timeout=10)
 
 
 @pytest.mark.anyio
