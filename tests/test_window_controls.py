@@ -63,6 +63,8 @@ def test_words_and_single_shapes_are_not_cut_as_glyph_rows() -> None:
     one = np.zeros((100, 200), dtype=np.uint8)
     one[40:61, 100:153] = title_bar(buttons=1)
     assert len(split_line(one, "□", (100, 40, 153, 61), 0.5)) == 1
+    # the same pixels read with confidence as CJK characters: a word, never cut into its characters
+    assert len(split_line(grey, "文件编", (100, 40, 153, 61), 0.95)) == 1
     # a rule wider than a glyph ('—' under a heading) stays whole
     rule = np.full((30, 200), 255, dtype=np.uint8)
     rule[14:16, 10:190] = 0

@@ -174,7 +174,10 @@ def split_line(grey: np.ndarray, text: str, box: Box, score: float) -> list[OcrW
     x1, y1, x2, y2 = box
     text = _BAR.sub(" | ", text).strip()  # a bar separates, spaced or not: "previous |next|modules" is three links
     tokens = text.split()
-    if len(tokens) == 1 and x2 - x1 >= 4 and y2 - y1 >= 4 and not any(ch.isascii() and ch.isalnum() for ch in text):
+    if (
+        len(tokens) == 1 and x2 - x1 >= 4 and y2 - y1 >= 4 and score < GLYPH_RUN_MAX_SCORE
+        and not any(ch.isascii() and ch.isalnum() for ch in text)
+    ):
         glyphs = split_glyph_run(grey[y1:y2, x1:x2], text)
         if glyphs:
             return [OcrWord(text=t, box=(x1 + a, y1 + top, x1 + b, y1 + bottom), score=score, glyph=True) for t, (a, top, b, bottom) in glyphs]
@@ -209,6 +212,10 @@ def split_line(grey: np.ndarray, text: str, box: Box, score: float) -> list[OcrW
 GLYPH_GAP = 0.1
 """A run of symbols is cut where the ink has a gap of at least this share of the line height (at least 2
 px): a window's minimise / maximise / close buttons stand 2-4 px apart in a 13-21 px title bar."""
+GLYPH_RUN_MAX_SCORE = 0.8
+"""Only a line read with less confidence than this is cut into glyphs: PP-OCR reads a row of icons as
+look-alike characters at 0.5-0.6 ('□回网' 0.52, '□' 0.55 on the issue's screen); a line it is sure of
+is text (a CJK word '文件' reads at 0.9 and up), and a word is never cut into its characters."""
 GLYPH_WIDTHS = (0.25, 1.5)
 """Each piece of a cut run of symbols is this many line heights wide (a glyph or an icon); a piece
 outside these bounds means the run is something else (a rule, a bar, a wide symbol), and it stays whole."""
