@@ -18,15 +18,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from mcp.client import Client
 from server_support import make_settings
 from wm_support import openbox_desktop
 
 from sensorium.server.app import build_server
 from sensorium.tools.ranking import screen
-from sensorium.tools.ranking.proposals import OcrWord, Proposal, WordList, split_line, text_proposals
+from sensorium.tools.ranking.proposals import OcrWord, Proposal, Proposals, WordList, split_line, text_proposals
 from sensorium.tools.ranking.score import ScoredElement
-from sensorium.tools.ranking.windows import lift_controls, title_controls, window_request
+from sensorium.tools.ranking.windows import lift_controls, row_buttons, title_controls, window_request, with_row_buttons
 
 
 def title_bar(buttons: int = 3) -> np.ndarray:
@@ -148,6 +149,43 @@ def test_a_partial_read_showing_the_title_and_its_buttons_can_answer() -> None:
     assert not screen.words_could_hold(untitled, ask)  # the title not read yet: read on
 
 
+def focused_bar() -> np.ndarray:
+    """A focused title bar like openbox's on the issue's screen: blue, a 'tk' title at x 60-74, three
+    14 px buttons with dark outlines touching the bar's lower edge, the frame and the black desktop
+    after it, the window's content under it."""
+    grey = np.zeros((60, 200), dtype=np.uint8)
+    grey[10:26, 0:170] = 165  # the bar
+    grey[26:27, 0:170] = 90  # its lower edge (the buttons' outlines end on it)
+    grey[27:60, 0:170] = 220  # the window's content
+    grey[14:22, 62:72] = 20  # the title's ink
+    for x in (110, 126, 142):
+        grey[12:27, x : x + 14] = 90  # outline down to the bar's edge
+        grey[14:25, x + 2 : x + 12] = 170
+        grey[18:21, x + 4 : x + 10] = 250  # the white glyph
+    grey[10:27, 170:173] = 60  # the frame; the desktop (0) beyond
+    return grey
+
+
+def test_buttons_no_proposal_found_are_looked_for_in_the_title_row() -> None:
+    grey = focused_bar()
+    title = (58, 11, 76, 25)
+    assert row_buttons(grey, title, "right") == [(110, 12, 124, 26), (126, 12, 140, 26), (142, 12, 156, 26)]
+    assert row_buttons(grey, title, "left") == []
+    image = Image.fromarray(grey).convert("RGB")
+    found = Proposals(items=[
+        Proposal(box=title, label="tk", source="ocr"),
+        Proposal(box=(40, 12, 52, 24), source="region"),  # the window's own icon, left of the title
+        Proposal(box=(0, 30, 160, 50), label="This is Tcl/Tk", source="ocr"),
+    ], found=3, truncated=False)
+    texts = ["tk", None, "This is Tcl/Tk"]
+    more = with_row_buttons(image, "close the tk window", found, texts)
+    assert [p.box for p in more.items[3:]] == [(110, 12, 124, 26), (126, 12, 140, 26), (142, 12, 156, 26)]
+    assert more.found == 6
+    lifted = lift_controls("close the tk window", more.items, [*texts, None, None, None], np.zeros(6))
+    assert int(np.argmax(lifted)) == 5  # the rightmost: close, not the window's icon
+    assert with_row_buttons(image, "press the QUIT button", found, texts) is found  # not a window request
+
+
 TK_WINDOW = """
 import sys, tkinter as tk
 root = tk.Tk(className=sys.argv[2])
@@ -189,16 +227,23 @@ def two_windows() -> Iterator[dict[str, subprocess.Popen[str]]]:
                 p.wait(timeout=10)
 
 
-@pytest.mark.anyio
-async def test_close_the_named_window_on_a_real_display(tmp_path: Path, two_windows: dict[str, subprocess.Popen[str]]) -> None:
-    async with Client(build_server(make_settings(tmp_path))) as client:
-        out = await client.call_tool("rank_ui_elements", {"instruction": "close the calculator window", "k": 3})
+async def _close(client: Client, instruction: str, closes: subprocess.Popen[str], stays: subprocess.Popen[str] | None) -> None:
+    out = await client.call_tool("rank_ui_elements", {"instruction": instruction, "k": 3})
     assert not out.is_error, out.content
     top = out.structured_content["candidates"][0]
     x, y = top["click"]
     subprocess.run(["xdotool", "mousemove", "--sync", str(x), str(y), "click", "1"], check=True, timeout=20)
     try:
-        two_windows["Calculator"].wait(timeout=15)  # WM_DELETE_WINDOW: Tk's default is to close
+        closes.wait(timeout=15)  # WM_DELETE_WINDOW: Tk's default is to close
     except subprocess.TimeoutExpired:
-        pytest.fail(f"the calculator window is still open after clicking {top}")
-    assert two_windows["Notes"].poll() is None  # the other window's close button was not the one
+        pytest.fail(f"{instruction!r}: the window is still open after clicking {top}")
+    assert stays is None or stays.poll() is None, f"{instruction!r} closed the other window"
+
+
+@pytest.mark.anyio
+async def test_close_the_named_window_on_a_real_display(tmp_path: Path, two_windows: dict[str, subprocess.Popen[str]]) -> None:
+    """Notes, opened last, has the focused title bar (openbox draws it in another colour), Calculator the
+    other kind: both kinds of bar are met. Fails without the lift: rank 1 was the window's title."""
+    async with Client(build_server(make_settings(tmp_path))) as client:
+        await _close(client, "close the calculator window", two_windows["Calculator"], two_windows["Notes"])
+        await _close(client, "close the Notes window", two_windows["Notes"], None)

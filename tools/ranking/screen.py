@@ -39,7 +39,7 @@ from .score import ScoredElement, element_words, lexicon_readings, lexicon_words
 from ..regions import RegionItem
 from .spotting import LineSpotter
 from .text import instruction_terms, normalise, spelled_out
-from .windows import asked_control, window_request
+from .windows import asked_control, window_request, with_row_buttons
 
 if TYPE_CHECKING:
     from ..backends.local.ocr import FirstLines, OcrEngine
@@ -187,7 +187,10 @@ async def read_and_propose(
     def elements(words: WordList) -> Proposals:
         if not words_could_hold(words, instruction):
             return NOTHING_PROPOSED
-        return propose(image, words, limit, cache=cache, key=key)
+        found = propose(image, words, limit, cache=cache, key=key)
+        if window_request(instruction):  # "close the <name> window": its title bar's buttons, found by their pixels if need be
+            found = with_row_buttons(image, instruction, found, [element_words(c, words) for c in found.items])
+        return found
 
     def run() -> tuple[WordList, Proposals]:
         words = read_words(engine, image, key=key, budget=budget, first=first)

@@ -34,8 +34,9 @@ import re
 from collections.abc import Sequence
 
 import numpy as np
+from PIL import Image
 
-from .proposals import Proposal
+from .proposals import Proposal, Proposals, _column_runs
 from .text import content_words, normalise, spelled_out
 
 _REQUEST = re.compile(
@@ -104,6 +105,76 @@ def title_controls(title: int, candidates: Sequence[Proposal], texts: Sequence[s
             kept.append(j)
         return sorted(kept, key=lambda j: candidates[j].box[0]), side
     return [], ""
+
+
+def row_buttons(grey: np.ndarray, title: Sequence[float], side: str) -> list[tuple[int, int, int, int]]:
+    """Boxes of button-sized ink in the title's row on one side of it, nearest first, looked for in the
+    pixels: for title bars whose buttons neither OCR nor the edge regions found (the focused window's
+    bar on the issue's screen: the buttons' outlines touch the bar's lower edge, and the edge
+    component they make spans the bar, too wide to be proposed).
+
+    The row: 0.8 title heights h above and below the title's centre, up to 12 h from the title. The
+    bar's colour, per pixel row: the median of the columns right beside the title. Ink: a pixel off
+    that colour by more than 40 grey levels. A button: a run of ink columns (split at gaps of 2 px or
+    more) whose ink rows are 6 px to 1.5 h tall and between half and twice as wide as tall; the run of
+    such boxes nearest the title (each at most two of its widths from the previous, and within 1.5x
+    its width and height) is kept, as in `title_controls`."""
+    x1, y1, x2, y2 = (float(v) for v in title)
+    h = max(1.0, y2 - y1)
+    cy = (y1 + y2) / 2
+    top, bottom = max(0, int(cy - 0.8 * h)), min(grey.shape[0], int(cy + 0.8 * h) + 1)
+    lo, hi = (int(x2), min(grey.shape[1], int(x2 + 12 * h))) if side == "right" else (max(0, int(x1 - 12 * h)), int(x1))
+    band = grey[top:bottom, lo:hi].astype(np.float32)
+    near = max(3, int(h / 2))
+    if band.shape[0] < 6 or band.shape[1] <= near:
+        return []
+    bar = np.median(band[:, :near] if side == "right" else band[:, -near:], axis=1, keepdims=True)
+    ink = np.abs(band - bar) > 40
+    boxes = []
+    for a, b in _column_runs(ink.any(axis=0), 2):
+        rows = np.flatnonzero(ink[:, a:b].any(axis=1))
+        bh = int(rows[-1] - rows[0] + 1)
+        if 6 <= bh <= 1.5 * h and 0.5 * bh <= b - a <= 2 * bh:
+            boxes.append((lo + a, top + int(rows[0]), lo + b, top + int(rows[-1]) + 1))
+    boxes.sort(key=lambda bx: bx[0] if side == "right" else -bx[2])
+    kept = boxes[:1]
+    for bx in boxes[1:]:
+        prev = kept[-1]
+        gap = bx[0] - prev[2] if side == "right" else prev[0] - bx[2]
+        pw, ph, w, bh = prev[2] - prev[0], prev[3] - prev[1], bx[2] - bx[0], bx[3] - bx[1]
+        if gap > 2 * pw or not (pw / 1.5 <= w <= 1.5 * pw and ph / 1.5 <= bh <= 1.5 * ph):
+            break  # far away, or not a button like the others (the window's frame and the desktop beyond it)
+        kept.append(bx)
+    return kept
+
+
+def with_row_buttons(
+    image: Image.Image, instruction: str | None, found: Proposals, texts: Sequence[str | None]
+) -> Proposals:
+    """`found` plus the buttons `row_buttons` sees beside the named window's title, when the instruction
+    is a window request, some element shows the name, and no proposal stands where a control would on
+    its right (`title_controls`); else `found` as it is. Right of the title first, then left (macOS),
+    where no proposal stands either. WHY the right first even with a proposal on the left: a title
+    bar's left end holds the window's own icon (the Tk demo's on the issue's screen), which a run on the
+    left would otherwise be taken for."""
+    request = window_request(instruction)
+    if request is None:
+        return found
+    titles = named_titles(request[1], found.items, texts)
+    sides = [title_controls(t, found.items, texts)[1] for t in titles]
+    if not titles or "right" in sides:
+        return found
+    grey = np.asarray(image.convert("L"))
+    added: list[Proposal] = []
+    for t, has in zip(titles, sides, strict=True):
+        for side in ("right",) if has == "left" else ("right", "left"):
+            boxes = row_buttons(grey, found.items[t].box, side)
+            if boxes:
+                added += [Proposal(box=b, source="region") for b in boxes]
+                break
+    if not added:
+        return found
+    return found.model_copy(update={"items": [*found.items, *added], "found": found.found + len(added)})
 
 
 def chosen(verb: str, controls: Sequence[int], side: str) -> int | None:
