@@ -234,8 +234,7 @@ async def rank_ui_elements(
 ) -> Annotated[CallToolResult, RankResult]:
     """Which element of a screenshot to act on for an instruction (text or speech)?
     Screenshot: capture_id, path or data_base64 (none = capture now). No candidates = distinct
-    elements proposed from one read of the screen (cuts reported). A window's title-bar buttons are
-    reached by naming the window: 'close the Calculator window'. Returns the top k:
+    elements proposed from one read of the screen (cuts reported). Returns the top k:
     score, box, a click point inside it (screen pixels for captures), a Set-of-Mark image."""
     query, said = await _instruction_query(services, instruction, instruction_audio_path, instruction_audio_base64, ctx)
     image, ocr_key, cap, full = await _screenshot(services, capture_id, path, data_base64, monitor)
