@@ -87,6 +87,34 @@ def test_a_nav_bar_read_without_spaces_around_its_bars_is_still_cut_into_its_lin
         assert nxt.box[0] >= 80 and nxt.box[2] <= 210, nxt
 
 
+def test_links_between_bars_a_space_apart_each_get_their_own_word() -> None:
+    """A Sphinx navigation line as browsers draw it: a space, a bar, a space between links, far narrower
+    than the 0.8-line-height gap the line is otherwise cut at. Each link's word must lie in its own
+    place (before, the line stayed one element and the box of 'modules' held no word)."""
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=18)
+    img = Image.new("L", (460, 30), 255)
+    draw = ImageDraw.Draw(img)
+    x, spans = 10.0, {}
+    for i, word in enumerate(["previous", "next", "modules", "index"]):
+        if i:
+            draw.text((x, 4), " | ", font=font, fill=0)
+            x += draw.textlength(" | ", font=font)
+        draw.text((x, 4), word, font=font, fill=0)
+        spans[word] = (x, x + draw.textlength(word, font=font))
+        x += draw.textlength(word, font=font)
+    arr = np.asarray(img)
+    for read in ("previous | next | modules | index", "previous |next |modules |index"):
+        pieces = proposals.split_line(arr, read, (5, 2, int(x) + 5, 28), 0.95)
+        assert [p.text for p in pieces] == ["previous", "next", "modules", "index"], pieces
+        for p in pieces:
+            a, b = spans[p.text]
+            assert a - 2 <= p.box[0] and p.box[2] <= b + 2, (p, spans[p.text])  # the word's own columns, no bar
+    # a bar read but not drawn (an 'l' or an 'I' is no bar): the line is not cut at a letter
+    assert len(proposals.split_at_bars(arr, ["previous", "|", "next", "|", "modules", "|", "index", "|", "more"])) == 0
+
+
 # -- distinct candidates -----------------------------------------------------------------------
 
 

@@ -183,6 +183,10 @@ def split_line(grey: np.ndarray, text: str, box: Box, score: float) -> list[OcrW
             return [OcrWord(text=t, box=(x1 + a, y1 + top, x1 + b, y1 + bottom), score=score, glyph=True) for t, (a, top, b, bottom) in glyphs]
     if len(tokens) < 2 or x2 - x1 < 4 or y2 - y1 < 4:
         return [OcrWord(text=text, box=box, score=score)]
+    if "|" in tokens:
+        links = split_at_bars(grey[y1:y2, x1:x2], tokens)
+        if links:
+            return [OcrWord(text=t, box=(x1 + a, y1, x1 + b, y2), score=score) for t, (a, b) in links]
     runs = _ink_runs(grey[y1:y2, x1:x2], max(4, int(GAP_FACTOR * (y2 - y1))))
     if len(runs) < 2:
         return [OcrWord(text=text, box=box, score=score)]
@@ -207,6 +211,66 @@ def split_line(grey: np.ndarray, text: str, box: Box, score: float) -> list[OcrW
         a, b = runs[k][0], runs[end_run][1]
         out.append(OcrWord(text=" ".join(pieces[k]), box=(x1 + a, y1, x1 + b, y2), score=score))
     return out
+
+
+BAR_WIDTH = 0.15
+"""A drawn separator bar is at most this many line heights wide (at least 2 px), stands at least 0.6
+line heights tall, and has blank columns of at least this width on both sides (a word's spaces):
+letters stand closer to their neighbours."""
+
+
+def split_at_bars(grey: np.ndarray, tokens: Sequence[str]) -> list[tuple[str, tuple[int, int]]]:
+    """A line whose words are separated by bars ('previous | next | modules | index') cut at the bars
+    drawn in its pixels: the text between two bars with the columns between them (trimmed to ink),
+    the bars themselves dropped; [] when fewer bars are drawn than read.
+
+    WHY: split_line cuts a line where its ink has a gap of 0.8 line heights, and a bar with a space
+    on each side leaves two gaps of a space each, so a Sphinx page's navigation line stayed one
+    element of five links: the box of 'modules' held no word (the line's centre lies elsewhere), and
+    "Show the list of all modules" could not find it. Which drawn bar is which '|' read: in order,
+    the bar nearest where the '|' falls by its character position along the line's ink (a button's
+    border drawn like a bar may stand in for one; the cut is then a few pixels off)."""
+    h = grey.shape[0]
+    bg = float(np.median(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])))
+    ink = np.abs(grey.astype(np.float32) - bg) > 40
+    runs = _column_runs(ink.any(axis=0), 1)
+    if len(runs) < 3:
+        return []
+    thin, space = max(2.0, BAR_WIDTH * h), max(2.0, BAR_WIDTH * h)
+    bars = []
+    for i in range(1, len(runs) - 1):
+        a, b = runs[i]
+        rows = np.flatnonzero(ink[:, a:b].any(axis=1))
+        if b - a <= thin and rows[-1] - rows[0] + 1 >= 0.6 * h and a - runs[i - 1][1] >= space and runs[i + 1][0] - b >= space:
+            bars.append(i)
+    start, end = runs[0][0], runs[-1][1]
+    line = " ".join(tokens)
+    chosen: list[int] = []
+    pos = 0
+    for tok in tokens:
+        if tok == "|":
+            x = start + (pos + 0.5) / max(1, len(line)) * (end - start)
+            left = [i for i in bars if not chosen or i > chosen[-1]]
+            if not left:
+                return []
+            chosen.append(min(left, key=lambda i: abs((runs[i][0] + runs[i][1]) / 2 - x)))
+        pos += len(tok) + 1
+    segments, current = [], []
+    for tok in tokens:
+        if tok == "|":
+            segments.append(current)
+            current = []
+        else:
+            current.append(tok)
+    segments.append(current)
+    edges = [start, *(e for i in chosen for e in (runs[i][0], runs[i][1])), end]
+    out = []
+    for k, words in enumerate(segments):
+        a, b = edges[2 * k], edges[2 * k + 1]
+        cols = np.flatnonzero(ink[:, a:b].any(axis=0))
+        if words and cols.size:
+            out.append((" ".join(words), (a + int(cols[0]), a + int(cols[-1]) + 1)))
+    return out if len(out) >= 2 else []
 
 
 GLYPH_GAP = 0.1
