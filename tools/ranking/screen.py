@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import anyio
+import numpy as np
 from PIL import Image
 from pydantic import BaseModel, Field
 
@@ -38,7 +39,8 @@ from .proposals import MAX_PROPOSALS, OcrWord, Proposal, ProposalCache, Proposal
 from .score import ScoredElement, element_words, lexicon_readings, lexicon_words, rank_elements, shown_readings
 from ..regions import RegionItem
 from .spotting import LineSpotter
-from .text import instruction_terms, normalise, spelled_out
+from .phrases import split_at_phrases
+from .text import instruction_terms, normalise, quoted_phrases, spelled_out
 from .windows import asked_control, window_request, with_row_buttons
 
 if TYPE_CHECKING:
@@ -182,26 +184,29 @@ async def read_and_propose(
     (0.05-0.14 s at 1920x1080) and waited for a re-read of the changed lines of about as long.
     `first`: lines to recognise on top of the budget's on a budgeted first read (`spotting.LineSpotter`).
     With `instruction`, a partial read none of whose elements could hold it proposes nothing
-    (`words_could_hold`, `NOTHING_PROPOSED`)."""
+    (`words_could_hold`, `NOTHING_PROPOSED`); a quoted phrase inside a longer line is cut out of it
+    (`phrases.split_at_phrases`: the words returned are the cut ones); a named window's title-bar
+    buttons are looked for (`windows.with_row_buttons`)."""
 
-    def elements(words: WordList) -> Proposals:
+    def elements(words: WordList) -> tuple[WordList, Proposals]:
         if not words_could_hold(words, instruction):
-            return NOTHING_PROPOSED
+            return words, NOTHING_PROPOSED
+        if quoted_phrases(instruction or ""):  # a quoted link inside a longer line: its own words (phrases.py)
+            words = split_at_phrases(np.asarray(image.convert("L")), words, instruction)  # type: ignore[assignment]
         found = propose(image, words, limit, cache=cache, key=key)
         if window_request(instruction):  # "close the <name> window": its title bar's buttons, found by their pixels if need be
             found = with_row_buttons(image, instruction, found, [element_words(c, words) for c in found.items])
-        return found
+        return words, found
 
     def run() -> tuple[WordList, Proposals]:
-        words = read_words(engine, image, key=key, budget=budget, first=first)
-        return words, elements(words)
+        return elements(read_words(engine, image, key=key, budget=budget, first=first))
 
     if cache is None or key is None or cache.has_regions(key):
         return await anyio.to_thread.run_sync(run)
     async with anyio.create_task_group() as tg:
         tg.start_soon(anyio.to_thread.run_sync, functools.partial(_regions_quietly, cache, image, key))
         words = await anyio.to_thread.run_sync(functools.partial(read_words, engine, image, key=key, budget=budget, first=first))
-    return words, await anyio.to_thread.run_sync(elements, words)
+    return await anyio.to_thread.run_sync(elements, words)
 
 
 def _regions_quietly(cache: ProposalCache, image: Image.Image, key: str) -> None:
