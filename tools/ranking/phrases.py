@@ -94,7 +94,9 @@ def split_at_phrases(grey: np.ndarray, words: Sequence[OcrWord], instruction: st
     """`words` with each read line that holds a quoted phrase of the instruction among other words cut
     into the words before it, the phrase, and the words after it (module docstring); `words` itself
     when nothing is cut. The pieces keep the line's row and score; `deferred` and `lines_read` carry over."""
-    phrases = quoted_phrases(instruction or "")
+    read = [[t.lower() for t in _TOKEN.findall(w.text)] for w in words]
+    # a line reading exactly the phrase is the element named: no other line is cut for it
+    phrases = [p for p in quoted_phrases(instruction or "") if [t.lower() for t in _TOKEN.findall(p)] not in read]
     if not phrases:
         return words
     out = WordList()
@@ -102,9 +104,6 @@ def split_at_phrases(grey: np.ndarray, words: Sequence[OcrWord], instruction: st
     for w in words:
         pieces = [w]
         for phrase in phrases:
-            want = [t.lower() for t in _TOKEN.findall(phrase)]
-            if any([t.lower() for t in _TOKEN.findall(v.text)] == want for v in words):
-                continue  # a line reads exactly the phrase: that element is the one named
             pieces = [q for piece in pieces for q in _cut(grey, piece, phrase)]
         cut |= len(pieces) > 1
         out.extend(pieces)
