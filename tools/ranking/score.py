@@ -27,6 +27,9 @@ Per candidate:
 - "Close (minimise, maximise) the <name> window": the small wordless buttons in the row of the element
   showing the name (the window's title) are lifted above every other element, the one the verb asks
   for first by the platforms' conventions (windows.py): the title matches the words, the button is meant.
+- Proposed candidates (no roles): "tick the 'X' checkbox" / "enter text in the 'X' box" lifts the wordless
+  box right before the label X (its checkbox, radio or switch), or the wide one under or after it (its
+  field), just above the label (labels.py).
 - A labelled element whose box shows other words than its label (the accessible name and the
   visible text disagree) is compared with both; the better cosine and text match count.
 - A quoted phrase ('Click "Orbit 3"') is a given element's whole visible text: it is compared by token
@@ -55,6 +58,7 @@ from pydantic import BaseModel, Field
 from ..backends.base import Embedding, EmbeddingBackend, ProgressCallback
 from ..regions import RegionItem
 from .forms import inherit
+from .labels import lift_label_control
 from .lexicon import UiLexicon, default_lexicon, stem_overlap
 from .phrases import split_at_phrases
 from .proposals import MERGE_AREA_RATIO, OcrWord, Proposal, pairwise_overlap, words_in
@@ -382,6 +386,7 @@ async def rank_elements(
     evidence = W_COSINE * scaled + W_TEXT * matches + W_IMAGE_TEXT * image_text_cosines(query, docs)
     scores = inherit(instruction, candidates, evidence) + W_ROLE * roles  # a press on a field: its own button (forms.py)
     scores = lift_controls(instruction, candidates, texts, scores)  # "close the X window": its title bar's button (windows.py)
+    scores = lift_label_control(instruction, candidates, texts, scores)  # "tick the 'X' checkbox": the box beside X (labels.py)
     history = None
     if past_actions is not None:
         history = history_boost([c.label or t for c, t in zip(candidates, texts, strict=True)], past_actions)

@@ -39,6 +39,7 @@ from .proposals import MAX_PROPOSALS, OcrWord, Proposal, ProposalCache, Proposal
 from .score import ScoredElement, element_words, lexicon_readings, lexicon_words, rank_elements, shown_readings
 from ..regions import RegionItem
 from .spotting import LineSpotter
+from .labels import asked_label_control, control_kind, label_terms
 from .phrases import split_at_phrases
 from .text import instruction_terms, normalise, quoted_phrases, spelled_out
 from .windows import asked_control, window_request, with_row_buttons
@@ -83,20 +84,28 @@ def holds_instruction(
 ) -> bool:
     """Whether the winner's own words hold every content word of the instruction (`needs_full_read`),
     or, for "close the <name> window", whether the winner is the button the verb asks for beside a
-    title showing the name (`windows.asked_control`: the button shows no words to hold)."""
+    title showing the name (`windows.asked_control`: the button shows no words to hold), or, for "tick
+    the 'X' checkbox", the wordless control beside a label showing X (`labels.asked_label_control`)."""
     if instruction is None or not scored:
         return False
     if window_request(instruction):
         texts = [element_words(c, words) for c in candidates]
         return asked_control(instruction, candidates, texts, scored[0].index)
+    if control_kind(instruction) and not candidates[scored[0].index].label:
+        texts = [element_words(c, words) for c in candidates]
+        if asked_label_control(instruction, candidates, texts, scored[0].index):
+            return True  # "tick the 'X' checkbox": the box beside the label showing X (labels.py)
     return _holds(candidates[scored[0].index], words, instruction_terms(instruction))
 
 
 def terms_to_hold(instruction: str) -> list[str]:
     """The words a read must show before a ranking of it can answer: the content words of the
-    instruction, or a named window's name (its title shows it; the button asked for shows no word)."""
+    instruction, or a named window's name (its title shows it; the button asked for shows no word),
+    or a control's label words ("tick the remember me box": remember, me; `labels.label_terms`)."""
     request = window_request(instruction)
-    return request[1] if request else instruction_terms(instruction)
+    if request:
+        return request[1]
+    return label_terms(instruction) if control_kind(instruction) else instruction_terms(instruction)
 
 
 def any_holds(candidates: Sequence[Proposal], words: Sequence[OcrWord], instruction: str | None) -> bool:

@@ -1,0 +1,98 @@
+"""A label's own control among proposed candidates: "Tick the 'Remember me' checkbox" clicks the box.
+
+Unit level: which instructions ask for a control, which element is the label, which wordless element
+beside it is its control, that candidates with roles are left to their roles, and that a partial read
+showing the label and its box can answer. End to end: a generated form read by the real OCR and edge
+regions, ranked by the tool through an MCP client; the click lands in the checkbox and in the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mcp.client import Client
+from PIL import Image, ImageDraw
+from server_support import make_settings
+from ui_support import font
+
+from sensorium.server.app import build_server
+from sensorium.tools.ranking import screen
+from sensorium.tools.ranking.labels import control_kind, label_control, lift_label_control
+from sensorium.tools.ranking.proposals import OcrWord, Proposal, WordList
+from sensorium.tools.ranking.score import ScoredElement
+
+
+def test_which_instructions_ask_for_a_control() -> None:
+    assert control_kind("Tick the 'Check me out' checkbox") == "tick"
+    assert control_kind("check the remember me box") == "tick"
+    assert control_kind("Choose the 'Green' option") == "tick"  # a radio button beside its label
+    assert control_kind("Enter text in the 'Subject' box") == "type"
+    assert control_kind("type your email") == "type"
+    assert control_kind("Open the settings") is None
+    assert control_kind("click the Sign in button") is None
+
+
+FORM = [
+    Proposal(box=(100, 92, 240, 124), label="Remember me", text="Remember me", source="ocr"),  # 0 label (padded line)
+    Proposal(box=(72, 99, 90, 117), source="region"),  # 1 its checkbox, just before it
+    Proposal(box=(400, 99, 418, 117), source="region"),  # 2 a square far to the right: not its
+    Proposal(box=(100, 192, 230, 224), label="Project Name", text="Project Name", source="ocr"),  # 3 label
+    Proposal(box=(98, 230, 500, 264), source="region"),  # 4 the field under it
+    Proposal(box=(600, 300, 700, 330), label="Remember", text="Remember", source="ocr"),  # 5 a word elsewhere
+]
+TEXTS = ["Remember me", None, None, "Project Name", None, "Remember"]
+
+
+def test_the_box_beside_the_label_is_lifted_above_it() -> None:
+    scores = np.array([0.9, 0.0, 0.0, 0.3, 0.0, 0.5])
+    assert label_control("tick", 0, FORM, TEXTS) == 1
+    assert label_control("type", 3, FORM, TEXTS) == 4
+    assert label_control("tick", 5, FORM, TEXTS) is None  # nothing beside that one
+    lifted = lift_label_control("Tick the 'Remember me' checkbox", FORM, TEXTS, scores)
+    assert int(np.argmax(lifted)) == 1 and lifted[1] > lifted[0] > lifted[5]
+    assert int(np.argmax(lift_label_control("Enter text in the 'Project Name' box", FORM, TEXTS, scores))) == 4
+    # no control asked for, or no label showing the words: the scores as they were
+    for same in ("Open 'Remember me'", "Tick the 'Newsletter' checkbox"):
+        assert np.array_equal(lift_label_control(same, FORM, TEXTS, scores), scores)
+    # candidates with roles: their roles say which is the checkbox (roles.role_fit), nothing lifted here
+    with_roles = [c.model_copy(update={"role": "checkbox" if i == 1 else "label"}) for i, c in enumerate(FORM)]
+    assert np.array_equal(lift_label_control("Tick the 'Remember me' checkbox", with_roles, TEXTS, scores), scores)
+
+
+def test_a_partial_read_showing_the_label_and_its_box_can_answer() -> None:
+    words = WordList([OcrWord(text="Remember me", box=(108, 100, 232, 116))])
+    words.deferred = ((10, 400, 600, 416),)  # a paragraph left unread
+    ask = "Tick the 'Remember me' checkbox"
+    cands = FORM[:3]
+
+    def winner(i: int) -> list[ScoredElement]:
+        return [ScoredElement(index=i, score=1.0, cosine=0.0, text_match=0.0)]
+
+    assert screen.holds_instruction(winner(1), cands, words, ask)  # the checkbox: the answer
+    assert not screen.holds_instruction(winner(2), cands, words, ask)  # a square elsewhere is not
+    assert screen.holds_instruction(winner(0), cands, words, ask)  # the label holds the words (as before)
+
+
+@pytest.mark.anyio
+async def test_the_tool_clicks_the_checkbox_and_the_field(tmp_path: Path) -> None:
+    img = Image.new("RGB", (1280, 800), "white")
+    draw = ImageDraw.Draw(img)
+    f = font(20)
+    draw.text((60, 40), "Account settings", font=font(30), fill=(20, 20, 20))
+    draw.rectangle((60, 122, 78, 140), outline=(90, 90, 90), width=2)  # the checkbox
+    draw.text((90, 119), "Remember me", font=f, fill=(30, 30, 30))
+    draw.text((60, 200), "Project Name", font=f, fill=(30, 30, 30))
+    draw.rectangle((60, 232, 460, 268), outline=(150, 150, 150), width=1)  # the field under its label
+    draw.text((60, 330), "Your settings are saved when you leave this page.", font=f, fill=(30, 30, 30))
+    path = tmp_path / "form.png"
+    img.save(path)
+    targets = {"Tick the 'Remember me' checkbox": (60, 122, 79, 141), "Enter text in the 'Project Name' box": (60, 232, 461, 269)}
+    async with Client(build_server(make_settings(tmp_path, backend="local"))) as client:
+        for instruction, (x1, y1, x2, y2) in targets.items():
+            out = await client.call_tool("rank_ui_elements", {"instruction": instruction, "path": str(path), "k": 3, "include_marks": False})
+            assert not out.is_error, out.content
+            top = out.structured_content["candidates"][0]
+            x, y = top["click"]
+            assert x1 <= x < x2 and y1 <= y < y2, (instruction, top)
