@@ -15,6 +15,8 @@ The functional phrases below were written by hand from general UI knowledge, not
                                                                  # with their own buttons (session 7)
     ... --no-field-button                                        # the same without session 7's field buttons
     python bench/heldout_grounding.py --synonyms                 # app sections asked for in other words (session 7)
+    ... --proposed                                               # no candidates: the tool proposes, hit = click in
+                                                                 # the target's box (session 15)
     ... --ablate                                                 # the same without the session-4 cues (before/after)
 
 Candidates carry the role an accessibility tree would give (link, button, textbox, combobox,
@@ -455,9 +457,12 @@ async def evaluate(
     synonyms: bool = False,
     detector: str = "auto",
     recogniser: str = "auto",
+    proposed: bool = False,
 ) -> dict[str, object]:
     """hit@1 per kind; `ablate` switches off this session's general mechanisms (role cues, shown words,
-    badge erasing) so before and after are measured in one run on the same screens."""
+    badge erasing) so before and after are measured in one run on the same screens. `proposed`: no
+    candidates are given; the tool's own path (`screen.rank_proposed`, the screen read in full) proposes
+    and ranks, and an item is a hit when rank 1's click point lies in the target's box (session 15)."""
     from sensorium.tools.backends.base import EmbedItem
     from sensorium.tools.backends.local.backend import LocalBackend
     from sensorium.tools.ranking.proposals import Proposal
@@ -476,6 +481,16 @@ async def evaluate(
         score.SEEN_MAX_WORDS = 0
         local_backend.erase_badges = lambda image: image
     backend = LocalBackend()
+    engine = None
+    if proposed:
+        from sensorium.tools.backends.local.ocr import engine_from_settings
+        from sensorium.tools.config import LocalSettings
+        from sensorium.tools.ranking.proposals import click_point, contains_point
+        from sensorium.tools.ranking.screen import rank_proposed
+
+        local = LocalSettings(ocr_detector=detector, ocr_recogniser=recogniser)
+        engine = engine_from_settings(local)
+        backend = LocalBackend(local, ocr=engine)
     cache = WordsCache(work, detector, recogniser)
     hits: dict[str, list[float]] = {}
     rows = []
@@ -486,6 +501,15 @@ async def evaluate(
         props = [Proposal(box=c.box, label=c.name or None, role=c.role, source="given") for c in s.cands]
         for instruction, kind, target in s.items:
             [q] = await backend.embed([EmbedItem.of(instruction)], "query")
+            if engine is not None:
+                scored, found, _, _ = await rank_proposed(backend, engine, s.image, q, instruction, budget=None)
+                win = found.items[scored[0].index] if scored else None
+                hit = win is not None and contains_point(s.cands[target].box, *click_point(win.box))
+                hits.setdefault(kind, []).append(float(hit))
+                rows.append({"screen": seed0 + n, "instruction": instruction, "kind": kind, "hit": hit,
+                             "target": s.cands[target].icon or s.cands[target].name, "target_box": list(s.cands[target].box),
+                             "winner_box": None if win is None else list(win.box), "winner_words": scored[0].words if scored else None})
+                continue
             ranked = await rank_elements(backend, s.image, q, instruction, props, words=words)
             rank = next(k for k, e in enumerate(ranked, 1) if e.index == target)
             hits.setdefault(kind, []).append(float(rank == 1))
@@ -520,6 +544,7 @@ def main() -> None:
     ap.add_argument("--share", type=float, help="forms.SHARE for a sweep")
     ap.add_argument("--ocr-detector", default="auto", choices=("auto", "int8", "fp32"), help="LocalSettings.ocr_detector for the screens' OCR")
     ap.add_argument("--ocr-recogniser", default="auto", choices=("auto", "int8", "fp32"), help="LocalSettings.ocr_recogniser, likewise")
+    ap.add_argument("--proposed", action="store_true", help="no candidates given: the tool proposes (rank_proposed), hit = click in the target")
     ap.add_argument("--save", type=int, default=0, help="also write the first N screens as PNG into --work")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every miss")
     a = ap.parse_args()
@@ -532,10 +557,10 @@ def main() -> None:
         forms.SHARE = a.share
     out = asyncio.run(evaluate(a.icons, a.screens, a.work, a.seed, badges=a.badges, forms=a.forms, ablate=a.ablate,
                                no_field_button=a.no_field_button, synonyms=a.synonyms, detector=a.ocr_detector,
-                               recogniser=a.ocr_recogniser))
+                               recogniser=a.ocr_recogniser, proposed=a.proposed))
     if a.verbose:
         for row in out["items"]:  # type: ignore[union-attr]
-            if row["rank"] != 1:
+            if row.get("rank", 1) != 1 or row.get("hit") is False:
                 print(row)
     print(json.dumps(out["summary"], indent=1))
     if a.json:

@@ -11,17 +11,16 @@ instruction asks for a kind of control and some element shows its words.
 
 Which instructions (`control_kind`): ticking ("tick", "check ... box", "checkbox", "radio", "toggle
 switch": `roles.wanted_roles`), choosing an "option" (a radio button beside its label), and typing
-("type", "fill in", "enter ... box/field", a field noun). Which label: the best-scoring element whose
-words hold every content word of the instruction (its quoted phrase, else its words without the
-command and kind words). Which control (geometry only, in units of t, half the label's box height: its
-text height when the box is a read line's, padded by half a height above and below; less when the box is
-an outline drawn tight around the words):
-- tick / option: a wordless element, square-ish (0.6-1.6 as wide as tall, at most 3 t tall), centred in
-  the label's row, ending at most 3 t before the label starts (else starting at most 3 t after it ends:
-  a toggle switch); the nearest;
-- type: a wordless element at least 4 times as wide as tall and at least t tall, starting at most 3 t
-  under the label and overlapping its columns (the field under its label), else in the label's row
-  starting at most 4 t after it; the nearest.
+("type", "fill in", "enter ... box/field", a field noun). Which label: with a quoted phrase, the best-scoring element whose
+words hold it; otherwise the best-scoring element with words (the words matched it best). Which control (geometry only, in units of L, the label's box height: its line padded by half a
+height above and below, or an outline drawn tight around the words; an edge region inside a read
+word's box, clear of its ends by L/2, is a piece of its letters and never a control):
+- tick / option: a wordless edge region, square-ish (0.6-1.6 as wide as tall, at most 1.6 L tall),
+  centred in the label's row, ending at most 1.5 L before the label starts (else starting at most 1.5 L
+  after it ends: a toggle switch); the nearest;
+- type: an edge region at least 4 times as wide as tall and at least L/2 tall (a placeholder's words
+  may be inside), starting at most 1.5 L under the label and overlapping its columns (the field under
+  its label), else in the label's row starting at most 2 L after it; the nearest.
 Candidates with roles (given by the caller) are left alone: their roles already say which is the
 checkbox (`roles.role_fit`). No weight here was tuned on the dev set; the distances are a form's.
 """
@@ -33,7 +32,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .proposals import Proposal
+from .proposals import OcrWord, Proposal
 from .roles import CHOICE, EDITABLE, TICK, wanted_roles
 from .text import instruction_terms, normalise, quoted_phrases, spelled_out
 
@@ -65,31 +64,39 @@ def label_terms(instruction: str) -> list[str]:
     return [t for t in terms if t not in _KIND_WORDS] or terms
 
 
-def label_control(kind: str, label: int, candidates: Sequence[Proposal], texts: Sequence[str | None]) -> int | None:
+def label_control(
+    kind: str, label: int, candidates: Sequence[Proposal], texts: Sequence[str | None], words: Sequence[OcrWord] = (),
+) -> int | None:
     """The control of `kind` beside the label candidate (module docstring), or None."""
     lx1, ly1, lx2, ly2 = candidates[label].box
-    t = max(1.0, (ly2 - ly1) / 2)
+    t = max(1.0, ly2 - ly1)  # the label's height: its line padded by half a height each way, or an outline drawn tight
+    letters = np.array([w.box for w in words], dtype=np.float64).reshape(-1, 4)
     best: tuple[float, int] | None = None
     for j, c in enumerate(candidates):
-        if j == label or c.container or texts[j]:
+        if j == label or c.container or c.source != "region":
             continue
         x1, y1, x2, y2 = c.box
         w, h = x2 - x1, y2 - y1
         if w <= 0 or h <= 0:
             continue
-        in_row = ly1 <= (y1 + y2) / 2 <= ly2
+        cy = (y1 + y2) / 2
+        if len(letters) and bool(
+            ((letters[:, 0] + t / 2 < x1) & (x2 < letters[:, 2] - t / 2) & (letters[:, 1] <= cy) & (cy < letters[:, 3])).any()
+        ):
+            continue  # inside a read word, clear of its ends: a piece of its letters (a checkbox OCR took into the line's box sits at its start)
+        in_row = ly1 <= cy <= ly2
         if kind == "tick":
-            if not (0.6 * h <= w <= 1.6 * h and h <= 3 * t and in_row):
+            if texts[j] or not (0.6 * h <= w <= 1.6 * h and h <= 1.6 * t and in_row):
                 continue
             before, after = lx1 - x2, x1 - lx2
-            gap = before if -t <= before <= 3 * t else after + 1000 if -t <= after <= 3 * t else None
+            gap = before if -t / 2 <= before <= 1.5 * t else after + 1000 if -t / 2 <= after <= 1.5 * t else None
         else:
-            if not (w >= 4 * h and h >= t):
+            if not (w >= 4 * h and h >= t / 2):
                 continue
             below = y1 - ly2
-            if -t <= below <= 3 * t and x1 < lx2 and x2 > lx1:
+            if -t / 2 <= below <= 1.5 * t and x1 < lx2 and x2 > lx1:
                 gap = below
-            elif in_row and -t <= x1 - lx2 <= 4 * t:
+            elif in_row and -t / 2 <= x1 - lx2 <= 2 * t:
                 gap = x1 - lx2 + 1000
             else:
                 gap = None
@@ -98,35 +105,43 @@ def label_control(kind: str, label: int, candidates: Sequence[Proposal], texts: 
     return None if best is None else best[1]
 
 
-def asked_label_control(instruction: str | None, candidates: Sequence[Proposal], texts: Sequence[str | None], index: int) -> bool:
-    """Whether candidate `index` is the control of the kind asked for beside a label showing the
-    instruction's words: the answer a partial read can give (tools/ranking/screen.py), as the label's
-    words hold the instruction where the control shows none."""
+def asked_label_control(
+    instruction: str | None, candidates: Sequence[Proposal], texts: Sequence[str | None], index: int,
+    words: Sequence[OcrWord] = (),
+) -> bool:
+    """Whether candidate `index` is the control of the kind asked for beside a label whose words hold
+    every label word of the instruction (`label_terms`): the answer a partial read can give
+    (tools/ranking/screen.py), as the label's words hold the instruction where the control shows none."""
     kind = control_kind(instruction)
     if kind is None or any(c.role for c in candidates):
         return False
     terms = label_terms(instruction or "")
     return any(
-        label_control(kind, i, candidates, texts) == index
+        label_control(kind, i, candidates, texts, words) == index
         for i, x in enumerate(texts) if x and set(terms) <= set(normalise(spelled_out(x)))
     )
 
 
 def lift_label_control(
-    instruction: str | None, candidates: Sequence[Proposal], texts: Sequence[str | None], scores: np.ndarray
+    instruction: str | None, candidates: Sequence[Proposal], texts: Sequence[str | None], scores: np.ndarray,
+    words: Sequence[OcrWord] = (),
 ) -> np.ndarray:
-    """Scores with the named label's control just above the best other element (module docstring);
-    `scores` unchanged when the instruction asks for no control, a candidate has a role, no label
-    shows the words, or no control stands beside it."""
+    """Scores with the label's control just above the best other element (module docstring); `scores`
+    unchanged when the instruction asks for no control, a candidate has a role, no label is found, or no
+    control stands beside it. The label: with a quoted phrase, the best-scoring element showing it; else
+    the best-scoring element with words (the words matched it best)."""
     kind = control_kind(instruction)
     if kind is None or not len(scores) or any(c.role for c in candidates):
         return scores
-    terms = label_terms(instruction or "")
-    labels = [i for i, x in enumerate(texts) if x and set(terms) <= set(normalise(spelled_out(x)))]
+    if quoted_phrases(instruction or ""):
+        terms = label_terms(instruction or "")
+        labels = [i for i, x in enumerate(texts) if x and set(terms) <= set(normalise(spelled_out(x)))]
+    else:
+        labels = [i for i, x in enumerate(texts) if x and not candidates[i].container]
     if not labels:
         return scores
     label = max(labels, key=lambda i: scores[i])
-    control = label_control(kind, label, candidates, texts)
+    control = label_control(kind, label, candidates, texts, words)
     if control is None:
         return scores
     out = np.asarray(scores, dtype=np.float64).copy()

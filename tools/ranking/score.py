@@ -386,7 +386,7 @@ async def rank_elements(
     evidence = W_COSINE * scaled + W_TEXT * matches + W_IMAGE_TEXT * image_text_cosines(query, docs)
     scores = inherit(instruction, candidates, evidence) + W_ROLE * roles  # a press on a field: its own button (forms.py)
     scores = lift_controls(instruction, candidates, texts, scores)  # "close the X window": its title bar's button (windows.py)
-    scores = lift_label_control(instruction, candidates, texts, scores)  # "tick the 'X' checkbox": the box beside X (labels.py)
+    scores = lift_label_control(instruction, candidates, texts, scores, words or ())  # "tick the 'X' checkbox": the box beside X (labels.py)
     history = None
     if past_actions is not None:
         history = history_boost([c.label or t for c, t in zip(candidates, texts, strict=True)], past_actions)

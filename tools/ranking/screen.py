@@ -93,7 +93,7 @@ def holds_instruction(
         return asked_control(instruction, candidates, texts, scored[0].index)
     if control_kind(instruction) and not candidates[scored[0].index].label:
         texts = [element_words(c, words) for c in candidates]
-        if asked_label_control(instruction, candidates, texts, scored[0].index):
+        if asked_label_control(instruction, candidates, texts, scored[0].index, words):
             return True  # "tick the 'X' checkbox": the box beside the label showing X (labels.py)
     return _holds(candidates[scored[0].index], words, instruction_terms(instruction))
 
