@@ -38,7 +38,10 @@ from .text import instruction_terms, normalise, quoted_phrases, spelled_out
 
 MARGIN = 0.01
 """The control ends this much above the best other element (its label, usually)."""
-_KIND_WORDS = frozenset("tick untick check uncheck checkbox box radio option toggle switch field input text textbox type fill enter".split())
+_KIND_WORDS = frozenset(
+    "tick untick check uncheck checkbox box radio option toggle switch field input text textbox type fill enter write put here".split()
+)
+"""Command and kind words an unquoted instruction's label does not show ("Write your city here": city)."""
 _TYPE_WITH_BOX = re.compile(r"\b(enter|type|write|fill)\b.*\b(box|field|input)\b")
 
 
@@ -57,7 +60,7 @@ def control_kind(instruction: str | None) -> str | None:
 
 def label_terms(instruction: str) -> list[str]:
     """The words the label must show: a quoted phrase as quoted ('Check me out'), else the content words
-    without the command and kind words ("tick the remember me box": remember, me)."""
+    without the command and kind words ("tick the newsletter box": newsletter)."""
     terms = instruction_terms(instruction)
     if quoted_phrases(instruction):
         return terms
