@@ -41,21 +41,21 @@ def test_a_quoted_phrase_in_a_longer_line_becomes_its_own_word() -> None:
     grey, spans, box = drawn_line(["Visit ", "Select2 documentation", " for more examples and information."])
     line = WordList([OcrWord(text="Visit Select2 documentation for more examples and information.", box=box, score=0.98)])
     line.deferred = ((0, 100, 50, 120),)
-    cut = split_at_phrases(grey, line, "Click the 'Select2 documentation' link")
+    cut = split_at_phrases(Image.fromarray(grey), line, "Click the 'Select2 documentation' link")
     assert [w.text for w in cut] == ["Visit", "Select2 documentation", "for more examples and information."]
     a, b = spans["Select2 documentation"]
     phrase = cut[1]
     assert abs(phrase.box[0] - a) <= 3 and abs(phrase.box[2] - b) <= 3, (phrase.box, spans)
     assert cut.deferred == line.deferred  # what the read left unread stays known
     # unquoted, or quoting words the line does not hold: the words as they were
-    assert split_at_phrases(grey, line, "Open the documentation") is line
-    assert split_at_phrases(grey, line, "Click 'Sphinx'") is line
+    assert split_at_phrases(Image.fromarray(grey), line, "Open the documentation") is line
+    assert split_at_phrases(Image.fromarray(grey), line, "Click 'Sphinx'") is line
 
 
 def test_a_line_reading_exactly_the_phrase_is_the_element_named() -> None:
     grey, _, box = drawn_line(["AdminLTE.io", "  is the home of AdminLTE"])
     words = [OcrWord(text="AdminLTE.io is the home of AdminLTE", box=box), OcrWord(text="AdminLTE", box=(600, 300, 700, 330))]
-    assert split_at_phrases(grey, words, "Click the 'AdminLTE' link") is words
+    assert split_at_phrases(Image.fromarray(grey), words, "Click the 'AdminLTE' link") is words
 
 
 def test_the_phrase_keeps_its_own_punctuation() -> None:

@@ -34,7 +34,7 @@ import numpy as np
 
 from .proposals import OcrWord, Proposal
 from .roles import CHOICE, EDITABLE, TICK, wanted_roles
-from .text import instruction_terms, normalise, quoted_phrases, spelled_out
+from .text import instruction_terms, quoted_phrases, shows_all
 
 MARGIN = 0.01
 """The control ends this much above the best other element (its label, usually)."""
@@ -119,10 +119,7 @@ def asked_label_control(
     if kind is None or any(c.role for c in candidates):
         return False
     terms = label_terms(instruction or "")
-    return any(
-        label_control(kind, i, candidates, texts, words) == index
-        for i, x in enumerate(texts) if x and set(terms) <= set(normalise(spelled_out(x)))
-    )
+    return any(label_control(kind, i, candidates, texts, words) == index for i, x in enumerate(texts) if shows_all(x, terms))
 
 
 def lift_label_control(
@@ -138,7 +135,7 @@ def lift_label_control(
         return scores
     if quoted_phrases(instruction or ""):
         terms = label_terms(instruction or "")
-        labels = [i for i, x in enumerate(texts) if x and set(terms) <= set(normalise(spelled_out(x)))]
+        labels = [i for i, x in enumerate(texts) if shows_all(x, terms)]
     else:
         labels = [i for i, x in enumerate(texts) if x and not candidates[i].container]
     if not labels:

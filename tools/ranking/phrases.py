@@ -26,9 +26,10 @@ import re
 from collections.abc import Sequence
 
 import numpy as np
+from PIL import Image
 
 from .proposals import OcrWord, WordList, _ink_runs
-from .text import quoted_phrases
+from .text import normalise, quoted_phrases
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 SPACE_GAPS = (0.1, 0.14, 0.18, 0.24, 0.3)
@@ -73,7 +74,7 @@ def phrase_span(grey: np.ndarray, line: str, start: int, end: int) -> tuple[int,
 def find_phrase(line: str, phrase: str) -> tuple[int, int] | None:
     """Character span [start, end) of the phrase's words in the line (case-insensitive, word for word,
     punctuation around them ignored), or None; None also when the phrase is the whole line."""
-    want = [t.lower() for t in _TOKEN.findall(phrase)]
+    want = normalise(phrase)
     have = [(m.group().lower(), m.start(), m.end()) for m in _TOKEN.finditer(line)]
     if not want or len(want) >= len(have):
         return None
@@ -90,15 +91,21 @@ def find_phrase(line: str, phrase: str) -> tuple[int, int] | None:
     return None
 
 
-def split_at_phrases(grey: np.ndarray, words: Sequence[OcrWord], instruction: str | None) -> Sequence[OcrWord]:
+def split_at_phrases(image: Image.Image, words: Sequence[OcrWord], instruction: str | None) -> Sequence[OcrWord]:
     """`words` with each read line that holds a quoted phrase of the instruction among other words cut
     into the words before it, the phrase, and the words after it (module docstring); `words` itself
-    when nothing is cut. The pieces keep the line's row and score; `deferred` and `lines_read` carry over."""
-    read = [[t.lower() for t in _TOKEN.findall(w.text)] for w in words]
-    # a line reading exactly the phrase is the element named: no other line is cut for it
-    phrases = [p for p in quoted_phrases(instruction or "") if [t.lower() for t in _TOKEN.findall(p)] not in read]
+    when nothing is cut (an unquoted instruction costs nothing). The pieces keep the line's row and
+    score; `deferred` and `lines_read` carry over."""
+    quoted = quoted_phrases(instruction or "")
+    if not quoted:
+        return words
+    read = [normalise(w.text) for w in words]
+    # a line reading exactly the phrase is the element named: no other line is cut for it (and words
+    # already cut for this instruction are left as they are: the phrase is one of them)
+    phrases = [p for p in quoted if normalise(p) not in read]
     if not phrases:
         return words
+    grey = np.asarray(image.convert("L"))
     out = WordList()
     cut = False
     for w in words:

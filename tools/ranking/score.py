@@ -335,10 +335,10 @@ async def rank_elements(
     """
     if not candidates:
         return []
-    if words is not None and instruction and quoted_phrases(instruction):
+    if words is not None:
         # a quoted link inside a longer read line is its own word, so the box of that link holds it
         # (phrases.py; proposals made by screen.read_and_propose come from such words already)
-        words = split_at_phrases(np.asarray(image.convert("L")), words, instruction)
+        words = split_at_phrases(image, words, instruction)
     texts = [element_words(c, words) for c in candidates]
     regions = [RegionItem(box=c.box, text=t) for c, t in zip(candidates, texts, strict=True)]
     docs = await backend.embed_regions(image, regions, progress=progress, icons=icons)

@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import anyio
-import numpy as np
 from PIL import Image
 from pydantic import BaseModel, Field
 
@@ -41,7 +40,7 @@ from ..regions import RegionItem
 from .spotting import LineSpotter
 from .labels import asked_label_control, control_kind, label_terms
 from .phrases import split_at_phrases
-from .text import instruction_terms, normalise, quoted_phrases, spelled_out
+from .text import instruction_terms, normalise, shows_all, spelled_out
 from .windows import asked_control, window_request, with_row_buttons
 
 if TYPE_CHECKING:
@@ -142,8 +141,7 @@ NOTHING_PROPOSED = Proposals(items=[], found=0, truncated=False)
 
 
 def _holds(candidate: Proposal, words: Sequence[OcrWord], terms: Sequence[str]) -> bool:
-    have = set(normalise(spelled_out(element_words(candidate, words) or "")))
-    return bool(terms) and all(t in have for t in terms)
+    return shows_all(element_words(candidate, words), terms)
 
 
 async def rank_read(
@@ -200,8 +198,7 @@ async def read_and_propose(
     def elements(words: WordList) -> tuple[WordList, Proposals]:
         if not words_could_hold(words, instruction):
             return words, NOTHING_PROPOSED
-        if quoted_phrases(instruction or ""):  # a quoted link inside a longer line: its own words (phrases.py)
-            words = split_at_phrases(np.asarray(image.convert("L")), words, instruction)  # type: ignore[assignment]
+        words = split_at_phrases(image, words, instruction)  # type: ignore[assignment]  # a quoted link inside a line
         found = propose(image, words, limit, cache=cache, key=key)
         if window_request(instruction):  # "close the <name> window": its title bar's buttons, found by their pixels if need be
             found = with_row_buttons(image, instruction, found, [element_words(c, words) for c in found.items])

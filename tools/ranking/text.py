@@ -32,7 +32,7 @@ from ..symbols import SYMBOL_WORDS, spelled_out
 from .sounds import key_similarity, sound_key
 
 __all__ = [
-    "SYMBOL_WORDS", "spelled_out", "text_similarity", "content_words", "quoted_phrases", "token_f1", "slip", "spoken_similarity", "instruction_terms", "same_label", "normalise",
+    "SYMBOL_WORDS", "spelled_out", "text_similarity", "content_words", "shows_all", "quoted_phrases", "token_f1", "slip", "spoken_similarity", "instruction_terms", "same_label", "normalise",
 ]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -65,6 +65,14 @@ def instruction_terms(instruction: str, *, exact_quotes: bool = True) -> list[st
     if quoted:
         return normalise(" ".join(spelled_out(q) for q in quoted))
     return content_words(instruction) or normalise(instruction)
+
+
+def shows_all(text: str | None, terms: Sequence[str]) -> bool:
+    """Whether `text` (symbols spelled out) holds every one of `terms` (normalised words) and there are
+    some: what "an element's words hold the instruction" means for the partial-read answer, a window's
+    title and a control's label."""
+    have = set(normalise(spelled_out(text or "")))
+    return bool(terms) and all(t in have for t in terms)
 
 
 def content_words(text: str) -> list[str]:

@@ -37,7 +37,7 @@ import numpy as np
 from PIL import Image
 
 from .proposals import Proposal, Proposals, _column_runs
-from .text import content_words, normalise, spelled_out
+from .text import content_words, shows_all
 
 _REQUEST = re.compile(
     r"\b(?P<verb>close|shut|minimi[sz]e|maximi[sz]e|restore|zoom)\b\s+(?:the\s+|this\s+|that\s+)?"
@@ -69,11 +69,7 @@ def _wordless(text: str | None) -> bool:
 
 def named_titles(name: Sequence[str], candidates: Sequence[Proposal], texts: Sequence[str | None]) -> list[int]:
     """Candidates showing every word of the window's name (and not spanning several elements)."""
-    out = []
-    for i, (c, t) in enumerate(zip(candidates, texts, strict=True)):
-        if t and not c.container and set(name) <= set(normalise(spelled_out(t))):
-            out.append(i)
-    return out
+    return [i for i, (c, t) in enumerate(zip(candidates, texts, strict=True)) if not c.container and shows_all(t, name)]
 
 
 def title_controls(title: int, candidates: Sequence[Proposal], texts: Sequence[str | None]) -> tuple[list[int], str]:
@@ -90,21 +86,28 @@ def title_controls(title: int, candidates: Sequence[Proposal], texts: Sequence[s
             continue
         if abs((y1 + y2) / 2 - cy) <= h / 2 and 0 < hj <= 1.5 * h and 0.5 * hj <= w <= 2 * hj:
             row.append(j)
-    right = sorted((j for j in row if candidates[j].box[0] >= tx2), key=lambda j: candidates[j].box[0])
-    left = sorted((j for j in row if candidates[j].box[2] <= tx1), key=lambda j: -candidates[j].box[2])
-    for side, run in (("right", right), ("left", left)):
-        if not run:
-            continue
-        kept = [run[0]]
-        for j in run[1:]:
-            prev = candidates[kept[-1]].box
-            width = prev[2] - prev[0]
-            gap = candidates[j].box[0] - prev[2] if side == "right" else prev[0] - candidates[j].box[2]
-            if gap > 2 * width:
-                break
-            kept.append(j)
-        return sorted(kept, key=lambda j: candidates[j].box[0]), side
+    for side in ("right", "left"):
+        beside = [j for j in row if (candidates[j].box[0] >= tx2 if side == "right" else candidates[j].box[2] <= tx1)]
+        kept = nearest_run([candidates[j].box for j in beside], side)
+        if kept:
+            return sorted((beside[k] for k in kept), key=lambda j: candidates[j].box[0]), side
     return [], ""
+
+
+def nearest_run(boxes: Sequence[Sequence[float]], side: str, *, alike: bool = False) -> list[int]:
+    """Indices of the run of `boxes` nearest the title on `side`, nearest first: each next box at most
+    two of the previous one's widths from it (the buttons sit side by side); with `alike`, also within
+    1.5x its width and height (a button like the others, not the window's frame beyond them)."""
+    order = sorted(range(len(boxes)), key=lambda k: boxes[k][0] if side == "right" else -boxes[k][2])
+    kept = order[:1]
+    for k in order[1:]:
+        prev, box = boxes[kept[-1]], boxes[k]
+        gap = box[0] - prev[2] if side == "right" else prev[0] - box[2]
+        pw, ph, w, h = prev[2] - prev[0], prev[3] - prev[1], box[2] - box[0], box[3] - box[1]
+        if gap > 2 * pw or (alike and not (pw / 1.5 <= w <= 1.5 * pw and ph / 1.5 <= h <= 1.5 * ph)):
+            break
+        kept.append(k)
+    return kept
 
 
 def row_buttons(grey: np.ndarray, title: Sequence[float], side: str) -> list[tuple[int, int, int, int]]:
@@ -117,8 +120,8 @@ def row_buttons(grey: np.ndarray, title: Sequence[float], side: str) -> list[tup
     bar's colour, per pixel row: the median of the columns right beside the title. Ink: a pixel off
     that colour by more than 40 grey levels. A button: a run of ink columns (split at gaps of 2 px or
     more) whose ink rows are 6 px to 1.5 h tall and between half and twice as wide as tall; the run of
-    such boxes nearest the title (each at most two of its widths from the previous, and within 1.5x
-    its width and height) is kept, as in `title_controls`."""
+    such boxes nearest the title is kept (`nearest_run`, alike: the frame and the desktop beyond the
+    buttons make a wider box)."""
     x1, y1, x2, y2 = (float(v) for v in title)
     h = max(1.0, y2 - y1)
     cy = (y1 + y2) / 2
@@ -136,16 +139,7 @@ def row_buttons(grey: np.ndarray, title: Sequence[float], side: str) -> list[tup
         bh = int(rows[-1] - rows[0] + 1)
         if 6 <= bh <= 1.5 * h and 0.5 * bh <= b - a <= 2 * bh:
             boxes.append((lo + a, top + int(rows[0]), lo + b, top + int(rows[-1]) + 1))
-    boxes.sort(key=lambda bx: bx[0] if side == "right" else -bx[2])
-    kept = boxes[:1]
-    for bx in boxes[1:]:
-        prev = kept[-1]
-        gap = bx[0] - prev[2] if side == "right" else prev[0] - bx[2]
-        pw, ph, w, bh = prev[2] - prev[0], prev[3] - prev[1], bx[2] - bx[0], bx[3] - bx[1]
-        if gap > 2 * pw or not (pw / 1.5 <= w <= 1.5 * pw and ph / 1.5 <= bh <= 1.5 * ph):
-            break  # far away, or not a button like the others (the window's frame and the desktop beyond it)
-        kept.append(bx)
-    return kept
+    return [boxes[k] for k in nearest_run(boxes, side, alike=True)]
 
 
 def with_row_buttons(
