@@ -19,9 +19,9 @@ from ui_support import font
 
 from sensorium.server.app import build_server
 from sensorium.tools.ranking import screen
-from sensorium.tools.ranking.labels import control_kind, label_control, lift_label_control
-from sensorium.tools.ranking.proposals import OcrWord, Proposal, WordList
-from sensorium.tools.ranking.score import ScoredElement
+from sensorium.tools.ranking.labels import control_kind, label_control, lift_label_control, shows_in_field
+from sensorium.tools.ranking.proposals import OcrWord, Proposal, WordList, merge, text_proposals
+from sensorium.tools.ranking.score import ScoredElement, element_words
 
 
 def test_which_instructions_ask_for_a_control() -> None:
@@ -96,3 +96,53 @@ async def test_the_tool_clicks_the_checkbox_and_the_field(tmp_path: Path) -> Non
             top = out.structured_content["candidates"][0]
             x, y = top["click"]
             assert x1 <= x < x2 and y1 <= y < y2, (instruction, top)
+
+
+def test_an_outline_around_a_placeholder_is_kept_and_a_block_it_heads_is_not() -> None:
+    # a dropdown showing 'Select...': the ink region tight around the words takes them (the text
+    # element's outline), and the dropdown's own outline around them, 19x its area, stays an element
+    words = WordList([OcrWord(text="Select...", box=(328, 405, 395, 430))])
+    regions = [
+        Proposal(box=(333, 410, 391, 425), source="region"),  # ink of 'Select...'
+        Proposal(box=(322, 398, 727, 439), source="region"),  # the dropdown
+    ]
+    boxes = {p.box: p for p in merge(text_proposals(words, (1280, 800)), regions, words)}
+    assert boxes[(333, 410, 391, 425)].label == "Select..."
+    assert boxes[(322, 398, 727, 439)].text == "Select..." and not boxes[(322, 398, 727, 439)].container
+    assert shows_in_field(boxes[(322, 398, 727, 439)], words)  # the field itself, showing its value
+    assert not shows_in_field(boxes[(333, 410, 391, 425)], words)  # the words' ink is no field
+    # a label 'Full name' over an empty field, and a region around both (the label at its top): the
+    # label's ink takes its words, the field stays wordless, the block around them is no element
+    words = WordList([OcrWord(text="Full name", box=(318, 290, 401, 317))])
+    regions = [
+        Proposal(box=(320, 299, 396, 316), source="region"),  # ink of 'Full name'
+        Proposal(box=(322, 320, 727, 361), source="region"),  # the empty field
+        Proposal(box=(316, 297, 733, 364), source="region"),  # label and field together
+    ]
+    boxes = {p.box: p for p in merge(text_proposals(words, (1280, 800)), regions, words)}
+    assert boxes[(320, 299, 396, 316)].label == "Full name" and boxes[(322, 320, 727, 361)].text is None
+    assert (316, 297, 733, 364) not in boxes
+
+
+def test_a_field_showing_the_label_words_is_the_control_and_a_link_outline_is_no_field() -> None:
+    # 'Username' above a field whose placeholder also says 'Username', a second field under it, and a
+    # sidebar link whose one-line outline is as wide as a field
+    words = WordList([
+        OcrWord(text="Username", box=(317, 138, 401, 165)), OcrWord(text="Username", box=(327, 170, 411, 197)),
+        OcrWord(text="Name badges", box=(955, 130, 1062, 154)), OcrWord(text="Password help", box=(955, 164, 1064, 188)),
+    ])
+    cands = [
+        Proposal(box=(323, 145, 397, 159), label="Username", text="Username", source="region"),  # 0 the label
+        Proposal(box=(333, 177, 407, 191), label="Username", text="Username", source="region"),  # 1 the placeholder's ink
+        Proposal(box=(322, 164, 727, 205), text="Username", source="region"),  # 2 the field, showing it
+        Proposal(box=(322, 242, 727, 283), source="region"),  # 3 the next field
+        Proposal(box=(956, 135, 1062, 150), label="Name badges", text="Name badges", source="region"),  # 4 a link
+        Proposal(box=(955, 168, 1057, 186), text="Password help", source="region"),  # 5 the next link's outline
+    ]
+    texts = [element_words(c, words) for c in cands]
+    # the field ranked first among the words' holders: it is its own control, never the field under it
+    scores = np.array([0.99, 0.99, 1.0, 0.3, 0.5, 0.4])
+    lifted = lift_label_control("Type your username", cands, texts, scores, words)
+    assert lifted[2] > max(lifted[0], lifted[3]) and lifted[1] > lifted[0]  # the field and its placeholder inside it
+    assert label_control("type", 0, cands, texts, words) == 2
+    assert label_control("type", 4, cands, texts, words) is None  # a link's outline under a link is no field

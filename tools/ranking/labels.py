@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .proposals import OcrWord, Proposal, words_in
+from .proposals import OcrWord, Proposal, centred_in, word_boxes, words_in
 from .roles import CHOICE, EDITABLE, TICK, wanted_roles
 from .text import instruction_terms, quoted_phrases, shows_all
 
@@ -94,8 +94,8 @@ def label_control(
             before, after = lx1 - x2, x1 - lx2
             gap = before if -t / 2 <= before <= 1.5 * t else after + 1000 if -t / 2 <= after <= 1.5 * t else None
         else:
-            if not (w >= 4 * h and h >= t / 2):
-                continue
+            if not (w >= 4 * h and h >= t / 2) or (texts[j] and not shows_in_field(c, words)):
+                continue  # not field-shaped, or an outline its words fill (a link's), not a placeholder's field
             below = y1 - ly2
             if -t / 2 <= below <= 1.5 * t and x1 < lx2 and x2 > lx1:
                 gap = below
@@ -106,6 +106,30 @@ def label_control(
         if gap is not None and (best is None or gap < best[0]):
             best = (gap, j)
     return None if best is None else best[1]
+
+
+def _control_of(kind: str, label: int, candidates: Sequence[Proposal], texts: Sequence[str | None], words: Sequence[OcrWord]) -> int | None:
+    """The control beside the label, or the label itself when it is a field showing the words (a
+    placeholder or a chosen value centred in a wide outline: `shows_in_field`)."""
+    if kind == "type" and shows_in_field(candidates[label], words):
+        return label
+    return label_control(kind, label, candidates, texts, words)
+
+
+def shows_in_field(candidate: Proposal, words: Sequence[OcrWord]) -> bool:
+    """Whether a proposed region is field-shaped (at least 4 times as wide as tall) around words centred
+    in it, their (detector's) box at most 0.75 of its height (a placeholder, a dropdown's chosen value):
+    the field itself, not its label.
+    WHY: an outline kept around a placeholder ('Username' in the Username field) showed the label's words,
+    and the field under it was taken for its control."""
+    if candidate.source != "region" or candidate.container or not words:
+        return False
+    x1, y1, x2, y2 = candidate.box
+    w, h = x2 - x1, y2 - y1
+    if h <= 0 or w < 4 * h:
+        return False
+    inside = [b for b in word_boxes(words) if x1 <= (b[0] + b[2]) / 2 < x2 and y1 <= (b[1] + b[3]) / 2 < y2]
+    return bool(inside) and all(b[3] - b[1] <= 0.75 * h and centred_in(b, candidate.box) for b in inside)
 
 
 def whole(candidate: Proposal, words: Sequence[OcrWord]) -> bool:
@@ -142,16 +166,23 @@ def lift_label_control(
     if kind is None or not len(scores) or any(c.role for c in candidates):
         return scores
     terms = label_terms(instruction or "")
-    holding = sorted((i for i, x in enumerate(texts) if shows_all(x, terms) and whole(candidates[i], words)), key=lambda i: -scores[i])
+    holding = sorted(
+        (i for i, x in enumerate(texts) if shows_all(x, terms) and not candidates[i].container and whole(candidates[i], words)),
+        key=lambda i: -scores[i],
+    )
     # the best-scoring label showing the asked words that has such a control: a link showing the same
     # noun ('Name badges' beside a form's 'Full name') has none
-    control = next((c for c in (label_control(kind, i, candidates, texts, words) for i in holding) if c is not None), None)
+    control = next((c for c in (_control_of(kind, i, candidates, texts, words) for i in holding) if c is not None), None)
     if control is None and not quoted_phrases(instruction or ""):
         labels = [i for i, x in enumerate(texts) if x and not candidates[i].container and whole(candidates[i], words)]
         if labels:
             control = label_control(kind, max(labels, key=lambda i: scores[i]), candidates, texts, words)
     if control is None:
         return scores
+    # the control and what lies inside it (a field's placeholder: ranking lists a box below the element
+    # it holds, score.distinct_order, and a click on the placeholder is a click in the field)
+    cx1, cy1, cx2, cy2 = candidates[control].box
+    lifted = [j for j, c in enumerate(candidates) if j == control or (cx1 <= c.box[0] and cy1 <= c.box[1] and c.box[2] <= cx2 and c.box[3] <= cy2)]
     out = np.asarray(scores, dtype=np.float64).copy()
-    out[control] = float(np.delete(out, [control]).max()) + MARGIN
+    out[lifted] = float(np.delete(out, lifted).max()) + MARGIN
     return out

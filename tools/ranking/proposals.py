@@ -16,7 +16,9 @@ sources cover most clickable things on a screen:
 How they become one list of distinct elements (`build`):
 - a region that holds exactly one text element and is at most 6x its area is that element's
   outline (a button around its label): they merge into one candidate with the region's box and
-  the text's words; the text element is not proposed again;
+  the text's words; the text element is not proposed again; a second, larger region around the
+  same text centred in it (a field around its placeholder) stays an element of its own
+  (NESTED_OUTLINE);
 - a region that holds two or more text elements spans several elements: it stays, marked
   `container`, and ranking never lets it win over an element inside it;
 - regions repeating a kept box (IoU >= 0.7) are dropped; so are text elements repeating one.
@@ -56,6 +58,13 @@ TRUNCATION_RULE = (
     "then edge regions, smallest first) until the limit, so every part of the screen keeps candidates"
 )
 MERGE_AREA_RATIO = 6.0
+NESTED_OUTLINE = 2.0
+"""A second region holding the one text element an outline already took stays an element (with the
+words inside it) when it is at least this many times that outline's area and the text is centred in
+it (`centred_in`): a field or a dropdown around its placeholder or value, whose ink region took the
+words first. WHY: such fields were dropped as "nested outlines", so "Choose a currency from the list"
+had no dropdown to find (held-out generated forms, choose items 0 -> 0.75). A region with the text
+near its top (a label heading a block with its field) is still dropped."""
 
 GAP_FACTOR = 0.8
 
@@ -518,6 +527,12 @@ MERGE_BLOCK = 512
 """Regions whose inside-tests `merge` computes at once (bounded memory on any screen)."""
 
 
+def centred_in(inner: Sequence[float], outer: Sequence[float]) -> bool:
+    """Whether `inner`'s centre row lies in the middle third of `outer`'s height (a field's placeholder,
+    a button's label), not near its top (a label heading a block with its field under it)."""
+    return abs((inner[1] + inner[3]) / 2 - (outer[1] + outer[3]) / 2) <= (outer[3] - outer[1]) / 6
+
+
 def merge(texts: Sequence[Proposal], regions: Sequence[Proposal], words: Sequence[OcrWord]) -> list[Proposal]:
     """Text elements and regions as one list of distinct elements (rules in the module docstring).
 
@@ -528,7 +543,7 @@ def merge(texts: Sequence[Proposal], regions: Sequence[Proposal], words: Sequenc
     centres = np.array([centre(t.box) for t in texts], dtype=np.float64).reshape(len(texts), 2)
     word_centres = words.centres if len(words) else np.zeros((0, 2))
     boxes = np.array([r.box for r in regions], dtype=np.float64).reshape(len(regions), 4)
-    absorbed: set[int] = set()
+    absorbed: dict[int, float] = {}  # text element -> area of the outline that took it
     out_regions: list[Proposal] = []
     for a in range(0, len(regions), MERGE_BLOCK):
         in_text = _inside(boxes[a : a + MERGE_BLOCK], centres)
@@ -538,13 +553,15 @@ def merge(texts: Sequence[Proposal], regions: Sequence[Proposal], words: Sequenc
             n = int(counts[k])
             if n == 1:
                 i = int(np.argmax(in_text[k]))
-                if area(r.box) <= MERGE_AREA_RATIO * area(texts[i].box):
+                if area(r.box) > MERGE_AREA_RATIO * area(texts[i].box):
+                    continue
+                if i not in absorbed:
                     t = texts[i]
-                    if i in absorbed:  # another outline already took this label: a nested outline
-                        continue
-                    absorbed.add(i)
+                    absorbed[i] = area(r.box)
                     out_regions.append(r.model_copy(update={"label": t.label, "text": t.text, "confidence": t.confidence}))
-                continue
+                    continue
+                if area(r.box) < NESTED_OUTLINE * absorbed[i] or not centred_in(texts[i].box, r.box):
+                    continue  # another outline of about the same size already took this label, or a block it heads
             inside = np.flatnonzero(in_word[k])
             text = " ".join(words[j].text for j in inside) if len(inside) else None
             out_regions.append(r.model_copy(update={"text": text, "container": True} if n >= 2 else {"text": text}))
