@@ -31,7 +31,8 @@ def test_which_instructions_ask_for_a_control() -> None:
     assert control_kind("Enter text in the 'Subject' box") == "type"
     assert control_kind("type your email") == "type"
     assert control_kind("Open the settings") is None
-    assert control_kind("click the Sign in button") is None
+    assert control_kind("Submit the comment") == "press"  # the button of the field it names
+    assert control_kind("click the Sign in button") == "press"
 
 
 FORM = [
@@ -146,3 +147,65 @@ def test_a_field_showing_the_label_words_is_the_control_and_a_link_outline_is_no
     assert lifted[2] > max(lifted[0], lifted[3]) and lifted[1] > lifted[0]  # the field and its placeholder inside it
     assert label_control("type", 0, cands, texts, words) == 2
     assert label_control("type", 4, cands, texts, words) is None  # a link's outline under a link is no field
+
+
+def test_a_press_naming_a_field_lifts_the_button_that_sends_it() -> None:
+    # 'Quick search' over a field with 'Go' right after it; 'Comment' over a text area with 'Post' under it
+    words = WordList([
+        OcrWord(text="Quick search", box=(956, 424, 1062, 448)), OcrWord(text="Go", box=(1176, 458, 1206, 482)),
+        OcrWord(text="Comment", box=(956, 514, 1030, 540)), OcrWord(text="Post", box=(972, 642, 1012, 666)),
+    ])
+    cands = [
+        Proposal(box=(960, 429, 1058, 444), label="Quick search", text="Quick search", source="region"),  # 0
+        Proposal(box=(960, 452, 1160, 488), source="region"),  # 1 its field
+        Proposal(box=(1170, 452, 1220, 488), label="Go", text="Go", source="region"),  # 2 its button
+        Proposal(box=(960, 519, 1028, 536), label="Comment", text="Comment", source="region"),  # 3
+        Proposal(box=(960, 542, 1240, 622), source="region"),  # 4 the text area (3.5x as wide as tall)
+        Proposal(box=(960, 636, 1024, 672), label="Post", text="Post", source="region"),  # 5 its button
+        Proposal(box=(400, 300, 560, 330), label="Comment rules", text="Comment rules", source="region"),  # 6 a link
+    ]
+    texts = [element_words(c, words) for c in cands]
+    scores = np.array([0.9, 0.0, 0.1, 0.9, 0.0, 0.1, 0.8])
+    assert int(np.argmax(lift_label_control("Run the quick search", cands, texts, scores, words))) == 2
+    assert int(np.argmax(lift_label_control("Submit the comment", cands, texts, scores, words))) == 5
+    # a press naming nothing with a field, or a button named by its own words: the scores as they were
+    for same in ("Submit the rules", "Press Post"):
+        assert np.array_equal(lift_label_control(same, cands, texts, scores, words), scores)
+    # the search box showing its placeholder is its own field: its button is the one after it
+    words.append(OcrWord(text="Search", box=(866, 16, 924, 40)))
+    bar = [
+        Proposal(box=(869, 20, 919, 35), label="Search", text="Search", source="region"),  # 0 the placeholder's ink
+        Proposal(box=(860, 12, 1164, 44), text="Search", source="region"),  # 1 the field around it
+        Proposal(box=(1170, 12, 1220, 44), source="region"),  # 2 a magnifier button, no words
+        Proposal(box=(1240, 12, 1270, 44), source="region"),  # 3 a bell further on
+    ]
+    texts = [element_words(c, words) for c in bar]
+    lifted = lift_label_control("Submit the search", bar, texts, np.array([0.9, 0.9, 0.2, 0.2]), words)
+    assert int(np.argmax(lifted)) == 2
+
+
+@pytest.mark.anyio
+async def test_the_tool_presses_the_button_of_the_field_named(tmp_path: Path) -> None:
+    img = Image.new("RGB", (1280, 800), (248, 249, 251))
+    draw = ImageDraw.Draw(img)
+    f = font(16)
+    draw.text((60, 40), "Support", font=font(30), fill=(20, 20, 20))
+    draw.text((960, 100), "Comment guidelines", font=f, fill=(37, 99, 235))  # a link sharing the noun
+    draw.text((60, 120), "Quick search", font=f, fill=(30, 34, 44))
+    draw.rounded_rectangle((60, 144, 360, 180), 5, fill="white", outline=(190, 194, 204))
+    draw.rounded_rectangle((366, 144, 426, 180), 5, fill=(37, 99, 235))
+    draw.text((384, 152), "Go", font=f, fill="white")
+    draw.text((60, 240), "Comment", font=f, fill=(30, 34, 44))
+    draw.rounded_rectangle((60, 264, 460, 344), 5, fill="white", outline=(190, 194, 204))
+    draw.rounded_rectangle((60, 358, 130, 394), 6, fill=(37, 99, 235))
+    draw.text((76, 366), "Post", font=f, fill="white")
+    path = tmp_path / "support.png"
+    img.save(path)
+    targets = {"Run the quick search": (366, 144, 427, 181), "Submit the comment": (60, 358, 131, 395)}
+    async with Client(build_server(make_settings(tmp_path, backend="local"))) as client:
+        for instruction, (x1, y1, x2, y2) in targets.items():
+            out = await client.call_tool("rank_ui_elements", {"instruction": instruction, "path": str(path), "k": 3, "include_marks": False})
+            assert not out.is_error, out.content
+            top = out.structured_content["candidates"][0]
+            x, y = top["click"]
+            assert x1 <= x < x2 and y1 <= y < y2, (instruction, top)

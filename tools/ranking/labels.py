@@ -21,8 +21,18 @@ word's box, clear of its ends by L/2, is a piece of its letters and never a cont
 - type: an edge region at least 4 times as wide as tall and at least L/2 tall (a placeholder's words
   may be inside), starting at most 1.5 L under the label and overlapping its columns (the field under
   its label), else in the label's row starting at most 2 L after it; the nearest.
-Candidates with roles (given by the caller) are left alone: their roles already say which is the
-checkbox (`roles.role_fit`). No weight here was tuned on the dev set; the distances are a form's.
+- type, when the label is itself a field showing the words (a placeholder centred in a wide outline:
+  `shows_in_field`): that field.
+- press ("Submit the comment", "Run the quick search": a press verb naming a field, `roles.wanted_roles`),
+  the button that sends the label's field (`field_button`, what forms.py does with roles): the field
+  is the label itself when it shows the words, else the field under or after it (a text area too: at
+  least 2 times as wide as tall); its button is the nearest button-like element right after it in its
+  row, else under it in its columns. Only a label that has such a field and button lifts anything.
+Labels are whole elements (`whole`: never a piece of a longer line) and never containers; the label
+taken is the best-scoring one showing the asked words that has the control (a link showing the same
+noun has none). Candidates with roles (given by the caller) are left alone: their roles already say
+which is the checkbox (`roles.role_fit`, `forms.inherit`). No weight here was tuned on the dev set;
+the distances are a form's.
 """
 
 from __future__ import annotations
@@ -33,28 +43,33 @@ from collections.abc import Sequence
 import numpy as np
 
 from .proposals import OcrWord, Proposal, centred_in, word_boxes, words_in
-from .roles import CHOICE, EDITABLE, TICK, wanted_roles
+from .forms import BELOW_GAP, ROW_GAP
+from .roles import CHOICE, EDITABLE, PRESS, TICK, wanted_roles
 from .text import instruction_terms, quoted_phrases, shows_all
 
 MARGIN = 0.01
 """The control ends this much above the best other element (its label, usually)."""
 _KIND_WORDS = frozenset(
-    "tick untick check uncheck checkbox box radio option toggle switch field input text textbox type fill enter write put here".split()
+    "tick untick check uncheck checkbox box radio option toggle switch field input text textbox type fill enter write put here "
+    "submit send run confirm press click button".split()
 )
 """Command and kind words an unquoted instruction's label does not show ("Write your city here": city)."""
 _TYPE_WITH_BOX = re.compile(r"\b(enter|type|write|fill)\b.*\b(box|field|input)\b")
 
 
 def control_kind(instruction: str | None) -> str | None:
-    """'tick' (a checkbox, radio or switch), 'type' (a field), or None (module docstring)."""
+    """'tick' (a checkbox, radio or switch), 'type' (a field), 'press' (the button of a field the
+    instruction names: "Submit the comment"), or None (module docstring)."""
     if not instruction:
         return None
-    want, _ = wanted_roles(instruction)
+    want, avoid = wanted_roles(instruction)
     text = instruction.lower()
     if want & TICK or (want & CHOICE and re.search(r"\boption\b", text)):
         return "tick"
     if want & EDITABLE or _TYPE_WITH_BOX.search(text):
         return "type"
+    if want & PRESS and avoid & EDITABLE:
+        return "press"
     return None
 
 
@@ -93,8 +108,8 @@ def label_control(
                 continue
             before, after = lx1 - x2, x1 - lx2
             gap = before if -t / 2 <= before <= 1.5 * t else after + 1000 if -t / 2 <= after <= 1.5 * t else None
-        else:
-            if not (w >= 4 * h and h >= t / 2) or (texts[j] and not shows_in_field(c, words)):
+        else:  # a field: "type" wants a one-line field, "field" (the field a press names) a text area too
+            if not (w >= (4 if kind == "type" else 2) * h and h >= t / 2) or (texts[j] and not shows_in_field(c, words)):
                 continue  # not field-shaped, or an outline its words fill (a link's), not a placeholder's field
             below = y1 - ly2
             if -t / 2 <= below <= 1.5 * t and x1 < lx2 and x2 > lx1:
@@ -110,10 +125,44 @@ def label_control(
 
 def _control_of(kind: str, label: int, candidates: Sequence[Proposal], texts: Sequence[str | None], words: Sequence[OcrWord]) -> int | None:
     """The control beside the label, or the label itself when it is a field showing the words (a
-    placeholder or a chosen value centred in a wide outline: `shows_in_field`)."""
+    placeholder or a chosen value centred in a wide outline: `shows_in_field`); for "press", the button
+    of the label's field (`field_button`)."""
+    if kind == "press":
+        field = label if shows_in_field(candidates[label], words) else label_control("field", label, candidates, texts, words)
+        return None if field is None else field_button(field, candidates, texts)
     if kind == "type" and shows_in_field(candidates[label], words):
         return label
     return label_control(kind, label, candidates, texts, words)
+
+
+def field_button(field: int, candidates: Sequence[Proposal], texts: Sequence[str | None]) -> int | None:
+    """The button that sends a field, by geometry alone (forms.py does it with roles): the nearest
+    button-like element right after the field in its row (starting at most ROW_GAP units right of its
+    end, overlapping half its height), else the nearest one under it, starting within its columns and
+    at most BELOW_GAP units under it; a unit is the field's height, at most 40 px (a text area is tall,
+    its button is not further away). Button-like: a short label (at most 3 words) not wider than 4 of its
+    heights, or a wordless box 0.5-3 units wide."""
+    fx1, fy1, fx2, fy2 = candidates[field].box
+    u = min(40.0, max(1.0, fy2 - fy1))
+    row: list[tuple[float, int]] = []
+    below: list[tuple[float, float, int]] = []
+    for j, c in enumerate(candidates):
+        if j == field or c.container:
+            continue
+        x1, y1, x2, y2 = c.box
+        w, h = x2 - x1, y2 - y1
+        if h <= 0 or not (
+            (texts[j] and len(texts[j].split()) <= 3 and w <= 4 * h) or (not texts[j] and 0.5 * u <= w <= 3 * u and h <= 1.5 * u)
+        ):
+            continue
+        overlap = max(0.0, min(y2, fy2) - max(y1, fy1)) / max(1.0, min(h, fy2 - fy1))
+        if overlap >= 0.5 and fx2 - 0.25 * u <= x1 <= fx2 + ROW_GAP * u:
+            row.append((x1, j))
+        elif fx1 - 0.25 * u <= x1 < fx2 and fy2 - 0.25 * u <= y1 <= fy2 + BELOW_GAP * u:
+            below.append((y1, x1, j))
+    if row:
+        return min(row)[1]
+    return min(below)[2] if below else None
 
 
 def shows_in_field(candidate: Proposal, words: Sequence[OcrWord]) -> bool:
@@ -150,7 +199,7 @@ def asked_label_control(
     if kind is None or any(c.role for c in candidates):
         return False
     terms = label_terms(instruction or "")
-    return any(label_control(kind, i, candidates, texts, words) == index for i, x in enumerate(texts) if shows_all(x, terms))
+    return any(_control_of(kind, i, candidates, texts, words) == index for i, x in enumerate(texts) if shows_all(x, terms))
 
 
 def lift_label_control(
@@ -173,7 +222,7 @@ def lift_label_control(
     # the best-scoring label showing the asked words that has such a control: a link showing the same
     # noun ('Name badges' beside a form's 'Full name') has none
     control = next((c for c in (_control_of(kind, i, candidates, texts, words) for i in holding) if c is not None), None)
-    if control is None and not quoted_phrases(instruction or ""):
+    if control is None and kind != "press" and not quoted_phrases(instruction or ""):
         labels = [i for i, x in enumerate(texts) if x and not candidates[i].container and whole(candidates[i], words)]
         if labels:
             control = label_control(kind, max(labels, key=lambda i: scores[i]), candidates, texts, words)
