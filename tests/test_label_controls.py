@@ -209,3 +209,19 @@ async def test_the_tool_presses_the_button_of_the_field_named(tmp_path: Path) ->
             top = out.structured_content["candidates"][0]
             x, y = top["click"]
             assert x1 <= x < x2 and y1 <= y < y2, (instruction, top)
+
+
+def test_a_label_whose_words_an_inner_region_took_still_finds_its_checkbox() -> None:
+    # an edge region in the middle of 'Keep me signed in' took the label's words (proposals.merge): its
+    # own box starts 74 px after the checkbox; the label runs as far as its words do
+    words = WordList([OcrWord(text="Keep me signed in", box=(348, 455, 532, 480))])
+    cands = [
+        Proposal(box=(416, 458, 465, 476), label="Keep me signed in", text="Keep me signed in", source="region"),  # 0
+        Proposal(box=(322, 456, 345, 479), source="region"),  # 1 the checkbox before the words
+        Proposal(box=(700, 456, 723, 479), source="region"),  # 2 a square far to the right
+    ]
+    texts = [element_words(c, words) for c in cands]
+    assert label_control("tick", 0, cands, texts, words) == 1
+    assert label_control("tick", 0, cands, texts) is None  # without the words: only the region's own box
+    lifted = lift_label_control("Tick 'Keep me signed in'", cands, texts, np.array([0.9, 0.0, 0.0]), words)
+    assert int(np.argmax(lifted)) == 1

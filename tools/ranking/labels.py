@@ -86,7 +86,21 @@ def label_control(
     kind: str, label: int, candidates: Sequence[Proposal], texts: Sequence[str | None], words: Sequence[OcrWord] = (),
 ) -> int | None:
     """The control of `kind` beside the label candidate (module docstring), or None."""
-    lx1, ly1, lx2, ly2 = candidates[label].box
+    found = _control_beside(kind, label, candidates[label].box, candidates, texts, words)
+    if found is None and words:
+        # an edge region inside a label took its words (proposals.merge): the label runs as far as they do
+        x1, y1, x2, y2 = candidates[label].box
+        own = [b for b in word_boxes(words) if x1 <= (b[0] + b[2]) / 2 < x2 and y1 <= (b[1] + b[3]) / 2 < y2]
+        wider = (min([x1, *(b[0] for b in own)]), y1, max([x2, *(b[2] for b in own)]), y2)
+        if wider != (x1, y1, x2, y2):
+            found = _control_beside(kind, label, wider, candidates, texts, words)
+    return found
+
+
+def _control_beside(
+    kind: str, label: int, box: Sequence[float], candidates: Sequence[Proposal], texts: Sequence[str | None], words: Sequence[OcrWord],
+) -> int | None:
+    lx1, ly1, lx2, ly2 = box
     t = max(1.0, ly2 - ly1)  # the label's height: its line padded by half a height each way, or an outline drawn tight
     letters = np.array([w.box for w in words], dtype=np.float64).reshape(-1, 4)
     best: tuple[float, int] | None = None
