@@ -87,11 +87,12 @@ def label_control(
 ) -> int | None:
     """The control of `kind` beside the label candidate (module docstring), or None."""
     found = _control_beside(kind, label, candidates[label].box, candidates, texts, words)
-    if found is None and words:
-        # an edge region inside a label took its words (proposals.merge): the label runs as far as they do
+    if found is None and kind == "tick" and words:
+        # an edge region inside a label took its words (proposals.merge): the label is as wide and as tall as
+        # they are (for a checkbox only: a field looked for under a taller label found the next form row's)
         x1, y1, x2, y2 = candidates[label].box
         own = [b for b in word_boxes(words) if x1 <= (b[0] + b[2]) / 2 < x2 and y1 <= (b[1] + b[3]) / 2 < y2]
-        wider = (min([x1, *(b[0] for b in own)]), y1, max([x2, *(b[2] for b in own)]), y2)
+        wider = (min([x1, *(b[0] for b in own)]), min([y1, *(b[1] for b in own)]), max([x2, *(b[2] for b in own)]), max([y2, *(b[3] for b in own)]))
         if wider != (x1, y1, x2, y2):
             found = _control_beside(kind, label, wider, candidates, texts, words)
     return found
