@@ -26,7 +26,8 @@ from ..tools import intake
 from ..tools.backends.base import Embedding, EmbedItem
 from ..tools.errors import InvalidInput, LimitExceeded, NotFound, UnsupportedMedia
 from ..tools.media import Modality
-from ..tools.ranking import marks, proposals, score, screen, sounds, states
+from ..tools.activewindow import read_active_window
+from ..tools.ranking import marks, proposals, score, screen, sounds, states, windows
 from ..tools.ranking.sounds import heard
 from ..tools.ranking.proposals import OcrWord, Proposal, Proposals
 from .app import Services
@@ -238,6 +239,13 @@ async def rank_ui_elements(
     score, box, a click point inside it (screen pixels for captures), a Set-of-Mark image."""
     query, said = await _instruction_query(services, instruction, instruction_audio_path, instruction_audio_base64, ctx)
     image, ocr_key, cap, full = await _screenshot(services, capture_id, path, data_base64, monitor)
+    said_to_rank = said
+    if cap is not None and windows.names_no_window(said):  # a live screen: "close this window" means the one in front
+        front = await anyio.to_thread.run_sync(read_active_window)
+        named = windows.name_active_window(said, front.title if front else None)
+        if named is not None:
+            [query] = await services.backend.embed([EmbedItem.of(named)], "query")
+            said_to_rank = named
     scaled = image.size != full  # working on a downscaled copy: boxes in, boxes out are mapped
     given = candidates is not None
     items = _check_candidates(candidates, full) if candidates is not None else None
@@ -250,7 +258,7 @@ async def rank_ui_elements(
         await ctx.report_progress(0, None, "reading the screen (OCR)")
     if items is None:
         scored, found, _, read = await screen.rank_proposed(
-            services.backend, services.ocr, image, query, said, key=ocr_key,
+            services.backend, services.ocr, image, query, said_to_rank, key=ocr_key,
             budget=services.settings.local.ocr_cold_budget, past_actions=past, progress=progress_reporter(ctx),
             cache=services.proposals,
         )
@@ -262,7 +270,7 @@ async def rank_ui_elements(
         if any(c.label is None for c in items):
             words = await anyio.to_thread.run_sync(lambda: proposals.read_words(services.ocr, image, key=ocr_key))
         scored = await score.rank_elements(
-            services.backend, image, query, said, items, words=words, past_actions=past, distinct=False,
+            services.backend, image, query, said_to_rank, items, words=words, past_actions=past, distinct=False,
             progress=progress_reporter(ctx),
         )
     ranked: list[RankedElement] = []

@@ -10,6 +10,7 @@ clicked with xdotool, and the named window must be gone while the other stays.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -27,7 +28,10 @@ from sensorium.server.app import build_server
 from sensorium.tools.ranking import screen
 from sensorium.tools.ranking.proposals import OcrWord, Proposal, Proposals, WordList, split_line, text_proposals
 from sensorium.tools.ranking.score import ScoredElement
-from sensorium.tools.ranking.windows import lift_controls, row_buttons, title_controls, window_request, with_row_buttons
+from sensorium.tools.ranking.windows import (
+    lift_controls, name_active_window, names_no_window, row_buttons, run_continued, title_controls, window_request,
+    with_row_buttons,
+)
 
 
 def title_bar(buttons: int = 3) -> np.ndarray:
@@ -78,8 +82,19 @@ def test_a_window_request_names_its_window() -> None:
     assert window_request("please maximise the Online Bank window") == ("maximise", ["online", "bank"])
     assert window_request("close the window") is None  # no name: nothing to find it by
     assert window_request("close this window") is None
+    assert window_request("close the current window") is None  # which window, not its name
     assert window_request("click the close button") is None
     assert window_request("open the settings") is None
+
+
+def test_an_unnamed_window_is_named_by_the_title_of_the_window_in_front() -> None:
+    assert names_no_window("close this window") and names_no_window("Minimise the current window")
+    assert name_active_window("close this window", "Notes") == "close the notes window"
+    assert name_active_window("please close the dialog now", "Save changes?") == "please close the save changes window now"
+    assert name_active_window("close the active window", "root@box: ~/src") == "close the root box src window"
+    # named, not about a window, or no title: nothing to name
+    for instruction, title in [("close the calculator window", "Notes"), ("open the window menu", "Notes"), ("close this window", None), ("close this window", "  ")]:
+        assert name_active_window(instruction, title) is None
 
 
 def _props(*boxes: tuple[int, int, int, int]) -> list[Proposal]:
@@ -247,3 +262,41 @@ async def test_close_the_named_window_on_a_real_display(tmp_path: Path, two_wind
     async with Client(build_server(make_settings(tmp_path))) as client:
         await _close(client, "close the calculator window", two_windows["Calculator"], two_windows["Notes"])
         await _close(client, "close the Notes window", two_windows["Notes"], None)
+
+
+@pytest.mark.anyio
+async def test_close_this_window_closes_the_window_in_front(tmp_path: Path, two_windows: dict[str, subprocess.Popen[str]]) -> None:
+    """No name: the window in front (the window manager's active window) is the one meant. Each window is
+    brought to the front in turn and the answer must be in its own title bar's right end (both show an
+    'x' close button, so the words alone cannot tell them apart); the last one is clicked and must close.
+    Fails without naming the window in front."""
+    env = {**os.environ}
+    frames = {"Calculator": (700, 1122), "Notes": (60, 582)}  # the frames' columns (geometry +700 / +60, openbox borders)
+    async with Client(build_server(make_settings(tmp_path))) as client:
+        for title in ("Calculator", "Notes"):
+            subprocess.run(["xdotool", "search", "--name", f"^{title}$", "windowactivate", "--sync"], env=env, check=True, timeout=20)
+            time.sleep(0.5)  # the focused frame drawn
+            out = await client.call_tool("rank_ui_elements", {"instruction": "close this window", "k": 3, "include_marks": False})
+            assert not out.is_error, out.content
+            x, y = out.structured_content["candidates"][0]["click"]
+            left, right = frames[title]
+            assert right - 60 <= x < right and 115 <= y < 145, (title, out.structured_content["candidates"][0])
+        await _close(client, "close this window", two_windows["Notes"], two_windows["Calculator"])
+
+
+def test_a_run_of_two_proposed_buttons_is_continued_to_the_close_button_on_the_bar_only() -> None:
+    # a bar (grey 170) at rows 120-140 ending at column 1120 (frame, then the black desktop); three
+    # 12 px buttons (dark outlines) at 1073, 1089, 1105: the edge regions gave only the first two
+    grey = np.zeros((200, 1280), dtype=np.uint8)
+    grey[120:140, 600:1120] = 170
+    grey[120:140, 1120:1122] = 90  # the frame's edge
+    for x in (1073, 1089, 1105):
+        grey[124:136, x : x + 12] = 90
+        grey[126:134, x + 2 : x + 10] = 200
+    assert run_continued(grey, [(1073, 124, 1085, 136), (1089, 124, 1101, 136)], "right") == [(1105, 124, 1117, 136)]
+    assert run_continued(grey, [(1089, 124, 1101, 136), (1105, 124, 1117, 136)], "right") == []  # the frame is no button
+    assert run_continued(grey, [(1073, 124, 1085, 136)], "right") == []  # one button gives no pitch
+    # a close button OCR read as 'X' is still a control: judged on the reading, not its spelled-out words
+    cands = _props((865, 112, 956, 145), (1073, 124, 1085, 136), (1089, 124, 1101, 136), (1105, 124, 1117, 136))
+    controls, side = title_controls(0, cands, ["Calculator", None, None, "X close times multiply"])
+    assert side == "right" and controls == [1, 2, 3]

@@ -8,8 +8,9 @@ else, the one the verb asks for first.
 
 Which instructions (`window_request`): a window verb (close, minimise, maximise, restore) and "the
 <name> window" (or dialog); the name must be shown by some element (the title: every word of the
-name among its words, `named_titles`). Without a name ("close the window"), or with a name no
-element shows, nothing changes.
+name among its words, `named_titles`). Without a name ("close the window") on a live capture, the
+window in front is named by its title (`name_active_window`); with a name no element shows, or no
+window in front, nothing changes.
 
 Which elements are the window's controls (`title_controls`, geometry only, in units of the title
 element's height h):
@@ -36,7 +37,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from .proposals import Proposal, Proposals, _column_runs
+from .proposals import Proposal, Proposals, _column_runs, iou
+from ..symbols import symbol_of
 from .text import content_words, shows_all
 
 _REQUEST = re.compile(
@@ -44,6 +46,8 @@ _REQUEST = re.compile(
     r"(?P<name>.+?)\s+(?:window|dialog|dialogue)\b",
     re.IGNORECASE,
 )
+_NOT_A_NAME = frozenset("current active focused open front".split())
+"""Words that say which window without naming it ("close the current window": the one in front)."""
 MARGIN = 0.01
 """Score steps between the control the verb asks for, the window's other controls, and the best other element."""
 
@@ -54,7 +58,7 @@ def window_request(instruction: str | None) -> tuple[str, list[str]] | None:
     m = _REQUEST.search(instruction or "")
     if not m:
         return None
-    name = content_words(m.group("name"))
+    name = [w for w in content_words(m.group("name")) if w not in _NOT_A_NAME]
     if not name:
         return None
     verb = m.group("verb").lower()
@@ -62,8 +66,42 @@ def window_request(instruction: str | None) -> tuple[str, list[str]] | None:
     return verb, name
 
 
+_UNNAMED = re.compile(
+    r"\b(?P<verb>close|shut|minimi[sz]e|maximi[sz]e|restore|zoom)\s+(?:the\s+|this\s+|that\s+)?"
+    r"(?:current\s+|active\s+|focused\s+|open\s+)?(?:window|dialog|dialogue)\b",
+    re.IGNORECASE,
+)
+TITLE_WORDS = 4
+"""At most this many words of the active window's title name it (a long title's first words: OCR must read
+every word of the name in the title bar)."""
+
+
+def names_no_window(instruction: str | None) -> bool:
+    """Whether the instruction asks to close, minimise, maximise or restore a window it does not name."""
+    return bool(instruction) and window_request(instruction) is None and _UNNAMED.search(instruction or "") is not None
+
+
+def name_active_window(instruction: str | None, title: str | None) -> str | None:
+    """The instruction with an unnamed window ("close this window", "close the dialog") named by the
+    title of the window in front, or None (a named window, no window verb, no usable title).
+
+    WHY: "close this window" named nothing, so nothing was lifted and the X logo of a terminal (read
+    'x', spelled "close") won on the issue's own screen; the user means the window in front, whose title
+    the window manager publishes (tools/activewindow.py). Only for a screen captured live: a file's
+    screenshot has no window in front."""
+    if not instruction or not title or not names_no_window(instruction):
+        return None
+    m = _UNNAMED.search(instruction)
+    name = content_words(title)[:TITLE_WORDS]
+    if not m or not name:
+        return None
+    return f"{instruction[: m.start()]}{m.group('verb')} the {' '.join(name)} window{instruction[m.end():]}"
+
+
 def _wordless(text: str | None) -> bool:
-    t = "".join((text or "").split())
+    """No words, or a symbol OCR read off a button ('x', '□'): judged on the reading, not on the words a
+    symbol is spelled out with ('X close times multiply': openbox's focused close button read as 'X')."""
+    t = "".join(symbol_of(text or "").split())
     return len(t) <= 3 and sum(ch.isascii() and ch.isalnum() for ch in t) <= 1
 
 
@@ -142,30 +180,79 @@ def row_buttons(grey: np.ndarray, title: Sequence[float], side: str) -> list[tup
     return [boxes[k] for k in nearest_run(boxes, side, alike=True)]
 
 
+def run_continued(grey: np.ndarray, run: Sequence[Sequence[float]], side: str, most: int = 2) -> list[tuple[int, int, int, int]]:
+    """Buttons continuing a run of evenly spaced title-bar buttons outward (away from the title), found
+    in the pixels of the next slot: the run's pitch on, the same rows, ink (off the bar's colour between
+    the last two buttons by more than 40 grey levels) 0.7-1.3 times a button's width, at most 80 % of the
+    slot inked, and the bar's colour between it and the run (not the frame, not the desktop beyond it).
+    At most `most`.
+    Needs two buttons of the run (the pitch); none when the run is not evenly spaced (3 px)."""
+    boxes = sorted((tuple(int(v) for v in b) for b in run), key=lambda b: b[0])
+    if len(boxes) < 2:
+        return []
+    pitches = [b[0] - a[0] for a, b in zip(boxes, boxes[1:], strict=False)]
+    pitch = pitches[0]
+    if pitch <= 0 or any(abs(p - pitch) > 3 for p in pitches):
+        return []
+    a, b = (boxes[-2], boxes[-1]) if side == "right" else (boxes[1], boxes[0])
+    y1, y2 = min(v[1] for v in boxes), max(v[3] for v in boxes)
+    gap = grey[y1:y2, min(a[2], b[2]) : max(a[0], b[0])] if side == "right" else grey[y1:y2, b[2] : a[0]]
+    if gap.size == 0:
+        return []
+    bar = np.median(gap.astype(np.float32), axis=1, keepdims=True)
+    out: list[tuple[int, int, int, int]] = []
+    last = b
+    step = pitch if side == "right" else -pitch
+    width = last[2] - last[0]
+    for _ in range(most):
+        x1, x2 = last[0] + step, last[2] + step
+        if x1 < 0 or x2 > grey.shape[1]:
+            break
+        ink = np.abs(grey[y1:y2, x1:x2].astype(np.float32) - bar) > 40
+        g1, g2 = (last[2], x1) if side == "right" else (x2, last[0])
+        between = np.abs(grey[y1:y2, g1:g2].astype(np.float32) - bar) > 40
+        cols = np.flatnonzero(ink.any(axis=0))
+        if (
+            not len(cols) or not 0.7 * width <= cols[-1] - cols[0] + 1 <= 1.3 * width
+            or ink.mean() > 0.8 or (between.size and between.mean() > 0.2)
+        ):
+            break  # no button-sized ink there, or not on the bar (the frame, the desktop beyond it)
+        last = (x1, last[1], x2, last[3])
+        out.append(last)
+    return out
+
+
 def with_row_buttons(
     image: Image.Image, instruction: str | None, found: Proposals, texts: Sequence[str | None]
 ) -> Proposals:
-    """`found` plus the buttons `row_buttons` sees beside the named window's title, when the instruction
-    is a window request, some element shows the name, and no proposal stands where a control would on
-    its right (`title_controls`); else `found` as it is. Right of the title first, then left (macOS),
-    where no proposal stands either. WHY the right first even with a proposal on the left: a title
-    bar's left end holds the window's own icon (the Tk demo's on the issue's screen), which a run on the
-    left would otherwise be taken for."""
+    """`found` plus the buttons `row_buttons` sees beside the named window's title that no proposal covers,
+    when the instruction is a window request and some element shows the name; else `found` as it is. Right
+    of the title first, then left (macOS) when no proposal stands on the right either. WHY the right first
+    even with a proposal on the left: a title bar's left end holds the window's own icon (the Tk demo's on
+    the issue's screen), which a run on the left would otherwise be taken for. WHY also beside proposed
+    buttons: on a JPEG capture of openbox's focused bar the close button, against the frame's edge, was
+    no edge region while minimise and maximise were, and close is the outermost of the run (`chosen`):
+    "close this window" clicked maximise."""
     request = window_request(instruction)
     if request is None:
         return found
     titles = named_titles(request[1], found.items, texts)
-    sides = [title_controls(t, found.items, texts)[1] for t in titles]
-    if not titles or "right" in sides:
+    if not titles:
         return found
+    runs = [title_controls(t, found.items, texts) for t in titles]
     grey = np.asarray(image.convert("L"))
     added: list[Proposal] = []
-    for t, has in zip(titles, sides, strict=True):
-        for side in ("right",) if has == "left" else ("right", "left"):
-            boxes = row_buttons(grey, found.items[t].box, side)
-            if boxes:
-                added += [Proposal(box=b, source="region") for b in boxes]
-                break
+    for t, (controls, has) in zip(titles, runs, strict=True):
+        if has == "right" or (has == "left" and len(controls) >= 2):
+            boxes = run_continued(grey, [found.items[j].box for j in controls], has)
+        else:
+            boxes = []
+            for side in ("right",) if has == "left" else ("right", "left"):
+                boxes = row_buttons(grey, found.items[t].box, side)
+                if boxes:
+                    break
+        taken = [q.box for q in (*found.items, *added)]
+        added += [Proposal(box=b, source="region") for b in boxes if all(iou(b, q) < 0.3 for q in taken)]
     if not added:
         return found
     return found.model_copy(update={"items": [*found.items, *added], "found": found.found + len(added)})
