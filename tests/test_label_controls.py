@@ -27,7 +27,7 @@ from sensorium.tools.ranking.score import ScoredElement, element_words
 def test_which_instructions_ask_for_a_control() -> None:
     assert control_kind("Tick the 'Check me out' checkbox") == "tick"
     assert control_kind("check the remember me box") == "tick"
-    assert control_kind("Choose the 'Green' option") == "tick"  # a radio button beside its label
+    assert control_kind("Choose the 'Green' option") == "option"  # a radio button beside its label, else a dropdown
     assert control_kind("Enter text in the 'Subject' box") == "type"
     assert control_kind("type your email") == "type"
     assert control_kind("Open the settings") is None
@@ -225,3 +225,18 @@ def test_a_label_whose_words_an_inner_region_took_still_finds_its_checkbox() -> 
     assert label_control("tick", 0, cands, texts) is None  # without the words: only the region's own box
     lifted = lift_label_control("Tick 'Keep me signed in'", cands, texts, np.array([0.9, 0.0, 0.0]), words)
     assert int(np.argmax(lifted)) == 1
+
+
+def test_an_option_is_the_radio_beside_its_label_else_the_dropdown_under_it() -> None:
+    words = WordList([OcrWord(text="Currency", box=(318, 372, 393, 399)), OcrWord(text="Select...", box=(328, 405, 395, 430)),
+                      OcrWord(text="Green", box=(640, 372, 700, 399))])
+    cands = [
+        Proposal(box=(322, 379, 389, 396), label="Currency", text="Currency", source="region"),  # 0 the label
+        Proposal(box=(322, 398, 727, 439), text="Select...", source="region"),  # 1 the dropdown under it
+        Proposal(box=(644, 379, 696, 396), label="Green", text="Green", source="region"),  # 2 a radio's label
+        Proposal(box=(616, 378, 634, 396), source="region"),  # 3 its radio button
+    ]
+    texts = [element_words(c, words) for c in cands]
+    scores = np.array([0.9, 0.2, 0.9, 0.0])
+    assert int(np.argmax(lift_label_control("Pick a currency option", cands, texts, scores, words))) == 1
+    assert int(np.argmax(lift_label_control("Choose the 'Green' option", cands, texts, scores, words))) == 3

@@ -58,13 +58,16 @@ _TYPE_WITH_BOX = re.compile(r"\b(enter|type|write|fill)\b.*\b(box|field|input)\b
 
 
 def control_kind(instruction: str | None) -> str | None:
-    """'tick' (a checkbox, radio or switch), 'type' (a field), 'press' (the button of a field the
-    instruction names: "Submit the comment"), or None (module docstring)."""
+    """'tick' (a checkbox, radio or switch), 'option' (a radio button, else a dropdown: "Pick a
+    currency option"), 'type' (a field), 'press' (the button of a field the instruction names: "Submit
+    the comment"), or None (module docstring)."""
     if not instruction:
         return None
     want, avoid = wanted_roles(instruction)
     text = instruction.lower()
-    if want & TICK or (want & CHOICE and re.search(r"\boption\b", text)):
+    if want & CHOICE and re.search(r"\boption\b", text):
+        return "option"
+    if want & TICK:
         return "tick"
     if want & EDITABLE or _TYPE_WITH_BOX.search(text):
         return "type"
@@ -145,6 +148,9 @@ def _control_of(kind: str, label: int, candidates: Sequence[Proposal], texts: Se
     if kind == "press":
         field = label if shows_in_field(candidates[label], words) else label_control("field", label, candidates, texts, words)
         return None if field is None else field_button(field, candidates, texts)
+    if kind == "option":  # a radio button beside the label, else the dropdown under it
+        radio = label_control("tick", label, candidates, texts, words)
+        return radio if radio is not None else _control_of("type", label, candidates, texts, words)
     if kind == "type" and shows_in_field(candidates[label], words):
         return label
     return label_control(kind, label, candidates, texts, words)
@@ -240,7 +246,7 @@ def lift_label_control(
     if control is None and kind != "press" and not quoted_phrases(instruction or ""):
         labels = [i for i, x in enumerate(texts) if x and not candidates[i].container and whole(candidates[i], words)]
         if labels:
-            control = label_control(kind, max(labels, key=lambda i: scores[i]), candidates, texts, words)
+            control = _control_of(kind, max(labels, key=lambda i: scores[i]), candidates, texts, words)
     if control is None:
         return scores
     # the control and what lies inside it (a field's placeholder: ranking lists a box below the element
