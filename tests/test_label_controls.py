@@ -109,7 +109,7 @@ def test_an_outline_around_a_placeholder_is_kept_and_a_block_it_heads_is_not() -
     ]
     boxes = {p.box: p for p in merge(text_proposals(words, (1280, 800)), regions, words)}
     assert boxes[(333, 410, 391, 425)].label == "Select..."
-    assert boxes[(322, 398, 727, 439)].text == "Select..." and not boxes[(322, 398, 727, 439)].container
+    assert boxes[(322, 398, 727, 439)].label == "Select..." and not boxes[(322, 398, 727, 439)].container
     assert shows_in_field(boxes[(322, 398, 727, 439)], words)  # the field itself, showing its value
     assert not shows_in_field(boxes[(333, 410, 391, 425)], words)  # the words' ink is no field
     # a label 'Full name' over an empty field, and a region around both (the label at its top): the

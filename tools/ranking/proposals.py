@@ -17,8 +17,8 @@ How they become one list of distinct elements (`build`):
 - a region that holds exactly one text element and is at most 6x its area is that element's
   outline (a button around its label): they merge into one candidate with the region's box and
   the text's words; the text element is not proposed again; a second, larger region around the
-  same text centred in it (a field around its placeholder) stays an element of its own
-  (NESTED_OUTLINE);
+  same text centred in it (a field around its placeholder, a button's outline around the ink of
+  its label) stays an element of its own with the same words (NESTED_OUTLINE);
 - a region that holds two or more text elements spans several elements: it stays, marked
   `container`, and ranking never lets it win over an element inside it;
 - regions repeating a kept box (IoU >= 0.7) are dropped; so are text elements repeating one.
@@ -59,8 +59,8 @@ TRUNCATION_RULE = (
 )
 MERGE_AREA_RATIO = 6.0
 NESTED_OUTLINE = 2.0
-"""A second region holding the one text element an outline already took stays an element (with the
-words inside it) when it is at least this many times that outline's area and the text is centred in
+"""A second region holding the one text element an outline already took stays an element (labelled
+with that text too) when it is at least this many times that outline's area and the text is centred in
 it (`centred_in`): a field or a dropdown around its placeholder or value, whose ink region took the
 words first. WHY: such fields were dropped as "nested outlines", so "Choose a currency from the list"
 had no dropdown to find (held-out generated forms, choose items 0 -> 0.75). A region with the text
@@ -555,13 +555,12 @@ def merge(texts: Sequence[Proposal], regions: Sequence[Proposal], words: Sequenc
                 i = int(np.argmax(in_text[k]))
                 if area(r.box) > MERGE_AREA_RATIO * area(texts[i].box):
                     continue
-                if i not in absorbed:
-                    t = texts[i]
-                    absorbed[i] = area(r.box)
-                    out_regions.append(r.model_copy(update={"label": t.label, "text": t.text, "confidence": t.confidence}))
-                    continue
-                if area(r.box) < NESTED_OUTLINE * absorbed[i] or not centred_in(texts[i].box, r.box):
+                if i in absorbed and (area(r.box) < NESTED_OUTLINE * absorbed[i] or not centred_in(texts[i].box, r.box)):
                     continue  # another outline of about the same size already took this label, or a block it heads
+                t = texts[i]
+                absorbed.setdefault(i, area(r.box))
+                out_regions.append(r.model_copy(update={"label": t.label, "text": t.text, "confidence": t.confidence}))
+                continue
             inside = np.flatnonzero(in_word[k])
             text = " ".join(words[j].text for j in inside) if len(inside) else None
             out_regions.append(r.model_copy(update={"text": text, "container": True} if n >= 2 else {"text": text}))
