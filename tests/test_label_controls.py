@@ -87,16 +87,8 @@ async def test_the_tool_clicks_the_checkbox_and_the_field(tmp_path: Path) -> Non
     draw.text((60, 200), "Project Name", font=f, fill=(30, 30, 30))
     draw.rectangle((60, 232, 460, 268), outline=(150, 150, 150), width=1)  # the field under its label
     draw.text((60, 330), "Your settings are saved when you leave this page.", font=f, fill=(30, 30, 30))
-    path = tmp_path / "form.png"
-    img.save(path)
     targets = {"Tick the 'Remember me' checkbox": (60, 122, 79, 141), "Enter text in the 'Project Name' box": (60, 232, 461, 269)}
-    async with Client(build_server(make_settings(tmp_path, backend="local"))) as client:
-        for instruction, (x1, y1, x2, y2) in targets.items():
-            out = await client.call_tool("rank_ui_elements", {"instruction": instruction, "path": str(path), "k": 3, "include_marks": False})
-            assert not out.is_error, out.content
-            top = out.structured_content["candidates"][0]
-            x, y = top["click"]
-            assert x1 <= x < x2 and y1 <= y < y2, (instruction, top)
+    await _clicks_land_in(tmp_path, img, targets)
 
 
 def test_an_outline_around_a_placeholder_is_kept_and_a_block_it_heads_is_not() -> None:
@@ -199,16 +191,8 @@ async def test_the_tool_presses_the_button_of_the_field_named(tmp_path: Path) ->
     draw.rounded_rectangle((60, 264, 460, 344), 5, fill="white", outline=(190, 194, 204))
     draw.rounded_rectangle((60, 358, 130, 394), 6, fill=(37, 99, 235))
     draw.text((76, 366), "Post", font=f, fill="white")
-    path = tmp_path / "support.png"
-    img.save(path)
     targets = {"Run the quick search": (366, 144, 427, 181), "Submit the comment": (60, 358, 131, 395)}
-    async with Client(build_server(make_settings(tmp_path, backend="local"))) as client:
-        for instruction, (x1, y1, x2, y2) in targets.items():
-            out = await client.call_tool("rank_ui_elements", {"instruction": instruction, "path": str(path), "k": 3, "include_marks": False})
-            assert not out.is_error, out.content
-            top = out.structured_content["candidates"][0]
-            x, y = top["click"]
-            assert x1 <= x < x2 and y1 <= y < y2, (instruction, top)
+    await _clicks_land_in(tmp_path, img, targets)
 
 
 def test_a_label_whose_words_an_inner_region_took_still_finds_its_checkbox() -> None:
@@ -240,3 +224,17 @@ def test_an_option_is_the_radio_beside_its_label_else_the_dropdown_under_it() ->
     scores = np.array([0.9, 0.2, 0.9, 0.0])
     assert int(np.argmax(lift_label_control("Pick a currency option", cands, texts, scores, words))) == 1
     assert int(np.argmax(lift_label_control("Choose the 'Green' option", cands, texts, scores, words))) == 3
+
+
+async def _clicks_land_in(tmp_path: Path, img: Image.Image, targets: dict[str, tuple[int, int, int, int]]) -> None:
+    """rank_ui_elements through an MCP client on `img` (saved as a file): rank 1's click lies in each
+    instruction's target box."""
+    path = tmp_path / "screen.png"
+    img.save(path)
+    async with Client(build_server(make_settings(tmp_path, backend="local"))) as client:
+        for instruction, (x1, y1, x2, y2) in targets.items():
+            out = await client.call_tool("rank_ui_elements", {"instruction": instruction, "path": str(path), "k": 3, "include_marks": False})
+            assert not out.is_error, out.content
+            top = out.structured_content["candidates"][0]
+            x, y = top["click"]
+            assert x1 <= x < x2 and y1 <= y < y2, (instruction, top)
