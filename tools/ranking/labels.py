@@ -10,17 +10,20 @@ label is its field. This module lifts that control above the label, and only tha
 instruction asks for a kind of control and some element shows its words.
 
 Which instructions (`control_kind`): ticking ("tick", "check ... box", "checkbox", "radio", "toggle
-switch": `roles.wanted_roles`), choosing an "option" (a radio button beside its label), and typing
-("type", "fill in", "enter ... box/field", a field noun). Which label: with a quoted phrase, the best-scoring element whose
-words hold it; otherwise the best-scoring element with words (the words matched it best). Which control (geometry only, in units of L, the label's box height: its line padded by half a
-height above and below, or an outline drawn tight around the words; an edge region inside a read
-word's box, clear of its ends by L/2, is a piece of its letters and never a control):
+switch": `roles.wanted_roles`), choosing an "option" (a radio button beside its label, else the
+dropdown under it), typing ("type", "fill in", "enter ... box/field", a field noun), and pressing a
+field's button (a press verb naming the field: "Submit the comment"). Which label: below. Which
+control (geometry only, in units of L, the label's box height: its line padded by half a height above
+and below, or an outline drawn tight around the words; an edge region inside a read word's box, clear
+of its ends by L/2, is a piece of its letters and never a control):
 - tick / option: a wordless edge region, square-ish (0.6-1.6 as wide as tall, at most 1.6 L tall),
   centred in the label's row, ending at most 1.5 L before the label starts (else starting at most 1.5 L
-  after it ends: a toggle switch); the nearest;
+  after it ends: a toggle switch); the nearest; when the label's own box finds none, the box its words
+  span (an edge region inside a label took its words);
 - type: an edge region at least 4 times as wide as tall and at least L/2 tall (a placeholder's words
-  may be inside), starting at most 1.5 L under the label and overlapping its columns (the field under
-  its label), else in the label's row starting at most 2 L after it; the nearest.
+  may be inside: `shows_in_field`; an outline its words fill is a link's, not a field), starting at
+  most 1.5 L under the label and overlapping its columns (the field under its label), else in the
+  label's row starting at most 2 L after it; the nearest.
 - type, when the label is itself a field showing the words (a placeholder centred in a wide outline:
   `shows_in_field`): that field.
 - press ("Submit the comment", "Run the quick search": a press verb naming a field, `roles.wanted_roles`),
@@ -104,6 +107,8 @@ def label_control(
 def _control_beside(
     kind: str, label: int, box: Sequence[float], candidates: Sequence[Proposal], texts: Sequence[str | None], words: Sequence[OcrWord],
 ) -> int | None:
+    """`label_control` for the label standing at `box`: "tick", "type" or "field" (a press's field: a
+    text area too)."""
     lx1, ly1, lx2, ly2 = box
     t = max(1.0, ly2 - ly1)  # the label's height: its line padded by half a height each way, or an outline drawn tight
     letters = np.array([w.box for w in words], dtype=np.float64).reshape(-1, 4)
@@ -254,5 +259,6 @@ def lift_label_control(
     cx1, cy1, cx2, cy2 = candidates[control].box
     lifted = [j for j, c in enumerate(candidates) if j == control or (cx1 <= c.box[0] and cy1 <= c.box[1] and c.box[2] <= cx2 and c.box[3] <= cy2)]
     out = np.asarray(scores, dtype=np.float64).copy()
-    out[lifted] = float(np.delete(out, lifted).max()) + MARGIN
+    rest = np.delete(out, lifted)
+    out[lifted] = (float(rest.max()) if len(rest) else float(out.max())) + MARGIN
     return out

@@ -68,7 +68,7 @@ def window_request(instruction: str | None) -> tuple[str, list[str]] | None:
 
 _UNNAMED = re.compile(
     r"\b(?P<verb>close|shut|minimi[sz]e|maximi[sz]e|restore|zoom)\s+(?:the\s+|this\s+|that\s+)?"
-    r"(?:current\s+|active\s+|focused\s+|open\s+)?(?:window|dialog|dialogue)\b",
+    r"(?:current\s+|active\s+|focused\s+|open\s+|front\s+)?(?:window|dialog|dialogue)\b",
     re.IGNORECASE,
 )
 TITLE_WORDS = 4
