@@ -226,6 +226,18 @@ def test_an_option_is_the_radio_beside_its_label_else_the_dropdown_under_it() ->
     assert int(np.argmax(lift_label_control("Choose the 'Green' option", cands, texts, scores, words))) == 3
 
 
+def test_a_control_holding_every_other_candidate_is_still_lifted() -> None:
+    # a cropped screenshot of one field: the field and its placeholder's ink are all there is
+    words = WordList([OcrWord(text="Username", box=(27, 10, 111, 37))])
+    cands = [
+        Proposal(box=(33, 17, 107, 31), label="Username", text="Username", source="region"),
+        Proposal(box=(22, 4, 427, 45), label="Username", text="Username", source="region"),
+    ]
+    texts = [element_words(c, words) for c in cands]
+    lifted = lift_label_control("Type your username", cands, texts, np.array([0.5, 0.4]), words)
+    assert lifted[1] > 0.5 and lifted[0] == lifted[1]  # the field, with what it holds
+
+
 async def _clicks_land_in(tmp_path: Path, img: Image.Image, targets: dict[str, tuple[int, int, int, int]]) -> None:
     """rank_ui_elements through an MCP client on `img` (saved as a file): rank 1's click lies in each
     instruction's target box."""
