@@ -45,7 +45,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .proposals import OcrWord, Proposal, centred_in, word_boxes, words_in
+from .proposals import OcrWord, Proposal, centred_in, word_boxes_in, words_in
 from .forms import BELOW_GAP, ROW_GAP
 from .roles import CHOICE, EDITABLE, PRESS, TICK, wanted_roles
 from .text import instruction_terms, quoted_phrases, shows_all
@@ -97,8 +97,8 @@ def label_control(
         # an edge region inside a label took its words (proposals.merge): the label is as wide and as tall as
         # they are (for a checkbox only: a field looked for under a taller label found the next form row's)
         x1, y1, x2, y2 = candidates[label].box
-        own = [b for b in word_boxes(words) if x1 <= (b[0] + b[2]) / 2 < x2 and y1 <= (b[1] + b[3]) / 2 < y2]
-        wider = (min([x1, *(b[0] for b in own)]), min([y1, *(b[1] for b in own)]), max([x2, *(b[2] for b in own)]), max([y2, *(b[3] for b in own)]))
+        own = word_boxes_in(candidates[label].box, words)
+        wider = (min([x1, *own[:, 0]]), min([y1, *own[:, 1]]), max([x2, *own[:, 2]]), max([y2, *own[:, 3]]))
         if wider != (x1, y1, x2, y2):
             found = _control_beside(kind, label, wider, candidates, texts, words)
     return found
@@ -203,8 +203,8 @@ def shows_in_field(candidate: Proposal, words: Sequence[OcrWord]) -> bool:
     w, h = x2 - x1, y2 - y1
     if h <= 0 or w < 4 * h:
         return False
-    inside = [b for b in word_boxes(words) if x1 <= (b[0] + b[2]) / 2 < x2 and y1 <= (b[1] + b[3]) / 2 < y2]
-    return bool(inside) and all(b[3] - b[1] <= 0.75 * h and centred_in(b, candidate.box) for b in inside)
+    inside = word_boxes_in(candidate.box, words)
+    return bool(len(inside)) and all(b[3] - b[1] <= 0.75 * h and centred_in(b, candidate.box) for b in inside)
 
 
 def whole(candidate: Proposal, words: Sequence[OcrWord]) -> bool:

@@ -394,6 +394,14 @@ def _inside(boxes: np.ndarray, points: np.ndarray) -> np.ndarray:
     return (x >= boxes[:, None, 0]) & (x < boxes[:, None, 2]) & (y >= boxes[:, None, 1]) & (y < boxes[:, None, 3])
 
 
+def word_boxes_in(box: Sequence[float], words: Sequence[OcrWord]) -> np.ndarray:
+    """(k, 4) boxes of the words whose centre lies inside `box` (the same test as `words_in`)."""
+    if not words:
+        return np.zeros((0, 4))
+    c = words.centres if isinstance(words, WordList) else _centres(words)
+    return word_boxes(words)[_inside(np.asarray([box], dtype=np.float64), c)[0]]
+
+
 def words_in(box: Sequence[float], words: Sequence[OcrWord]) -> str | None:
     """The words whose centre lies inside `box`, in reading order (the order OCR gave)."""
     if not words:
